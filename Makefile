@@ -1,0 +1,69 @@
+# Two commands do everything: `sudo make demo` and `sudo make test`. Both run `setup`,
+# which is idempotent: a second run only checks and changes nothing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SLICECTL := $(VENV)/bin/slicectl
+DEB_PACKAGES := mininet openvswitch-switch iperf3 iputils-ping ethtool iproute2 procps \
+                psmisc util-linux python3-venv python3-pip
+OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup deb-packages ovs venv demo test test-fast bench-wan wan-clean proto clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "sudo make demo    bring up japan-intercloud in Mininet and print its fidelity table"
+	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
+	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
+	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
+	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
+
+setup: deb-packages ovs venv
+
+deb-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing; run: sudo make setup" >&2; exit 1; fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+ovs:
+	@if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "Open vSwitch is not running; run: sudo make setup" >&2; exit 1; fi; \
+	  echo "starting Open vSwitch"; $(OVS_CTL) start --system-id=random >/dev/null 2>&1 || true; \
+	  ovs-vsctl --timeout=5 show >/dev/null || { echo "Open vSwitch failed to start" >&2; exit 1; }; \
+	fi
+
+# Debian's Mininet lives in /usr/lib/python3/dist-packages, seen only by Debian's python3.
+venv: $(STAMP)
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(SLICECTL) wan check japan-intercloud
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not mininet" $(PYTEST_ARGS)
+
+TOPOLOGY ?= japan-intercloud
+bench-wan: setup
+	@mkdir -p results
+	$(SLICECTL) wan check $(TOPOLOGY) --json > results/wan-$(notdir $(basename $(TOPOLOGY))).json; \
+	  rc=$$?; $(PY) -c "import json,sys; from topologies.emulation.fidelity import format_table; \
+	  print(format_table(json.load(open(sys.argv[1]))))" results/wan-$(notdir $(basename $(TOPOLOGY))).json; exit $$rc
+
+wan-clean:
+	-$(SLICECTL) wan clean
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis results

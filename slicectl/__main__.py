@@ -1,0 +1,5 @@
+import sys
+
+from slicectl.cli import main
+
+sys.exit(main())

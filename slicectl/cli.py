@@ -1,0 +1,173 @@
+"""``slicectl``: one command for the WAN emulation, the slice engine and the controller.
+
+Each subcommand imports only what it needs, so ``slicectl topology show`` works without
+Mininet and ``slicectl wan`` without os-ken.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Callable
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def progress(msg: str) -> None:
+    print(f"[slicectl] {msg}", file=sys.stderr, flush=True)
+
+
+def _controller_addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _add_wan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("topology", help="built-in name (two-clouds, japan-intercloud, "
+                   "global-intercloud) or a .yaml / .graphml file")
+    p.add_argument("--hosts", type=int, default=None, metavar="N",
+                   help="hosts per cloud/edge site (default: the topology's own, 2 per cloud)")
+    p.add_argument("--delay-mechanism", choices=("auto", "netem", "relay"), default="auto",
+                   help="how link delay is emulated (auto: netem if the kernel has it, "
+                   "else the userspace relay)")
+    p.add_argument("--datapath", choices=("auto", "kernel", "user"), default="auto",
+                   help="OVS datapath (auto: kernel if the openvswitch module is loaded)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slicectl", description=(
+        "Network slicing for inter-cloud links: emulate the WAN, place slices, run the controller."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    topo = sub.add_parser("topology", help="inspect topology files").add_subparsers(
+        dest="action", required=True)
+    show = topo.add_parser("show", help="load a topology and print its sites, links and "
+                           "what was guessed")
+    show.add_argument("topology")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_topology_show)
+
+    wan = sub.add_parser("wan", help="Mininet emulation of the WAN (needs root)").add_subparsers(
+        dest="action", required=True)
+    up = wan.add_parser("up", help="build the WAN and keep it up until Ctrl-C")
+    _add_wan_options(up)
+    up.add_argument("--controller", type=_controller_addr, metavar="HOST:PORT",
+                    help="remote OpenFlow controller (switches fail-secure); without it the "
+                    "switches forward on static least-delay routes")
+    up.add_argument("--inventory", metavar="FILE", help="write hosts and switches as JSON "
+                    "once the network is up")
+    up.add_argument("--probes", action="store_true", help="add one probe host per site")
+    up.set_defaults(func=cmd_wan_up)
+    check = wan.add_parser("check", help="build the WAN, measure delay and bandwidth of every "
+                           "link, tear down")
+    _add_wan_options(check)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=cmd_wan_check)
+    clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
+    clean.add_argument("topology", nargs="?", default=None,
+                       help="the topology that was running (default: all built-ins)")
+    clean.set_defaults(func=cmd_wan_clean)
+    return parser
+
+
+def cmd_topology_show(args) -> int:
+    from topologies import load
+
+    t = load(args.topology)
+    if args.json:
+        from dataclasses import asdict
+        print(json.dumps({"name": t.name, "source": t.source, "warnings": list(t.warnings),
+                          "sites": [asdict(s) for s in t.sites],
+                          "links": [asdict(l) for l in t.links]}, indent=2))
+        return EXIT_OK
+    print(f"{t.name}: {len(t.sites)} sites, {len(t.links)} links, regions {', '.join(t.regions)}")
+    if t.description:
+        print(t.description)
+    for s in t.sites:
+        where = f"{s.lat:.3f},{s.lon:.3f}" if s.located else "unlocated"
+        print(f"  site {s.name:<28} {s.kind:<5} {s.region:<14} {where:<18} hosts {s.hosts}")
+    for l in t.links:
+        dist = f"{l.distance_km:.0f} km" if l.distance_km is not None else "?"
+        print(f"  link {l.a + ' — ' + l.b:<44} {l.bandwidth_mbps:>8g} Mbit/s "
+              f"{l.delay_ms:8.3f} ms ({l.delay_source}, {dist})")
+    for w in t.warnings:
+        print(f"  warning: {w}")
+    return EXIT_OK
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(_signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _make_wan(args, probes: bool, controller=None):
+    from topologies import load
+    from topologies.emulation.wan import Wan
+
+    topo = load(args.topology)
+    for w in topo.warnings:
+        progress(f"warning: {w}")
+    return Wan(topo, controller=controller, hosts_per_site=args.hosts, probes=probes,
+               delay_mechanism=args.delay_mechanism, datapath=args.datapath, progress=progress)
+
+
+def cmd_wan_up(args) -> int:
+    _sigterm_as_interrupt()
+    wan = _make_wan(args, args.probes, args.controller)
+    with wan:
+        for (a, b), mech in wan.link_mechanisms.items():
+            link = wan.topo.link(a, b)
+            progress(f"  {a} — {b}: {link.bandwidth_mbps:g} Mbit/s, {link.delay_ms:.3f} ms by {mech}")
+        if args.inventory:
+            wan.write_inventory(args.inventory)
+            progress(f"inventory written to {args.inventory}")
+        progress("WAN is up; press Ctrl-C to tear it down")
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def cmd_wan_check(args) -> int:
+    from topologies.emulation.fidelity import format_table, run_check
+
+    _sigterm_as_interrupt()
+    report = run_check(lambda: _make_wan(args, probes=True), progress)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_wan_clean(args) -> int:
+    from topologies import builtin_names, load
+    from topologies.emulation.plan import make_plan
+    from topologies.emulation.wan import sweep
+
+    names = [args.topology] if args.topology else builtin_names()
+    for name in names:
+        sweep(make_plan(load(name), probes=True))
+    progress(f"cleaned {', '.join(names)}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    from topologies.emulation.platform import EmulationError
+    from topologies.errors import TopologyError
+
+    args = build_parser().parse_args(argv)
+    func: Callable = args.func
+    try:
+        return func(args)
+    except TopologyError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except EmulationError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("slicectl: interrupted; everything was torn down", file=sys.stderr)
+        return 130

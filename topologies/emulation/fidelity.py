@@ -1,0 +1,150 @@
+"""Measure every emulated link and compare it with its configuration.
+
+For each link a probe host on one end pings the probe on the other (min RTT over a burst,
+pinned to that link by :func:`plan.static_flows`), then runs iperf3 TCP across it.
+
+Targets: min RTT within max(1 ms, 5 %) of 2 x one-way delay; TCP goodput between 90 %
+and 105 % of the configured bandwidth for links up to 100 Mbit/s (faster links are
+reported, not judged: the userspace datapath tops out near 400-700 Mbit/s).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+
+from topologies.emulation.wan import Progress, Wan
+
+RTT_ABS_MS = 1.0
+RTT_REL = 0.05
+BW_LOW, BW_HIGH = 0.90, 1.05
+BW_JUDGED_UP_TO_MBPS = 100.0
+PINGS = 20
+IPERF_SECONDS = 3
+_RTT = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/")
+
+
+@dataclass
+class LinkResult:
+    a: str
+    b: str
+    bandwidth_mbps: float
+    delay_ms: float
+    mechanism: str
+    measured_rtt_ms: float | None
+    measured_mbps: float | None
+    delay_ok: bool
+    bandwidth_ok: bool | None   # None: not judged (above 100 Mbit/s)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.delay_ok and self.bandwidth_ok is not False and not self.error
+
+
+def rtt_target(delay_ms: float) -> tuple[float, float]:
+    """Allowed (low, high) min RTT for a one-way delay."""
+    want = 2 * delay_ms
+    slack = max(RTT_ABS_MS, RTT_REL * want)
+    return max(0.0, want - slack), want + slack
+
+
+def judge_bandwidth(configured: float, measured: float | None) -> bool | None:
+    if configured > BW_JUDGED_UP_TO_MBPS:
+        return None
+    return measured is not None and BW_LOW * configured <= measured <= BW_HIGH * configured
+
+
+def min_rtt(src, dst_ip: str, count: int = PINGS) -> float | None:
+    out = src.cmd(f"ping -c {count} -i 0.05 -W 3 -q {dst_ip}")
+    m = _RTT.search(out)
+    return float(m.group(1)) if m else None
+
+
+def tcp_goodput(src, dst, rtt_ms: float, seconds: int = IPERF_SECONDS) -> tuple[float | None, str]:
+    """Receiver-side TCP goodput in Mbit/s, slow start omitted."""
+    omit = max(1, math.ceil(10 * rtt_ms / 1000))  # ~10 RTTs of slow start
+    dst.cmd("iperf3 -s -1 -D -p 5201 >/dev/null 2>&1")
+    out = ""
+    for _ in range(20):  # the daemon needs a moment to listen
+        out = src.cmd(f"iperf3 -c {dst.IP()} -p 5201 -t {seconds} -O {omit} -J")
+        if "Connection refused" not in out and "unable to connect" not in out:
+            break
+        time.sleep(0.1)
+    dst.cmd("pkill -f 'iperf3 -s -1 -D -p 5201' >/dev/null 2>&1")
+    try:
+        result = json.loads(out[out.index("{"):])
+        return result["end"]["sum_received"]["bits_per_second"] / 1e6, ""
+    except (ValueError, KeyError) as e:
+        return None, f"iperf3 failed: {str(out).strip()[-200:] or e}"
+
+
+def check_links(wan: Wan, progress: Progress) -> list[LinkResult]:
+    results = []
+    total = len(wan.plan.links)
+    for i, l in enumerate(wan.plan.links, start=1):
+        pa, pb = wan.host(wan.plan.probe_of(l.a).name), wan.host(wan.plan.probe_of(l.b).name)
+        min_rtt(pa, pb.IP(), count=2)  # warm ARP and the datapath's flow cache
+        rtt = min_rtt(pa, pb.IP())
+        mbps, err = tcp_goodput(pa, pb, rtt or 2 * l.delay_ms)
+        low, high = rtt_target(l.delay_ms)
+        r = LinkResult(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, delay_ms=l.delay_ms,
+                       mechanism=wan.link_mechanisms[(l.a, l.b)],
+                       measured_rtt_ms=rtt, measured_mbps=None if mbps is None else round(mbps, 2),
+                       delay_ok=rtt is not None and low <= rtt <= high,
+                       bandwidth_ok=judge_bandwidth(l.bandwidth_mbps, mbps),
+                       error=err if rtt is not None else "no ping reply")
+        results.append(r)
+        progress(f"[{i}/{total}] {l.a}—{l.b}: min RTT {_fmt(rtt)} ms (want {2 * l.delay_ms:.2f}), "
+                 f"{_fmt(mbps)} of {l.bandwidth_mbps:g} Mbit/s: {'ok' if r.ok else 'OFF TARGET'}")
+    return results
+
+
+def run_check(wan_factory, progress: Progress) -> dict:
+    """Build the WAN (with probes), measure every link, tear down; return the report."""
+    started = time.monotonic()
+    with wan_factory() as wan:
+        results = check_links(wan, progress)
+        mechanism = wan.delay_mechanism
+        name = wan.topo.name
+    return {
+        "topology": name,
+        "delay_mechanism": mechanism,
+        "targets": {"rtt": f"within max({RTT_ABS_MS:g} ms, {RTT_REL:.0%}) of 2 x delay_ms",
+                    "bandwidth": f"{BW_LOW:.0%}-{BW_HIGH:.0%} of bandwidth_mbps for links "
+                                 f"<= {BW_JUDGED_UP_TO_MBPS:g} Mbit/s"},
+        "links": [asdict(r) | {"ok": r.ok} for r in results],
+        "ok": all(r.ok for r in results),
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def format_table(report: dict) -> str:
+    head = ("link", "Mbit/s", "measured", "delay ms", "2xdelay", "min RTT", "mechanism", "result")
+    rows = []
+    for r in report["links"]:
+        bw = "ok" if r["bandwidth_ok"] else ("n/j" if r["bandwidth_ok"] is None else "BW OFF")
+        verdict = "ok" if r["ok"] else ", ".join(
+            x for x in ("RTT OFF" if not r["delay_ok"] else "", bw if bw == "BW OFF" else "",
+                        r["error"]) if x)
+        if r["ok"] and r["bandwidth_ok"] is None:
+            verdict = "ok (bw not judged >100)"
+        rows.append((f"{r['a']} — {r['b']}", f"{r['bandwidth_mbps']:g}", _fmt(r["measured_mbps"], 1),
+                     f"{r['delay_ms']:.3f}", f"{2 * r['delay_ms']:.2f}", _fmt(r["measured_rtt_ms"]),
+                     r["mechanism"], verdict))
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [f"Fidelity of {report['topology']} (delay by {report['delay_mechanism']}; "
+           f"targets: RTT {report['targets']['rtt']}, TCP {report['targets']['bandwidth']})",
+           line(head), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    n_ok = sum(r["ok"] for r in report["links"])
+    out.append(f"{n_ok}/{len(rows)} links within target; "
+               f"{'PASS' if report['ok'] else 'FAIL'} in {report['duration_s']} s")
+    return "\n".join(out)

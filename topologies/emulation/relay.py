@@ -1,0 +1,148 @@
+"""A userspace delay line between two Ethernet interfaces, for kernels without netem.
+
+Usage: ``python -m topologies.emulation.relay IFACE_A IFACE_B DELAY_MS``
+
+Every frame that arrives on one interface leaves the other one ``DELAY_MS`` later. The
+arrival time is the kernel's receive timestamp (SO_TIMESTAMPNS), so time spent waiting in
+this process is not added to the delay. Frames are released in order; a constant delay
+per direction makes a FIFO per direction exact, so no heap is needed.
+
+The kernel strips 802.1Q tags into packet metadata before raw sockets see a frame; the
+tag comes back from PACKET_AUXDATA and is re-inserted, so VLAN-tagged slices cross the
+relay intact. Only the standard library is used: this file also runs under Debian's
+Python when Mininet loads a ``--custom`` topology.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+PACKET_OUTGOING = 4
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # not exported by the socket module
+PR_SET_PDEATHSIG = 1
+AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
+TIMESPEC = struct.Struct("ll")
+ANCILLARY = socket.CMSG_SPACE(AUXDATA.size) + socket.CMSG_SPACE(TIMESPEC.size)
+MAX_FRAME = 65535
+SPIN_S = 0.0005  # busy-wait this close to a release time
+BATCH = 64  # frames read from one socket before looking at the clock again
+SOCKET_BUFFER = 8 * 1024 * 1024
+
+
+def open_port(ifname: str) -> socket.socket:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    for opt in (SO_RCVBUFFORCE, SO_SNDBUFFORCE):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+        except OSError:
+            pass
+    s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    s.bind((ifname, 0))
+    s.setblocking(False)
+    return s
+
+
+def frame_and_time(data: bytes, ancdata: list, now: float) -> tuple[bytes, float]:
+    """Re-insert a stripped VLAN tag and return (frame, kernel arrival time)."""
+    arrived = now
+    for level, kind, payload in ancdata:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(payload) >= AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, tpid = AUXDATA.unpack_from(payload)
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
+                data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
+            sec, nsec = TIMESPEC.unpack_from(payload)
+            arrived = sec + nsec * 1e-9
+    return data, arrived
+
+
+def relay(if_a: str, if_b: str, delay_s: float) -> None:
+    a, b = open_port(if_a), open_port(if_b)
+    peer = {a.fileno(): b, b.fileno(): a}
+    sock = {a.fileno(): a, b.fileno(): b}
+    line: dict[int, collections.deque] = {a.fileno(): collections.deque(), b.fileno(): collections.deque()}
+    poller = select.epoll()
+    for s in (a, b):
+        poller.register(s.fileno(), select.EPOLLIN)
+    while True:
+        now = time.time()
+        due_next = None
+        for fd, queue in line.items():  # release what is due, in order
+            out = peer[fd]
+            while queue and queue[0][0] <= now:
+                try:
+                    out.send(queue.popleft()[1])
+                except (BlockingIOError, OSError):
+                    pass  # full device queue or oversized frame: the wire drops it too
+            if queue and (due_next is None or queue[0][0] < due_next):
+                due_next = queue[0][0]
+        if due_next is None:
+            timeout = -1
+        else:
+            # Sleep in epoll until SPIN_S before the deadline (epoll rounds up to whole
+            # ms, hence the extra ms), then poll without sleeping: waking from a long
+            # sleep costs a few hundred us on an idle machine, which would add to the delay.
+            wait = due_next - time.time()
+            timeout = wait - SPIN_S - 0.001 if wait > SPIN_S + 0.001 else 0
+        events = poller.poll(timeout)
+        if not events and due_next is not None:
+            continue
+        now = time.time()
+        for fd, _ in events:
+            s, queue = sock[fd], line[fd]
+            for _ in range(BATCH):
+                try:
+                    data, anc, _flags, addr = s.recvmsg(MAX_FRAME, ANCILLARY)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if addr[2] == PACKET_OUTGOING:
+                    continue  # our own transmission, seen by the tap
+                frame, arrived = frame_and_time(data, anc, now)
+                queue.append((arrived + delay_s, frame))
+
+
+def _die_with_parent() -> None:
+    """Exit when the emulation that started us dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print(__doc__.splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    if_a, if_b, delay_ms = args[0], args[1], float(args[2])
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    if os.getppid() == 1:
+        return 0  # parent already gone
+    try:
+        relay(if_a, if_b, delay_ms / 1000.0)
+    except OSError as e:
+        print(f"relay {if_a}<->{if_b}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
