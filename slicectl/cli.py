@@ -145,13 +145,18 @@ def cmd_wan_check(args) -> int:
 def cmd_wan_clean(args) -> int:
     from topologies import builtin_names, load
     from topologies.emulation.plan import make_plan
-    from topologies.emulation.wan import sweep
+    from topologies.emulation.wan import leftovers, sweep
 
     names = [args.topology] if args.topology else builtin_names()
+    remaining = []
     for name in names:
-        sweep(make_plan(load(name), probes=True))
-    progress(f"cleaned {', '.join(names)}")
-    return EXIT_OK
+        plan = make_plan(load(name), probes=True)
+        sweep(plan)
+        remaining += leftovers(plan)
+    for item in remaining:
+        progress(f"still present: {item}")
+    progress(f"cleaned {', '.join(names)}" if not remaining else "cleanup incomplete")
+    return EXIT_FAIL if remaining else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

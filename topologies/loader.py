@@ -21,7 +21,8 @@ DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
 MAX_HOSTS_PER_SITE = 64
 
 _TOP_KEYS = {"name", "description", "defaults", "sites", "links"}
-_DEFAULT_KEYS = {"bandwidth_mbps", "route_factor", "region",
+DEFAULT_MTU = 1500
+_DEFAULT_KEYS = {"bandwidth_mbps", "route_factor", "region", "mtu",
                  "hosts_per_cloud", "hosts_per_core", "hosts_per_edge"}
 _SITE_KEYS = {"kind", "lat", "lon", "region", "label", "hosts", "dpid"}
 _LINK_KEYS = {"a", "b", "bandwidth_mbps", "delay_ms", "route_factor", "distance_km", "label"}
@@ -139,6 +140,7 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
     route_factor = _number(defaults.get("route_factor", DEFAULT_ROUTE_FACTOR),
                            "defaults.route_factor", low=1.0)
     default_region = (_text(defaults["region"], "defaults.region") if "region" in defaults else None)
+    mtu = _int(defaults.get("mtu", DEFAULT_MTU), "defaults.mtu", 576, 9000)
     hosts_default = {k: _int(defaults.get(f"hosts_per_{k}", v), f"defaults.hosts_per_{k}",
                              0, MAX_HOSTS_PER_SITE) for k, v in DEFAULT_HOSTS.items()}
 
@@ -166,7 +168,7 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
         seen[link.key] = i
         links.append(link)
     topo = Topology(name=name, sites=tuple(sites), links=tuple(links), source=source,
-                    description=description)
+                    description=description, mtu=mtu)
     check_connected(topo)
     return topo
 

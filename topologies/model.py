@@ -66,6 +66,7 @@ class Topology:
     links: tuple[Link, ...]
     source: str = ""
     description: str = ""
+    mtu: int = 1500
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property

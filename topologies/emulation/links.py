@@ -22,13 +22,17 @@ import sys
 from pathlib import Path
 
 from mininet.link import Intf, Link
-from mininet.node import OVSSwitch
+from mininet.node import Host, OVSSwitch
 from mininet.util import errRun, makeIntfPair, quietRun
 
 RELAY_SCRIPT = str(Path(__file__).resolve().with_name("relay.py"))
 OFFLOADS = "tx off tso off gso off gro off"
-HTB_QUANTUM_FLOOR_BYTES = 15_000
+HTB_BURST_FLOOR_BYTES = 15_000
+HTB_BURST_SECONDS = 0.005  # tokens for 5 ms at the rate: late timers on a busy host lose none
 QOS_OWNER = "external_ids:owner=intercloud-slicing"
+TAG_HEADROOM = 64  # bytes above the host MTU on switch-side interfaces, for slice tags
+TCP_BUFFERS = "4096 131072 33554432"  # room for 100 Mbit/s x 300 ms of data in flight
+HOST_CONGESTION_CONTROL = "cubic"
 
 
 def relay_name(intf_name: str) -> str:
@@ -45,8 +49,9 @@ def tc_commands(intf: str, bw_mbps: float | None, delay_ms: float, netem: bool) 
     """tc commands for one link end: HTB at ``bw_mbps`` (if any), netem below it (if used)."""
     cmds, parent = [], "root"
     if bw_mbps:
-        # burst must cover one timer tick at the rate, or HTB undershoots fast links
-        burst = max(HTB_QUANTUM_FLOOR_BYTES, int(bw_mbps * 1e6 / 8 / 1000))
+        # HTB caps saved tokens at the burst: if its timer fires later than burst/rate,
+        # the capacity of that gap is lost for good and the link runs below its rate
+        burst = max(HTB_BURST_FLOOR_BYTES, int(bw_mbps * 1e6 / 8 * HTB_BURST_SECONDS))
         cmds += [f"tc qdisc add dev {intf} root handle 5: htb default 1",
                  f"tc class add dev {intf} parent 5: classid 5:1 htb rate {bw_mbps:g}mbit "
                  f"burst {burst}b cburst {burst}b"]
@@ -71,12 +76,13 @@ class WanLink(Link):
     """
 
     def __init__(self, node1, node2, bw: float | None = None, delay_ms: float = 0.0,
-                 mechanism: str = "relay", **params):
+                 mechanism: str = "relay", mtu: int = 1500, **params):
         if mechanism not in ("netem", "relay", "none"):
             raise ValueError(f"unknown delay mechanism {mechanism!r}")
         if mechanism == "none" and delay_ms > 0:
             raise ValueError(f"a {delay_ms} ms link needs a delay mechanism; refusing to drop it")
         self.bw, self.delay_ms, self.mechanism = bw, delay_ms, mechanism
+        self.mtu = mtu + TAG_HEADROOM
         self.relay_ends: tuple[str, str] | None = None
         self.relay_proc: subprocess.Popen | None = None
         params.pop("intf", None)
@@ -110,11 +116,12 @@ class WanLink(Link):
     def _configure(self) -> None:
         for intf in (self.intf1, self.intf2):
             disable_offloads(intf.node, intf.name)
+            intf.node.cmd(f"ip link set dev {intf.name} mtu {self.mtu}")
         if self.relay_ends:
             for end in self.relay_ends:
                 quietRun(f"sysctl -qw net.ipv6.conf.{end}.disable_ipv6=1")
                 quietRun(f"ethtool -K {end} {OFFLOADS}")
-                quietRun(f"ip link set {end} up promisc on")
+                quietRun(f"ip link set {end} mtu {self.mtu} up promisc on")
             self.relay_proc = subprocess.Popen(
                 [sys.executable, RELAY_SCRIPT, *self.relay_ends, repr(self.delay_ms)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -150,11 +157,12 @@ class WanSwitch(OVSSwitch):
     """OVS switch for the WAN: OpenFlow 1.3, fail-secure, userspace datapath when the
     kernel has no openvswitch module, and WanLink shaping that survives OVS."""
 
-    def __init__(self, name, datapath=None, flows=(), **params):
+    def __init__(self, name, datapath=None, flows=(), mtu: int = 1500, **params):
         params.setdefault("protocols", "OpenFlow13")
         params.setdefault("failMode", "secure")
         params.setdefault("reconnectms", 1000)
         self.static_flows = list(flows)
+        self.port_mtu = mtu + TAG_HEADROOM
         self.has_controller = False
         super().__init__(name, datapath=datapath or default_datapath(), **params)
 
@@ -188,6 +196,10 @@ class WanSwitch(OVSSwitch):
         return super().connected() if self.has_controller else True
 
     def _after_start(self) -> None:
+        for intf in self.intfList():
+            if intf.name != "lo":
+                disable_offloads(self, intf.name)
+                self.cmd(f"ip link set dev {intf.name} mtu {self.port_mtu}")
         self.shape_ports()
         self.install_static_flows()
 
@@ -222,3 +234,21 @@ def destroy_owned_qos() -> None:
     for uuid in uuids:
         if uuid not in in_use:
             quietRun(f"ovs-vsctl --if-exists destroy qos {uuid}")
+
+
+class WanHost(Host):
+    """A host tuned for a WAN: MTU from the topology, no TX offloads (the userspace
+    datapath drops oversized GSO frames), buffers for long fat links, no IPv6 chatter,
+    and CUBIC whatever this machine's default is (BBR probes above a shaped rate and
+    turns the emulator's scheduling jitter into losses)."""
+
+    def config(self, mtu: int = 1500, **params):
+        result = super().config(**params)
+        intf = self.defaultIntf()
+        self.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
+        self.cmd(f"sysctl -qw net.ipv4.tcp_rmem='{TCP_BUFFERS}' net.ipv4.tcp_wmem='{TCP_BUFFERS}'")
+        self.cmd(f"sysctl -qw net.ipv4.tcp_congestion_control={HOST_CONGESTION_CONTROL}")
+        if intf is not None:
+            disable_offloads(self, intf.name)
+            self.cmd(f"ip link set dev {intf.name} mtu {mtu}")
+        return result

@@ -63,11 +63,29 @@ class LinkPlan:
 
 
 @dataclass(frozen=True)
+class ReferencePlan:
+    """A zero-delay, unshaped link between two extra switches, each with a probe.
+
+    Its RTT is the measuring instrument's own latency (two software switches each way,
+    host stacks) in the same datapath as the WAN; the fidelity check subtracts it.
+    """
+
+    switches: tuple[SwitchPlan, SwitchPlan]
+    probes: tuple[HostPlan, HostPlan]
+    link: LinkPlan
+
+    def flows(self) -> dict[str, list[str]]:
+        return {s.name: ["priority=100,in_port=1,actions=output:2",
+                         "priority=100,in_port=2,actions=output:1"] for s in self.switches}
+
+
+@dataclass(frozen=True)
 class WanPlan:
     topology: Topology
     switches: tuple[SwitchPlan, ...]
     hosts: tuple[HostPlan, ...]
     links: tuple[LinkPlan, ...]
+    reference: ReferencePlan | None = None
 
     def switch_of(self, site: str) -> SwitchPlan:
         return next(s for s in self.switches if s.site == site)
@@ -107,12 +125,26 @@ def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool
         next_port[l.a], next_port[l.b] = pa + 1, pb + 1
         links.append(LinkPlan(l.a, l.b, index[l.a].name, index[l.b].name, pa, pb,
                               l.bandwidth_mbps, l.delay_ms))
+    reference = None
     if probes:
         for i, site in enumerate(topo.sites, start=1):
             ip, mac = host_address(i, PROBE_INDEX)
             hosts.append(HostPlan(f"p{i}", site.name, index[site.name].name,
                                   next_port[site.name], ip, mac, probe=True))
-    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links))
+        reference = _reference(len(topo.sites), max(s.dpid for s in topo.sites))
+    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), reference)
+
+
+def _reference(n_sites: int, max_dpid: int) -> ReferencePlan:
+    sws, probes = [], []
+    for k, site in enumerate(("reference-a", "reference-b"), start=1):
+        i = n_sites + k
+        sw = SwitchPlan(name=f"s{i}", site=site, dpid=(max_dpid + k) % 2**64 or k)
+        ip, mac = host_address(i, PROBE_INDEX)
+        sws.append(sw)
+        probes.append(HostPlan(f"p{i}", site, sw.name, 1, ip, mac, probe=True))
+    link = LinkPlan(sws[0].site, sws[1].site, sws[0].name, sws[1].name, 2, 2, 0.0, 0.0)
+    return ReferencePlan((sws[0], sws[1]), (probes[0], probes[1]), link)
 
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"

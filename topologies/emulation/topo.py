@@ -8,20 +8,32 @@ from __future__ import annotations
 
 from mininet.topo import Topo
 
-from topologies.emulation.links import WanLink, WanSwitch
+from topologies.emulation.links import WanHost, WanLink, WanSwitch
 from topologies.emulation.plan import WanPlan, static_flows
 
 
 class WanTopo(Topo):
     def build(self, plan: WanPlan, delay_mechanism: str = "relay", datapath: str | None = None):
         flows = static_flows(plan)
+        mtu = plan.topology.mtu
         for s in plan.switches:
             self.addSwitch(s.name, cls=WanSwitch, dpid=s.dpid_hex, datapath=datapath,
-                           flows=flows[s.name])
+                           flows=flows[s.name], mtu=mtu)
         for h in plan.hosts:
-            self.addHost(h.name, ip=h.ip, mac=h.mac)
+            self.addHost(h.name, cls=WanHost, ip=h.ip, mac=h.mac, mtu=mtu)
             self.addLink(h.name, h.switch, port1=0, port2=h.port)
         for l in plan.links:
             self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
-                         bw=l.bandwidth_mbps, delay_ms=l.delay_ms,
+                         bw=l.bandwidth_mbps, delay_ms=l.delay_ms, mtu=mtu,
                          mechanism=delay_mechanism if l.delay_ms > 0 else "none")
+        ref = plan.reference
+        if ref:  # the instrument's own latency: a direct veth, no relay, no shaping
+            ref_flows = ref.flows()
+            for s, probe in zip(ref.switches, ref.probes):
+                self.addSwitch(s.name, cls=WanSwitch, dpid=s.dpid_hex, datapath=datapath,
+                               flows=ref_flows[s.name], mtu=mtu)
+                self.addHost(probe.name, cls=WanHost, ip=probe.ip, mac=probe.mac, mtu=mtu)
+                self.addLink(probe.name, s.name, port1=0, port2=probe.port)
+            l = ref.link
+            self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
+                         bw=None, delay_ms=0.0, mechanism="none", mtu=mtu)

@@ -26,7 +26,6 @@ from topologies.emulation.plan import WanPlan, make_plan
 from topologies.model import Topology
 
 Progress = Callable[[str], None]
-TCP_BUFFERS = "4096 131072 33554432"  # room for 100 Mbit/s x 300 ms of data in flight
 
 
 def _quiet(_msg: str) -> None:
@@ -83,7 +82,7 @@ class Wan:
         from mininet.net import Mininet
         from mininet.node import RemoteController
 
-        from topologies.emulation.links import WanSwitch, disable_offloads
+        from topologies.emulation.links import WanSwitch
         from topologies.emulation.topo import WanTopo
 
         setLogLevel("error")
@@ -108,15 +107,6 @@ class Wan:
         net.build()
         self.progress(f"starting {len(p.switches)} switches")
         net.start()
-        for h in p.hosts:
-            node = net[h.name]
-            node.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
-            node.cmd(f"sysctl -qw net.ipv4.tcp_rmem='{TCP_BUFFERS}' net.ipv4.tcp_wmem='{TCP_BUFFERS}'")
-            disable_offloads(node, node.defaultIntf().name)
-        for s in p.switches:
-            for intf in net[s.name].intfList():
-                if intf.name != "lo":
-                    disable_offloads(net[s.name], intf.name)
         self.progress(f"{self.topo.name} is up")
 
     def stop(self) -> None:
@@ -209,28 +199,64 @@ def interface_names() -> list[str]:
     return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
 
 
-def sweep(plan: WanPlan) -> None:
-    """Remove any bridge, interface or relay process this plan would create."""
-    from topologies.emulation.links import RELAY_SCRIPT, destroy_owned_qos, relay_name
+def _all_switches(plan: WanPlan) -> list[str]:
+    extra = plan.reference.switches if plan.reference else ()
+    return [s.name for s in (*plan.switches, *extra)]
 
-    names = [s.name for s in plan.switches]
-    if names:
-        args = []
-        for n in names:
-            args += ["--", "--if-exists", "del-br", n]
-        subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True)
-    existing = set(interface_names())
-    ours = []
-    for l in plan.links:
+
+def _all_hosts(plan: WanPlan) -> list:
+    return [*plan.hosts, *(plan.reference.probes if plan.reference else ())]
+
+
+def _our_interfaces(plan: WanPlan) -> list[str]:
+    from topologies.emulation.links import relay_name
+
+    names = [f"{h.switch}-eth{h.port}" for h in _all_hosts(plan)]
+    for l in (*plan.links, *([plan.reference.link] if plan.reference else [])):
         for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
-            ours += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
-    for h in plan.hosts:
-        ours.append(f"{h.switch}-eth{h.port}")
-    for name in ours:
-        if name in existing:
+            names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
+    return names
+
+
+def _pgrep(pattern: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def leftovers(plan: WanPlan) -> list[str]:
+    """What of this plan's WAN still exists: bridges, interfaces, processes, QoS rows."""
+    from topologies.emulation.links import RELAY_SCRIPT, QOS_OWNER
+
+    found = []
+    bridges = set(subprocess.run(["ovs-vsctl", "--timeout=10", "list-br"], capture_output=True,
+                                 text=True).stdout.split())
+    found += [f"bridge {b}" for b in sorted(bridges & set(_all_switches(plan)))]
+    present = set(interface_names())
+    found += [f"interface {n}" for n in _our_interfaces(plan) if n in present]
+    found += [f"relay process: {p}" for p in _pgrep(RELAY_SCRIPT)]
+    for h in _all_hosts(plan):
+        found += [f"host shell: {p}" for p in _pgrep(f"mininet:{h.name}$")]
+    qos = subprocess.run(["ovs-vsctl", "--timeout=10", "--bare", "--columns=_uuid", "find", "qos",
+                          QOS_OWNER], capture_output=True, text=True).stdout.split()
+    found += [f"QoS row {q}" for q in qos]
+    return found
+
+
+def sweep(plan: WanPlan) -> None:
+    """Remove any bridge, interface, QoS row or process this plan would create."""
+    from topologies.emulation.links import RELAY_SCRIPT, destroy_owned_qos
+
+    args = []
+    for name in _all_switches(plan):
+        args += ["--", "--if-exists", "del-br", name]
+    if args:
+        subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True)
+    present = set(interface_names())
+    for name in _our_interfaces(plan):
+        if name in present:
             subprocess.run(["ip", "link", "del", name], capture_output=True)
     destroy_owned_qos()
     subprocess.run(["pkill", "-f", RELAY_SCRIPT], capture_output=True)
     # Mininet host shells are `mnexec ... bash --norc ... -is mininet:<name>`
-    for h in plan.hosts:
+    for h in _all_hosts(plan):
         subprocess.run(["pkill", "-f", f"mininet:{h.name}$"], capture_output=True)
