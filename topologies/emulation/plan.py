@@ -6,9 +6,12 @@ every run, the inventory is predictable, and slice specs can name ``site`` + ``p
 * switch ``s<i>`` for the i-th site (Linux interface names are <= 15 characters, so site
   names stay labels); its dpid comes from the topology.
 * hosts ``h<i>_<j>`` on ports ``1..hosts`` of their site's switch; inter-site links take
-  the following ports in topology order; probe hosts (``p<i>``, fidelity check only) last.
+  the following ports in topology order. The fidelity check adds, after those, a probe
+  ``p<i>`` and a reference probe ``q<i>`` per site and, per link, a zero-delay veth in
+  parallel with it: q-to-q traffic crosses the same two switches without the link, which
+  measures the instrument.
 * host j of site i has IP ``10.<i // 256>.<i % 256>.<j>/8`` and MAC
-  ``02:00:00:<i hi>:<i lo>:<j>``; probes use j = 250.
+  ``02:00:00:<i hi>:<i lo>:<j>``; probes use j = 250, reference probes j = 251.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from topologies.model import Topology
 
 HOST_NET = IPNetwork("10.0.0.0/8")
 PROBE_INDEX = 250
+REFERENCE_INDEX = 251
 MAX_SITES = 255 * 256
 
 
@@ -32,7 +36,11 @@ class HostPlan:
     port: int
     ip: str            # with prefix length, e.g. 10.0.1.1/8
     mac: str
-    probe: bool = False
+    role: str = "host"  # "host", "probe" (measures links) or "reference" (measures the instrument)
+
+    @property
+    def probe(self) -> bool:
+        return self.role != "host"
 
     @property
     def address(self) -> str:
@@ -63,35 +71,19 @@ class LinkPlan:
 
 
 @dataclass(frozen=True)
-class ReferencePlan:
-    """A zero-delay, unshaped link between two extra switches, each with a probe.
-
-    Its RTT is the measuring instrument's own latency (two software switches each way,
-    host stacks) in the same datapath as the WAN; the fidelity check subtracts it.
-    """
-
-    switches: tuple[SwitchPlan, SwitchPlan]
-    probes: tuple[HostPlan, HostPlan]
-    link: LinkPlan
-
-    def flows(self) -> dict[str, list[str]]:
-        return {s.name: ["priority=100,in_port=1,actions=output:2",
-                         "priority=100,in_port=2,actions=output:1"] for s in self.switches}
-
-
-@dataclass(frozen=True)
 class WanPlan:
     topology: Topology
     switches: tuple[SwitchPlan, ...]
     hosts: tuple[HostPlan, ...]
     links: tuple[LinkPlan, ...]
-    reference: ReferencePlan | None = None
+    # with probes: one zero-delay, unshaped veth in parallel with each link (same order)
+    reference_links: tuple[LinkPlan, ...] = ()
 
     def switch_of(self, site: str) -> SwitchPlan:
         return next(s for s in self.switches if s.site == site)
 
-    def probe_of(self, site: str) -> HostPlan:
-        return next(h for h in self.hosts if h.probe and h.site == site)
+    def probe_of(self, site: str, role: str = "probe") -> HostPlan:
+        return next(h for h in self.hosts if h.role == role and h.site == site)
 
 
 def host_address(site_index: int, j: int) -> tuple[str, str]:
@@ -125,26 +117,20 @@ def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool
         next_port[l.a], next_port[l.b] = pa + 1, pb + 1
         links.append(LinkPlan(l.a, l.b, index[l.a].name, index[l.b].name, pa, pb,
                               l.bandwidth_mbps, l.delay_ms))
-    reference = None
+    reference_links = []
     if probes:
         for i, site in enumerate(topo.sites, start=1):
-            ip, mac = host_address(i, PROBE_INDEX)
-            hosts.append(HostPlan(f"p{i}", site.name, index[site.name].name,
-                                  next_port[site.name], ip, mac, probe=True))
-        reference = _reference(len(topo.sites), max(s.dpid for s in topo.sites))
-    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), reference)
-
-
-def _reference(n_sites: int, max_dpid: int) -> ReferencePlan:
-    sws, probes = [], []
-    for k, site in enumerate(("reference-a", "reference-b"), start=1):
-        i = n_sites + k
-        sw = SwitchPlan(name=f"s{i}", site=site, dpid=(max_dpid + k) % 2**64 or k)
-        ip, mac = host_address(i, PROBE_INDEX)
-        sws.append(sw)
-        probes.append(HostPlan(f"p{i}", site, sw.name, 1, ip, mac, probe=True))
-    link = LinkPlan(sws[0].site, sws[1].site, sws[0].name, sws[1].name, 2, 2, 0.0, 0.0)
-    return ReferencePlan((sws[0], sws[1]), (probes[0], probes[1]), link)
+            sw = index[site.name].name
+            for role, j in (("probe", PROBE_INDEX), ("reference", REFERENCE_INDEX)):
+                ip, mac = host_address(i, j)
+                name = f"{'p' if role == 'probe' else 'q'}{i}"
+                hosts.append(HostPlan(name, site.name, sw, next_port[site.name], ip, mac, role))
+                next_port[site.name] += 1
+        for l in links:
+            pa, pb = next_port[l.a], next_port[l.b]
+            next_port[l.a], next_port[l.b] = pa + 1, pb + 1
+            reference_links.append(LinkPlan(l.a, l.b, l.switch_a, l.switch_b, pa, pb, 0.0, 0.0))
+    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), tuple(reference_links))
 
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -155,8 +141,9 @@ def static_flows(plan: WanPlan) -> dict[str, list[str]]:
 
     Unicast follows least-delay paths to each host's MAC; broadcast (ARP) is flooded
     along a least-delay spanning tree, so loops in the WAN never storm; probe pairs on
-    adjacent sites are pinned to the link between them so a fidelity check measures
-    exactly that link. Anything else is dropped (switches are fail-secure).
+    adjacent sites are pinned to the link between them (reference probe pairs to its
+    zero-delay twin) so a fidelity check measures exactly that link. Anything else is
+    dropped (switches are fail-secure).
     """
     g = plan.topology.graph()
     port_to: dict[tuple[str, str], int] = {}
@@ -178,12 +165,14 @@ def static_flows(plan: WanPlan) -> dict[str, list[str]]:
             outs = ",".join(f"output:{q}" for q in members if q != p)
             if outs:
                 flows[s.name].append(f"priority=50,in_port={p},dl_dst={BROADCAST},actions={outs}")
-    probes = {h.site: h for h in plan.hosts if h.probe}
-    for l in plan.links:
-        if l.a in probes and l.b in probes:
-            pa, pb = probes[l.a], probes[l.b]
-            flows[l.switch_a].append(
-                f"priority=200,dl_src={pa.mac},dl_dst={pb.mac},actions=output:{l.port_a}")
-            flows[l.switch_b].append(
-                f"priority=200,dl_src={pb.mac},dl_dst={pa.mac},actions=output:{l.port_b}")
+    pinned = [("probe", plan.links), ("reference", plan.reference_links)]
+    for role, links in pinned:
+        ends = {h.site: h for h in plan.hosts if h.role == role}
+        for l in links:
+            if l.a in ends and l.b in ends:
+                ha, hb = ends[l.a], ends[l.b]
+                flows[l.switch_a].append(
+                    f"priority=200,dl_src={ha.mac},dl_dst={hb.mac},actions=output:{l.port_a}")
+                flows[l.switch_b].append(
+                    f"priority=200,dl_src={hb.mac},dl_dst={ha.mac},actions=output:{l.port_b}")
     return flows

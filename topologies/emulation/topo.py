@@ -26,14 +26,6 @@ class WanTopo(Topo):
             self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
                          bw=l.bandwidth_mbps, delay_ms=l.delay_ms, mtu=mtu,
                          mechanism=delay_mechanism if l.delay_ms > 0 else "none")
-        ref = plan.reference
-        if ref:  # the instrument's own latency: a direct veth, no relay, no shaping
-            ref_flows = ref.flows()
-            for s, probe in zip(ref.switches, ref.probes):
-                self.addSwitch(s.name, cls=WanSwitch, dpid=s.dpid_hex, datapath=datapath,
-                               flows=ref_flows[s.name], mtu=mtu)
-                self.addHost(probe.name, cls=WanHost, ip=probe.ip, mac=probe.mac, mtu=mtu)
-                self.addLink(probe.name, s.name, port1=0, port2=probe.port)
-            l = ref.link
+        for l in plan.reference_links:  # the instrument: a plain veth beside each link
             self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
                          bw=None, delay_ms=0.0, mechanism="none", mtu=mtu)

@@ -199,20 +199,11 @@ def interface_names() -> list[str]:
     return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
 
 
-def _all_switches(plan: WanPlan) -> list[str]:
-    extra = plan.reference.switches if plan.reference else ()
-    return [s.name for s in (*plan.switches, *extra)]
-
-
-def _all_hosts(plan: WanPlan) -> list:
-    return [*plan.hosts, *(plan.reference.probes if plan.reference else ())]
-
-
 def _our_interfaces(plan: WanPlan) -> list[str]:
     from topologies.emulation.links import relay_name
 
-    names = [f"{h.switch}-eth{h.port}" for h in _all_hosts(plan)]
-    for l in (*plan.links, *([plan.reference.link] if plan.reference else [])):
+    names = [f"{h.switch}-eth{h.port}" for h in plan.hosts]
+    for l in (*plan.links, *plan.reference_links):
         for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
             names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
     return names
@@ -230,11 +221,11 @@ def leftovers(plan: WanPlan) -> list[str]:
     found = []
     bridges = set(subprocess.run(["ovs-vsctl", "--timeout=10", "list-br"], capture_output=True,
                                  text=True).stdout.split())
-    found += [f"bridge {b}" for b in sorted(bridges & set(_all_switches(plan)))]
+    found += [f"bridge {b}" for b in sorted(bridges & set([s.name for s in plan.switches]))]
     present = set(interface_names())
     found += [f"interface {n}" for n in _our_interfaces(plan) if n in present]
     found += [f"relay process: {p}" for p in _pgrep(RELAY_SCRIPT)]
-    for h in _all_hosts(plan):
+    for h in plan.hosts:
         found += [f"host shell: {p}" for p in _pgrep(f"mininet:{h.name}$")]
     qos = subprocess.run(["ovs-vsctl", "--timeout=10", "--bare", "--columns=_uuid", "find", "qos",
                           QOS_OWNER], capture_output=True, text=True).stdout.split()
@@ -247,7 +238,7 @@ def sweep(plan: WanPlan) -> None:
     from topologies.emulation.links import RELAY_SCRIPT, destroy_owned_qos
 
     args = []
-    for name in _all_switches(plan):
+    for name in [s.name for s in plan.switches]:
         args += ["--", "--if-exists", "del-br", name]
     if args:
         subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True)
@@ -258,5 +249,5 @@ def sweep(plan: WanPlan) -> None:
     destroy_owned_qos()
     subprocess.run(["pkill", "-f", RELAY_SCRIPT], capture_output=True)
     # Mininet host shells are `mnexec ... bash --norc ... -is mininet:<name>`
-    for h in _all_hosts(plan):
+    for h in plan.hosts:
         subprocess.run(["pkill", "-f", f"mininet:{h.name}$"], capture_output=True)
