@@ -98,12 +98,13 @@ class Topology:
 
     def graph(self) -> "nx.Graph":
         """A fresh networkx Graph: nodes carry Site fields, edges carry Link fields
-        (``bandwidth_mbps``, ``delay_ms``). Callers may annotate their copy freely."""
+        (``a``, ``b`` as written in the topology, ``bandwidth_mbps``, ``delay_ms``).
+        Callers may annotate their copy freely."""
         import networkx as nx
 
         g = nx.Graph(name=self.name)
         for s in self.sites:
             g.add_node(s.name, kind=s.kind, region=s.region, lat=s.lat, lon=s.lon)
         for l in self.links:
-            g.add_edge(l.a, l.b, bandwidth_mbps=l.bandwidth_mbps, delay_ms=l.delay_ms)
+            g.add_edge(l.a, l.b, a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, delay_ms=l.delay_ms)
         return g

@@ -125,6 +125,19 @@ def _die_with_parent() -> None:
         pass
 
 
+RT_PRIORITY = 10
+
+
+def _realtime() -> None:
+    """Run at a modest real-time priority: a release due now must not wait behind other
+    processes. The relay sleeps in epoll when nothing is due, and the kernel's RT
+    throttling (sched_rt_runtime_us) keeps the rest of the machine alive regardless."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+    except (OSError, AttributeError):
+        pass  # not permitted: run at normal priority
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
@@ -132,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if_a, if_b, delay_ms = args[0], args[1], float(args[2])
     _die_with_parent()
+    _realtime()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     if os.getppid() == 1:

@@ -1,0 +1,439 @@
+"""The slice engine: admission, booking, priority preemption, restoration, failures.
+
+Pure and single-threaded: it owns the residual capacity of every link and the state of
+every slice, and each operation returns the events it caused. Nothing changes when an
+operation raises: decisions are worked out first and applied at the end.
+
+Priorities (0-7, see :data:`slices.spec.PRIORITY_CLASSES`): a slice that does not fit may
+preempt *strictly lower* priority slices, the smallest set it can, lowest priority first.
+Each preempted slice is then re-placed elsewhere if it fits, else it waits in state
+``preempted`` and is restored, in priority order, when capacity returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from netaddr import IPAddress, IPNetwork
+
+from slices.errors import Rejected, UnknownSlice
+from slices.placement import LinkKey, Tree, place
+from slices.resources import PrefixPool, TagSpace
+from slices.spec import Endpoint, SliceSpec
+from topologies.model import Topology
+
+PLACED, PREEMPTED = "placed", "preempted"
+# constraints that freeing lower-priority capacity can cure (a fast route may be full)
+PREEMPTIBLE = ("bandwidth", "latency", "protection")
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str        # admitted, re-placed, preempted, restored, released, switched-to-backup, backup-lost
+    slice: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.slice}: {self.kind} ({self.reason})"
+
+
+@dataclass
+class Slice:
+    spec: SliceSpec
+    prefix: IPNetwork
+    addresses: dict[Endpoint, str]
+    status: str = PLACED
+    tree: Tree | None = None
+    backup: Tree | None = None
+    tags: dict[LinkKey, int] = field(default_factory=dict)         # primary tree links
+    backup_tags: dict[LinkKey, int] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def booked_links(self) -> set[LinkKey]:
+        links = set(self.tree.links) if self.tree else set()
+        return links | (set(self.backup.links) if self.backup else set())
+
+
+class SliceEngine:
+    def __init__(self, topology: Topology, *, prefix_pool: str = "10.128.0.0/9",
+                 prefix_len: int = 24):
+        self.topology = topology
+        self.graph = topology.graph()
+        self.capacity: dict[LinkKey, float] = {l.key: l.bandwidth_mbps for l in topology.links}
+        self.residual: dict[LinkKey, float] = dict(self.capacity)
+        self.slices: dict[str, Slice] = {}
+        self.down_links: set[LinkKey] = set()
+        self.down_sites: set[str] = set()
+        self.prefixes = PrefixPool(prefix_pool, prefix_len)
+        self.tags = TagSpace()
+        self._endpoint_owner: dict[tuple, str] = {}
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def get(self, name: str) -> Slice:
+        try:
+            return self.slices[name]
+        except KeyError:
+            raise UnknownSlice(name) from None
+
+    def slices_on(self, link: LinkKey) -> list[Slice]:
+        return [s for s in self.slices.values() if link in s.booked_links()]
+
+    # -- placement primitives ----------------------------------------------------------------
+
+    def _avoid(self) -> dict:
+        return {"avoid_links": self.down_links, "avoid_sites": self.down_sites}
+
+    def _place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float]) -> tuple[Tree, Tree | None]:
+        """Primary tree and, if protected, a disjoint backup; both fit ``residual`` together."""
+        down = [s for s in spec.sites if s in self.down_sites]
+        if down:
+            raise Rejected("site", f"endpoint site {down[0]} is down")
+        tree = place(self.graph, spec, residual, **self._avoid())
+        if spec.protection == "none":
+            return tree, None
+        try:
+            return tree, self._backup_for(spec, tree, residual)
+        except Rejected as e:
+            raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
+                           f"{e.reason}") from None
+
+    def unavoidable(self) -> tuple[set[LinkKey], set[str]]:
+        """Links and sites no backup can avoid: the bridges and cut sites of the working
+        network (a data centre with a single uplink, say). Protection is disjoint
+        everywhere else."""
+        import networkx as nx
+
+        up = self.graph.copy()
+        up.remove_nodes_from(self.down_sites)
+        up.remove_edges_from(tuple(k) for k in self.down_links)
+        return {frozenset(e) for e in nx.bridges(up)}, set(nx.articulation_points(up))
+
+    def _backup_for(self, spec: SliceSpec, tree: Tree, residual: dict[LinkKey, float]) -> Tree:
+        """A tree disjoint from ``tree`` in the way ``spec.protection`` asks (sharing only
+        what :meth:`unavoidable` names), fitting in ``residual`` once ``tree`` is booked."""
+        bridges, cut_sites = self.unavoidable()
+        after = dict(residual)
+        for key in tree.links:
+            after[key] -= spec.bandwidth_mbps
+        transit = [x for x in tree.sites if x not in spec.sites]
+        avoid_sites = set(self.down_sites)
+        if spec.protection in ("site", "region"):
+            avoid_sites |= set(transit) - cut_sites
+        regions = set()
+        if spec.protection == "region":
+            home = {self.graph.nodes[x]["region"] for x in spec.sites}
+            regions = {self.graph.nodes[x]["region"] for x in transit} - home
+        return place(self.graph, spec, after,
+                     avoid_links=self.down_links | (set(tree.links) - bridges),
+                     avoid_sites=avoid_sites, avoid_regions=regions)
+
+    def _book(self, s: Slice, tree: Tree, backup: Tree | None) -> None:
+        s.tree, s.backup, s.status, s.reason = tree, backup, PLACED, ""
+        for key in tree.links:
+            self.residual[key] -= s.spec.bandwidth_mbps
+            s.tags[key] = self.tags.allocate(key)
+        for key in backup.links if backup else ():
+            self.residual[key] -= s.spec.bandwidth_mbps
+            s.backup_tags[key] = self.tags.allocate(key)
+
+    def _unbook(self, s: Slice) -> None:
+        for tags, tree in ((s.tags, s.tree), (s.backup_tags, s.backup)):
+            for key in tree.links if tree else ():
+                self.residual[key] += s.spec.bandwidth_mbps
+                self.tags.release(key, tags.pop(key))
+        s.tree = s.backup = None
+
+    def _victims(self, spec: SliceSpec) -> tuple[list[Slice], Tree, Tree | None]:
+        """Smallest set of strictly lower-priority slices whose release lets ``spec`` fit."""
+        lower = sorted((s for s in self.slices.values()
+                        if s.status == PLACED and s.spec.priority < spec.priority),
+                       key=lambda s: (s.spec.priority, -s.spec.bandwidth_mbps, s.name))
+        optimistic = dict(self.residual)
+        for s in lower:
+            for key in s.booked_links():
+                optimistic[key] += s.spec.bandwidth_mbps
+        tree, backup = self._place_pair(spec, optimistic)  # raises if even that fails
+        need: dict[LinkKey, float] = {}
+        for t in (tree, backup):
+            for key in t.links if t else ():
+                need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
+        deficit = {k: n - self.residual[k] for k, n in need.items() if n - self.residual[k] > 1e-9}
+        chosen: list[Slice] = []
+        for s in lower:  # lowest priority first
+            if not deficit:
+                break
+            helps = [k for k in s.booked_links() if k in deficit]
+            if helps:
+                chosen.append(s)
+                for k in helps:
+                    deficit[k] -= s.spec.bandwidth_mbps
+                    if deficit[k] <= 1e-9:
+                        del deficit[k]
+        # prune: drop any victim (highest priority first) that is not needed after all
+        for s in sorted(chosen, key=lambda s: (-s.spec.priority, s.spec.bandwidth_mbps)):
+            rest = [v for v in chosen if v is not s]
+            if self._covers(rest, need):
+                chosen = rest
+        return chosen, tree, backup
+
+    def _covers(self, victims: list[Slice], need: dict[LinkKey, float]) -> bool:
+        freed: dict[LinkKey, float] = {}
+        for v in victims:
+            for k in v.booked_links():
+                freed[k] = freed.get(k, 0.0) + v.spec.bandwidth_mbps
+        return all(self.residual[k] + freed.get(k, 0.0) + 1e-9 >= n for k, n in need.items())
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def admit(self, spec: SliceSpec) -> list[Event]:
+        """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected."""
+        if spec.name in self.slices:
+            raise Rejected("name", f"a slice named {spec.name} already exists")
+        for e in spec.endpoints:
+            owner = self._endpoint_owner.get(e.key)
+            if owner:
+                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
+        victims: list[Slice] = []
+        try:
+            tree, backup = self._place_pair(spec, self.residual)
+        except Rejected as first:
+            if first.constraint not in PREEMPTIBLE:
+                raise
+            try:
+                victims, tree, backup = self._victims(spec)
+            except Rejected:
+                raise first from None
+            if not victims:
+                raise first
+        prefix = self.prefixes.allocate()
+        try:
+            s = Slice(spec=spec, prefix=prefix, addresses=_addresses(spec, prefix))
+        except Rejected:
+            self.prefixes.release(prefix)
+            raise
+        events = []
+        for v in victims:
+            self._unbook(v)
+            v.status, v.reason = PREEMPTED, f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})"
+        self._book(s, tree, backup)
+        self.slices[spec.name] = s
+        for e in spec.endpoints:
+            self._endpoint_owner[e.key] = spec.name
+        events.append(Event("admitted", spec.name,
+                            f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
+                            + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
+                               + _shared(tree, backup) if backup else "")
+                            + (f", preempting {', '.join(v.name for v in victims)}" if victims else "")))
+        for v in sorted(victims, key=lambda v: -v.spec.priority):
+            events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
+        return events
+
+    def _try_restore(self, s: Slice, kind: str, otherwise: tuple[str, str] | None = None) -> Event | None:
+        try:
+            tree, backup = self._place_pair(s.spec, self.residual)
+        except Rejected as e:
+            if otherwise:
+                s.reason = f"{otherwise[1]}; no room elsewhere: {e.reason}"
+                return Event(otherwise[0], s.name, s.reason)
+            return None
+        self._book(s, tree, backup)
+        return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms")
+
+    def restore_waiting(self) -> list[Event]:
+        """Capacity came back: restore preempted slices, highest priority first."""
+        events = []
+        waiting = sorted((s for s in self.slices.values() if s.status == PREEMPTED),
+                         key=lambda s: (-s.spec.priority, s.name))
+        for s in waiting:
+            ev = self._try_restore(s, "restored")
+            if ev:
+                events.append(ev)
+        return events
+
+    def release(self, name: str) -> list[Event]:
+        s = self.get(name)
+        self._unbook(s)
+        self.prefixes.release(s.prefix)
+        for e in s.spec.endpoints:
+            self._endpoint_owner.pop(e.key, None)
+        del self.slices[name]
+        return [Event("released", name, "deleted")] + self.restore_waiting()
+
+    def link_down(self, a: str, b: str) -> list[Event]:
+        key = frozenset((a, b))
+        if key not in self.capacity:
+            raise KeyError(f"no link {a}—{b}")
+        self.down_links.add(key)
+        return self._repair(lambda t: key in t.links, f"link {a}—{b} down")
+
+    def site_down(self, site: str) -> list[Event]:
+        if not self.topology.has_site(site):
+            raise KeyError(f"no site {site}")
+        self.down_sites.add(site)
+        return self._repair(lambda t: site in t.sites, f"site {site} down")
+
+    def link_up(self, a: str, b: str) -> list[Event]:
+        self.down_links.discard(frozenset((a, b)))
+        return self.restore_waiting()
+
+    def site_up(self, site: str) -> list[Event]:
+        self.down_sites.discard(site)
+        return self.restore_waiting()
+
+    def _repair(self, hit, why: str) -> list[Event]:
+        """Move every slice off what failed: to its backup if it has one, else re-place."""
+        events = []
+        affected = sorted((s for s in self.slices.values() if s.status == PLACED
+                           and (hit(s.tree) or (s.backup and hit(s.backup)))),
+                          key=lambda s: (-s.spec.priority, s.name))
+        for s in affected:
+            spec = s.spec
+            if hit(s.tree) and s.backup and not hit(s.backup):
+                # fail over: the backup becomes the primary; look for a new backup
+                old_tree, old_tags = s.tree, s.tags
+                for key in old_tree.links:
+                    self.residual[key] += spec.bandwidth_mbps
+                    self.tags.release(key, old_tags[key])
+                s.tree, s.tags, s.backup, s.backup_tags = s.backup, s.backup_tags, None, {}
+                events.append(Event("switched-to-backup", s.name, why))
+                events += self._new_backup(s, why)
+                continue
+            if not hit(s.tree):  # only the backup was hit
+                for key in s.backup.links:
+                    self.residual[key] += spec.bandwidth_mbps
+                    self.tags.release(key, s.backup_tags.pop(key))
+                s.backup = None
+                events += self._new_backup(s, why)
+                continue
+            self._unbook(s)
+            try:
+                tree, backup = self._place_pair(spec, self.residual)
+                self._book(s, tree, backup)
+                events.append(Event("re-placed", s.name, why))
+            except Rejected as e:
+                victims = []
+                try:
+                    victims, tree, backup = self._victims(spec)
+                except Rejected:
+                    pass
+                if victims:
+                    for v in victims:
+                        self._unbook(v)
+                        v.status, v.reason = PREEMPTED, f"preempted by {s.name} after {why}"
+                    self._book(s, tree, backup)
+                    events.append(Event("re-placed", s.name, f"{why}; preempting {', '.join(v.name for v in victims)}"))
+                    events += [Event("preempted", v.name, v.reason) for v in victims]
+                else:
+                    s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
+                    events.append(Event("preempted", s.name, s.reason))
+        return events
+
+    def _new_backup(self, s: Slice, why: str) -> list[Event]:
+        residual = dict(self.residual)
+        for key in s.tree.links:  # _backup_for books the primary itself: hand it back
+            residual[key] += s.spec.bandwidth_mbps
+        try:
+            backup = self._backup_for(s.spec, s.tree, residual)
+        except Rejected as e:
+            return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
+        for key in backup.links:
+            self.residual[key] -= s.spec.bandwidth_mbps
+            s.backup_tags[key] = self.tags.allocate(key)
+        s.backup = backup
+        return []
+
+
+def _shared(tree: Tree, backup: Tree) -> str:
+    shared = sorted("—".join(sorted(k)) for k in set(tree.links) & set(backup.links))
+    return f" (unprotectable single links shared: {', '.join(shared)})" if shared else ""
+
+
+def _addresses(spec: SliceSpec, prefix: IPNetwork) -> dict[Endpoint, str]:
+    """Given addresses are kept; the others come from the slice's prefix in order."""
+    given = {e.ip for e in spec.endpoints if e.ip}
+    hosts = (str(ip) for ip in prefix.iter_hosts() if str(ip) not in given)
+    out = {}
+    for e in spec.endpoints:
+        if e.ip:
+            out[e] = e.ip
+        else:
+            try:
+                out[e] = next(hosts)
+            except StopIteration:
+                raise Rejected("addresses", f"prefix {prefix} has too few addresses for "
+                               f"{len(spec.endpoints)} endpoints") from None
+    return out
+
+
+def audit(engine: SliceEngine) -> list[str]:
+    """Every broken invariant, as a sentence; empty when the engine's state is sound.
+
+    Checked: bookings add up (residual = capacity - reservations >= 0), every placed tree
+    is a loop-free tree joining its endpoint sites, avoids failed links and sites, keeps
+    to the allowed regions and the latency bound, protected slices' backups are disjoint,
+    tags are unique per link and match the trees, prefixes and endpoints are not shared.
+    """
+    import networkx as nx
+
+    problems = []
+    booked: dict[LinkKey, float] = {k: 0.0 for k in engine.capacity}
+    tag_owner: dict[tuple, str] = {}
+    prefixes: dict[str, str] = {}
+    region = nx.get_node_attributes(engine.graph, "region")
+    for s in engine.slices.values():
+        spec = s.spec
+        if str(s.prefix) in prefixes:
+            problems.append(f"{s.name} shares prefix {s.prefix} with {prefixes[str(s.prefix)]}")
+        prefixes[str(s.prefix)] = s.name
+        if s.status != PLACED:
+            if s.tree or s.backup or s.tags or s.backup_tags:
+                problems.append(f"{s.name} is {s.status} but still holds resources")
+            continue
+        for label, tree, tags in (("primary", s.tree, s.tags), ("backup", s.backup, s.backup_tags)):
+            if tree is None:
+                continue
+            t = nx.Graph(list(tree.edges))
+            t.add_node(tree.root)
+            if not nx.is_tree(t):
+                problems.append(f"{s.name} {label} is not a tree")
+            missing = set(spec.sites) - set(t)
+            if missing:
+                problems.append(f"{s.name} {label} misses endpoint sites {sorted(missing)}")
+            for key in tree.links:
+                booked[key] += spec.bandwidth_mbps
+                if key in engine.down_links:
+                    problems.append(f"{s.name} {label} uses down link {sorted(key)}")
+                if key not in tags:
+                    problems.append(f"{s.name} {label} has no tag on {sorted(key)}")
+                elif (key, tags[key]) in tag_owner:
+                    problems.append(f"tag {tags[key]} on {sorted(key)} used by {s.name} and {tag_owner[(key, tags[key])]}")
+                else:
+                    tag_owner[(key, tags[key])] = s.name
+            if set(tags) != set(tree.links):
+                problems.append(f"{s.name} {label} tags do not match its links")
+            for site in t:
+                if site in engine.down_sites:
+                    problems.append(f"{s.name} {label} crosses down site {site}")
+                if spec.allowed_regions and region[site] not in spec.allowed_regions:
+                    problems.append(f"{s.name} {label} leaves its regions at {site}")
+            if spec.max_latency_ms is not None and tree.worst_delay_ms > spec.max_latency_ms + 1e-6:
+                problems.append(f"{s.name} {label} worst delay {tree.worst_delay_ms} > {spec.max_latency_ms}")
+        if s.backup:
+            bridges, _ = engine.unavoidable()
+            if (set(s.backup.links) & set(s.tree.links)) - bridges:
+                problems.append(f"{s.name} backup shares avoidable links with its primary")
+    for key, cap in engine.capacity.items():
+        if booked[key] > cap + 1e-6:
+            problems.append(f"link {sorted(key)} oversubscribed: {booked[key]:g} > {cap:g}")
+        if abs(engine.residual[key] - (cap - booked[key])) > 1e-6:
+            problems.append(f"link {sorted(key)} residual {engine.residual[key]:g} != {cap - booked[key]:g}")
+    if engine.tags.in_use != len(tag_owner):
+        problems.append(f"{engine.tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
+    if engine.prefixes.in_use != len(engine.slices):
+        problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
+    return problems

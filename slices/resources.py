@@ -1,0 +1,90 @@
+"""Addresses and tags: per-slice prefixes and per-link slice tags, with no leaks.
+
+Tags are per link, not network-wide: a slice is identified on each link it crosses by a
+VLAN id from that link's own 2..4094 space, so 4,093 slices can share *a link* and the
+network as a whole carries any number (one global 12-bit space would cap it at 4,094).
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from netaddr import IPNetwork
+
+from slices.errors import Rejected
+
+TAG_MIN, TAG_MAX = 2, 4094
+
+
+@dataclass
+class IndexAllocator:
+    """Lowest free index in [low, high], in O(log n)."""
+
+    low: int
+    high: int
+    _next: int = -1
+    _free: list[int] = field(default_factory=list)
+    in_use: int = 0
+
+    def allocate(self) -> int | None:
+        if self._next < 0:
+            self._next = self.low
+        if self._free:
+            i = heapq.heappop(self._free)
+        elif self._next <= self.high:
+            i, self._next = self._next, self._next + 1
+        else:
+            return None
+        self.in_use += 1
+        return i
+
+    def release(self, i: int) -> None:
+        heapq.heappush(self._free, i)
+        self.in_use -= 1
+
+
+class PrefixPool:
+    """Hands out per-slice prefixes of ``prefix_len`` from ``pool``, lowest free first."""
+
+    def __init__(self, pool: str | IPNetwork = "10.128.0.0/9", prefix_len: int = 24):
+        self.pool = IPNetwork(pool)
+        if not self.pool.prefixlen <= prefix_len <= 30:
+            raise ValueError(f"prefix length {prefix_len} does not fit pool {self.pool}")
+        self.prefix_len = prefix_len
+        self._size = 2 ** (32 - prefix_len)
+        self._index = IndexAllocator(0, 2 ** (prefix_len - self.pool.prefixlen) - 1)
+
+    def allocate(self) -> IPNetwork:
+        i = self._index.allocate()
+        if i is None:
+            raise Rejected("addresses", f"address pool {self.pool} has no free /{self.prefix_len} left")
+        return IPNetwork(f"{self.pool.network + i * self._size}/{self.prefix_len}")
+
+    def release(self, prefix: IPNetwork) -> None:
+        self._index.release((int(prefix.network) - int(self.pool.network)) // self._size)
+
+    @property
+    def in_use(self) -> int:
+        return self._index.in_use
+
+
+class TagSpace:
+    """Slice tags, one independent 2..4094 space per link."""
+
+    def __init__(self) -> None:
+        self._links: dict[frozenset, IndexAllocator] = {}
+
+    def allocate(self, link: frozenset) -> int:
+        alloc = self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX))
+        tag = alloc.allocate()
+        if tag is None:
+            a, b = sorted(link)
+            raise Rejected("tags", f"link {a}—{b} already carries {alloc.in_use} slices: no tag left")
+        return tag
+
+    def release(self, link: frozenset, tag: int) -> None:
+        self._links[link].release(tag)
+
+    @property
+    def in_use(self) -> int:
+        return sum(a.in_use for a in self._links.values())
