@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup deb-packages ovs venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -19,8 +19,9 @@ help:
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
+	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
-setup: deb-packages ovs venv
+setup: deb-packages venv ovs
 
 deb-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -32,12 +33,14 @@ deb-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-ovs:
-	@if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" != 0 ]; then echo "Open vSwitch is not running; run: sudo make setup" >&2; exit 1; fi; \
-	  echo "starting Open vSwitch"; $(OVS_CTL) start --system-id=random >/dev/null 2>&1 || true; \
-	  ovs-vsctl --timeout=5 show >/dev/null || { echo "Open vSwitch failed to start" >&2; exit 1; }; \
-	fi
+# Open vSwitch is started by topologies/emulation/platform.py, which knows how (and why).
+ovs: venv
+	@if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1 && [ "$$(id -u)" != 0 ]; then \
+	  echo "Open vSwitch is not running; run: sudo make setup" >&2; exit 1; fi
+	@$(PY) -m topologies.emulation.platform
+
+ovs-restart: venv
+	$(PY) -m topologies.emulation.platform --restart
 
 # Debian's Mininet lives in /usr/lib/python3/dist-packages, seen only by Debian's python3.
 venv: $(STAMP)

@@ -18,7 +18,7 @@ from netaddr import IPAddress, IPNetwork
 
 from slices.errors import Rejected, UnknownSlice
 from slices.placement import LinkKey, Tree, place
-from slices.resources import PrefixPool, TagSpace
+from slices.resources import IndexAllocator, PrefixPool, TagSpace
 from slices.spec import Endpoint, SliceSpec
 from topologies.model import Topology
 
@@ -40,6 +40,7 @@ class Event:
 @dataclass
 class Slice:
     spec: SliceSpec
+    number: int            # stable numeric id: in every cookie, meter and group of the slice
     prefix: IPNetwork
     addresses: dict[Endpoint, str]
     status: str = PLACED
@@ -47,6 +48,8 @@ class Slice:
     backup: Tree | None = None
     tags: dict[LinkKey, int] = field(default_factory=dict)         # primary tree links
     backup_tags: dict[LinkKey, int] = field(default_factory=dict)
+    # links the backup shares with the primary because no backup could avoid them then
+    backup_shared: frozenset = frozenset()
     reason: str = ""
 
     @property
@@ -70,6 +73,7 @@ class SliceEngine:
         self.down_sites: set[str] = set()
         self.prefixes = PrefixPool(prefix_pool, prefix_len)
         self.tags = TagSpace()
+        self._numbers = IndexAllocator(1, 0xFFFFFF)
         self._endpoint_owner: dict[tuple, str] = {}
 
     # -- queries ---------------------------------------------------------------------------
@@ -134,6 +138,7 @@ class SliceEngine:
 
     def _book(self, s: Slice, tree: Tree, backup: Tree | None) -> None:
         s.tree, s.backup, s.status, s.reason = tree, backup, PLACED, ""
+        s.backup_shared = frozenset(tree.links & backup.links) if backup else frozenset()
         for key in tree.links:
             self.residual[key] -= s.spec.bandwidth_mbps
             s.tags[key] = self.tags.allocate(key)
@@ -212,10 +217,11 @@ class SliceEngine:
                 raise first
         prefix = self.prefixes.allocate()
         try:
-            s = Slice(spec=spec, prefix=prefix, addresses=_addresses(spec, prefix))
+            addresses = _addresses(spec, prefix)
         except Rejected:
             self.prefixes.release(prefix)
             raise
+        s = Slice(spec=spec, number=self._numbers.allocate(), prefix=prefix, addresses=addresses)
         events = []
         for v in victims:
             self._unbook(v)
@@ -259,6 +265,7 @@ class SliceEngine:
         s = self.get(name)
         self._unbook(s)
         self.prefixes.release(s.prefix)
+        self._numbers.release(s.number)
         for e in s.spec.endpoints:
             self._endpoint_owner.pop(e.key, None)
         del self.slices[name]
@@ -279,11 +286,11 @@ class SliceEngine:
 
     def link_up(self, a: str, b: str) -> list[Event]:
         self.down_links.discard(frozenset((a, b)))
-        return self.restore_waiting()
+        return self.restore_waiting() + self._improve_backups()
 
     def site_up(self, site: str) -> list[Event]:
         self.down_sites.discard(site)
-        return self.restore_waiting()
+        return self.restore_waiting() + self._improve_backups()
 
     def _repair(self, hit, why: str) -> list[Event]:
         """Move every slice off what failed: to its backup if it has one, else re-place."""
@@ -293,6 +300,8 @@ class SliceEngine:
                           key=lambda s: (-s.spec.priority, s.name))
         for s in affected:
             spec = s.spec
+            if s.status != PLACED:
+                continue  # preempted earlier in this loop by a higher-priority slice
             if hit(s.tree) and s.backup and not hit(s.backup):
                 # fail over: the backup becomes the primary; look for a new backup
                 old_tree, old_tags = s.tree, s.tags
@@ -327,7 +336,8 @@ class SliceEngine:
                         v.status, v.reason = PREEMPTED, f"preempted by {s.name} after {why}"
                     self._book(s, tree, backup)
                     events.append(Event("re-placed", s.name, f"{why}; preempting {', '.join(v.name for v in victims)}"))
-                    events += [Event("preempted", v.name, v.reason) for v in victims]
+                    for v in sorted(victims, key=lambda v: -v.spec.priority):
+                        events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
                 else:
                     s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
                     events.append(Event("preempted", s.name, s.reason))
@@ -345,7 +355,31 @@ class SliceEngine:
             self.residual[key] -= s.spec.bandwidth_mbps
             s.backup_tags[key] = self.tags.allocate(key)
         s.backup = backup
+        s.backup_shared = frozenset(s.tree.links & backup.links)
         return []
+
+    def _improve_backups(self) -> list[Event]:
+        """After a repair, backups that had to share links may now avoid them."""
+        events = []
+        for s in sorted(self.slices.values(), key=lambda s: (-s.spec.priority, s.name)):
+            if s.status != PLACED or s.spec.protection == "none" or (s.backup and not s.backup_shared):
+                continue
+            old = (s.backup, dict(s.backup_tags), s.backup_shared)
+            if s.backup:
+                for key in s.backup.links:
+                    self.residual[key] += s.spec.bandwidth_mbps
+                    self.tags.release(key, s.backup_tags.pop(key))
+                s.backup = None
+            lost = self._new_backup(s, "improving protection")
+            if lost and old[0]:  # no better backup: keep the old one
+                for key in old[0].links:
+                    self.residual[key] -= s.spec.bandwidth_mbps
+                    s.backup_tags[key] = self.tags.allocate(key)
+                s.backup, s.backup_shared = old[0], old[2]
+            elif not lost:
+                events.append(Event("protected", s.name, f"backup of {len(s.backup.edges)} links"
+                                    + _shared(s.tree, s.backup)))
+        return events
 
 
 def _shared(tree: Tree, backup: Tree) -> str:
@@ -423,10 +457,9 @@ def audit(engine: SliceEngine) -> list[str]:
                     problems.append(f"{s.name} {label} leaves its regions at {site}")
             if spec.max_latency_ms is not None and tree.worst_delay_ms > spec.max_latency_ms + 1e-6:
                 problems.append(f"{s.name} {label} worst delay {tree.worst_delay_ms} > {spec.max_latency_ms}")
-        if s.backup:
-            bridges, _ = engine.unavoidable()
-            if (set(s.backup.links) & set(s.tree.links)) - bridges:
-                problems.append(f"{s.name} backup shares avoidable links with its primary")
+        if s.backup and (set(s.backup.links) & set(s.tree.links)) - s.backup_shared:
+            problems.append(f"{s.name} backup shares links with its primary beyond the "
+                            f"unavoidable ones recorded when it was computed")
     for key, cap in engine.capacity.items():
         if booked[key] > cap + 1e-6:
             problems.append(f"link {sorted(key)} oversubscribed: {booked[key]:g} > {cap:g}")

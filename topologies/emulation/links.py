@@ -17,6 +17,7 @@ and destroys those rows (tagged ``owner=intercloud-slicing``) when it stops.
 """
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ from pathlib import Path
 from mininet.link import Intf, Link
 from mininet.node import Host, OVSSwitch
 from mininet.util import errRun, makeIntfPair, quietRun
+
+from topologies.emulation.relay import REFERENCE_DELAY_MS
 
 RELAY_SCRIPT = str(Path(__file__).resolve().with_name("relay.py"))
 OFFLOADS = "tx off tso off gso off gro off"
@@ -45,9 +48,13 @@ def disable_offloads(node, intf: str) -> None:
     node.cmd(f"ethtool -K {intf} {OFFLOADS} >/dev/null 2>&1")
 
 
+def _netem_parent(bw_mbps: float | None) -> str:
+    return "parent 5:1" if bw_mbps else "root"
+
+
 def tc_commands(intf: str, bw_mbps: float | None, delay_ms: float, netem: bool) -> list[str]:
     """tc commands for one link end: HTB at ``bw_mbps`` (if any), netem below it (if used)."""
-    cmds, parent = [], "root"
+    cmds = []
     if bw_mbps:
         # HTB caps saved tokens at the burst: if its timer fires later than burst/rate,
         # the capacity of that gap is lost for good and the link runs below its rate
@@ -55,9 +62,9 @@ def tc_commands(intf: str, bw_mbps: float | None, delay_ms: float, netem: bool) 
         cmds += [f"tc qdisc add dev {intf} root handle 5: htb default 1",
                  f"tc class add dev {intf} parent 5: classid 5:1 htb rate {bw_mbps:g}mbit "
                  f"burst {burst}b cburst {burst}b"]
-        parent = "parent 5:1"
     if netem and delay_ms > 0:
-        cmds.append(f"tc qdisc add dev {intf} {parent} handle 10: netem delay {delay_ms:g}ms limit 10000")
+        cmds.append(f"tc qdisc add dev {intf} {_netem_parent(bw_mbps)} handle 10: "
+                    f"netem delay {delay_ms:g}ms limit 10000")
     return cmds
 
 
@@ -125,6 +132,19 @@ class WanLink(Link):
             self.relay_proc = subprocess.Popen(
                 [sys.executable, RELAY_SCRIPT, *self.relay_ends, repr(self.delay_ms)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+
+    def use_reference_delay(self, on: bool) -> None:
+        """Switch the link to the reference delay (:data:`relay.REFERENCE_DELAY_MS`) or
+        back to its own, at run time. The fidelity check's baseline: the same probes,
+        ports, switches and delay mechanism, with a known delay. In-flight frames keep
+        their release time."""
+        if self.mechanism == "relay" and self.relay_proc and self.relay_proc.poll() is None:
+            self.relay_proc.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+        elif self.mechanism == "netem":
+            delay = REFERENCE_DELAY_MS if on else self.delay_ms
+            for intf in (self.intf1, self.intf2):
+                intf.node.cmd(f"tc qdisc change dev {intf.name} {_netem_parent(self.bw)} handle 10: "
+                              f"netem delay {delay:g}ms limit 10000")
 
     def stop_relay(self) -> None:
         proc, self.relay_proc = self.relay_proc, None

@@ -7,11 +7,9 @@ every run, the inventory is predictable, and slice specs can name ``site`` + ``p
   names stay labels); its dpid comes from the topology.
 * hosts ``h<i>_<j>`` on ports ``1..hosts`` of their site's switch; inter-site links take
   the following ports in topology order. The fidelity check adds, after those, a probe
-  ``p<i>`` and a reference probe ``q<i>`` per site and, per link, a zero-delay veth in
-  parallel with it: q-to-q traffic crosses the same two switches without the link, which
-  measures the instrument.
+  host ``p<i>`` per site.
 * host j of site i has IP ``10.<i // 256>.<i % 256>.<j>/8`` and MAC
-  ``02:00:00:<i hi>:<i lo>:<j>``; probes use j = 250, reference probes j = 251.
+  ``02:00:00:<i hi>:<i lo>:<j>``; probes use j = 250.
 """
 from __future__ import annotations
 
@@ -21,10 +19,10 @@ import networkx as nx
 from netaddr import EUI, IPAddress, IPNetwork, mac_unix_expanded
 
 from topologies.model import Topology
+from topologies.ports import PortMap
 
 HOST_NET = IPNetwork("10.0.0.0/8")
 PROBE_INDEX = 250
-REFERENCE_INDEX = 251
 MAX_SITES = 255 * 256
 
 
@@ -36,7 +34,7 @@ class HostPlan:
     port: int
     ip: str            # with prefix length, e.g. 10.0.1.1/8
     mac: str
-    role: str = "host"  # "host", "probe" (measures links) or "reference" (measures the instrument)
+    role: str = "host"  # "host", or "probe" (added by the fidelity check to measure links)
 
     @property
     def probe(self) -> bool:
@@ -76,14 +74,12 @@ class WanPlan:
     switches: tuple[SwitchPlan, ...]
     hosts: tuple[HostPlan, ...]
     links: tuple[LinkPlan, ...]
-    # with probes: one zero-delay, unshaped veth in parallel with each link (same order)
-    reference_links: tuple[LinkPlan, ...] = ()
 
     def switch_of(self, site: str) -> SwitchPlan:
         return next(s for s in self.switches if s.site == site)
 
-    def probe_of(self, site: str, role: str = "probe") -> HostPlan:
-        return next(h for h in self.hosts if h.role == role and h.site == site)
+    def probe_of(self, site: str) -> HostPlan:
+        return next(h for h in self.hosts if h.role == "probe" and h.site == site)
 
 
 def host_address(site_index: int, j: int) -> tuple[str, str]:
@@ -101,36 +97,27 @@ def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool
     """
     if len(topo.sites) > MAX_SITES:
         raise ValueError(f"at most {MAX_SITES} sites can be emulated, got {len(topo.sites)}")
-    switches, hosts, next_port = [], [], {}
+    if hosts_per_site is not None:
+        from dataclasses import replace
+        topo = replace(topo, sites=tuple(replace(s, hosts=hosts_per_site if s.hosts else 0)
+                                         for s in topo.sites))
+    ports = PortMap(topo)
+    switches, hosts = [], []
     for i, site in enumerate(topo.sites, start=1):
         sw = SwitchPlan(name=f"s{i}", site=site.name, dpid=site.dpid)
         switches.append(sw)
-        count = site.hosts if hosts_per_site is None or site.hosts == 0 else hosts_per_site
-        for j in range(1, count + 1):
+        for j in range(1, site.hosts + 1):
             ip, mac = host_address(i, j)
             hosts.append(HostPlan(f"h{i}_{j}", site.name, sw.name, j, ip, mac))
-        next_port[site.name] = count + 1
     index = {s.site: s for s in switches}
-    links = []
-    for l in topo.links:
-        pa, pb = next_port[l.a], next_port[l.b]
-        next_port[l.a], next_port[l.b] = pa + 1, pb + 1
-        links.append(LinkPlan(l.a, l.b, index[l.a].name, index[l.b].name, pa, pb,
-                              l.bandwidth_mbps, l.delay_ms))
-    reference_links = []
+    links = [LinkPlan(l.a, l.b, index[l.a].name, index[l.b].name, ports.toward(l.a, l.b),
+                      ports.toward(l.b, l.a), l.bandwidth_mbps, l.delay_ms) for l in topo.links]
     if probes:
         for i, site in enumerate(topo.sites, start=1):
-            sw = index[site.name].name
-            for role, j in (("probe", PROBE_INDEX), ("reference", REFERENCE_INDEX)):
-                ip, mac = host_address(i, j)
-                name = f"{'p' if role == 'probe' else 'q'}{i}"
-                hosts.append(HostPlan(name, site.name, sw, next_port[site.name], ip, mac, role))
-                next_port[site.name] += 1
-        for l in links:
-            pa, pb = next_port[l.a], next_port[l.b]
-            next_port[l.a], next_port[l.b] = pa + 1, pb + 1
-            reference_links.append(LinkPlan(l.a, l.b, l.switch_a, l.switch_b, pa, pb, 0.0, 0.0))
-    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), tuple(reference_links))
+            ip, mac = host_address(i, PROBE_INDEX)
+            hosts.append(HostPlan(f"p{i}", site.name, index[site.name].name,
+                                  ports.next_free(site.name), ip, mac, "probe"))
+    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links))
 
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -141,8 +128,8 @@ def static_flows(plan: WanPlan) -> dict[str, list[str]]:
 
     Unicast follows least-delay paths to each host's MAC; broadcast (ARP) is flooded
     along a least-delay spanning tree, so loops in the WAN never storm; probe pairs on
-    adjacent sites are pinned to the link between them (reference probe pairs to its
-    zero-delay twin) so a fidelity check measures exactly that link. Anything else is
+    adjacent sites are pinned to the link between them so a fidelity check measures
+    exactly that link. Anything else is
     dropped (switches are fail-secure).
     """
     g = plan.topology.graph()
@@ -165,14 +152,12 @@ def static_flows(plan: WanPlan) -> dict[str, list[str]]:
             outs = ",".join(f"output:{q}" for q in members if q != p)
             if outs:
                 flows[s.name].append(f"priority=50,in_port={p},dl_dst={BROADCAST},actions={outs}")
-    pinned = [("probe", plan.links), ("reference", plan.reference_links)]
-    for role, links in pinned:
-        ends = {h.site: h for h in plan.hosts if h.role == role}
-        for l in links:
-            if l.a in ends and l.b in ends:
-                ha, hb = ends[l.a], ends[l.b]
-                flows[l.switch_a].append(
-                    f"priority=200,dl_src={ha.mac},dl_dst={hb.mac},actions=output:{l.port_a}")
-                flows[l.switch_b].append(
-                    f"priority=200,dl_src={hb.mac},dl_dst={ha.mac},actions=output:{l.port_b}")
+    probes = {h.site: h for h in plan.hosts if h.role == "probe"}
+    for l in plan.links:
+        if l.a in probes and l.b in probes:
+            ha, hb = probes[l.a], probes[l.b]
+            flows[l.switch_a].append(
+                f"priority=200,dl_src={ha.mac},dl_dst={hb.mac},actions=output:{l.port_a}")
+            flows[l.switch_b].append(
+                f"priority=200,dl_src={hb.mac},dl_dst={ha.mac},actions=output:{l.port_b}")
     return flows

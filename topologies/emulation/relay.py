@@ -2,6 +2,12 @@
 
 Usage: ``python -m topologies.emulation.relay IFACE_A IFACE_B DELAY_MS``
 
+SIGUSR1 switches to a reference delay of REFERENCE_DELAY_MS and SIGUSR2 back to
+``DELAY_MS``: the fidelity check measures the same path at the reference delay to learn
+what the switches around the link cost. (Not zero: a frame due at once waits for this
+process to wake up, a frame due later does not, and the reference must be released the
+same way as the real thing.) Frames already queued keep their release time.
+
 Every frame that arrives on one interface leaves the other one ``DELAY_MS`` later. The
 arrival time is the kernel's receive timestamp (SO_TIMESTAMPNS), so time spent waiting in
 this process is not added to the delay. Frames are released in order; a constant delay
@@ -38,6 +44,7 @@ TIMESPEC = struct.Struct("ll")
 ANCILLARY = socket.CMSG_SPACE(AUXDATA.size) + socket.CMSG_SPACE(TIMESPEC.size)
 MAX_FRAME = 65535
 SPIN_S = 0.0005  # busy-wait this close to a release time
+REFERENCE_DELAY_MS = 1.0
 BATCH = 64  # frames read from one socket before looking at the clock again
 SOCKET_BUFFER = 8 * 1024 * 1024
 
@@ -71,7 +78,9 @@ def frame_and_time(data: bytes, ancdata: list, now: float) -> tuple[bytes, float
     return data, arrived
 
 
-def relay(if_a: str, if_b: str, delay_s: float) -> None:
+def relay(if_a: str, if_b: str, delay: list[float]) -> None:
+    """Forward frames between the two interfaces, ``delay[0]`` seconds late (a list, so a
+    signal handler can change it)."""
     a, b = open_port(if_a), open_port(if_b)
     peer = {a.fileno(): b, b.fileno(): a}
     sock = {a.fileno(): a, b.fileno(): b}
@@ -113,7 +122,7 @@ def relay(if_a: str, if_b: str, delay_s: float) -> None:
                 if addr[2] == PACKET_OUTGOING:
                     continue  # our own transmission, seen by the tap
                 frame, arrived = frame_and_time(data, anc, now)
-                queue.append((arrived + delay_s, frame))
+                queue.append((arrived + delay[0], frame))
 
 
 def _die_with_parent() -> None:
@@ -148,10 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     _realtime()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    delay = [delay_ms / 1000.0]
+    signal.signal(signal.SIGUSR1, lambda *_: delay.__setitem__(0, REFERENCE_DELAY_MS / 1000.0))
+    signal.signal(signal.SIGUSR2, lambda *_: delay.__setitem__(0, delay_ms / 1000.0))
     if os.getppid() == 1:
         return 0  # parent already gone
     try:
-        relay(if_a, if_b, delay_ms / 1000.0)
+        relay(if_a, if_b, delay)
     except OSError as e:
         print(f"relay {if_a}<->{if_b}: {e}", file=sys.stderr)
         return 1

@@ -26,6 +26,3 @@ class WanTopo(Topo):
             self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
                          bw=l.bandwidth_mbps, delay_ms=l.delay_ms, mtu=mtu,
                          mechanism=delay_mechanism if l.delay_ms > 0 else "none")
-        for l in plan.reference_links:  # the instrument: a plain veth beside each link
-            self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
-                         bw=None, delay_ms=0.0, mechanism="none", mtu=mtu)

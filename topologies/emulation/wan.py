@@ -61,6 +61,10 @@ class Wan:
         self.link_mechanisms: dict[tuple[str, str], str] = {}
         self._stopped = False
 
+    def datapath_is_user(self) -> bool:
+        return self.requested_datapath == "user" or (
+            self.requested_datapath == "auto" and not platform.ovs_kernel_datapath())
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def __enter__(self) -> "Wan":
@@ -77,7 +81,12 @@ class Wan:
     def start(self) -> None:
         platform.require_root()
         platform.require_tools()
-        platform.ensure_ovs_running()
+        started = platform.ensure_ovs_running()
+        if started:
+            self.progress(started)
+        warning = platform.ovs_start_warning() if self.datapath_is_user() else ""
+        if warning:
+            self.progress(f"warning: {warning}")
         from mininet.log import setLogLevel
         from mininet.net import Mininet
         from mininet.node import RemoteController
@@ -128,6 +137,18 @@ class Wan:
 
     def host(self, name: str):
         return self.net[name]
+
+    def link(self, a: str, b: str):
+        """The :class:`WanLink` between sites ``a`` and ``b`` (as ordered in the plan)."""
+        from topologies.emulation.links import WanLink
+
+        l = next(l for l in self.plan.links if (l.a, l.b) == (a, b))
+        sw_a, sw_b = self.net[l.switch_a], self.net[l.switch_b]
+        for link in self.net.links:
+            if isinstance(link, WanLink) and {link.intf1.node, link.intf2.node} == {sw_a, sw_b} \
+                    and f"{l.switch_a}-eth{l.port_a}" in (link.intf1.name, link.intf2.name):
+                return link
+        raise KeyError(f"no link {a}—{b}")
 
     def hosts_at(self, site: str) -> list:
         return [self.net[h.name] for h in self.plan.hosts if h.site == site and not h.probe]
@@ -203,7 +224,7 @@ def _our_interfaces(plan: WanPlan) -> list[str]:
     from topologies.emulation.links import relay_name
 
     names = [f"{h.switch}-eth{h.port}" for h in plan.hosts]
-    for l in (*plan.links, *plan.reference_links):
+    for l in plan.links:
         for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
             names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
     return names
