@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: bench-engine setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
+	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
@@ -64,6 +65,14 @@ bench-wan: setup
 	$(SLICECTL) wan check $(TOPOLOGY) --json > results/wan-$(notdir $(basename $(TOPOLOGY))).json; \
 	  rc=$$?; $(PY) -c "import json,sys; from topologies.emulation.fidelity import format_table; \
 	  print(format_table(json.load(open(sys.argv[1]))))" results/wan-$(notdir $(basename $(TOPOLOGY))).json; exit $$rc
+
+# The engine's benchmark (no root needed): Topology Zoo's GEANT and a generated 200-site WAN.
+bench-engine: venv
+	@mkdir -p results
+	$(SLICECTL) bench engine --topology Geant2012 --slices 1000 --json > results/engine-geant2012.json || true
+	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --json > results/engine-generated-200.json || true
+	@$(PY) -c "import json,sys; from slicectl.bench import format_report; \
+	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" results/engine-geant2012.json results/engine-generated-200.json
 
 wan-clean:
 	-$(SLICECTL) wan clean

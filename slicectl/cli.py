@@ -37,6 +37,12 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
                    help="OVS datapath (auto: kernel if the openvswitch module is loaded)")
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slicectl", description=(
         "Network slicing for inter-cloud links: emulate the WAN, place slices, run the controller."))
@@ -49,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("topology")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_topology_show)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
+    be = bench.add_parser("engine", help="place and compile N random slices; report times, "
+                          "rules and memory against the engine's targets")
+    be.add_argument("--topology", required=True, help="built-in name, .yaml, .graphml, or "
+                    "generated:SITES[:SEED] (a random geographic WAN)")
+    be.add_argument("--slices", type=_positive, default=1000, metavar="N")
+    be.add_argument("--endpoints-min", type=_positive, default=2, metavar="K")
+    be.add_argument("--endpoints-max", type=_positive, default=10, metavar="K")
+    be.add_argument("--seed", type=int, default=1)
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench_engine)
 
     wan = sub.add_parser("wan", help="Mininet emulation of the WAN (needs root)").add_subparsers(
         dest="action", required=True)
@@ -140,6 +158,22 @@ def cmd_wan_check(args) -> int:
     report = run_check(lambda: _make_wan(args, probes=True), progress)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_bench_engine(args) -> int:
+    from slicectl.bench import format_report, run
+    from topologies import load
+
+    if args.endpoints_min > args.endpoints_max:
+        print("slicectl: error: --endpoints-min is above --endpoints-max", file=sys.stderr)
+        return EXIT_USAGE
+    topo = load(args.topology)
+    progress(f"placing and compiling {args.slices} slices on {topo.name} "
+             f"({len(topo.sites)} sites, {len(topo.links)} links), then a tenth of them 3 times")
+    report = run(topo, args.slices, seed=args.seed, endpoints_min=args.endpoints_min,
+                 endpoints_max=args.endpoints_max)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return EXIT_OK if all(t["ok"] is not False for t in report["targets"].values()) else EXIT_FAIL
 
 
 def cmd_wan_clean(args) -> int:

@@ -12,7 +12,9 @@ Pipeline per switch (fail-secure: anything not matched is dropped):
   with that link's slice tag and leave endpoints untagged (or with the endpoint's VLAN).
 
 Rules per switch grow with the endpoints of the slices crossing it (two per endpoint,
-plus one broadcast rule per tree port), never with endpoint pairs. Protected slices get
+plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely
+passes through a switch (two tree links, no endpoint) the switch swaps the tag of one
+link for the other's in table 0: two rules, whatever the slice's size. Protected slices get
 fast-failover groups wherever a switch has a backup next hop: the group sends on the
 primary tree while its port is live, else onto the backup tree, where the frame stays
 (backup-marked) until it leaves, so primary and backup never loop into each other.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from slices.engine import PLACED, Slice, SliceEngine
 from slices.placement import Tree
@@ -62,7 +65,8 @@ def _next_hops(tree: Tree, dest: str) -> dict[str, str]:
     return hop
 
 
-def _emit(targets: list[tuple[int, int | None]]) -> tuple:
+@lru_cache(maxsize=1 << 16)
+def _emit(targets: tuple[tuple[int, int | None], ...]) -> tuple:
     """Actions that output to each (port, vlan or None) in turn, tagging as needed."""
     actions, tagged = [], False
     for port, vlan in sorted(targets, key=lambda t: (t[1] is not None, t[1] or 0, t[0])):
@@ -79,6 +83,17 @@ def _emit(targets: list[tuple[int, int | None]]) -> tuple:
     return tuple(actions)
 
 
+def _pass_through(tree: Tree, other: Tree | None, site: str, endpoint_sites) -> tuple[str, str] | None:
+    """The two neighbours of ``site`` if the tree only passes through it: no endpoint
+    there, exactly two tree links, and not on the slice's other tree (where a failover
+    group may be needed). Such a site just swaps tags: two rules, whatever the slice's
+    size."""
+    if site in endpoint_sites or (other is not None and site in other.sites):
+        return None
+    nbs = tree.neighbours(site)
+    return (nbs[0], nbs[1]) if len(nbs) == 2 else None
+
+
 def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
     if s.status != PLACED or s.tree is None:
         return ()
@@ -89,58 +104,87 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
         at_site[e.site].append(e)
     out: list[Entry] = []
     rate = int(round(s.spec.bandwidth_mbps * 1000))
+    go = (("write_metadata", meta), ("goto", TABLE_FORWARD))
     for site in sorted(at_site):
         out.append(Meter(site, s.number, rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
         for e in at_site[site]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), ("vlan_vid", vid)),
-                            (("pop_vlan",),) * bool(e.vlan) + (("meter", s.number), ("write_metadata", meta),
-                                                               ("goto", TABLE_FORWARD)), cookie))
-    trees = [(s.tree, s.tags, meta)]
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), _vid(vid)),
+                            (("pop_vlan",),) * bool(e.vlan) + (("meter", s.number),) + go, cookie))
+    trees = [(s.tree, s.tags, meta, s.backup)]
     if s.backup:
-        trees.append((s.backup, s.backup_tags, meta | BACKUP_BIT))
-    for tree, tags, md in trees:
+        trees.append((s.backup, s.backup_tags, meta | BACKUP_BIT, s.tree))
+    for label, (tree, tags, md, other) in zip(("primary", "backup"), trees):
+        md_match = _item("metadata", md)
+        into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
+        port_tag = {}  # (site, neighbour) -> (port toward it, tag of that link)
         for a, b in tree.edges:
             tag = tags[frozenset((a, b))]
-            for site, nb in ((a, b), (b, a)):
-                out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                (("in_port", ports.toward(site, nb)), ("vlan_vid", tag | OFPVID_PRESENT)),
-                                (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD)), cookie))
-    for label, (tree, tags, md) in zip(("primary", "backup"), trees):
+            port_tag[(a, b)] = (ports.toward(a, b), tag)
+            port_tag[(b, a)] = (ports.toward(b, a), tag)
         hops = {e.site: _next_hops(tree, e.site) for e in eps}
         backup_hops = ({e.site: _next_hops(s.backup, e.site) for e in eps}
                        if label == "primary" and s.backup else {})
         for site in sorted(tree.sites):
+            through = _pass_through(tree, other, site, at_site)
+            if through:
+                for x, y in (through, through[::-1]):
+                    (pin, tin), (pout, tout) = port_tag[(site, x)], port_tag[(site, y)]
+                    out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
+                                    (("in_port", pin), _vid(tin | OFPVID_PRESENT)),
+                                    _actions((("set_vlan", tout), ("output", pout))), cookie))
+                continue
+            for nb in tree.neighbours(site):
+                pin, tin = port_tag[(site, nb)]
+                out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
+                                (("in_port", pin), _vid(tin | OFPVID_PRESENT)), into, cookie))
             for index, e in enumerate(eps):
                 if e.site == site:
-                    actions = _emit([(e.port, e.vlan)])
+                    actions = _emit(((e.port, e.vlan),))
                 else:
                     nb = hops[e.site][site]
-                    link = (ports.toward(site, nb), tags[frozenset((site, nb))])
-                    actions = _emit([link])
+                    link = port_tag[(site, nb)]
+                    actions = _emit((link,))
                     bnb = backup_hops.get(e.site, {}).get(site)
                     if bnb is not None and bnb != nb:
                         alt = (ports.toward(site, bnb), s.backup_tags[frozenset((site, bnb))])
                         gid = ((s.number & 0xFFFFFF) << 8) | index
-                        out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit([alt]))), cookie))
+                        out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
                         actions = (("group", gid),)
-                for eth_type, field in ((ETH_IPV4, "ipv4_dst"), (ETH_ARP, "arp_tpa")):
-                    out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
-                                    (("metadata", md), ("eth_type", eth_type), (field, s.addresses[e])),
-                                    actions, cookie))
-            members = [(ports.toward(site, nb), tags[frozenset((site, nb))]) for nb in tree.neighbours(site)]
+                address = s.addresses[e]
+                out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
+                                (md_match, _IPV4, _item("ipv4_dst", address)), actions, cookie))
+                out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
+                                (md_match, _ARP, _item("arp_tpa", address)), actions, cookie))
+            members = [port_tag[(site, nb)] for nb in tree.neighbours(site)]
             members += [(e.port, e.vlan) for e in at_site.get(site, ())]
             for in_port, _ in members:
-                others = [m for m in members if m[0] != in_port]
+                others = tuple(m for m in members if m[0] != in_port)
                 if others:
                     out.append(Rule(site, TABLE_FORWARD, PRIO_BROADCAST,
-                                    (("metadata", md), ("in_port", in_port), ("eth_dst", BROADCAST)),
-                                    _emit(others), cookie))
+                                    (md_match, _item("in_port", in_port), _BCAST), _emit(others), cookie))
     return tuple(sorted(out, key=_order))
 
 
-def _order(entry: Entry) -> tuple:
-    return (entry.switch, {"meter": 0, "group": 1, "flow": 2}[entry.key[0]], entry.key[2:], str(entry))
+# Rules of many slices share most of their parts (match items, action lists); sharing one
+# copy of each keeps a plan of half a million rules in tens of MB.
+_item = lru_cache(maxsize=1 << 16)(lambda k, v: (k, v))
+_actions = lru_cache(maxsize=1 << 16)(lambda a: a)
+_IPV4, _ARP, _BCAST = ("eth_type", ETH_IPV4), ("eth_type", ETH_ARP), ("eth_dst", BROADCAST)
+
+
+def _vid(v: int) -> tuple:
+    return _item("vlan_vid", v)
+
+
+_ADD_ORDER = {"meter": 0, "group": 1, "flow": 2}
+_DELETE_ORDER = {"flow": 0, "group": 1, "meter": 2}
+
+
+def _order(entry: Entry, kinds: dict = _ADD_ORDER) -> tuple:
+    """Per switch: meters, groups, then flows (each by its key, unique on a switch)."""
+    key = entry.key
+    return (entry.switch, kinds[key[0]], key[2:])
 
 
 def compile_plan(engine: SliceEngine, ports: PortMap | None = None) -> Plan:
@@ -184,9 +228,6 @@ class Changes:
         return len(self.deletes) + len(self.modifies) + len(self.adds)
 
 
-_ADD_ORDER = {"meter": 0, "group": 1, "flow": 2}
-
-
 def diff(installed: Plan, wanted: Plan) -> Changes:
     """Only what differs, for the owners whose entries changed; deterministic order."""
     old, new = {}, {}
@@ -199,10 +240,9 @@ def diff(installed: Plan, wanted: Plan) -> Changes:
     deletes = [e for k, e in old.items() if k not in new]
     modifies = [e for k, e in new.items() if k in old and old[k] != e]
     adds = [e for k, e in new.items() if k not in old]
-    by = lambda order: (lambda e: (e.switch, order[e.key[0]], str(e)))
-    return Changes(tuple(sorted(deletes, key=by({"flow": 0, "group": 1, "meter": 2}))),
-                   tuple(sorted(modifies, key=by(_ADD_ORDER))),
-                   tuple(sorted(adds, key=by(_ADD_ORDER))))
+    return Changes(tuple(sorted(deletes, key=lambda e: _order(e, _DELETE_ORDER))),
+                   tuple(sorted(modifies, key=_order)),
+                   tuple(sorted(adds, key=_order)))
 
 
 def render(plan: Plan) -> str:

@@ -17,7 +17,7 @@ from typing import Iterable
 from netaddr import IPAddress, IPNetwork
 
 from slices.errors import Rejected, UnknownSlice
-from slices.placement import LinkKey, Tree, place
+from slices.placement import LinkKey, PathCache, Tree, place
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
 from slices.spec import Endpoint, SliceSpec
 from topologies.model import Topology
@@ -51,6 +51,8 @@ class Slice:
     # links the backup shares with the primary because no backup could avoid them then
     backup_shared: frozenset = frozenset()
     reason: str = ""
+    # residual capacity when placing this (preempted) slice last failed: see restore_waiting
+    failed_at: dict | None = None
 
     @property
     def name(self) -> str:
@@ -69,12 +71,18 @@ class SliceEngine:
         self.capacity: dict[LinkKey, float] = {l.key: l.bandwidth_mbps for l in topology.links}
         self.residual: dict[LinkKey, float] = dict(self.capacity)
         self.slices: dict[str, Slice] = {}
+        self.paths = PathCache()
         self.down_links: set[LinkKey] = set()
         self.down_sites: set[str] = set()
         self.prefixes = PrefixPool(prefix_pool, prefix_len)
         self.tags = TagSpace()
         self._numbers = IndexAllocator(1, 0xFFFFFF)
         self._endpoint_owner: dict[tuple, str] = {}
+        # per link: the slices booked on it (primary or backup), for preemption
+        self._on_link: dict[LinkKey, dict[str, int]] = {k: {} for k in self.capacity}
+        # per link: bandwidth booked by each priority, so "what if every lower priority
+        # left" costs links x 8, not the number of slices
+        self._by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in self.capacity}
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -85,12 +93,12 @@ class SliceEngine:
             raise UnknownSlice(name) from None
 
     def slices_on(self, link: LinkKey) -> list[Slice]:
-        return [s for s in self.slices.values() if link in s.booked_links()]
+        return [self.slices[n] for n in sorted(self._on_link[link])]
 
     # -- placement primitives ----------------------------------------------------------------
 
     def _avoid(self) -> dict:
-        return {"avoid_links": self.down_links, "avoid_sites": self.down_sites}
+        return {"avoid_links": self.down_links, "avoid_sites": self.down_sites, "cache": self.paths}
 
     def _place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float]) -> tuple[Tree, Tree | None]:
         """Primary tree and, if protected, a disjoint backup; both fit ``residual`` together."""
@@ -104,7 +112,7 @@ class SliceEngine:
             return tree, self._backup_for(spec, tree, residual)
         except Rejected as e:
             raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
-                           f"{e.reason}") from None
+                           f"{e.reason}", structural=e.structural) from None
 
     def unavoidable(self) -> tuple[set[LinkKey], set[str]]:
         """Links and sites no backup can avoid: the bridges and cut sites of the working
@@ -140,28 +148,39 @@ class SliceEngine:
         s.tree, s.backup, s.status, s.reason = tree, backup, PLACED, ""
         s.backup_shared = frozenset(tree.links & backup.links) if backup else frozenset()
         for key in tree.links:
-            self.residual[key] -= s.spec.bandwidth_mbps
+            self._charge(key, s, +1)
             s.tags[key] = self.tags.allocate(key)
         for key in backup.links if backup else ():
-            self.residual[key] -= s.spec.bandwidth_mbps
+            self._charge(key, s, +1)
             s.backup_tags[key] = self.tags.allocate(key)
+
+    def _charge(self, key: LinkKey, s: Slice, sign: int) -> None:
+        """Book (+1) or free (-1) ``s``'s bandwidth on one link of one of its trees."""
+        self.residual[key] -= sign * s.spec.bandwidth_mbps
+        self._by_priority[key][s.spec.priority] += sign * s.spec.bandwidth_mbps
+        on = self._on_link[key]
+        count = on.get(s.name, 0) + sign
+        if count:
+            on[s.name] = count
+        else:
+            on.pop(s.name, None)
 
     def _unbook(self, s: Slice) -> None:
         for tags, tree in ((s.tags, s.tree), (s.backup_tags, s.backup)):
             for key in tree.links if tree else ():
-                self.residual[key] += s.spec.bandwidth_mbps
+                self._charge(key, s, -1)
                 self.tags.release(key, tags.pop(key))
         s.tree = s.backup = None
 
     def _victims(self, spec: SliceSpec) -> tuple[list[Slice], Tree, Tree | None]:
         """Smallest set of strictly lower-priority slices whose release lets ``spec`` fit."""
-        lower = sorted((s for s in self.slices.values()
-                        if s.status == PLACED and s.spec.priority < spec.priority),
-                       key=lambda s: (s.spec.priority, -s.spec.bandwidth_mbps, s.name))
-        optimistic = dict(self.residual)
-        for s in lower:
-            for key in s.booked_links():
-                optimistic[key] += s.spec.bandwidth_mbps
+        def lower(names) -> list[Slice]:
+            return [x for x in map(self.slices.get, names)
+                    if x.status == PLACED and x.spec.priority < spec.priority]
+
+        # bookings of preempted slices are already gone, so every booking counts
+        optimistic = {key: r + sum(self._by_priority[key][:spec.priority])
+                      for key, r in self.residual.items()}
         tree, backup = self._place_pair(spec, optimistic)  # raises if even that fails
         need: dict[LinkKey, float] = {}
         for t in (tree, backup):
@@ -169,7 +188,9 @@ class SliceEngine:
                 need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
         deficit = {k: n - self.residual[k] for k, n in need.items() if n - self.residual[k] > 1e-9}
         chosen: list[Slice] = []
-        for s in lower:  # lowest priority first
+        candidates = sorted(lower({n for k in deficit for n in self._on_link[k]}),
+                            key=lambda s: (s.spec.priority, -s.spec.bandwidth_mbps, s.name))
+        for s in candidates:  # lowest priority first
             if not deficit:
                 break
             helps = [k for k in s.booked_links() if k in deficit]
@@ -207,7 +228,7 @@ class SliceEngine:
         try:
             tree, backup = self._place_pair(spec, self.residual)
         except Rejected as first:
-            if first.constraint not in PREEMPTIBLE:
+            if first.constraint not in PREEMPTIBLE or first.structural:
                 raise
             try:
                 victims, tree, backup = self._victims(spec)
@@ -243,23 +264,42 @@ class SliceEngine:
         try:
             tree, backup = self._place_pair(s.spec, self.residual)
         except Rejected as e:
+            s.failed_at = dict(self.residual)
             if otherwise:
                 s.reason = f"{otherwise[1]}; no room elsewhere: {e.reason}"
                 return Event(otherwise[0], s.name, s.reason)
             return None
+        s.failed_at = None
         self._book(s, tree, backup)
         return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms")
 
     def restore_waiting(self) -> list[Event]:
-        """Capacity came back: restore preempted slices, highest priority first."""
+        """Capacity came back: restore preempted slices, highest priority first.
+
+        Placement depends only on which links have enough residual capacity (down links
+        and sites aside, which reset the memo), so a slice is tried again only if some
+        link crossed its threshold since it last failed: with hundreds waiting, a delete
+        then costs a scan of residuals instead of hundreds of placements."""
         events = []
         waiting = sorted((s for s in self.slices.values() if s.status == PREEMPTED),
                          key=lambda s: (-s.spec.priority, s.name))
         for s in waiting:
+            if s.failed_at is not None and not self._crossed(s):
+                continue
             ev = self._try_restore(s, "restored")
             if ev:
                 events.append(ev)
         return events
+
+    def _crossed(self, s: Slice) -> bool:
+        b = s.spec.bandwidth_mbps
+        needs = (b, 2 * b) if s.spec.protection != "none" else (b,)
+        return any(old + 1e-9 < n <= self.residual[k] + 1e-9
+                   for k, old in s.failed_at.items() for n in needs)
+
+    def _forget_failures(self) -> None:
+        for s in self.slices.values():
+            s.failed_at = None
 
     def release(self, name: str) -> list[Event]:
         s = self.get(name)
@@ -286,10 +326,12 @@ class SliceEngine:
 
     def link_up(self, a: str, b: str) -> list[Event]:
         self.down_links.discard(frozenset((a, b)))
+        self._forget_failures()
         return self.restore_waiting() + self._improve_backups()
 
     def site_up(self, site: str) -> list[Event]:
         self.down_sites.discard(site)
+        self._forget_failures()
         return self.restore_waiting() + self._improve_backups()
 
     def _repair(self, hit, why: str) -> list[Event]:
@@ -306,7 +348,7 @@ class SliceEngine:
                 # fail over: the backup becomes the primary; look for a new backup
                 old_tree, old_tags = s.tree, s.tags
                 for key in old_tree.links:
-                    self.residual[key] += spec.bandwidth_mbps
+                    self._charge(key, s, -1)
                     self.tags.release(key, old_tags[key])
                 s.tree, s.tags, s.backup, s.backup_tags = s.backup, s.backup_tags, None, {}
                 events.append(Event("switched-to-backup", s.name, why))
@@ -314,7 +356,7 @@ class SliceEngine:
                 continue
             if not hit(s.tree):  # only the backup was hit
                 for key in s.backup.links:
-                    self.residual[key] += spec.bandwidth_mbps
+                    self._charge(key, s, -1)
                     self.tags.release(key, s.backup_tags.pop(key))
                 s.backup = None
                 events += self._new_backup(s, why)
@@ -352,7 +394,7 @@ class SliceEngine:
         except Rejected as e:
             return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
         for key in backup.links:
-            self.residual[key] -= s.spec.bandwidth_mbps
+            self._charge(key, s, +1)
             s.backup_tags[key] = self.tags.allocate(key)
         s.backup = backup
         s.backup_shared = frozenset(s.tree.links & backup.links)
@@ -367,13 +409,13 @@ class SliceEngine:
             old = (s.backup, dict(s.backup_tags), s.backup_shared)
             if s.backup:
                 for key in s.backup.links:
-                    self.residual[key] += s.spec.bandwidth_mbps
+                    self._charge(key, s, -1)
                     self.tags.release(key, s.backup_tags.pop(key))
                 s.backup = None
             lost = self._new_backup(s, "improving protection")
             if lost and old[0]:  # no better backup: keep the old one
                 for key in old[0].links:
-                    self.residual[key] -= s.spec.bandwidth_mbps
+                    self._charge(key, s, +1)
                     s.backup_tags[key] = self.tags.allocate(key)
                 s.backup, s.backup_shared = old[0], old[2]
             elif not lost:
@@ -415,6 +457,11 @@ def audit(engine: SliceEngine) -> list[str]:
     import networkx as nx
 
     problems = []
+    for key, on in engine._on_link.items():
+        want = {x.name: (key in (x.tree.links if x.tree else ())) + (key in (x.backup.links if x.backup else ()))
+                for x in engine.slices.values()}
+        if on != {n: c for n, c in want.items() if c}:
+            problems.append(f"link index of {sorted(key)} says {on}, trees say {want}")
     booked: dict[LinkKey, float] = {k: 0.0 for k in engine.capacity}
     tag_owner: dict[tuple, str] = {}
     prefixes: dict[str, str] = {}

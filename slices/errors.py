@@ -17,11 +17,13 @@ class SpecError(ValueError):
 
 class Rejected(Exception):
     """Admission refused a slice; ``constraint`` says which (bandwidth, latency, region,
-    protection, endpoint) and ``reason`` how close the network came."""
+    protection, endpoint) and ``reason`` how close the network came. ``structural``:
+    no amount of freed capacity would help (the topology itself cannot do it)."""
 
-    def __init__(self, constraint: str, reason: str):
+    def __init__(self, constraint: str, reason: str, structural: bool = False):
         self.constraint = constraint
         self.reason = reason
+        self.structural = structural or constraint in ("topology", "region", "site", "endpoint", "name")
         super().__init__(reason)
 
 

@@ -9,10 +9,14 @@ union of least-delay paths from the root to every other endpoint site (a tree, s
 Dijkstra's predecessor graph is one). Every root is tried and the tree with the smallest
 worst endpoint-to-endpoint delay wins (ties: fewer links). Unlike a minimum Steiner tree,
 this bounds the worst pair directly, which is what ``max_latency_ms`` asks for.
+
+``edge`` sites are user access: a tree ends at one but never passes through it.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Mapping
 
 import networkx as nx
@@ -31,63 +35,134 @@ class Tree:
     worst_delay_ms: float                      # max one-way delay between endpoint sites
     worst_pair: tuple[str, str]
 
-    @property
+    @cached_property
     def links(self) -> frozenset:
         return frozenset(frozenset(e) for e in self.edges)
 
-    @property
+    @cached_property
     def sites(self) -> frozenset[str]:
         return frozenset(s for e in self.edges for s in e) or frozenset({self.root})
 
+    @cached_property
+    def _adjacent(self) -> dict[str, list[str]]:
+        adj: dict[str, set] = {}
+        for a, b in self.edges:
+            adj.setdefault(a, set()).add(b)
+            adj.setdefault(b, set()).add(a)
+        return {x: sorted(n) for x, n in adj.items()}
+
     def neighbours(self, site: str) -> list[str]:
-        return sorted({b for a, b in self.edges if a == site} | {a for a, b in self.edges if b == site})
+        return self._adjacent.get(site, [])
 
 
-def _tree_delays(g: nx.Graph, tree_edges: list[tuple[str, str]], root: str,
-                 terminals: list[str]) -> tuple[float, tuple[str, str]]:
-    t = nx.Graph()
-    t.add_node(root)
-    for a, b in tree_edges:
-        t.add_edge(a, b, delay_ms=g[a][b]["delay_ms"])
+def _worst_pair(dist: dict, parent: dict, terminals: list[str]) -> tuple[float, tuple[str, str]]:
+    """The two terminals farthest apart on the shortest-path tree given by ``parent``:
+    d(a, b) = d(a) + d(b) - 2 d(lowest common ancestor)."""
+    ancestors = {}
+    for t in terminals:
+        chain, x = [t], t
+        while x in parent:
+            x = parent[x]
+            chain.append(x)
+        ancestors[t] = chain
     worst, pair = 0.0, (terminals[0], terminals[0])
     for i, a in enumerate(terminals):
-        dist = nx.single_source_dijkstra_path_length(t, a, weight="delay_ms")
+        up_a = set(ancestors[a])
         for b in terminals[i + 1:]:
-            if dist[b] > worst + EPSILON:
-                worst, pair = dist[b], (a, b)
+            lca = next(x for x in ancestors[b] if x in up_a)
+            d = dist[a] + dist[b] - 2 * dist[lca]
+            if d > worst + EPSILON:
+                worst, pair = d, tuple(sorted((a, b)))
     return worst, pair
+
+
+def usable_graph(g: nx.Graph, site_ok, link_ok) -> nx.Graph:
+    """The links a placement may use, as a plain graph weighted by ``delay_ms``: filtered
+    once, so Dijkstra runs without a Python callback per edge."""
+    h = nx.Graph()
+    h.add_nodes_from(n for n in g if site_ok(n))
+    h.add_edges_from((u, v, {"delay_ms": d["delay_ms"]}) for u, v, d in g.edges(data=True)
+                     if site_ok(u) and site_ok(v) and link_ok(u, v))
+    return h
+
+
+class PathCache:
+    """Shortest-path trees already computed, per usable graph.
+
+    A usable graph is fixed by which links are too full for the request, what is
+    avoided and which regions are allowed - not by the exact residual numbers - so on a
+    network that is not near saturation consecutive placements see the same graph, and a
+    Dijkstra from a site is done once instead of once per slice. Holds the last
+    ``graphs`` usable graphs (a few MB each at 200 sites)."""
+
+    def __init__(self, graphs: int = 8):
+        self.graphs = graphs
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, signature, build) -> tuple[nx.Graph, dict]:
+        entry = self._entries.get(signature)
+        if entry is None:
+            entry = self._entries[signature] = (build(), {})
+            while len(self._entries) > self.graphs:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(signature)
+        return entry
+
+
+def _spt(h: nx.Graph, root: str, trees: dict) -> tuple[dict, dict]:
+    """(distance, parent) of every site reachable from ``root`` in ``h``, memoised."""
+    if root not in trees:
+        dist, paths = nx.single_source_dijkstra(h, root, weight="delay_ms")
+        trees[root] = (dist, {n: p[-2] for n, p in paths.items() if len(p) > 1})
+    return trees[root]
 
 
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
           avoid_links: Iterable[LinkKey] = (), avoid_sites: Iterable[str] = (),
-          avoid_regions: Iterable[str] = (), need_mbps: float | None = None) -> Tree:
-    """Best tree for ``spec``; :class:`Rejected` if none meets the constraints."""
+          avoid_regions: Iterable[str] = (), need_mbps: float | None = None,
+          cache: PathCache | None = None) -> Tree:
+    """Best tree for ``spec``; :class:`Rejected` if none meets the constraints.
+    ``cache`` (one per graph ``g``) saves recomputing shortest paths across calls."""
     need = spec.bandwidth_mbps if need_mbps is None else need_mbps
     terminals = list(spec.sites)
     allowed = set(spec.allowed_regions)
     avoid_links, avoid_sites, avoid_regions = set(avoid_links), set(avoid_sites), set(avoid_regions)
-    region = nx.get_node_attributes(g, "region")
+    nodes = g.nodes
+
+    def transit_ok(s: str) -> bool:  # (an edge site with one link cannot be transit anyway)
+        node = nodes[s]
+        return ((node["kind"] != "edge" or g.degree(s) < 2) and s not in avoid_sites
+                and node["region"] not in avoid_regions and (not allowed or node["region"] in allowed))
 
     def site_ok(s: str) -> bool:
-        if s in terminals:
-            return True
-        return (s not in avoid_sites and region[s] not in avoid_regions
-                and (not allowed or region[s] in allowed))
+        return s in terminals or transit_ok(s)
 
-    def weight(u, v, d):
-        if not (site_ok(u) and site_ok(v)) or frozenset((u, v)) in avoid_links:
-            return None
-        return d["delay_ms"] if residual[frozenset((u, v))] + EPSILON >= need else None
+    def link_ok(u, v) -> bool:
+        key = frozenset((u, v))
+        return key not in avoid_links and residual[key] + EPSILON >= need
 
     if len(terminals) == 1:
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
+    signature = (frozenset(k for k, r in residual.items() if r + EPSILON < need),
+                 frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
+                 frozenset(allowed), frozenset(t for t in terminals if not transit_ok(t)))
+    h, trees = (cache or PathCache(1)).get(signature, lambda: usable_graph(g, site_ok, link_ok))
     best: Tree | None = None
     for root in terminals:
-        dist, paths = nx.single_source_dijkstra(g, root, weight=weight)
+        dist, parent = _spt(h, root, trees)
         if any(t not in dist for t in terminals):
+            break  # the usable graph is cut: no root will do
+        edges = set()
+        for t in terminals:
+            while t != root:
+                edges.add((parent[t], t))
+                t = parent[t]
+        edges = sorted(edges)
+        # a lower bound first: the tree cannot beat the farthest terminal from its root
+        if best is not None and max(dist[t] for t in terminals) > best.worst_delay_ms + EPSILON:
             continue
-        edges = sorted({(p[k], p[k + 1]) for t in terminals for p in [paths[t]] for k in range(len(p) - 1)})
-        worst, pair = _tree_delays(g, edges, root, terminals)
+        worst, pair = _worst_pair(dist, parent, terminals)
         cand = Tree(root, tuple(edges), round(worst, 6), pair)
         if best is None or (cand.worst_delay_ms, len(cand.edges)) < (best.worst_delay_ms, len(best.edges)):
             best = cand

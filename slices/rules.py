@@ -31,7 +31,7 @@ Action = tuple  # ("output", port) ("push_vlan",) ("pop_vlan",) ("set_vlan", vid
                 # ("meter", id) ("write_metadata", value) ("goto", table)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Rule:
     switch: str
     table: int
@@ -51,7 +51,7 @@ class Rule:
         return f"flow {self.switch} t{self.table} p{self.priority} {m} -> {a} cookie={self.cookie:#x}"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Meter:
     switch: str
     meter_id: int
@@ -68,7 +68,7 @@ class Meter:
                 f"burst={self.burst_kbits}kb cookie={self.cookie:#x}")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Group:
     """OpenFlow 1.3 fast-failover group: the first bucket whose watch port is live."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-ZOO = REPO.parent / "shared" / "topologyzoo"
+ZOO = REPO / "topologies" / "zoo"  # CC BY 4.0 copies of ../shared/topologyzoo, attribution beside them
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,3 +30,8 @@ def write(tmp_path):
         p.write_text(text)
         return p
     return _write
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.txt from the current compiler (review the diff)")

@@ -41,13 +41,20 @@ def resolve(name_or_path: str) -> Path:
     builtin = BUILTIN_DIR / f"{name_or_path}.yaml"
     if builtin.is_file():
         return builtin
+    zoo = BUILTIN_DIR / "zoo" / f"{name_or_path}.graphml"  # shipped Topology Zoo samples
+    if zoo.is_file():
+        return zoo
     raise TopologyError(
         f"no such file or built-in topology (built-ins: {', '.join(builtin_names())})",
         source=name_or_path)
 
 
 def load(name_or_path: str | Path, **graphml_options: Any) -> Topology:
-    """Load a topology from a built-in name, a ``.yaml``/``.yml`` or a ``.graphml`` file."""
+    """Load a topology from a built-in name, a ``.yaml``/``.yml`` or a ``.graphml`` file,
+    or generate one (``generated:SITES[:SEED]``, see :mod:`topologies.generate`)."""
+    if str(name_or_path).startswith("generated:"):
+        from topologies.generate import from_name
+        return from_name(str(name_or_path))
     path = resolve(str(name_or_path))
     if path.suffix.lower() == ".graphml":
         from topologies.graphml import load_graphml

@@ -1,0 +1,40 @@
+"""The engine benchmark's command and the WAN generator it uses (figures are not judged
+here: speed lives in the benchmark, `make bench-engine`)."""
+import json
+
+import networkx as nx
+
+from slicectl.cli import main
+from topologies import load
+from topologies.generate import generated_wan
+
+KEYS = {"sites", "links", "slices_requested", "admitted", "rejected", "total_s", "per_slice_ms",
+        "add_one_ms_p99", "delete_one_ms_p99", "rules_total", "rules_per_switch_max", "peak_rss_mb"}
+
+
+def test_bench_engine_reports_every_figure(capsys):
+    main(["bench", "engine", "--topology", "japan-intercloud", "--slices", "40", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(report)
+    assert report["slices_requested"] == 40 and report["admitted"] + report["rejected"] == 40
+    assert report["admitted"] > 0 and report["rules_total"] > 0
+    assert set(report["per_slice_ms"]) >= {"p50", "p99"}
+    assert report["scaling"]["slices"] == 4
+
+
+def test_bench_engine_bad_input_is_a_usage_error(capsys):
+    assert main(["bench", "engine", "--topology", "generated:abc"]) == 2
+    assert "generated:SITES" in capsys.readouterr().err
+    assert main(["bench", "engine", "--topology", "japan-intercloud", "--endpoints-min", "5",
+                 "--endpoints-max", "3"]) == 2
+
+
+def test_generated_wans_are_connected_geographic_and_repeatable():
+    t = generated_wan(200, seed=3)
+    assert len(t.sites) == 200 and nx.is_connected(t.graph())
+    assert t == generated_wan(200, seed=3) and t != generated_wan(200, seed=4)
+    assert set(t.regions) == {"KR", "JP-WEST", "JP-CENTRAL", "JP-EAST"}
+    g = t.graph()
+    assert all(g.degree(s.name) == 1 for s in t.sites if s.kind == "edge")  # access, not transit
+    assert all(l.delay_ms > 0 for l in t.links)
+    assert load("generated:50:3").sites == generated_wan(50, 3).sites
