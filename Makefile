@@ -19,6 +19,7 @@ help:
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
+	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
@@ -73,6 +74,11 @@ bench-engine: venv
 	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --json > results/engine-generated-200.json || true
 	@$(PY) -c "import json,sys; from slicectl.bench import format_report; \
 	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" results/engine-geant2012.json results/engine-generated-200.json
+
+# Generated gRPC code is committed; tests/test_proto.py fails if it differs from this.
+PROTOS := proto/intercloud/slicing/v1/slicing.proto
+proto: venv
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 
 wan-clean:
 	-$(SLICECTL) wan clean

@@ -6,6 +6,7 @@ Mininet and ``slicectl wan`` without os-ken.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -37,6 +38,11 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
                    help="OVS datapath (auto: kernel if the openvswitch module is loaded)")
 
 
+def _add_client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default="127.0.0.1:50051", help="controller gRPC address (default: %(default)s)")
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
@@ -48,13 +54,50 @@ def build_parser() -> argparse.ArgumentParser:
         "Network slicing for inter-cloud links: emulate the WAN, place slices, run the controller."))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    topo = sub.add_parser("topology", help="inspect topology files").add_subparsers(
-        dest="action", required=True)
+    topo_p = sub.add_parser("topology", help="the controller's topology (sites, links, residual "
+                            "capacity, switch connections); `topology show FILE` inspects a file")
+    _add_client_options(topo_p)
+    topo_p.set_defaults(func=cmd_topology_server)
+    topo = topo_p.add_subparsers(dest="action", required=False)
     show = topo.add_parser("show", help="load a topology and print its sites, links and "
                            "what was guessed")
     show.add_argument("topology")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_topology_show)
+
+    ctl = sub.add_parser("controller", help="run the controller: os-ken OpenFlow 1.3 app + gRPC API")
+    ctl.add_argument("--topology", required=True, help="the topology the switches belong to (the same "
+                     "file the emulation used)")
+    ctl.add_argument("--store", default="intercloud-slicing.db", help="SQLite file with slices and events "
+                     "(default: %(default)s)")
+    ctl.add_argument("--grpc", default="127.0.0.1:50051", metavar="ADDR", help="gRPC listen address "
+                     "(default: %(default)s)")
+    ctl.add_argument("--openflow", default="127.0.0.1:6653", metavar="ADDR", help="OpenFlow listen "
+                     "address (default: %(default)s)")
+    ctl.add_argument("--log-level", default="INFO")
+    ctl.set_defaults(func=cmd_controller)
+
+    ap = sub.add_parser("apply", help="create or update the slices of a YAML file")
+    ap.add_argument("-f", "--file", required=True, help="YAML spec file ('-' for stdin)")
+    _add_client_options(ap)
+    ap.set_defaults(func=cmd_apply)
+    get = sub.add_parser("get", help="one slice in detail (with counters), or every slice")
+    get.add_argument("name", nargs="?")
+    _add_client_options(get)
+    get.set_defaults(func=cmd_get)
+    ls = sub.add_parser("list", help="slices, optionally of one tenant or state")
+    ls.add_argument("--tenant", default="")
+    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed"))
+    _add_client_options(ls)
+    ls.set_defaults(func=cmd_list)
+    de = sub.add_parser("delete", help="delete a slice")
+    de.add_argument("name")
+    _add_client_options(de)
+    de.set_defaults(func=cmd_delete)
+    wa = sub.add_parser("watch", help="stream slice events until Ctrl-C")
+    wa.add_argument("name", nargs="?", default="")
+    _add_client_options(wa)
+    wa.set_defaults(func=cmd_watch)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     be = bench.add_parser("engine", help="place and compile N random slices; report times, "
@@ -158,6 +201,96 @@ def cmd_wan_check(args) -> int:
     report = run_check(lambda: _make_wan(args, probes=True), progress)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_controller(args) -> int:
+    from controller.main import run
+    return run(args.topology, args.store, args.grpc, args.openflow, args.log_level)
+
+
+def _client(fn):
+    """Run a client command; print ClientError messages, return their exit code."""
+    @functools.wraps(fn)
+    def wrapped(args) -> int:
+        from slicectl.client import ClientError
+        try:
+            return fn(args) or EXIT_OK
+        except ClientError as e:
+            print(f"slicectl: error: {e}", file=sys.stderr)
+            return e.code
+    return wrapped
+
+
+@_client
+def cmd_apply(args) -> int:
+    from slicectl import client
+    slices = client.apply(args.server, args.file)
+    if args.output == "table":
+        print(client.slice_rows(slices))
+    else:
+        print(client.render([client.as_data(s) for s in slices], args.output))
+
+
+@_client
+def cmd_get(args) -> int:
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    if not args.name:
+        return cmd_list.__wrapped__(argparse.Namespace(**vars(args), tenant="", state=""))
+    s = client.call(args.server, "GetSlice", pb.GetSliceRequest(name=args.name))
+    print(client.slice_detail(s) if args.output == "table" else client.render(client.as_data(s), args.output))
+
+
+@_client
+def cmd_list(args) -> int:
+    from controller.convert import STATES
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    slices, token = [], ""
+    while True:
+        page = client.call(args.server, "ListSlices", pb.ListSlicesRequest(
+            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0)))
+        slices += page.slices
+        token = page.next_page_token
+        if not token:
+            break
+    if args.output == "table":
+        print(client.slice_rows(slices) if slices else "no slices")
+    else:
+        print(client.render([client.as_data(s) for s in slices], args.output))
+
+
+@_client
+def cmd_delete(args) -> int:
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    client.call(args.server, "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
+    print(f"slice {args.name} deleted")
+
+
+@_client
+def cmd_watch(args) -> int:
+    from controller.convert import STATE_NAMES
+    from slicectl import client
+    try:
+        for ev in client.watch(args.server, args.name):
+            if args.output == "table":
+                when = ev.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
+                print(f"{when}  {ev.slice:<24} {ev.kind:<18} {STATE_NAMES.get(ev.state, '-'):<10} {ev.reason}",
+                      flush=True)
+            else:
+                print(json.dumps(client.as_data(ev)), flush=True)
+    except KeyboardInterrupt:
+        pass
+
+
+@_client
+def cmd_topology_server(args) -> int:
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl import client
+    t = client.call(args.server, "GetTopology", pb.GetTopologyRequest(), kind=pb_grpc.TopologyServiceStub)
+    print(client.topology_rows(t) if args.output == "table" else client.render(client.as_data(t), args.output))
 
 
 def cmd_bench_engine(args) -> int:

@@ -144,15 +144,17 @@ class SliceEngine:
                      avoid_links=self.down_links | (set(tree.links) - bridges),
                      avoid_sites=avoid_sites, avoid_regions=regions)
 
-    def _book(self, s: Slice, tree: Tree, backup: Tree | None) -> None:
+    def _book(self, s: Slice, tree: Tree, backup: Tree | None, prefer: dict | None = None,
+              prefer_backup: dict | None = None) -> None:
+        """Book ``s`` on its trees; tags from ``prefer`` where still free (an update keeps
+        the tags of links it keeps, so their rules do not change)."""
         s.tree, s.backup, s.status, s.reason = tree, backup, PLACED, ""
         s.backup_shared = frozenset(tree.links & backup.links) if backup else frozenset()
-        for key in tree.links:
-            self._charge(key, s, +1)
-            s.tags[key] = self.tags.allocate(key)
-        for key in backup.links if backup else ():
-            self._charge(key, s, +1)
-            s.backup_tags[key] = self.tags.allocate(key)
+        for tags, t, pref in ((s.tags, tree, prefer or {}), (s.backup_tags, backup, prefer_backup or {})):
+            for key in t.links if t else ():
+                self._charge(key, s, +1)
+                tag = pref.get(key)
+                tags[key] = tag if tag is not None and self.tags.take(key, tag) else self.tags.allocate(key)
 
     def _charge(self, key: LinkKey, s: Slice, sign: int) -> None:
         """Book (+1) or free (-1) ``s``'s bandwidth on one link of one of its trees."""
@@ -259,6 +261,102 @@ class SliceEngine:
         for v in sorted(victims, key=lambda v: -v.spec.priority):
             events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
         return events
+
+    def update(self, spec: SliceSpec) -> list[Event]:
+        """Replace the spec of slice ``spec.name`` (bandwidth, bound, priority, endpoints,
+        ...). Keeps its id, prefix, the addresses of endpoints that stay, and the tags of
+        links its new tree keeps, so only what changed gets new rules. All or nothing:
+        if the new spec does not fit (even preempting lower priorities), the slice stays
+        exactly as it was and Rejected is raised."""
+        s = self.get(spec.name)
+        for e in spec.endpoints:
+            owner = self._endpoint_owner.get(e.key)
+            if owner and owner != spec.name:
+                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
+        old_spec, old_status, old_reason = s.spec, s.status, s.reason
+        old = (s.tree, s.backup, dict(s.tags), dict(s.backup_tags), dict(s.addresses))
+        keep = {e.key: a for e, a in s.addresses.items()}
+        taken = {e.ip for e in spec.endpoints if e.ip}
+        addresses = {}
+        for e in spec.endpoints:  # endpoints that stay keep their assigned address
+            a = keep.get(e.key)
+            if not e.ip and a and a not in taken:
+                addresses[e] = a
+                taken.add(a)
+        pool = (str(ip) for ip in s.prefix.iter_hosts() if str(ip) not in taken)
+        for e in spec.endpoints:
+            if e not in addresses:
+                addresses[e] = e.ip or next(pool, None)
+                if addresses[e] is None:
+                    raise Rejected("addresses", f"prefix {s.prefix} has too few addresses for "
+                                   f"{len(spec.endpoints)} endpoints")
+        if s.status == PLACED:
+            self._unbook(s)
+        s.spec = spec
+        victims: list[Slice] = []
+        try:
+            try:
+                tree, backup = self._place_pair(spec, self.residual)
+            except Rejected as first:
+                if first.constraint not in PREEMPTIBLE or first.structural:
+                    raise
+                try:
+                    victims, tree, backup = self._victims(spec)
+                except Rejected:
+                    raise first from None
+                if not victims:
+                    raise first
+        except Rejected:
+            s.spec, s.status, s.reason = old_spec, old_status, old_reason
+            if old[0] is not None:
+                self._book(s, old[0], old[1], old[2], old[3])
+                s.status, s.reason = old_status, old_reason
+            raise
+        for v in victims:
+            self._unbook(v)
+            v.status, v.reason = PREEMPTED, f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})"
+        self._book(s, tree, backup, old[2], old[3])
+        for e in old_spec.endpoints:
+            self._endpoint_owner.pop(e.key, None)
+        for e in spec.endpoints:
+            self._endpoint_owner[e.key] = spec.name
+        s.addresses = addresses
+        events = [Event("updated", spec.name, f"tree of {len(tree.edges)} links, worst delay "
+                        f"{tree.worst_delay_ms:.2f} ms"
+                        + (f", preempting {', '.join(v.name for v in victims)}" if victims else ""))]
+        for v in sorted(victims, key=lambda v: -v.spec.priority):
+            events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
+        return events + self.restore_waiting()
+
+    def adopt(self, spec: SliceSpec, *, number: int, prefix: str, addresses: dict[str, str],
+              status: str, reason: str = "", tree: Tree | None = None, backup: Tree | None = None,
+              tags: dict | None = None, backup_tags: dict | None = None) -> Slice:
+        """Take back a slice exactly as it was (after a controller restart): same id,
+        prefix, addresses, trees and tags, so the switches' rules still match. Raises
+        ValueError when the saved state no longer fits this engine (changed topology)."""
+        if spec.name in self.slices:
+            raise ValueError(f"slice {spec.name} exists already")
+        net = IPNetwork(prefix)
+        if not self._numbers.take(number):
+            raise ValueError(f"slice id {number} of {spec.name} is taken")
+        if not self.prefixes.take(net):
+            self._numbers.release(number)
+            raise ValueError(f"prefix {prefix} of {spec.name} is taken or outside the pool")
+        by_key = {e.key: e for e in spec.endpoints}
+        s = Slice(spec=spec, number=number, prefix=net,
+                  addresses={by_key[k]: a for k, a in _keyed(addresses).items() if k in by_key})
+        for t in (tree, backup):
+            for key in t.links if t else ():
+                if key not in self.capacity:
+                    raise ValueError(f"{spec.name} uses {sorted(key)}, not a link of {self.topology.name}")
+        self.slices[spec.name] = s
+        for e in spec.endpoints:
+            self._endpoint_owner[e.key] = spec.name
+        if status == PLACED and tree is not None:
+            self._book(s, tree, backup, tags, backup_tags)
+        else:
+            s.status, s.reason = PREEMPTED, reason
+        return s
 
     def _try_restore(self, s: Slice, kind: str, otherwise: tuple[str, str] | None = None) -> Event | None:
         try:
@@ -427,6 +525,21 @@ class SliceEngine:
 def _shared(tree: Tree, backup: Tree) -> str:
     shared = sorted("—".join(sorted(k)) for k in set(tree.links) & set(backup.links))
     return f" (unprotectable single links shared: {', '.join(shared)})" if shared else ""
+
+
+def endpoint_key_text(key: tuple) -> str:
+    """An endpoint key as text (for storage): ``site:port`` or ``site:port.vlan``."""
+    site, port, vlan = key
+    return f"{site}:{port}" + (f".{vlan}" if vlan else "")
+
+
+def _keyed(addresses: dict[str, str]) -> dict[tuple, str]:
+    out = {}
+    for text, addr in addresses.items():
+        site, _, rest = text.rpartition(":")
+        port, _, vlan = rest.partition(".")
+        out[(site, int(port), int(vlan) if vlan else None)] = addr
+    return out
 
 
 def _addresses(spec: SliceSpec, prefix: IPNetwork) -> dict[Endpoint, str]:

@@ -42,6 +42,24 @@ class IndexAllocator:
         heapq.heappush(self._free, i)
         self.in_use -= 1
 
+    def take(self, i: int) -> bool:
+        """Allocate exactly ``i`` if it is free (restoring saved state, keeping a tag)."""
+        if self._next < 0:
+            self._next = self.low
+        if not self.low <= i <= self.high:
+            return False
+        if i >= self._next:
+            for j in range(self._next, i):
+                heapq.heappush(self._free, j)
+            self._next = i + 1
+        elif i in self._free:
+            self._free.remove(i)
+            heapq.heapify(self._free)
+        else:
+            return False
+        self.in_use += 1
+        return True
+
 
 class PrefixPool:
     """Hands out per-slice prefixes of ``prefix_len`` from ``pool``, lowest free first."""
@@ -61,7 +79,14 @@ class PrefixPool:
         return IPNetwork(f"{self.pool.network + i * self._size}/{self.prefix_len}")
 
     def release(self, prefix: IPNetwork) -> None:
-        self._index.release((int(prefix.network) - int(self.pool.network)) // self._size)
+        self._index.release(self._position(prefix))
+
+    def take(self, prefix: IPNetwork) -> bool:
+        return prefix in self.pool and prefix.prefixlen == self.prefix_len and \
+            self._index.take(self._position(prefix))
+
+    def _position(self, prefix: IPNetwork) -> int:
+        return (int(prefix.network) - int(self.pool.network)) // self._size
 
     @property
     def in_use(self) -> int:
@@ -84,6 +109,9 @@ class TagSpace:
 
     def release(self, link: frozenset, tag: int) -> None:
         self._links[link].release(tag)
+
+    def take(self, link: frozenset, tag: int) -> bool:
+        return self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX)).take(tag)
 
     @property
     def in_use(self) -> int:

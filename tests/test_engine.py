@@ -165,3 +165,45 @@ def test_addresses_and_tags_are_assigned_then_released_without_leaks():
     e.release("b")
     assert e.prefixes.in_use == 0 and e.tags.in_use == 0 and e.residual == e.capacity
     assert audit(e) == []
+
+
+def test_update_keeps_id_addresses_and_tags_of_what_stays(engine):
+    engine.admit(spec("u", [("tokyo-dc", 1), ("osaka-dc", 1)], 10))
+    before = engine.slices["u"]
+    number, prefix, tags = before.number, before.prefix, dict(before.tags)
+    addrs = {e.key: a for e, a in before.addresses.items()}
+    events = engine.update(spec("u", [("tokyo-dc", 1), ("osaka-dc", 1), ("sendai-dc", 1)], 20))
+    s = engine.slices["u"]
+    assert [e.kind for e in events] == ["updated"]
+    assert (s.number, s.prefix) == (number, prefix)
+    assert all(s.tags[k] == t for k, t in tags.items() if k in s.tags)
+    assert {e.key: a for e, a in s.addresses.items() if e.key in addrs} == addrs
+    assert all(engine.capacity[k] - engine.residual[k] == 20 for k in s.tree.links)
+
+
+def test_a_failed_update_changes_nothing(tiny):
+    tiny.admit(tiny.pair("keep", 1, 10, 3))
+    snap = (dict(tiny.residual), tiny.slices["keep"].tree, dict(tiny.slices["keep"].tags))
+    with pytest.raises(Rejected) as err:
+        tiny.update(tiny.pair("keep", 1, 25, 3))  # the inter-cloud link has 20
+    assert err.value.constraint == "bandwidth"
+    assert (dict(tiny.residual), tiny.slices["keep"].tree, dict(tiny.slices["keep"].tags)) == snap
+    assert tiny.slices["keep"].spec.bandwidth_mbps == 10
+
+
+def test_adopt_restores_a_slice_exactly():
+    a = SliceEngine(JAPAN)
+    a.admit(spec("x", [("tokyo-dc", 1), ("osaka-dc", 1)], 10))
+    a.admit(spec("y", [("tokyo-dc", 2), ("fukuoka-dc", 1)], 10, protection="link"))
+    a.release("x")
+    y = a.slices["y"]
+    b = SliceEngine(JAPAN)
+    from slices.engine import endpoint_key_text
+    b.adopt(y.spec, number=y.number, prefix=str(y.prefix), status=y.status, tree=y.tree, backup=y.backup,
+            tags=y.tags, backup_tags=y.backup_tags,
+            addresses={endpoint_key_text(e.key): ad for e, ad in y.addresses.items()})
+    z = b.slices["y"]
+    assert (z.number, z.prefix, z.tags, z.backup_tags, z.addresses) == (y.number, y.prefix, y.tags, y.backup_tags, y.addresses)
+    assert b.residual == a.residual and audit(b) == []
+    with pytest.raises(ValueError):
+        b.adopt(y.spec, number=y.number, prefix=str(y.prefix), status=y.status, addresses={})

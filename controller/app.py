@@ -1,0 +1,236 @@
+"""The os-ken OpenFlow 1.3 application: the wire between the model and the switches.
+
+It owns nothing of the model. Switch events (connected, gone, port status) are posted to
+the owner thread (controller.core); the owner calls back through the :class:`Wire`
+methods here to send rule changes (each batch closed by a barrier per switch, waited
+for), and to read a switch's flows, groups and meters for an audit. os-ken runs on its
+native hub (threads, no eventlet monkey-patching), so the gRPC server shares the
+process. Started by :func:`controller.main.run` (``slicectl controller``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.ofproto import ofproto_v1_3
+
+from controller import ofwire
+from controller.core import SliceController
+from slices.compiler import Changes
+from slices.rules import COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, slice_cookie
+
+log = logging.getLogger("intercloud.openflow")
+BARRIER_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 10.0
+
+# Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
+SETTINGS: dict = {}
+
+
+@dataclass
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    body: list = field(default_factory=list)
+
+
+class SlicingApp(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.topology = SETTINGS["topology"]
+        self.site_of = {s.dpid: s.name for s in self.topology.sites}
+        self.dps: dict[str, object] = {}
+        self._waiters: dict[tuple[int, int], _Waiter] = {}
+        self._errors: dict[int, list[tuple[int, str]]] = defaultdict(list)  # dpid -> (xid, text)
+        self._lock = threading.Lock()
+        self.controller = SliceController(self.topology, SETTINGS["store"], self,
+                                          **SETTINGS.get("engine", {}))
+        for problem in self.controller.restore_problems:
+            log.error(problem)
+        self.controller.start()
+        on_ready = SETTINGS.get("on_ready")
+        if on_ready:
+            on_ready(self.controller)
+
+    def close(self):
+        self.controller.stop()
+        on_close = SETTINGS.get("on_close")
+        if on_close:
+            on_close()
+        super().close()
+
+    # -- switch events -------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        dp = ev.datapath
+        site = self.site_of.get(dp.id)
+        if ev.state == MAIN_DISPATCHER:
+            if site is None:
+                log.warning("switch dpid %016x is not in topology %s: ignored (known dpids: %s)",
+                            dp.id, self.topology.name, ", ".join(f"{d:x}" for d in sorted(self.site_of)))
+                return
+            self._check_ports(site, dp)
+            self.dps[site] = dp
+            log.info("switch %s (dpid %016x) connected", site, dp.id)
+            self.controller.post(lambda: self.controller.switch_connected(site))
+        elif ev.state == DEAD_DISPATCHER and site is not None and self.dps.get(site) is dp:
+            del self.dps[site]
+            log.info("switch %s disconnected", site)
+            self.controller.post(lambda: self.controller.switch_disconnected(site))
+
+    def _check_ports(self, site: str, dp) -> None:
+        """Report a switch whose ports do not match the topology file (mis-cabled, or
+        another topology's emulation)."""
+        s = self.topology.site(site)
+        expected = set(range(1, s.hosts + 1))
+        expected |= {self.controller.ports.toward(site, l.other(site)) for l in self.topology.links_of(site)}
+        present = set(getattr(dp, "ports", {}) or {})
+        missing = sorted(expected - present)
+        if present and missing:
+            log.warning("switch %s lacks ports %s that topology %s expects", site, missing, self.topology.name)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        msg = ev.msg
+        dp, ofp = msg.datapath, msg.datapath.ofproto
+        site = self.site_of.get(dp.id)
+        if site is None:
+            return
+        desc = msg.desc
+        up = msg.reason != ofp.OFPPR_DELETE and not (desc.state & ofp.OFPPS_LINK_DOWN)
+        self.controller.post(lambda: self.controller.port_changed(site, desc.port_no, up))
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier(self, ev):
+        self._resolve(ev.msg.datapath.id, ev.msg.xid, None, last=True)
+
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
+                 ofp_event.EventOFPMeterConfigStatsReply, ofp_event.EventOFPMeterStatsReply],
+                MAIN_DISPATCHER)
+    def _multipart(self, ev):
+        msg = ev.msg
+        more = msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE
+        self._resolve(msg.datapath.id, msg.xid, msg.body, last=not more)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [MAIN_DISPATCHER, CONFIG_DISPATCHER])
+    def _error(self, ev):
+        msg = ev.msg
+        text = f"OpenFlow error type {msg.type} code {msg.code}"
+        log.warning("switch %s: %s (xid %s)", self.site_of.get(msg.datapath.id), text, msg.xid)
+        with self._lock:
+            self._errors[msg.datapath.id].append((msg.xid, text))
+        self._resolve(msg.datapath.id, msg.xid, None, last=True)  # a failed request gets no reply
+
+    def _resolve(self, dpid: int, xid: int, body, last: bool) -> None:
+        with self._lock:
+            w = self._waiters.get((dpid, xid))
+        if w is None:
+            return
+        if body:
+            w.body.extend(body)
+        if last:
+            w.done.set()
+
+    def _request(self, dp, msg) -> _Waiter:
+        w = _Waiter()
+        with self._lock:
+            dp.set_xid(msg)
+            self._waiters[(dp.id, msg.xid)] = w
+        dp.send_msg(msg)
+        return w
+
+    def _forget(self, dp, waiters: list[tuple[int, _Waiter]]) -> None:
+        with self._lock:
+            for xid, _w in waiters:
+                self._waiters.pop((dp.id, xid), None)
+
+    # -- the Wire the owner thread calls -------------------------------------------------------
+
+    def connected_sites(self) -> set[str]:
+        return set(self.dps)
+
+    def push(self, changes: Changes) -> dict[str, str]:
+        per_switch: dict[str, list] = defaultdict(list)
+        for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
+            for e in entries:
+                per_switch[e.switch].append((op, e))
+        problems, barriers = {}, {}
+        for site, items in per_switch.items():
+            dp = self.dps.get(site)
+            if dp is None:
+                problems[site] = "switch not connected"
+                continue
+            first_xid = None
+            for op, e in items:
+                for msg in ofwire.to_messages(dp, e, op):
+                    with self._lock:
+                        dp.set_xid(msg)
+                    first_xid = msg.xid if first_xid is None else first_xid
+                    dp.send_msg(msg)
+            barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+            barriers[site] = (dp, first_xid, self._request(dp, barrier), barrier.xid)
+        for site, (dp, first_xid, w, xid) in barriers.items():
+            if not w.done.wait(BARRIER_TIMEOUT_S):
+                problems[site] = f"no barrier reply within {BARRIER_TIMEOUT_S:g} s"
+            self._forget(dp, [(xid, w)])
+            with self._lock:
+                errors = [t for x, t in self._errors.pop(dp.id, []) if first_xid is not None and x >= first_xid]
+            if errors:
+                problems[site] = "; ".join(sorted(set(errors)))
+        return problems
+
+    def read(self, site: str):
+        dp = self.dps.get(site)
+        if dp is None:
+            return None
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        reqs = [parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                           out_group=ofp.OFPG_ANY, match=parser.OFPMatch()),
+                parser.OFPGroupDescStatsRequest(dp),
+                parser.OFPMeterConfigStatsRequest(dp, meter_id=ofp.OFPM_ALL)]
+        waiters = [(r, self._request(dp, r)) for r in reqs]
+        for _r, w in waiters:
+            if not w.done.wait(READ_TIMEOUT_S):
+                self._forget(dp, [(r.xid, w) for r, w in waiters])
+                return None
+        self._forget(dp, [(r.xid, w) for r, w in waiters])
+        flows, groups, meters = (w.body for _r, w in waiters)
+        entries = [ofwire.flow_from_stats(site, f) for f in flows]
+        entries += [ofwire.group_from_desc(site, g) for g in groups]
+        entries += [ofwire.meter_from_config(site, m) for m in meters]
+        return entries
+
+    def counters(self, site: str, slice_id: int) -> dict[str, int]:
+        dp = self.dps.get(site)
+        out = {"ingress_packets": 0, "ingress_bytes": 0, "meter_packets": 0, "meter_bytes": 0,
+               "meter_dropped_packets": 0}
+        if dp is None:
+            return out
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        flows = parser.OFPFlowStatsRequest(dp, table_id=0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                           cookie=slice_cookie(slice_id), cookie_mask=COOKIE_SLICE_MASK,
+                                           match=parser.OFPMatch())
+        meter = parser.OFPMeterStatsRequest(dp, meter_id=slice_id)
+        waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
+        for _r, w in waiters:
+            w.done.wait(READ_TIMEOUT_S)
+        self._forget(dp, [(r.xid, w) for r, w in waiters])
+        for f in waiters[0][1].body:
+            if f.priority == 300:  # endpoint ingress rules (slices.compiler.PRIO_INGRESS)
+                out["ingress_packets"] += f.packet_count
+                out["ingress_bytes"] += f.byte_count
+        for m in waiters[1][1].body:
+            out["meter_packets"] += m.packet_in_count
+            out["meter_bytes"] += m.byte_in_count
+            out["meter_dropped_packets"] += sum(b.packet_band_count for b in m.band_stats)
+        return out
+
+
+__all__ = ["SlicingApp", "SETTINGS", "COOKIE_APP", "COOKIE_APP_MASK"]

@@ -1,0 +1,306 @@
+"""The one owner of the model: engine, installed rule plan, slice states, store.
+
+gRPC handlers and OpenFlow events never touch the model: they hand a request to
+:meth:`SliceController.call` / :meth:`post`, which a single owner thread runs in order
+(STYLE.md, practice 8). Each request follows the one-way flow: spec → engine decision →
+rule plan → diff → wire → store → events. The wire is an interface (:class:`Wire`), so
+the same owner runs against os-ken switches (controller.app) or a simulated network
+(tests).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+from controller.ofwire import canonical_entry
+from controller.store import Store, tags_from, tree_from
+from slices.compiler import BASE_OWNER, Changes, Plan, compile_plan, diff, recompile
+from slices.engine import PLACED, PREEMPTED, Event, SliceEngine
+from slices.errors import Rejected, SpecError, UnknownSlice
+from slices.rules import Entry
+from slices.spec import SliceSpec, parse_spec
+from topologies.model import Topology
+from topologies.ports import PortMap
+
+log = logging.getLogger("intercloud.controller")
+CALL_TIMEOUT_S = 30.0
+
+
+class NotConnected(Exception):
+    """A switch the request needs is not connected (FAILED_PRECONDITION)."""
+
+
+class AlreadyExists(Exception):
+    """A slice of that name exists with a different spec."""
+
+
+class Wire(Protocol):
+    def connected_sites(self) -> set[str]: ...
+
+    def push(self, changes: Changes) -> dict[str, str]:
+        """Send the changes (per switch, in order) and a barrier to every switch involved;
+        return {site: problem} for switches that did not confirm (not connected, error)."""
+
+    def read(self, site: str) -> list[Entry] | None:
+        """What the switch holds now, as rule-plan entries (None if not connected)."""
+
+    def counters(self, site: str, slice_id: int) -> dict[str, int]:
+        """Packet/byte counters of a slice's ingress flows and meter on one switch."""
+
+
+@dataclass
+class SliceState:
+    state: str = "requested"
+    reason: str = ""
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Published:
+    slice: str
+    kind: str
+    state: str
+    reason: str
+    time: float
+
+
+class SliceController:
+    def __init__(self, topology: Topology, store: Store, wire: Wire, *, prefix_pool: str = "10.128.0.0/9",
+                 prefix_len: int = 24):
+        self.topology = topology
+        self.store = store
+        self.wire = wire
+        self.ports = PortMap(topology)
+        self.engine = SliceEngine(topology, prefix_pool=prefix_pool, prefix_len=prefix_len)
+        self.states: dict[str, SliceState] = {}
+        self.plan: Plan = {}
+        self.restore_problems: list[str] = []
+        self._requests: queue.Queue = queue.Queue()
+        self._subscribers: list[queue.Queue] = []
+        self._sub_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._load()
+
+    # -- the owner thread --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="slice-owner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread:
+            self._requests.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            fn, fut = item
+            if fut is not None and not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn()
+            except BaseException as e:  # handed to the caller; the owner keeps going
+                if fut is not None:
+                    fut.set_exception(e)
+                else:
+                    log.exception("background request failed")
+            else:
+                if fut is not None:
+                    fut.set_result(result)
+
+    def call(self, fn: Callable[[], Any], timeout: float = CALL_TIMEOUT_S) -> Any:
+        """Run ``fn`` on the owner thread and return its result (or raise its error)."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return fn()
+        fut: Future = Future()
+        self._requests.put((fn, fut))
+        return fut.result(timeout)
+
+    def post(self, fn: Callable[[], Any]) -> None:
+        """Queue ``fn`` for the owner thread without waiting (events from switches)."""
+        if self._thread is None:
+            fn()
+        else:
+            self._requests.put((fn, None))
+
+    # -- start-up: take the stored slices back ----------------------------------------------------
+
+    def _load(self) -> None:
+        for row in self.store.load():
+            try:
+                spec = parse_spec(row.spec, self.topology)
+                p = row.placement
+                self.engine.adopt(spec, number=p["number"], prefix=p["prefix"], addresses=p["addresses"],
+                                  status=p["status"], reason=row.reason, tree=tree_from(p["tree"]),
+                                  backup=tree_from(p["backup"]), tags=tags_from(p["tags"]),
+                                  backup_tags=tags_from(p["backup_tags"]))
+            except (SpecError, ValueError, KeyError) as e:
+                self.restore_problems.append(f"stored slice {row.name} not restored: {e}")
+                log.error(self.restore_problems[-1])
+                continue
+            self.states[row.name] = SliceState(row.state, row.reason, row.create_time, row.update_time)
+        self.plan = compile_plan(self.engine, self.ports)
+
+    # -- requests (run on the owner thread) ---------------------------------------------------
+
+    def create(self, doc: dict) -> str:
+        spec = parse_spec(doc, self.topology)
+        existing = self.engine.slices.get(spec.name)
+        if existing is not None:
+            if existing.spec == spec:
+                return spec.name  # idempotent: the same request again
+            raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
+        self._require_connected(spec)
+        events = self.engine.admit(spec)
+        self.states[spec.name] = SliceState()
+        self._settle(events, created=spec.name)
+        return spec.name
+
+    def update(self, doc: dict) -> str:
+        spec = parse_spec(doc, self.topology)
+        old = self.engine.get(spec.name)
+        if old.spec == spec:
+            return spec.name
+        self._require_connected(spec)
+        events = self.engine.update(spec)
+        self._settle(events)
+        return spec.name
+
+    def delete(self, name: str) -> None:
+        self.engine.get(name)
+        events = self.engine.release(name)
+        self._settle(events, deleted=name)
+
+    def switch_connected(self, site: str) -> None:
+        """A switch (re)connected: make it hold exactly the plan, touching nothing else."""
+        found = self.wire.read(site)
+        if found is None:
+            return
+        wanted = [canonical_entry(e) for entries in self.plan.values() for e in entries if e.switch == site]
+        changes = reconcile(found, wanted)
+        if len(changes):
+            log.info("switch %s: %d deletes, %d modifies, %d adds to match the plan", site,
+                     len(changes.deletes), len(changes.modifies), len(changes.adds))
+        problems = self.wire.push(changes) if len(changes) else {}
+        self._refresh_states(problems, self._slices_at(site))
+
+    def switch_disconnected(self, site: str) -> None:
+        self._refresh_states({site: "switch not connected"}, self._slices_at(site))
+
+    def port_changed(self, site: str, port: int, up: bool) -> None:
+        neighbour = self.ports.neighbour_at(site, port)
+        if neighbour is None:
+            return
+        key = frozenset((site, neighbour))
+        if up == (key not in self.engine.down_links):
+            return
+        events = (self.engine.link_up if up else self.engine.link_down)(site, neighbour)
+        self._settle(events, reason=f"link {site}—{neighbour} {'up' if up else 'down'}")
+
+    # -- the one-way flow's last steps ------------------------------------------------------------
+
+    def _settle(self, events: list[Event], created: str | None = None, deleted: str | None = None,
+                reason: str = "") -> None:
+        touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
+        new_plan = recompile(self.plan, self.engine, touched, self.ports)
+        if BASE_OWNER not in new_plan:
+            new_plan[BASE_OWNER] = compile_plan(self.engine, self.ports)[BASE_OWNER]
+        changes = diff(self.plan, new_plan)
+        problems = self.wire.push(changes) if len(changes) else {}
+        self.plan = new_plan
+        published = [Published(e.slice, e.kind, "", e.reason, time.time()) for e in events if e is not None]
+        states = self._refresh_states(problems, [n for n in touched if n in self.engine.slices], commit=False)
+        deletes = []
+        if deleted:
+            self.states.pop(deleted, None)
+            deletes.append(deleted)
+            published = [p if p.slice != deleted else Published(p.slice, p.kind, "deleted", p.reason, p.time)
+                         for p in published]
+        upserts = [(self.engine.slices[n], st.state, st.reason, st.created) for n, st in states.items()]
+        rows = [(p.slice, p.kind, p.state or self.states.get(p.slice, SliceState("deleted")).state, p.reason)
+                for p in published]
+        rows += [(n, "state", st.state, st.reason) for n, st in states.items()]
+        self.store.commit(upserts, deletes, rows)
+        self._publish([Published(*r, time.time()) for r in rows])
+
+    def _refresh_states(self, problems: dict[str, str], names: Iterable[str], commit: bool = True) -> dict:
+        """Recompute the state of the named slices from the engine and the switches."""
+        connected = self.wire.connected_sites()
+        changed = {}
+        for name in names:
+            s = self.engine.slices.get(name)
+            if s is None:
+                continue
+            st = self.states.setdefault(name, SliceState())
+            if s.status == PREEMPTED:
+                new = ("preempted", s.reason)
+            else:
+                sites = sorted(s.tree.sites | (s.backup.sites if s.backup else frozenset()))
+                bad = [f"{x}: {problems[x]}" for x in sites if x in problems]
+                bad += [f"{x}: switch not connected" for x in sites if x not in connected and x not in problems]
+                if bad:
+                    new = ("degraded", "; ".join(bad))
+                elif s.spec.protection != "none" and s.backup is None:
+                    new = ("degraded", "protection lost: no disjoint backup until capacity returns")
+                else:
+                    new = ("active", f"worst delay {s.tree.worst_delay_ms:.2f} ms over {len(s.tree.edges)} links")
+            if (st.state, st.reason) != new:
+                st.state, st.reason, st.updated = new[0], new[1], time.time()
+                changed[name] = st
+        if commit and changed:
+            self.store.commit([(self.engine.slices[n], st.state, st.reason, st.created) for n, st in changed.items()],
+                              [], [(n, "state", st.state, st.reason) for n, st in changed.items()])
+            self._publish([Published(n, "state", st.state, st.reason, time.time()) for n, st in changed.items()])
+        return changed
+
+    def _slices_at(self, site: str) -> list[str]:
+        return sorted(n for n, s in self.engine.slices.items() if s.tree is not None and
+                      (site in s.tree.sites or (s.backup is not None and site in s.backup.sites)))
+
+    def _require_connected(self, spec: SliceSpec) -> None:
+        missing = sorted(set(spec.sites) - self.wire.connected_sites())
+        if missing:
+            raise NotConnected(f"the switch of {', '.join(missing)} is not connected to the controller")
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def subscribe(self) -> queue.Queue:
+        q: queue.Queue = queue.Queue(maxsize=10_000)
+        with self._sub_lock:
+            self._subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._sub_lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def _publish(self, items: list[Published]) -> None:
+        with self._sub_lock:
+            subs = list(self._subscribers)
+        for q in subs:
+            for item in items:
+                try:
+                    q.put_nowait(item)
+                except queue.Full:
+                    pass  # a stalled watcher loses events rather than stalling the owner
+
+
+def reconcile(found: list[Entry], wanted: list[Entry]) -> Changes:
+    """What to send so a switch holding ``found`` holds exactly ``wanted``: entries that
+    differ (or are foreign or stale) are deleted and re-added, the rest left alone."""
+    have = {e.key: e for e in found}
+    want = {e.key: e for e in wanted}
+    stale = [e for k, e in have.items() if k not in want or want[k] != e]
+    return diff({"switch": tuple(stale)}, {"switch": tuple(e for k, e in want.items()
+                                                           if k not in have or have[k] != e)})

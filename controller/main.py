@@ -1,0 +1,66 @@
+"""``slicectl controller``: load the topology and the store, start the gRPC API and the
+os-ken OpenFlow application, run until interrupted."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+DEFAULT_STORE = "intercloud-slicing.db"
+DEFAULT_GRPC = "127.0.0.1:50051"
+DEFAULT_OPENFLOW = "127.0.0.1:6653"
+
+
+def _split(addr: str, what: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{what} must be HOST:PORT, got {addr!r}")
+    return host.strip("[]"), int(port)
+
+
+def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DEFAULT_GRPC,
+        openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO") -> int:
+    from os_ken import cfg
+    from os_ken.base.app_manager import AppManager
+
+    from controller import app
+    from controller.service import serve
+    from controller.store import Store
+    from topologies import load
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    of_host, of_port = _split(openflow_addr, "--openflow")
+    _split(grpc_addr, "--grpc")
+    topology = load(topology_name)
+    store = Store(store_path)
+    servers = []
+
+    def ready(ctl):
+        servers.append(serve(ctl, grpc_addr))
+        logging.getLogger("intercloud.controller").info(
+            "controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
+            topology.name, len(topology.sites), len(ctl.engine.slices), store_path, grpc_addr, openflow_addr)
+
+    def closing():
+        for s in servers:
+            s.stop(grace=1)
+
+    app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing)
+    cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
+             project="os_ken", default_config_files=[])
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        AppManager.run_apps(["controller.app"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        closing()
+        store.close()
+    return 0

@@ -1,0 +1,207 @@
+"""The gRPC API: SliceService and TopologyService, plus health and reflection.
+
+Handlers only translate: request → spec mapping → one call on the owner thread →
+response. Errors map to the codes a gRPC user expects, with google.rpc details:
+INVALID_ARGUMENT + BadRequest (one field violation per problem, with its path),
+NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (a switch the slice needs is not
+connected, an endpoint taken), RESOURCE_EXHAUSTED + ErrorInfo (reason = the engine's
+constraint, metadata = its sentence) and QuotaFailure, so a client can tell a full
+network from gRPC's own flow control. A rejected request changes nothing: the engine
+decides before anything is written.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from concurrent import futures
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from controller.convert import STATE_NAMES, STATES, PROTECTION_VALUES, spec_to_doc, timestamp
+from controller.core import AlreadyExists, NotConnected, SliceController
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from slices.engine import PLACED
+from slices.errors import Rejected, SpecError, UnknownSlice
+
+log = logging.getLogger("intercloud.api")
+DOMAIN = "intercloud.slicing.v1"
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+
+
+def _abort(context, code: int, message: str, *details) -> None:
+    status = status_pb2.Status(code=code, message=message)
+    for d in details:
+        packed = any_pb2.Any()
+        packed.Pack(d)
+        status.details.append(packed)
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def _fail(context, err: Exception) -> None:
+    """Abort the call with the status that fits ``err``."""
+    if isinstance(err, SpecError):
+        _abort(context, code_pb2.INVALID_ARGUMENT, f"invalid slice spec: {err}",
+               error_details_pb2.BadRequest(field_violations=[
+                   error_details_pb2.BadRequest.FieldViolation(field=f"spec.{f}" if f else "spec", description=p)
+                   for f, p in err.violations]))
+    elif isinstance(err, UnknownSlice):
+        _abort(context, code_pb2.NOT_FOUND, str(err),
+               error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=err.args[0]))
+    elif isinstance(err, AlreadyExists):
+        _abort(context, code_pb2.ALREADY_EXISTS, str(err))
+    elif isinstance(err, NotConnected):
+        _abort(context, code_pb2.FAILED_PRECONDITION, str(err),
+               error_details_pb2.PreconditionFailure(violations=[
+                   error_details_pb2.PreconditionFailure.Violation(type="SWITCH", description=str(err))]))
+    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site"):
+        _abort(context, code_pb2.FAILED_PRECONDITION, f"{err.constraint}: {err.reason}",
+               error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
+                                           metadata={"constraint": err.constraint, "detail": err.reason}))
+    elif isinstance(err, Rejected):
+        _abort(context, code_pb2.RESOURCE_EXHAUSTED, f"rejected ({err.constraint}): {err.reason}",
+               error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
+                                           metadata={"constraint": err.constraint, "detail": err.reason}),
+               error_details_pb2.QuotaFailure(violations=[
+                   error_details_pb2.QuotaFailure.Violation(subject=err.constraint, description=err.reason)]))
+    else:
+        log.exception("internal error")
+        _abort(context, code_pb2.INTERNAL, f"internal error: {err}")
+
+
+def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Slice:
+    """The API view of one slice (call on the owner thread)."""
+    s = ctl.engine.get(name)
+    st = ctl.states.get(name)
+    d = s.spec.to_dict()
+    spec = pb.SliceSpec(name=d["name"], tenant=d["tenant"], bandwidth_mbps=d["bandwidth_mbps"],
+                        priority=d["priority"], protection=PROTECTION_VALUES[d["protection"]],
+                        allowed_regions=d["allowed_regions"])
+    if d["max_latency_ms"] is not None:
+        spec.max_latency_ms = d["max_latency_ms"]
+    for e in s.spec.endpoints:
+        spec.endpoints.add(site=e.site, port=e.port, ip=e.ip or "", vlan=e.vlan or 0)
+    msg = pb.Slice(spec=spec, state=STATES.get(st.state if st else "requested", 0),
+                   reason=st.reason if st else s.reason, id=s.number, prefix=str(s.prefix))
+    for e in s.spec.endpoints:
+        msg.endpoints.add(site=e.site, port=e.port, ip=s.addresses[e], vlan=e.vlan or 0)
+    if s.tree is not None:
+        msg.tree.extend(pb.Link(a=a, b=b) for a, b in s.tree.edges)
+        msg.worst_delay_ms = s.tree.worst_delay_ms
+    if s.backup is not None:
+        msg.backup.extend(pb.Link(a=a, b=b) for a, b in s.backup.edges)
+    if st:
+        msg.create_time.CopyFrom(timestamp(st.created))
+        msg.update_time.CopyFrom(timestamp(st.updated))
+    if stats and s.status == PLACED:
+        total: dict[str, int] = {}
+        for site in sorted({e.site for e in s.spec.endpoints}):
+            for k, v in ctl.wire.counters(site, s.number).items():
+                total[k] = total.get(k, 0) + v
+        msg.stats.CopyFrom(pb.SliceStats(**total, collected=timestamp(time.time())))
+    return msg
+
+
+class SliceService(pb_grpc.SliceServiceServicer):
+    def __init__(self, ctl: SliceController):
+        self.ctl = ctl
+
+    def _run(self, context, fn):
+        try:
+            return self.ctl.call(fn)
+        except (SpecError, UnknownSlice, AlreadyExists, NotConnected, Rejected) as e:
+            _fail(context, e)
+        except futures.TimeoutError:
+            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+
+    def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
+        doc = spec_to_doc(request.spec)
+        return self._run(context, lambda: slice_message(self.ctl, self.ctl.create(doc)))
+
+    def UpdateSlice(self, request, context):  # noqa: N802
+        doc = spec_to_doc(request.spec)
+        return self._run(context, lambda: slice_message(self.ctl, self.ctl.update(doc)))
+
+    def GetSlice(self, request, context):  # noqa: N802
+        return self._run(context, lambda: slice_message(self.ctl, request.name, stats=True))
+
+    def DeleteSlice(self, request, context):  # noqa: N802
+        self._run(context, lambda: self.ctl.delete(request.name))
+        return pb.DeleteSliceResponse()
+
+    def ListSlices(self, request, context):  # noqa: N802
+        size = request.page_size or DEFAULT_PAGE
+        if not 0 < size <= MAX_PAGE:
+            _abort(context, code_pb2.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE}",
+                   error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
+                       field="page_size", description=f"{request.page_size} is not in 1..{MAX_PAGE}")]))
+
+        def page():
+            names = sorted(n for n, s in self.ctl.engine.slices.items()
+                           if (not request.tenant or s.spec.tenant == request.tenant)
+                           and (not request.state or STATES.get(self.ctl.states.get(n).state) == request.state)
+                           and n > request.page_token)
+            out = pb.ListSlicesResponse(slices=[slice_message(self.ctl, n) for n in names[:size]])
+            if len(names) > size:
+                out.next_page_token = names[size - 1]
+            return out
+        return self._run(context, page)
+
+    def WatchSlices(self, request, context):  # noqa: N802
+        q = self.ctl.subscribe()
+        try:
+            while context.is_active():
+                try:
+                    item = q.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if request.name and item.slice != request.name:
+                    continue
+                yield pb.SliceEvent(slice=item.slice, kind=item.kind, state=STATES.get(item.state, 0),
+                                    reason=item.reason, time=timestamp(item.time))
+        finally:
+            self.ctl.unsubscribe(q)
+
+
+class TopologyService(pb_grpc.TopologyServiceServicer):
+    def __init__(self, ctl: SliceController):
+        self.ctl = ctl
+
+    def GetTopology(self, request, context):  # noqa: N802
+        def build():
+            e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
+            out = pb.Topology(name=e.topology.name)
+            for s in e.topology.sites:
+                out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
+                              dpid=s.dpid, connected=s.name in connected, hosts=s.hosts)
+            for l in e.topology.links:
+                out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
+                              delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)))
+            return out
+        return self.ctl.call(build)
+
+
+def serve(ctl: SliceController, address: str) -> grpc.Server:
+    """Start the API on ``address`` (host:port) with health and reflection."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"))
+    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl), server)
+    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [pb.DESCRIPTOR.services_by_name[n].full_name for n in ("SliceService", "TopologyService")]
+    for n in ["", *names]:
+        health_servicer.set(n, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    if server.add_insecure_port(address) == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    server.start()
+    return server
+
+
+__all__ = ["serve", "slice_message", "STATE_NAMES"]

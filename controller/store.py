@@ -1,0 +1,129 @@
+"""Durable state in SQLite: slice specs, placements, allocations and events.
+
+A file, no server. Every change of the model is one transaction, written by the owner
+thread after the engine decided and before the API answers, so what was acknowledged
+survives ``kill -9``. On start the controller adopts every stored slice back into the
+engine with the same id, prefix, addresses, trees and tags: the rules it computes are
+then exactly the ones the (fail-secure) switches kept, and reconciling them changes
+nothing.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from slices.engine import PLACED, Slice, endpoint_key_text
+from slices.placement import Tree
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS slices (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    spec TEXT NOT NULL,             -- the spec mapping, as JSON
+    state TEXT NOT NULL,            -- requested, active, degraded, preempted, failed
+    reason TEXT NOT NULL,
+    placement TEXT NOT NULL,        -- id, prefix, addresses, trees, tags (JSON)
+    create_time REAL NOT NULL,
+    update_time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    slice TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class StoredSlice:
+    name: str
+    spec: dict
+    state: str
+    reason: str
+    placement: dict
+    create_time: float
+    update_time: float
+
+
+def placement_of(s: Slice) -> dict:
+    def tree(t: Tree | None):
+        return None if t is None else {"root": t.root, "edges": [list(e) for e in t.edges],
+                                       "worst_delay_ms": t.worst_delay_ms, "worst_pair": list(t.worst_pair)}
+
+    def tags(d: dict):
+        return [[sorted(k)[0], sorted(k)[1], v] for k, v in sorted(d.items(), key=lambda kv: sorted(kv[0]))]
+
+    return {"number": s.number, "prefix": str(s.prefix), "status": s.status,
+            "addresses": {endpoint_key_text(e.key): a for e, a in s.addresses.items()},
+            "tree": tree(s.tree), "backup": tree(s.backup),
+            "tags": tags(s.tags), "backup_tags": tags(s.backup_tags)}
+
+
+def tree_from(d: dict | None) -> Tree | None:
+    if d is None:
+        return None
+    return Tree(d["root"], tuple(tuple(e) for e in d["edges"]), d["worst_delay_ms"], tuple(d["worst_pair"]))
+
+
+def tags_from(rows: list) -> dict:
+    return {frozenset((a, b)): tag for a, b, tag in rows}
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def load(self) -> list[StoredSlice]:
+        rows = self.db.execute("SELECT name, spec, state, reason, placement, create_time, update_time "
+                               "FROM slices ORDER BY seq").fetchall()
+        return [StoredSlice(n, json.loads(sp), st, r, json.loads(pl), ct, ut)
+                for n, sp, st, r, pl, ct, ut in rows]
+
+    def commit(self, upserts: list[tuple[Slice, str, str, float]], deletes: list[str],
+               events: list[tuple[str, str, str, str]]) -> None:
+        """One transaction: slices written (slice, state, reason, create_time), slices
+        removed, events appended (slice, kind, state, reason)."""
+        now = time.time()
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for name in deletes:
+                cur.execute("DELETE FROM slices WHERE name = ?", (name,))
+            for s, state, reason, created in upserts:
+                cur.execute(
+                    "INSERT INTO slices (name, seq, spec, state, reason, placement, create_time, update_time) "
+                    "VALUES (?, COALESCE((SELECT MAX(seq) FROM slices), 0) + 1, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, state=excluded.state, "
+                    "reason=excluded.reason, placement=excluded.placement, update_time=excluded.update_time",
+                    (s.name, json.dumps(s.spec.to_dict()), state, reason, json.dumps(placement_of(s)),
+                     created, now))
+            cur.executemany("INSERT INTO events (time, slice, kind, state, reason) VALUES (?, ?, ?, ?, ?)",
+                            [(now, *e) for e in events])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def events(self, limit: int = 1000) -> list[tuple]:
+        return self.db.execute("SELECT time, slice, kind, state, reason FROM events ORDER BY id DESC LIMIT ?",
+                               (limit,)).fetchall()[::-1]
+
+    def dump(self) -> tuple:
+        """Everything, comparable: for tests that a bad request changed nothing."""
+        return (self.db.execute("SELECT name, spec, state, reason, placement FROM slices ORDER BY name").fetchall(),
+                self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0])

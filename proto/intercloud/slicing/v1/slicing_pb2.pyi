@@ -1,0 +1,245 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Protection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROTECTION_UNSPECIFIED: _ClassVar[Protection]
+    PROTECTION_NONE: _ClassVar[Protection]
+    PROTECTION_LINK: _ClassVar[Protection]
+    PROTECTION_SITE: _ClassVar[Protection]
+    PROTECTION_REGION: _ClassVar[Protection]
+
+class SliceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLICE_STATE_UNSPECIFIED: _ClassVar[SliceState]
+    SLICE_STATE_REQUESTED: _ClassVar[SliceState]
+    SLICE_STATE_ACTIVE: _ClassVar[SliceState]
+    SLICE_STATE_DEGRADED: _ClassVar[SliceState]
+    SLICE_STATE_PREEMPTED: _ClassVar[SliceState]
+    SLICE_STATE_FAILED: _ClassVar[SliceState]
+    SLICE_STATE_DELETED: _ClassVar[SliceState]
+PROTECTION_UNSPECIFIED: Protection
+PROTECTION_NONE: Protection
+PROTECTION_LINK: Protection
+PROTECTION_SITE: Protection
+PROTECTION_REGION: Protection
+SLICE_STATE_UNSPECIFIED: SliceState
+SLICE_STATE_REQUESTED: SliceState
+SLICE_STATE_ACTIVE: SliceState
+SLICE_STATE_DEGRADED: SliceState
+SLICE_STATE_PREEMPTED: SliceState
+SLICE_STATE_FAILED: SliceState
+SLICE_STATE_DELETED: SliceState
+
+class Endpoint(_message.Message):
+    __slots__ = ("site", "port", "ip", "vlan")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    port: int
+    ip: str
+    vlan: int
+    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ..., ip: _Optional[str] = ..., vlan: _Optional[int] = ...) -> None: ...
+
+class SliceSpec(_message.Message):
+    __slots__ = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "protection")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_REGIONS_FIELD_NUMBER: _ClassVar[int]
+    PROTECTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tenant: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
+    bandwidth_mbps: float
+    max_latency_ms: float
+    priority: int
+    allowed_regions: _containers.RepeatedScalarFieldContainer[str]
+    protection: Protection
+    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., bandwidth_mbps: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., priority: _Optional[int] = ..., allowed_regions: _Optional[_Iterable[str]] = ..., protection: _Optional[_Union[Protection, str]] = ...) -> None: ...
+
+class Link(_message.Message):
+    __slots__ = ("a", "b")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ...) -> None: ...
+
+class SliceStats(_message.Message):
+    __slots__ = ("ingress_packets", "ingress_bytes", "meter_packets", "meter_bytes", "meter_dropped_packets", "collected")
+    INGRESS_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    METER_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    METER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    METER_DROPPED_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    ingress_packets: int
+    ingress_bytes: int
+    meter_packets: int
+    meter_bytes: int
+    meter_dropped_packets: int
+    collected: _timestamp_pb2.Timestamp
+    def __init__(self, ingress_packets: _Optional[int] = ..., ingress_bytes: _Optional[int] = ..., meter_packets: _Optional[int] = ..., meter_bytes: _Optional[int] = ..., meter_dropped_packets: _Optional[int] = ..., collected: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Slice(_message.Message):
+    __slots__ = ("spec", "state", "reason", "id", "prefix", "endpoints", "tree", "backup", "worst_delay_ms", "create_time", "update_time", "stats")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    TREE_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_FIELD_NUMBER: _ClassVar[int]
+    WORST_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    spec: SliceSpec
+    state: SliceState
+    reason: str
+    id: int
+    prefix: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
+    tree: _containers.RepeatedCompositeFieldContainer[Link]
+    backup: _containers.RepeatedCompositeFieldContainer[Link]
+    worst_delay_ms: float
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    stats: SliceStats
+    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., id: _Optional[int] = ..., prefix: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., tree: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., backup: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., worst_delay_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[SliceStats, _Mapping]] = ...) -> None: ...
+
+class SliceEvent(_message.Message):
+    __slots__ = ("slice", "kind", "state", "reason", "time")
+    SLICE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    slice: str
+    kind: str
+    state: SliceState
+    reason: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, slice: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateSliceRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: SliceSpec
+    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ...) -> None: ...
+
+class GetSliceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListSlicesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "tenant", "state")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    tenant: str
+    state: SliceState
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[SliceState, str]] = ...) -> None: ...
+
+class ListSlicesResponse(_message.Message):
+    __slots__ = ("slices", "next_page_token")
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    slices: _containers.RepeatedCompositeFieldContainer[Slice]
+    next_page_token: str
+    def __init__(self, slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateSliceRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: SliceSpec
+    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ...) -> None: ...
+
+class DeleteSliceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteSliceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchSlicesRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class Site(_message.Message):
+    __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    LAT_FIELD_NUMBER: _ClassVar[int]
+    LON_FIELD_NUMBER: _ClassVar[int]
+    DPID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    region: str
+    lat: float
+    lon: float
+    dpid: int
+    connected: bool
+    hosts: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ...) -> None: ...
+
+class LinkState(_message.Message):
+    __slots__ = ("a", "b", "bandwidth_mbps", "residual_mbps", "delay_ms", "up", "slices")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    RESIDUAL_MBPS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    bandwidth_mbps: float
+    residual_mbps: float
+    delay_ms: float
+    up: bool
+    slices: int
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., residual_mbps: _Optional[float] = ..., delay_ms: _Optional[float] = ..., up: _Optional[bool] = ..., slices: _Optional[int] = ...) -> None: ...
+
+class GetTopologyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Topology(_message.Message):
+    __slots__ = ("name", "sites", "links")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sites: _containers.RepeatedCompositeFieldContainer[Site]
+    links: _containers.RepeatedCompositeFieldContainer[LinkState]
+    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,160 @@
+"""The client side of ``slicectl``: apply, get, list, delete, watch, topology.
+
+Talks to the controller's gRPC API (``--server``, default 127.0.0.1:50051). Output is a
+table by default, ``-o json`` or ``-o yaml`` for machines. Errors print the server's
+message and, for invalid specs, one line per field path; exit codes: 0 ok, 1 refused
+(rejected, conflict, precondition), 2 invalid input, 3 not found, 4 controller
+unreachable.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import grpc
+import yaml
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from controller.convert import STATE_NAMES, doc_to_spec
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+
+EXIT_OK, EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+TIMEOUT_S = 60.0
+
+
+class ClientError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _stub(server: str, kind=pb_grpc.SliceServiceStub):
+    return kind(grpc.insecure_channel(server))
+
+
+def explain(err: grpc.RpcError, server: str) -> ClientError:
+    """A gRPC error as a message a person can act on, and an exit code."""
+    code = err.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ClientError(f"cannot reach the controller at {server} (is `slicectl controller` running?)",
+                           EXIT_UNREACHABLE)
+    lines = [err.details() or code.name]
+    status = rpc_status.from_call(err)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            detail.Unpack(br)
+            lines = ["invalid slice spec:"] + [f"  {v.field}: {v.description}" for v in br.field_violations]
+    exit_code = {grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID,
+                 grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND}.get(code, EXIT_REFUSED)
+    return ClientError("\n".join(lines), exit_code)
+
+
+def read_specs(path: str) -> list[dict]:
+    """Specs from a YAML file: one document, several (---), or a list."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as e:
+        raise ClientError(f"{path}: {e}", EXIT_INVALID) from None
+    specs = []
+    for d in docs:
+        specs += d if isinstance(d, list) else [d]
+    for i, d in enumerate(specs):
+        if not isinstance(d, dict):
+            raise ClientError(f"{path}: document {i + 1} is not a slice spec mapping", EXIT_INVALID)
+    if not specs:
+        raise ClientError(f"{path}: no slice spec in the file", EXIT_INVALID)
+    return specs
+
+
+def apply(server: str, path: str) -> list[pb.Slice]:
+    """Create each slice of the file, or update it if it exists."""
+    stub = _stub(server)
+    out = []
+    for doc in read_specs(path):
+        try:
+            spec = doc_to_spec(doc)
+        except ValueError as e:
+            raise ClientError(f"{path}: {doc.get('name', '?')}: {e}", EXIT_INVALID) from None
+        try:
+            try:
+                out.append(stub.CreateSlice(pb.CreateSliceRequest(spec=spec), timeout=TIMEOUT_S))
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+                out.append(stub.UpdateSlice(pb.UpdateSliceRequest(spec=spec), timeout=TIMEOUT_S))
+        except grpc.RpcError as e:
+            err = explain(e, server)
+            raise ClientError(f"{path}: slice {spec.name}: {err}", err.code) from None
+    return out
+
+
+def call(server: str, method: str, request, kind=pb_grpc.SliceServiceStub):
+    try:
+        return getattr(_stub(server, kind), method)(request, timeout=TIMEOUT_S)
+    except grpc.RpcError as e:
+        raise explain(e, server) from None
+
+
+def watch(server: str, name: str = "") -> Iterable[pb.SliceEvent]:
+    try:
+        yield from _stub(server).WatchSlices(pb.WatchSlicesRequest(name=name))
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.CANCELLED:
+            raise explain(e, server) from None
+
+
+# -- output ---------------------------------------------------------------------------------
+
+def as_data(msg) -> Any:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def render(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return yaml.safe_dump(data, sort_keys=False).rstrip()
+
+
+def table(rows: list[tuple], head: tuple) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(head), *(line(r) for r in rows)])
+
+
+def slice_rows(slices: Iterable[pb.Slice]) -> str:
+    rows = []
+    for s in slices:
+        rows.append((s.spec.name, s.spec.tenant, STATE_NAMES.get(s.state, "?"), s.spec.priority,
+                     f"{s.spec.bandwidth_mbps:g}", f"{s.worst_delay_ms:.2f}" if s.tree else "-",
+                     ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason))
+    return table(rows, ("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SITES", "REASON"))
+
+
+def slice_detail(s: pb.Slice) -> str:
+    lines = [slice_rows([s]), "", f"id {s.id}, prefix {s.prefix}, protection "
+             f"{pb.Protection.Name(s.spec.protection).removeprefix('PROTECTION_').lower()}"]
+    lines.append(table([(e.site, e.port, e.vlan or "-", e.ip) for e in s.endpoints],
+                       ("SITE", "PORT", "VLAN", "ADDRESS")))
+    lines.append("tree:   " + (", ".join(f"{l.a}—{l.b}" for l in s.tree) or "-"))
+    if s.backup:
+        lines.append("backup: " + ", ".join(f"{l.a}—{l.b}" for l in s.backup))
+    st = s.stats
+    lines.append(f"ingress: {st.ingress_packets} packets, {st.ingress_bytes} bytes; meter: "
+                 f"{st.meter_packets} packets, {st.meter_dropped_packets} dropped above the reservation")
+    return "\n".join(lines)
+
+
+def topology_rows(t: pb.Topology) -> str:
+    sites = table([(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO") for s in t.sites],
+                  ("SITE", "KIND", "REGION", "DPID", "CONNECTED"))
+    links = table([(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
+                    "up" if l.up else "DOWN", l.slices) for l in t.links],
+                  ("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES"))
+    return f"topology {t.name}\n\n{sites}\n\n{links}"
