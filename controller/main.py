@@ -56,6 +56,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         AppManager.run_apps(["controller.app"])
     except KeyboardInterrupt:

@@ -160,9 +160,12 @@ def cmd_topology_show(args) -> int:
 
 
 def _sigterm_as_interrupt() -> None:
+    """SIGTERM and SIGINT both mean: tear down and exit. (SIGINT is set explicitly: a
+    shell starts background jobs with SIGINT ignored, and Python would inherit that.)"""
     def handler(_signum, _frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _make_wan(args, probes: bool, controller=None):
@@ -343,3 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("slicectl: interrupted; everything was torn down", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

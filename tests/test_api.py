@@ -1,0 +1,272 @@
+"""The gRPC API against the real owner, store and service, with simulated switches
+(tests/fakewire.py): error codes and details, idempotency, pagination, watch, health,
+reflection, restart from the store. End-to-end tests on Mininet: test_controller_mininet."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from controller.convert import doc_to_spec
+from controller.core import SliceController
+from controller.ofwire import canonical_entry
+from controller.service import serve
+from controller.store import Store
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from slices.compiler import compile_plan
+from tests.fakewire import FakeWire
+from topologies import load
+
+JAPAN = load("japan-intercloud")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    def __init__(self, store_path, connected=True):
+        self.wire = FakeWire([s.name for s in JAPAN.sites], connected)
+        self.store = Store(store_path)
+        self.ctl = SliceController(JAPAN, self.store, self.wire)
+        self.ctl.start()
+        for site in self.wire.connected:  # as controller.app does when a switch connects
+            self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
+        self.addr = f"127.0.0.1:{free_port()}"
+        self.server = serve(self.ctl, self.addr)
+        self.channel = grpc.insecure_channel(self.addr)
+        self.slices = pb_grpc.SliceServiceStub(self.channel)
+        self.topology = pb_grpc.TopologyServiceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+        self.server.stop(0)
+        self.ctl.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def api(tmp_path):
+    r = Running(tmp_path / "store.db")
+    yield r
+    r.close()
+
+
+def doc(name="medical", bw=20, **kw):
+    d = {"name": name, "tenant": "mhlw", "bandwidth_mbps": bw, "priority": 7,
+         "endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1},
+                       {"site": "sendai-dc", "port": 1}]}
+    d.update(kw)
+    return d
+
+
+def create(api, d):
+    return api.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(d)))
+
+
+def error_of(call):
+    with pytest.raises(grpc.RpcError) as e:
+        call()
+    return e.value
+
+
+def test_create_places_installs_and_reports_active(api):
+    s = create(api, doc(max_latency_ms=15))
+    assert s.state == pb.SLICE_STATE_ACTIVE and s.id > 0 and len(s.tree) >= 3
+    assert {e.site for e in s.endpoints} == {"tokyo-dc", "osaka-dc", "sendai-dc"}
+    assert all(e.ip for e in s.endpoints)
+    assert set(api.wire.entries()) == {canonical_entry(e).key for entries in compile_plan(api.ctl.engine).values()
+                                      for e in entries}
+    got = api.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    assert got.spec == s.spec and got.state == pb.SLICE_STATE_ACTIVE
+
+
+def test_create_is_idempotent_and_a_different_spec_is_already_exists(api):
+    a = create(api, doc())
+    sent = sum(api.wire.sent.values())
+    b = create(api, doc())
+    assert (a.id, a.prefix) == (b.id, b.prefix) and sum(api.wire.sent.values()) == sent
+    err = error_of(lambda: create(api, doc(bw=30)))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+INVALID = [
+    ("unknown site", {"endpoints": [{"site": "osaka-dcx", "port": 1}, {"site": "tokyo-dc", "port": 1}]}, "spec.endpoints[0].site"),
+    ("negative bandwidth", {"bandwidth_mbps": -5}, "spec.bandwidth_mbps"),
+    ("zero bandwidth", {"bandwidth_mbps": 0}, "spec.bandwidth_mbps"),
+    ("duplicate endpoint", {"endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "tokyo-dc", "port": 1}]}, "spec.endpoints[1]"),
+    ("port not on switch", {"endpoints": [{"site": "tokyo-dc", "port": 9}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].port"),
+    ("port zero", {"endpoints": [{"site": "tokyo-dc", "port": 0}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].port"),
+    ("core site has no access port", {"endpoints": [{"site": "tokyo-ix", "port": 1}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].port"),
+    ("bound below physical minimum", {"max_latency_ms": 1}, "spec.max_latency_ms"),
+    ("negative bound", {"max_latency_ms": -1}, "spec.max_latency_ms"),
+    ("unknown region", {"allowed_regions": ["MARS"]}, "spec.allowed_regions[0]"),
+    ("endpoint outside allowed regions", {"allowed_regions": ["KR"]}, "spec.endpoints[0].site"),
+    ("region twice", {"allowed_regions": ["JP", "JP"]}, "spec.allowed_regions"),
+    ("priority above 7", {"priority": 9}, "spec.priority"),
+    ("empty name", {"name": ""}, "spec.name"),
+    ("name with capitals", {"name": "Medical"}, "spec.name"),
+    ("name too long", {"name": "x" * 64}, "spec.name"),
+    ("empty tenant", {"tenant": ""}, "spec.tenant"),
+    ("one endpoint", {"endpoints": [{"site": "tokyo-dc", "port": 1}]}, "spec.endpoints"),
+    ("no endpoints", {"endpoints": []}, "spec.endpoints"),
+    ("bad ip", {"endpoints": [{"site": "tokyo-dc", "port": 1, "ip": "10.0.0.300"}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].ip"),
+    ("loopback ip", {"endpoints": [{"site": "tokyo-dc", "port": 1, "ip": "127.0.0.1"}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].ip"),
+    ("same ip twice", {"endpoints": [{"site": "tokyo-dc", "port": 1, "ip": "10.9.0.1"}, {"site": "osaka-dc", "port": 1, "ip": "10.9.0.1"}]}, "spec.endpoints[1].ip"),
+    ("vlan above 4094", {"endpoints": [{"site": "tokyo-dc", "port": 1, "vlan": 5000}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].vlan"),
+    ("empty site", {"endpoints": [{"site": "", "port": 1}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].site"),
+]
+
+
+@pytest.mark.parametrize("kind,change,field", INVALID, ids=[x[0] for x in INVALID])
+def test_invalid_specs_are_invalid_argument_with_the_field_path_and_change_nothing(api, kind, change, field):
+    create(api, doc(name="existing"))
+    before, sent = api.store.dump(), sum(api.wire.sent.values())
+    d = doc(name="fresh")
+    d.update(change)
+    err = error_of(lambda: create(api, d))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    status = rpc_status.from_call(err)
+    br = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(br)
+    assert field in [v.field for v in br.field_violations], br
+    assert api.store.dump() == before and sum(api.wire.sent.values()) == sent
+    assert sorted(api.ctl.engine.slices) == ["existing"]
+
+
+def test_rejection_is_resource_exhausted_with_the_engines_reason(api):
+    create(api, doc(name="big", bw=60, priority=7))
+    before = api.store.dump()
+    err = error_of(lambda: create(api, doc(name="more", bw=60, priority=7,
+                                           endpoints=[{"site": "tokyo-dc", "port": 2}, {"site": "sapporo-dc", "port": 1}])))
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in rpc_status.from_call(err).details)
+    assert info.domain == "intercloud.slicing.v1" and info.reason == "BANDWIDTH"
+    assert "Mbit/s free" in info.metadata["detail"]
+    assert api.store.dump() == before
+
+
+def test_not_found_and_taken_endpoint(api):
+    assert error_of(lambda: api.slices.GetSlice(pb.GetSliceRequest(name="nope"))).code() == grpc.StatusCode.NOT_FOUND
+    assert error_of(lambda: api.slices.DeleteSlice(pb.DeleteSliceRequest(name="nope"))).code() == grpc.StatusCode.NOT_FOUND
+    create(api, doc())
+    err = error_of(lambda: create(api, doc(name="other")))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "already belongs" in err.details()
+
+
+def test_switch_not_connected_is_failed_precondition(tmp_path):
+    r = Running(tmp_path / "s.db", connected=False)
+    try:
+        err = error_of(lambda: create(r, doc()))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "not connected" in err.details()
+        assert r.store.dump()[0] == []
+    finally:
+        r.close()
+
+
+def test_update_touches_only_what_changed(api):
+    create(api, doc(bw=20))
+    api.wire.sent.clear()
+    s = api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(doc(bw=30))))
+    assert s.spec.bandwidth_mbps == 30 and s.state == pb.SLICE_STATE_ACTIVE
+    # only the meters change: same tree, same tags, same addresses
+    assert set(op for op, _site in api.wire.sent) == {"modify"}
+    assert sum(api.wire.sent.values()) == 3  # one meter at each endpoint site
+
+
+def test_delete_removes_every_entry_of_the_slice(api):
+    s = create(api, doc())
+    api.slices.DeleteSlice(pb.DeleteSliceRequest(name="medical"))
+    assert not [e for e in api.wire.entries().values() if e.cookie & 0xFFFFFFFF == s.id]
+    assert error_of(lambda: api.slices.GetSlice(pb.GetSliceRequest(name="medical"))).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_list_pages_and_filters(api):
+    for i in range(5):
+        create(api, doc(name=f"s{i}", bw=1, tenant="a" if i % 2 else "b",
+                        endpoints=[{"site": "tokyo-dc", "port": 1, "vlan": 10 + i}, {"site": "osaka-dc", "port": 1, "vlan": 10 + i}]))
+    names, token = [], ""
+    while True:
+        page = api.slices.ListSlices(pb.ListSlicesRequest(page_size=2, page_token=token))
+        names += [s.spec.name for s in page.slices]
+        token = page.next_page_token
+        if not token:
+            break
+    assert names == [f"s{i}" for i in range(5)]
+    only_a = api.slices.ListSlices(pb.ListSlicesRequest(tenant="a"))
+    assert [s.spec.name for s in only_a.slices] == ["s1", "s3"]
+    active = api.slices.ListSlices(pb.ListSlicesRequest(state=pb.SLICE_STATE_PREEMPTED))
+    assert list(active.slices) == []
+    err = error_of(lambda: api.slices.ListSlices(pb.ListSlicesRequest(page_size=5000)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_watch_streams_state_changes_with_reasons(api):
+    seen, ready = [], threading.Event()
+
+    def watch():
+        stream = api.slices.WatchSlices(pb.WatchSlicesRequest())
+        ready.set()
+        for ev in stream:
+            seen.append(ev)
+            if ev.kind == "released":
+                stream.cancel()
+                return
+
+    t = threading.Thread(target=watch)
+    t.start()
+    ready.wait(5)
+    import time
+    time.sleep(0.3)
+    create(api, doc())
+    api.slices.DeleteSlice(pb.DeleteSliceRequest(name="medical"))
+    t.join(10)
+    kinds = [e.kind for e in seen]
+    assert "admitted" in kinds and "released" in kinds
+    assert any(e.state == pb.SLICE_STATE_ACTIVE for e in seen)
+    assert all(e.reason and e.time.seconds for e in seen)
+
+
+def test_topology_health_and_reflection(api):
+    create(api, doc())
+    t = api.topology.GetTopology(pb.GetTopologyRequest())
+    assert len(t.sites) == len(JAPAN.sites) and all(s.connected for s in t.sites)
+    used = [l for l in t.links if l.slices]
+    assert used and all(l.residual_mbps == l.bandwidth_mbps - 20 for l in used)
+    health = health_pb2_grpc.HealthStub(api.channel)
+    assert health.Check(health_pb2.HealthCheckRequest(service="intercloud.slicing.v1.SliceService")).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    refl = reflection_pb2_grpc.ServerReflectionStub(api.channel)
+    reply = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"intercloud.slicing.v1.SliceService", "intercloud.slicing.v1.TopologyService"} <= names
+
+
+def test_restart_restores_every_slice_and_changes_no_rule(tmp_path):
+    r = Running(tmp_path / "s.db")
+    create(r, doc())
+    create(r, doc(name="gov", bw=5, priority=6, allowed_regions=["JP"], protection="link",
+                  endpoints=[{"site": "tokyo-dc", "port": 2}, {"site": "fukuoka-dc", "port": 1}]))
+    create(r, doc(name="gone", bw=1, endpoints=[{"site": "nagoya-dc", "port": 1}, {"site": "osaka-dc", "port": 2}]))
+    r.slices.DeleteSlice(pb.DeleteSliceRequest(name="gone"))
+    tables = {s: dict(t) for s, t in r.wire.tables.items()}
+    before = {n: (s.number, str(s.prefix), s.tags, s.backup_tags, s.addresses) for n, s in r.ctl.engine.slices.items()}
+    r.close()  # the switches keep their tables (fail-secure); a new controller starts
+    again = SliceController(JAPAN, Store(tmp_path / "s.db"), r.wire)
+    after = {n: (s.number, str(s.prefix), s.tags, s.backup_tags, s.addresses) for n, s in again.engine.slices.items()}
+    assert after == before
+    r.wire.batches.clear()
+    for site in r.wire.tables:
+        again.switch_connected(site)
+    assert all(len(b) == 0 for b in r.wire.batches) and {s: dict(t) for s, t in r.wire.tables.items()} == tables
+    assert {n: st.state for n, st in again.states.items()} == {"medical": "active", "gov": "active"}

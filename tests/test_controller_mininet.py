@@ -1,0 +1,304 @@
+"""End to end on Mininet: the controller (a real `slicectl controller` process, os-ken +
+gRPC) drives japan-intercloud's switches; hosts check connectivity, isolation and
+bandwidth themselves. Tests run in order and share one WAN (building it takes ~20 s)."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import grpc
+import pytest
+
+from controller.convert import doc_to_spec
+from controller.core import SliceController
+from controller.store import Store
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from tests.fakewire import FakeWire
+from tests.test_api import free_port
+from topologies import load
+
+pytestmark = pytest.mark.mininet
+JAPAN = load("japan-intercloud")
+
+
+class Controller:
+    """`slicectl controller` in its own process, restartable, killable."""
+
+    def __init__(self, store, log):
+        self.store, self.log = store, log
+        self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "slicectl.cli", "controller", "--topology", "japan-intercloud",
+             "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.channel = grpc.insecure_channel(self.grpc)
+        self.slices = pb_grpc.SliceServiceStub(self.channel)
+        self.topology = pb_grpc.TopologyServiceStub(self.channel)
+
+    def wait_switches(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                t = self.topology.GetTopology(pb.GetTopologyRequest(), timeout=2)
+                if all(s.connected for s in t.sites):
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("switches did not all connect to the controller")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.channel.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.channel.close()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    from topologies.emulation.wan import Wan
+
+    d = tmp_path_factory.mktemp("ctl")
+    log = open(d / "controller.log", "w")
+    ctl = Controller(d / "store.db", log)
+    ctl.start()
+    wan = Wan(JAPAN, controller=("127.0.0.1", ctl.of))
+    try:
+        wan.start()
+        ctl.wait_switches()
+        yield ctl, wan
+    finally:
+        ctl.stop()
+        wan.stop()
+        log.close()
+
+
+def host_of(wan, site, port):
+    h = next(h for h in wan.plan.hosts if h.site == site and h.port == port and not h.probe)
+    return wan.host(h.name), h.address
+
+
+def spec(name, endpoints, bw, **kw):
+    return {"name": name, "tenant": kw.pop("tenant", "lab"), "bandwidth_mbps": bw,
+            "endpoints": [{"site": s, "port": p, "ip": ip} for s, p, ip in endpoints], **kw}
+
+
+def endpoints(wan, *where):
+    return [(s, p, host_of(wan, s, p)[1]) for s, p in where]
+
+
+def create(ctl, doc):
+    return ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(doc)), timeout=30)
+
+
+def pings(src, dst_ip, count=3) -> int:
+    out = src.cmd(f"ping -c {count} -i 0.2 -W 1 {dst_ip}")
+    m = re.search(r"(\d+) received", out)
+    return int(m.group(1)) if m else 0
+
+
+MEDICAL = (("tokyo-dc", 1), ("osaka-dc", 1), ("sendai-dc", 1))
+BUSINESS = (("tokyo-dc", 2), ("fukuoka-dc", 1), ("seoul-dc", 1))
+OUTSIDERS = (("osaka-dc", 2), ("nagoya-dc", 1), ("sapporo-dc", 1))
+
+
+def test_a_slice_across_three_clouds_connects_its_endpoints(net):
+    ctl, wan = net
+    s = create(ctl, spec("medical", endpoints(wan, *MEDICAL), 20, priority=7, max_latency_ms=15))
+    assert s.state == pb.SLICE_STATE_ACTIVE, s.reason
+    create(ctl, spec("business", endpoints(wan, *BUSINESS), 10, priority=4))
+    for group in (MEDICAL, BUSINESS):
+        for a in group:
+            for b in group:
+                if a != b:
+                    src, _ = host_of(wan, *a)
+                    _, ip = host_of(wan, *b)
+                    assert pings(src, ip, 2) == 2, (a, b)
+    # TCP both ways between two clouds of the slice
+    (h1, ip1), (h2, ip2) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[2])
+    for srv, cli, ip in ((h2, h1, ip2), (h1, h2, ip1)):
+        srv.cmd("iperf3 -s -1 -D -p 5301")
+        time.sleep(0.3)
+        out = cli.cmd(f"iperf3 -c {ip} -p 5301 -t 1 -J")
+        assert json.loads(out[out.index("{"):])["end"]["sum_received"]["bytes"] > 0
+
+
+CAPTURE = """
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+s.settimeout(0.2)
+end = time.time() + float(sys.argv[2])
+print("ready", flush=True)
+while time.time() < end:
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        continue
+    kind = f[12:14]
+    if kind == b"\\x08\\x00":
+        print(socket.inet_ntoa(f[26:30]), flush=True)
+    elif kind == b"\\x08\\x06":
+        print(socket.inet_ntoa(f[28:32]), flush=True)
+"""
+
+
+def capture(host, seconds: float):
+    """Source IPv4 addresses (IP or ARP sender) of frames the host receives."""
+    proc = host.popen([sys.executable, "-c", CAPTURE, host.defaultIntf().name, str(seconds)],
+                      stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_nobody_outside_a_slice_reaches_it(net):
+    ctl, wan = net
+    inside = [host_of(wan, *e) for e in MEDICAL]
+    outside = [host_of(wan, *w) for w in (*BUSINESS, *OUTSIDERS)]
+    captures = [capture(h, 12) for h, _ip in inside]
+    for h, _ in outside:
+        for _target, ip in inside:
+            assert pings(h, ip, 1) == 0, (h.name, ip)      # unicast (and the ARP before it)
+        h.cmd("ping -b -c 2 -i 0.2 -W 1 10.255.255.255 >/dev/null 2>&1")  # broadcast
+    assert pings(inside[1][0], inside[0][1], 1) == 1  # the capture does see the slice's own traffic
+    seen = set()
+    for proc in captures:
+        seen |= set(proc.communicate(timeout=30)[0].split())
+    assert inside[1][1] in seen
+    assert not seen & {ip for _h, ip in outside}, seen
+
+
+def iperf(src, dst, dst_ip, args: str, seconds=4) -> float:
+    dst.cmd("iperf3 -s -1 -D -p 5302")
+    time.sleep(0.3)
+    out = src.cmd(f"iperf3 -c {dst_ip} -p 5302 -t {seconds} -O 1 -J {args}")
+    r = json.loads(out[out.index("{"):])["end"]
+    return (r["sum_received"] if "sum_received" in r else r["sum"])["bits_per_second"] / 1e6
+
+
+def test_udp_above_the_reservation_is_policed(net):
+    ctl, wan = net
+    (src, _), (dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
+    got = iperf(src, dst, ip, "-u -b 60M -l 1400")   # 3 x the 20 Mbit/s reservation
+    print(f"UDP at 60 Mbit/s into a 20 Mbit/s slice: {got:.1f} Mbit/s delivered")
+    assert 0.5 * 20 <= got <= 1.1 * 20, got
+
+
+def test_two_slices_sharing_a_link_each_get_their_reservation(net):
+    ctl, wan = net
+    (a_src, _), (a_dst, a_ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
+    (b_src, _), (b_dst, b_ip) = host_of(wan, *BUSINESS[0]), host_of(wan, *BUSINESS[1])
+    results = {}
+
+    def run(name, *args):
+        results[name] = iperf(*args, "-P 2 -C cubic", seconds=6)
+
+    trees = [{frozenset((l.a, l.b)) for l in ctl.slices.GetSlice(pb.GetSliceRequest(name=n)).tree}
+             for n in ("medical", "business")]
+    assert trees[0] & trees[1], "the two slices should share a link"
+    t = threading.Thread(target=run, args=("b", b_src, b_dst, b_ip))
+    t.start()
+    run("a", a_src, a_dst, a_ip)
+    t.join()
+    print(f"TCP, both saturating: medical {results['a']:.1f} of 20, business {results['b']:.1f} of 10 Mbit/s")
+    assert results["a"] >= 0.8 * 20 and results["b"] >= 0.8 * 10, results
+
+
+def switch_state():
+    """What every OVS bridge holds: flow (cookie, table, priority) multiset, groups, meters."""
+    out = {}
+    for i, site in enumerate(JAPAN.sites, start=1):
+        flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", f"s{i}"],
+                               capture_output=True, text=True).stdout
+        keys = Counter((int(c, 16), int(t), int(p)) for c, t, p in re.findall(
+            r"cookie=(0x[0-9a-f]+).*?table=(\d+).*?priority=(\d+)", flows))
+        groups = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", f"s{i}"],
+                                capture_output=True, text=True).stdout
+        meters = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", f"s{i}"],
+                                capture_output=True, text=True).stdout
+        out[site.name] = (keys, sorted(map(int, re.findall(r"group_id=(\d+)", groups))),
+                          sorted(map(int, re.findall(r"meter=(\d+)", meters))))
+    return out
+
+
+def planned_state(store_path):
+    ctl = SliceController(JAPAN, Store(store_path), FakeWire([]))
+    out = {}
+    for site in JAPAN.sites:
+        entries = [e for es in ctl.plan.values() for e in es if e.switch == site.name]
+        out[site.name] = (Counter((e.cookie, e.table, e.priority) for e in entries if hasattr(e, "table")),
+                          sorted(e.group_id for e in entries if hasattr(e, "buckets")),
+                          sorted(e.meter_id for e in entries if hasattr(e, "rate_kbps")))
+    return out, ctl
+
+
+def test_invalid_spec_is_refused_and_changes_nothing(net):
+    ctl, wan = net
+    before = switch_state()
+    with pytest.raises(grpc.RpcError) as e:
+        create(ctl, spec("bad", [("tokyo-dc", 7, "10.0.1.7"), ("osaka-dx", 1, "10.0.4.1")], -1))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "endpoints[0].port" in e.value.details() and "endpoints[1].site" in e.value.details()
+    assert switch_state() == before
+
+
+def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
+    ctl, wan = net
+    number = ctl.slices.GetSlice(pb.GetSliceRequest(name="business")).id
+    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="business"), timeout=30)
+    (src, _), (_dst, ip) = host_of(wan, *BUSINESS[0]), host_of(wan, *BUSINESS[1])
+    assert pings(src, ip, 2) == 0
+    for site, (flows, groups, meters) in switch_state().items():
+        assert not [k for k in flows if k[0] & 0xFFFFFFFF == number and k[0] >> 56 == 0x51], site
+        assert not [g for g in groups if g >> 8 == number] and number not in meters, site
+
+
+def test_controller_kill9_loses_no_ping_and_restores_everything(net):
+    ctl, wan = net
+    (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[2])
+    record = ctl.store.parent / "kill9-ping.txt"
+    src.cmd(f"ping -i 0.05 -c 200 {ip} > {record} 2>&1 &")
+    time.sleep(1)
+    creating = threading.Thread(target=lambda: _try(lambda: create(
+        ctl, spec("during", endpoints(wan, ("nagoya-dc", 1), ("fukuoka-dc", 2)), 5))))
+    creating.start()
+    time.sleep(0.05)
+    ctl.kill9()                         # mid-operation, most likely
+    creating.join()
+    time.sleep(2)                       # the WAN runs on alone (fail-secure switches keep their rules)
+    ctl.start()
+    ctl.wait_switches()
+    src.cmd("wait")
+    out = record.read_text()
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m and m.group(1) == m.group(2) == "200", out[-300:]
+    names = {s.spec.name for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices}
+    assert "medical" in names and "business" not in names
+    time.sleep(1)                       # reconciliation of the last switch
+    want, _ = planned_state(ctl.store)
+    assert switch_state() == want
+
+
+def _try(fn):
+    try:
+        fn()
+    except grpc.RpcError:
+        pass
