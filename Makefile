@@ -10,11 +10,13 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: bench-engine setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: bench-engine bench-ttc wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
-	@echo "sudo make demo    bring up japan-intercloud in Mininet and print its fidelity table"
+	@echo "sudo make demo    controller + japan-intercloud in Mininet + example slices: connectivity, isolation, time to connectivity, map"
+	@echo "sudo make wan-check   the WAN alone: fidelity table of every japan-intercloud link"
+	@echo "sudo make bench-ttc   time to connectivity, p50/p99 over 50 slice creations"
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
@@ -52,7 +54,16 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
+	$(SLICECTL) demo
+
+# The WAN alone: bring up japan-intercloud, measure every link against its configuration.
+wan-check: setup
 	$(SLICECTL) wan check japan-intercloud
+
+# Time to connectivity over 50 slice creations on japan-intercloud (Mininet, root).
+bench-ttc: setup
+	@mkdir -p results
+	$(SLICECTL) bench connectivity --creations 50 --json > results/ttc-japan.json; rc=$$?; cat results/ttc-japan.json; exit $$rc
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

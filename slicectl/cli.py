@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(wa)
     wa.set_defaults(func=cmd_watch)
 
+    demo = sub.add_parser("demo", help="the main job (needs root): japan-intercloud in Mininet, its "
+                          "fidelity table, then the controller and the example slices: connectivity, "
+                          "isolation, time to connectivity, map")
+    demo.add_argument("--out", default="results", help="where the map and the log go (default: %(default)s)")
+    demo.add_argument("--skip-fidelity", action="store_true", help="skip part 1 (measuring every link)")
+    demo.set_defaults(func=cmd_demo)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     be = bench.add_parser("engine", help="place and compile N random slices; report times, "
                           "rules and memory against the engine's targets")
@@ -110,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--seed", type=int, default=1)
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench_engine)
+    bt = bench.add_parser("connectivity", help="time from CreateSlice to traffic between every endpoint "
+                          "pair, over N slice creations on japan-intercloud in Mininet (needs root)")
+    bt.add_argument("--creations", type=_positive, default=50)
+    bt.add_argument("--seed", type=int, default=1)
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(func=cmd_bench_connectivity)
 
     wan = sub.add_parser("wan", help="Mininet emulation of the WAN (needs root)").add_subparsers(
         dest="action", required=True)
@@ -294,6 +307,39 @@ def cmd_topology_server(args) -> int:
     from slicectl import client
     t = client.call(args.server, "GetTopology", pb.GetTopologyRequest(), kind=pb_grpc.TopologyServiceStub)
     print(client.topology_rows(t) if args.output == "table" else client.render(client.as_data(t), args.output))
+
+
+def cmd_demo(args) -> int:
+    """Part 1: the WAN alone, every link measured (fidelity table). Part 2: the controller
+    on the same WAN with the example slices."""
+    from pathlib import Path
+
+    from controller.demo import run_demo
+    from topologies.emulation.fidelity import format_table, run_check
+    _sigterm_as_interrupt()
+    if not args.skip_fidelity:
+        progress("part 1/2: the emulated WAN alone, every link measured against its configuration")
+        args.topology, args.hosts, args.delay_mechanism, args.datapath = "japan-intercloud", None, "auto", "auto"
+        report = run_check(lambda: _make_wan(args, probes=True), progress)
+        print(format_table(report))
+        print()
+        progress("part 2/2: the controller, and slices over gRPC")
+    rc = run_demo(progress, Path(args.out))
+    return rc if args.skip_fidelity or report["ok"] else EXIT_FAIL
+
+
+def cmd_bench_connectivity(args) -> int:
+    from controller.demo import run_ttc_bench
+    _sigterm_as_interrupt()
+    r = run_ttc_bench(args.creations, args.seed, progress)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        t = r["ttc_s"]
+        print(f"time to connectivity on {r['topology']} over {r['creations']} slice creations "
+              f"({r['connected']} connected, {r['failed']} failed): p50 {t['p50']:.3f} s, p99 {t['p99']:.3f} s, "
+              f"max {t['max']:.3f} s; target {r['target_s'] / 60:g} min")
+    return EXIT_OK if r["failed"] == 0 else EXIT_FAIL
 
 
 def cmd_bench_engine(args) -> int:

@@ -3,7 +3,6 @@
 reflection, restart from the store. End-to-end tests on Mininet: test_controller_mininet."""
 from __future__ import annotations
 
-import socket
 import threading
 
 import grpc
@@ -15,6 +14,7 @@ from grpc_status import rpc_status
 
 from controller.convert import doc_to_spec
 from controller.core import SliceController
+from controller.process import free_port
 from controller.ofwire import canonical_entry
 from controller.service import serve
 from controller.store import Store
@@ -25,12 +25,6 @@ from tests.fakewire import FakeWire
 from topologies import load
 
 JAPAN = load("japan-intercloud")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Running:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -17,59 +16,15 @@ import pytest
 
 from controller.convert import doc_to_spec
 from controller.core import SliceController
+from controller.process import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from tests.fakewire import FakeWire
-from tests.test_api import free_port
 from topologies import load
 
 pytestmark = pytest.mark.mininet
 JAPAN = load("japan-intercloud")
-
-
-class Controller:
-    """`slicectl controller` in its own process, restartable, killable."""
-
-    def __init__(self, store, log):
-        self.store, self.log = store, log
-        self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "slicectl.cli", "controller", "--topology", "japan-intercloud",
-             "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(self.grpc)
-        self.slices = pb_grpc.SliceServiceStub(self.channel)
-        self.topology = pb_grpc.TopologyServiceStub(self.channel)
-
-    def wait_switches(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                t = self.topology.GetTopology(pb.GetTopologyRequest(), timeout=2)
-                if all(s.connected for s in t.sites):
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("switches did not all connect to the controller")
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.channel.close()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.channel.close()
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +32,7 @@ def net(tmp_path_factory):
     from topologies.emulation.wan import Wan
 
     d = tmp_path_factory.mktemp("ctl")
-    log = open(d / "controller.log", "w")
-    ctl = Controller(d / "store.db", log)
-    ctl.start()
+    ctl = ControllerProcess("japan-intercloud", d / "store.db", d / "controller.log").start()
     wan = Wan(JAPAN, controller=("127.0.0.1", ctl.of))
     try:
         wan.start()
@@ -88,7 +41,6 @@ def net(tmp_path_factory):
     finally:
         ctl.stop()
         wan.stop()
-        log.close()
 
 
 def host_of(wan, site, port):

@@ -1,0 +1,86 @@
+"""`slicectl controller` as a child process, for the demo, benchmarks and tests."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ControllerProcess:
+    """Start, kill -9, restart and stop a controller; talk to it over gRPC."""
+
+    def __init__(self, topology: str, store: Path, log: Path):
+        self.topology, self.store, self.log_path = topology, Path(store), Path(log)
+        self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        self.channel = None
+
+    def start(self) -> "ControllerProcess":
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
+             "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.channel = grpc.insecure_channel(self.grpc)
+        self.slices = pb_grpc.SliceServiceStub(self.channel)
+        self.topology_api = pb_grpc.TopologyServiceStub(self.channel)
+        return self
+
+    def wait_switches(self, timeout: float = 60) -> float:
+        """Block until every switch of the topology is connected; return the seconds taken."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the controller exited ({self.proc.returncode}); see {self.log_path}")
+            try:
+                t = self.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=2)
+                if all(s.connected for s in t.sites):
+                    return time.monotonic() - started
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"switches did not all connect within {timeout:g} s; see {self.log_path}")
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "ControllerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
