@@ -218,17 +218,12 @@ class SliceEngine:
 
     # -- operations ---------------------------------------------------------------------------
 
-    def admit(self, spec: SliceSpec) -> list[Event]:
-        """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected."""
-        if spec.name in self.slices:
-            raise Rejected("name", f"a slice named {spec.name} already exists")
-        for e in spec.endpoints:
-            owner = self._endpoint_owner.get(e.key)
-            if owner:
-                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
-        victims: list[Slice] = []
+    def _place_or_preempt(self, spec: SliceSpec) -> tuple[list[Slice], Tree, Tree | None]:
+        """Where ``spec`` fits as things are (no victims), or which lower priorities it
+        would displace; raises the first Rejected when neither works. Changes nothing."""
         try:
             tree, backup = self._place_pair(spec, self.residual)
+            return [], tree, backup
         except Rejected as first:
             if first.constraint not in PREEMPTIBLE or first.structural:
                 raise
@@ -238,6 +233,17 @@ class SliceEngine:
                 raise first from None
             if not victims:
                 raise first
+            return victims, tree, backup
+
+    def admit(self, spec: SliceSpec) -> list[Event]:
+        """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected."""
+        if spec.name in self.slices:
+            raise Rejected("name", f"a slice named {spec.name} already exists")
+        for e in spec.endpoints:
+            owner = self._endpoint_owner.get(e.key)
+            if owner:
+                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
+        victims, tree, backup = self._place_or_preempt(spec)
         prefix = self.prefixes.allocate()
         try:
             addresses = _addresses(spec, prefix)
@@ -293,19 +299,8 @@ class SliceEngine:
         if s.status == PLACED:
             self._unbook(s)
         s.spec = spec
-        victims: list[Slice] = []
         try:
-            try:
-                tree, backup = self._place_pair(spec, self.residual)
-            except Rejected as first:
-                if first.constraint not in PREEMPTIBLE or first.structural:
-                    raise
-                try:
-                    victims, tree, backup = self._victims(spec)
-                except Rejected:
-                    raise first from None
-                if not victims:
-                    raise first
+            victims, tree, backup = self._place_or_preempt(spec)
         except Rejected:
             s.spec, s.status, s.reason = old_spec, old_status, old_reason
             if old[0] is not None:
