@@ -3,7 +3,9 @@ os-ken OpenFlow application, run until interrupted."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 
 DEFAULT_STORE = "intercloud-slicing.db"
@@ -18,10 +20,22 @@ def _split(addr: str, what: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _check_free(what: str, host: str, port: int) -> None:
+    """Fail early and clearly when an address is taken (another controller running?)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ValueError(f"{what} {host}:{port} cannot be used: {e.strerror} "
+                             "(is another controller running?)") from None
+
+
 def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DEFAULT_GRPC,
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO") -> int:
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
+    from os_ken.lib import hub
 
     from controller import app
     from controller.service import serve
@@ -33,7 +47,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     of_host, of_port = _split(openflow_addr, "--openflow")
-    _split(grpc_addr, "--grpc")
+    for what, (host, port) in (("--openflow", (of_host, of_port)), ("--grpc", _split(grpc_addr, "--grpc"))):
+        _check_free(what, host, port)
     topology = load(topology_name)
     store = Store(store_path)
     servers = []
@@ -57,11 +72,20 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    manager = AppManager.get_instance()
     try:
-        AppManager.run_apps(["controller.app"])
+        manager.load_apps(["controller.app"])
+        services = manager.instantiate_apps(**manager.create_contexts())
+        hub.joinall(services)
     except KeyboardInterrupt:
-        pass
+        logging.getLogger("intercloud.controller").info("stopping (state is in %s)", store_path)
     finally:
-        closing()
-        store.close()
-    return 0
+        try:
+            manager.close()
+        finally:
+            closing()
+            store.close()
+            logging.shutdown()
+    # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
+    # keeping is committed to the store, so leave now rather than wait for it.
+    os._exit(0)

@@ -221,7 +221,11 @@ def cmd_wan_check(args) -> int:
 
 def cmd_controller(args) -> int:
     from controller.main import run
-    return run(args.topology, args.store, args.grpc, args.openflow, args.log_level)
+    try:
+        return run(args.topology, args.store, args.grpc, args.openflow, args.log_level)
+    except ValueError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _client(fn):

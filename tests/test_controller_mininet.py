@@ -152,6 +152,8 @@ def test_udp_above_the_reservation_is_policed(net):
     got = iperf(src, dst, ip, "-u -b 60M -l 1400")   # 3 x the 20 Mbit/s reservation
     print(f"UDP at 60 Mbit/s into a 20 Mbit/s slice: {got:.1f} Mbit/s delivered")
     assert 0.5 * 20 <= got <= 1.1 * 20, got
+    stats = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical")).stats
+    assert stats.ingress_packets > 0 and stats.meter_dropped_packets > 0, stats
 
 
 def test_two_slices_sharing_a_link_each_get_their_reservation(net):

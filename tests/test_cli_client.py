@@ -1,0 +1,65 @@
+"""slicectl's client commands against a running API (simulated switches): output,
+field-path errors, exit codes."""
+import json
+
+import pytest
+import yaml
+
+from slicectl.cli import main
+from tests.test_api import Running
+
+MEDICAL = "examples/japan/medical.yaml"
+
+
+@pytest.fixture
+def api(tmp_path):
+    r = Running(tmp_path / "store.db")
+    yield r
+    r.close()
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_apply_get_list_delete(api, capsys):
+    code, out, _ = run(capsys, "apply", "-f", MEDICAL, "--server", api.addr)
+    assert code == 0 and "medical-lifeline" in out and "active" in out
+    code, out, _ = run(capsys, "apply", "-f", MEDICAL, "--server", api.addr)  # again: unchanged
+    assert code == 0
+    code, out, _ = run(capsys, "get", "medical-lifeline", "--server", api.addr)
+    assert code == 0 and "tokyo-dc" in out and "tree:" in out and "10.0.1.1" in out
+    code, out, _ = run(capsys, "list", "--server", api.addr, "-o", "json")
+    assert code == 0 and json.loads(out)[0]["spec"]["name"] == "medical-lifeline"
+    code, out, _ = run(capsys, "topology", "--server", api.addr, "-o", "yaml")
+    assert code == 0 and yaml.safe_load(out)["name"] == "japan-intercloud"
+    code, out, _ = run(capsys, "delete", "medical-lifeline", "--server", api.addr)
+    assert code == 0
+    code, _, err = run(capsys, "delete", "medical-lifeline", "--server", api.addr)
+    assert code == 3 and "no slice named" in err
+
+
+def test_apply_updates_an_existing_slice(api, capsys, tmp_path):
+    run(capsys, "apply", "-f", MEDICAL, "--server", api.addr)
+    doc = yaml.safe_load(open(MEDICAL))
+    doc["bandwidth_mbps"] = 25
+    f = tmp_path / "m.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    code, out, _ = run(capsys, "apply", "-f", str(f), "--server", api.addr, "-o", "json")
+    assert code == 0 and json.loads(out)[0]["spec"]["bandwidth_mbps"] == 25
+
+
+def test_errors_name_the_field_and_set_the_exit_code(api, capsys, tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump({"name": "bad", "tenant": "t", "bandwidth_mbps": 5, "endpoints": [
+        {"site": "osaka-dcx", "port": 1}, {"site": "tokyo-dc", "port": 9}]}))
+    code, _, err = run(capsys, "apply", "-f", str(f), "--server", api.addr)
+    assert code == 2
+    assert "spec.endpoints[0].site: unknown site 'osaka-dcx'" in err and "spec.endpoints[1].port" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "list", "--server", "127.0.0.1:1")
+    assert code == 4 and "cannot reach the controller" in err
+    code, _, err = run(capsys, "apply", "-f", str(tmp_path / "missing.yaml"), "--server", api.addr)
+    assert code == 2 and "missing.yaml" in err
