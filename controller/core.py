@@ -248,7 +248,9 @@ class SliceController:
                 sites = sorted(s.tree.sites | (s.backup.sites if s.backup else frozenset()))
                 bad = [f"{x}: {problems[x]}" for x in sites if x in problems]
                 bad += [f"{x}: switch not connected" for x in sites if x not in connected and x not in problems]
-                if bad:
+                if any("OpenFlow error" in problems.get(x, "") for x in sites):
+                    new = ("failed", "; ".join(bad))  # a switch refused the slice's rules
+                elif bad:
                     new = ("degraded", "; ".join(bad))
                 elif s.spec.protection != "none" and s.backup is None:
                     new = ("degraded", "protection lost: no disjoint backup until capacity returns")

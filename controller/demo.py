@@ -155,7 +155,7 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
             slices = ctl.slices.ListSlices(pb.ListSlicesRequest()).slices
             svg = write_map(topo, slices, out_dir / "demo-map.svg")
             progress(f"map of the slices written to {svg}")
-    print(f"Slices on japan-intercloud (controller + Mininet, delay by relay/netem; "
+    print(f"Slices on japan-intercloud (controller + Mininet; "
           f"target of the original programme: connectivity within {TARGET_S / 60:g} minutes)")
     print(format_outcomes(outcomes))
     good = all(o.ttc_s is not None and o.isolated for o in outcomes)

@@ -264,3 +264,22 @@ def test_restart_restores_every_slice_and_changes_no_rule(tmp_path):
         again.switch_connected(site)
     assert all(len(b) == 0 for b in r.wire.batches) and {s: dict(t) for s, t in r.wire.tables.items()} == tables
     assert {n: st.state for n, st in again.states.items()} == {"medical": "active", "gov": "active"}
+
+
+def test_a_switch_refusing_rules_fails_the_slice_and_a_missing_one_degrades_it(api):
+    api.wire.push_original = api.wire.push
+
+    def refusing(changes):
+        problems = api.wire.push_original(changes)
+        return {**problems, "osaka-dc": "OpenFlow error type 5 code 1"} if len(changes) else problems
+    api.wire.push = refusing
+    s = create(api, doc())
+    assert s.state == pb.SLICE_STATE_FAILED and "osaka-dc" in s.reason
+    api.wire.push = api.wire.push_original
+    api.wire.connected.discard("sendai-dc")
+    api.ctl.call(lambda: api.ctl.switch_disconnected("sendai-dc"))
+    got = api.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    assert got.state == pb.SLICE_STATE_DEGRADED and "sendai-dc" in got.reason
+    api.wire.connected.add("sendai-dc")
+    api.ctl.call(lambda: api.ctl.switch_connected("sendai-dc"))
+    assert api.slices.GetSlice(pb.GetSliceRequest(name="medical")).state == pb.SLICE_STATE_ACTIVE
