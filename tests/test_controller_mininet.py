@@ -13,6 +13,8 @@ from collections import Counter
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from controller.convert import doc_to_spec
 from controller.core import SliceController
@@ -21,6 +23,7 @@ from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from tests.fakewire import FakeWire
+from tests.test_api import INVALID
 from topologies import load
 
 pytestmark = pytest.mark.mininet
@@ -204,14 +207,19 @@ def planned_state(store_path):
     return out, ctl
 
 
-def test_invalid_spec_is_refused_and_changes_nothing(net):
+def test_invalid_specs_are_refused_with_field_paths_and_change_nothing(net):
     ctl, wan = net
-    before = switch_state()
-    with pytest.raises(grpc.RpcError) as e:
-        create(ctl, spec("bad", [("tokyo-dc", 7, "10.0.1.7"), ("osaka-dx", 1, "10.0.4.1")], -1))
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "endpoints[0].port" in e.value.details() and "endpoints[1].site" in e.value.details()
-    assert switch_state() == before
+    before, stored = switch_state(), Store(ctl.store).dump()
+    for kind, change, field in INVALID:
+        d = spec("fresh", endpoints(wan, ("nagoya-dc", 1), ("osaka-dc", 2)), 5)
+        d.update(change)
+        with pytest.raises(grpc.RpcError) as e:
+            create(ctl, d)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, kind
+        br = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(e.value).details[0].Unpack(br)
+        assert field in [v.field for v in br.field_violations], (kind, br)
+    assert switch_state() == before and Store(ctl.store).dump() == stored
 
 
 def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
