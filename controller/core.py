@@ -9,6 +9,7 @@ the same owner runs against os-ken switches (controller.app) or a simulated netw
 """
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -29,6 +30,18 @@ from topologies.ports import PortMap
 
 log = logging.getLogger("intercloud.controller")
 CALL_TIMEOUT_S = 30.0
+SETTLE_EVERY = 100  # requests between garbage settlements
+
+
+def settle_garbage() -> None:
+    """Collect, then move the survivors to the permanent generation (gc.freeze).
+
+    The model holds hundreds of thousands of long-lived, acyclic rule objects; left to
+    itself CPython's cyclic collector rescans them again and again (a third of the
+    engine's time at 1,000 slices, measured by `slicectl bench engine`). Collecting
+    first means no garbage is frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 class NotConnected(Exception):
@@ -100,7 +113,11 @@ class SliceController:
             self._thread = None
 
     def _run(self) -> None:
+        handled = 0
         while True:
+            handled += 1
+            if handled % SETTLE_EVERY == 0:
+                settle_garbage()
             item = self._requests.get()
             if item is None:
                 return

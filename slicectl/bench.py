@@ -21,6 +21,7 @@ import resource
 import statistics
 import time
 
+from controller.core import settle_garbage
 from slices.compiler import compile_slice
 from slices.engine import PLACED, SliceEngine
 from slices.errors import Rejected, SpecError
@@ -66,18 +67,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-FREEZE_EVERY = 100
-
-
-def settle_garbage() -> None:
-    """Collect, then move the survivors to the permanent generation (gc.freeze).
-
-    A controller holds hundreds of thousands of long-lived, acyclic rule objects; left
-    to itself CPython's cyclic collector rescans them again and again (a third of the
-    engine's time at 1,000 slices, measured). Collecting first means no garbage is
-    frozen; the controller's owner loop does the same after each batch of requests."""
-    gc.collect()
-    gc.freeze()
+FREEZE_EVERY = 100  # as the controller's owner thread (controller.core.SETTLE_EVERY)
 
 
 def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):

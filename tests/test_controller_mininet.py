@@ -184,6 +184,23 @@ def test_two_slices_sharing_a_link_each_get_their_reservation(net):
     assert results["a"] >= 0.8 * 20 and results["b"] >= 0.8 * 10, results
 
 
+def test_update_changes_the_reservation_without_interrupting_traffic(net):
+    ctl, wan = net
+    (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
+    record = ctl.store.parent / "update-ping.txt"
+    src.cmd(f"ping -i 0.05 -c 60 {ip} > {record} 2>&1 &")
+    time.sleep(0.5)
+    d = spec("medical", endpoints(wan, *MEDICAL), 25, priority=7, max_latency_ms=15)
+    s = ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(d)), timeout=30)
+    assert s.spec.bandwidth_mbps == 25 and s.state == pb.SLICE_STATE_ACTIVE
+    src.cmd("wait")
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", record.read_text())
+    assert m and m.group(1) == m.group(2) == "60", record.read_text()[-300:]
+    dump = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],  # s1: tokyo-dc
+                          capture_output=True, text=True).stdout
+    assert re.search(rf"meter={s.id}\b.*\n?.*rate=25000\b", dump), dump
+
+
 def switch_state():
     """What every OVS bridge holds: flow (cookie, table, priority) multiset, groups, meters."""
     out = {}
