@@ -283,3 +283,33 @@ def test_a_switch_refusing_rules_fails_the_slice_and_a_missing_one_degrades_it(a
     api.wire.connected.add("sendai-dc")
     api.ctl.call(lambda: api.ctl.switch_connected("sendai-dc"))
     assert api.slices.GetSlice(pb.GetSliceRequest(name="medical")).state == pb.SLICE_STATE_ACTIVE
+
+
+def test_a_link_going_down_re_places_the_slices_on_it(api):
+    create(api, doc(name="medical"))
+    s = api.ctl.engine.slices["medical"]
+    a, b = next(sorted(k) for k in sorted(s.tree.links, key=sorted)
+                if all(JAPAN.site(x).kind == "core" for x in k))  # not a data centre's only uplink
+    port = api.ctl.ports.toward(a, b)
+    api.ctl.call(lambda: api.ctl.port_changed(a, port, up=False))
+    moved = api.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    assert frozenset((a, b)) not in {frozenset((l.a, l.b)) for l in moved.tree}
+    assert moved.state == pb.SLICE_STATE_ACTIVE
+    # the switches now hold exactly the new plan
+    assert set(api.wire.entries()) == {canonical_entry(e).key for entries in api.ctl.plan.values() for e in entries}
+    topo = api.topology.GetTopology(pb.GetTopologyRequest())
+    assert not next(l for l in topo.links if {l.a, l.b} == {a, b}).up
+    api.ctl.call(lambda: api.ctl.port_changed(a, port, up=True))
+    topo = api.topology.GetTopology(pb.GetTopologyRequest())
+    assert next(l for l in topo.links if {l.a, l.b} == {a, b}).up
+
+
+def test_losing_a_data_centres_only_uplink_preempts_until_it_returns(api):
+    create(api, doc(name="medical"))
+    port = api.ctl.ports.toward("osaka-dc", "osaka-ix")
+    api.ctl.call(lambda: api.ctl.port_changed("osaka-dc", port, up=False))
+    got = api.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    assert got.state == pb.SLICE_STATE_PREEMPTED and "osaka-dc" in got.reason
+    assert not [e for e in api.wire.entries().values() if e.cookie & 0xFFFFFFFF == got.id]
+    api.ctl.call(lambda: api.ctl.port_changed("osaka-dc", port, up=True))
+    assert api.slices.GetSlice(pb.GetSliceRequest(name="medical")).state == pb.SLICE_STATE_ACTIVE
