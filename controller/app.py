@@ -104,7 +104,8 @@ class SlicingApp(app_manager.OSKenApp):
         if site is None:
             return
         desc = msg.desc
-        up = msg.reason != ofp.OFPPR_DELETE and not (desc.state & ofp.OFPPS_LINK_DOWN)
+        up = (msg.reason != ofp.OFPPR_DELETE and not (desc.state & ofp.OFPPS_LINK_DOWN)
+              and not (desc.config & ofp.OFPPC_PORT_DOWN))
         self.controller.post(lambda: self.controller.port_changed(site, desc.port_no, up))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)

@@ -201,6 +201,28 @@ def test_update_changes_the_reservation_without_interrupting_traffic(net):
     assert re.search(rf"meter={s.id}\b.*\n?.*rate=25000\b", dump), dump
 
 
+def test_a_cut_link_is_routed_around(net):
+    from controller.demo import set_link, until_connected
+
+    ctl, wan = net
+    medical = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    a, b = next((l.a, l.b) for l in medical.tree if "-ix" in l.a and "-ix" in l.b)
+    doc = spec("medical", endpoints(wan, *MEDICAL), 25)
+    set_link(wan, a, b, up=False)
+    try:
+        seconds, ok, total = until_connected(wan, [doc], time.monotonic(), timeout_s=30)
+        assert seconds is not None, f"{ok}/{total} pairs reconnected"
+        moved = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+        assert {a, b} not in [{l.a, l.b} for l in moved.tree] and moved.state == pb.SLICE_STATE_ACTIVE
+        t = ctl.topology_api.GetTopology(pb.GetTopologyRequest())
+        assert not next(l for l in t.links if {l.a, l.b} == {a, b}).up
+    finally:
+        set_link(wan, a, b, up=True)
+    time.sleep(1)
+    t = ctl.topology_api.GetTopology(pb.GetTopologyRequest())
+    assert next(l for l in t.links if {l.a, l.b} == {a, b}).up
+
+
 def switch_state():
     """What every OVS bridge holds: flow (cookie, table, priority) multiset, groups, meters."""
     out = {}
