@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from controller.ofwire import canonical_entry
 from controller.store import Store, tags_from, tree_from
-from slices.compiler import BASE_OWNER, Changes, Plan, compile_plan, diff, recompile
+from slices.compiler import Changes, Plan, compile_plan, diff, recompile
 from slices.engine import PLACED, PREEMPTED, Event, SliceEngine
 from slices.errors import Rejected, SpecError, UnknownSlice
 from slices.rules import Entry
@@ -230,8 +230,6 @@ class SliceController:
                 reason: str = "") -> None:
         touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
         new_plan = recompile(self.plan, self.engine, touched, self.ports)
-        if BASE_OWNER not in new_plan:
-            new_plan[BASE_OWNER] = compile_plan(self.engine, self.ports)[BASE_OWNER]
         changes = diff(self.plan, new_plan)
         problems = self.wire.push(changes) if len(changes) else {}
         self.plan = new_plan
@@ -243,7 +241,10 @@ class SliceController:
             deletes.append(deleted)
             published = [p if p.slice != deleted else Published(p.slice, p.kind, "deleted", p.reason, p.time)
                          for p in published]
-        upserts = [(self.engine.slices[n], st.state, st.reason, st.created) for n, st in states.items()]
+        # every touched slice is written, not only those whose state changed: a re-placed
+        # or updated slice keeps its state but not its placement or spec
+        upserts = [(self.engine.slices[n], self.states[n].state, self.states[n].reason, self.states[n].created)
+                   for n in touched if n in self.engine.slices]
         rows = [(p.slice, p.kind, p.state or self.states.get(p.slice, SliceState("deleted")).state, p.reason)
                 for p in published]
         rows += [(n, "state", st.state, st.reason) for n, st in states.items()]

@@ -313,3 +313,12 @@ def test_losing_a_data_centres_only_uplink_preempts_until_it_returns(api):
     assert not [e for e in api.wire.entries().values() if e.cookie & 0xFFFFFFFF == got.id]
     api.ctl.call(lambda: api.ctl.port_changed("osaka-dc", port, up=True))
     assert api.slices.GetSlice(pb.GetSliceRequest(name="medical")).state == pb.SLICE_STATE_ACTIVE
+
+
+def test_updates_survive_a_restart(tmp_path):
+    r = Running(tmp_path / "s.db")
+    create(r, doc())
+    r.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(doc(bw=30))))  # state stays active
+    r.close()
+    again = SliceController(JAPAN, Store(tmp_path / "s.db"), r.wire)
+    assert again.engine.slices["medical"].spec.bandwidth_mbps == 30

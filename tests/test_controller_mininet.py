@@ -184,18 +184,29 @@ def test_two_slices_sharing_a_link_each_get_their_reservation(net):
     assert results["a"] >= 0.8 * 20 and results["b"] >= 0.8 * 10, results
 
 
+class PingStream:
+    """20 pings a second from a host, in the background; then how many came back."""
+
+    def __init__(self, src, ip, count, record):
+        self.src, self.record = src, record
+        src.cmd(f"ping -i 0.05 -c {count} {ip} > {record} 2>&1 &")
+
+    def result(self) -> tuple[int, int]:
+        self.src.cmd("wait")
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", self.record.read_text())
+        assert m, self.record.read_text()[-300:]
+        return int(m.group(1)), int(m.group(2))
+
+
 def test_update_changes_the_reservation_without_interrupting_traffic(net):
     ctl, wan = net
     (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
-    record = ctl.store.parent / "update-ping.txt"
-    src.cmd(f"ping -i 0.05 -c 60 {ip} > {record} 2>&1 &")
+    stream = PingStream(src, ip, 60, ctl.store.parent / "update-ping.txt")
     time.sleep(0.5)
     d = spec("medical", endpoints(wan, *MEDICAL), 25, priority=7, max_latency_ms=15)
     s = ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(d)), timeout=30)
     assert s.spec.bandwidth_mbps == 25 and s.state == pb.SLICE_STATE_ACTIVE
-    src.cmd("wait")
-    m = re.search(r"(\d+) packets transmitted, (\d+) received", record.read_text())
-    assert m and m.group(1) == m.group(2) == "60", record.read_text()[-300:]
+    assert stream.result() == (60, 60)
     dump = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],  # s1: tokyo-dc
                           capture_output=True, text=True).stdout
     assert re.search(rf"meter={s.id}\b.*\n?.*rate=25000\b", dump), dump
@@ -280,8 +291,7 @@ def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
 def test_controller_kill9_loses_no_ping_and_restores_everything(net):
     ctl, wan = net
     (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[2])
-    record = ctl.store.parent / "kill9-ping.txt"
-    src.cmd(f"ping -i 0.05 -c 200 {ip} > {record} 2>&1 &")
+    stream = PingStream(src, ip, 200, ctl.store.parent / "kill9-ping.txt")
     time.sleep(1)
     creating = threading.Thread(target=lambda: _try(lambda: create(
         ctl, spec("during", endpoints(wan, ("nagoya-dc", 1), ("fukuoka-dc", 2)), 5))))
@@ -292,10 +302,7 @@ def test_controller_kill9_loses_no_ping_and_restores_everything(net):
     time.sleep(2)                       # the WAN runs on alone (fail-secure switches keep their rules)
     ctl.start()
     ctl.wait_switches()
-    src.cmd("wait")
-    out = record.read_text()
-    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    assert m and m.group(1) == m.group(2) == "200", out[-300:]
+    assert stream.result() == (200, 200)
     names = {s.spec.name for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices}
     assert "medical" in names and "business" not in names
     time.sleep(1)                       # reconciliation of the last switch
