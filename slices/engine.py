@@ -12,9 +12,8 @@ Each preempted slice is then re-placed elsewhere if it fits, else it waits in st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import IPNetwork
 
 from slices.errors import Rejected, UnknownSlice
 from slices.placement import LinkKey, PathCache, Tree, place
@@ -252,9 +251,7 @@ class SliceEngine:
             raise
         s = Slice(spec=spec, number=self._numbers.allocate(), prefix=prefix, addresses=addresses)
         events = []
-        for v in victims:
-            self._unbook(v)
-            v.status, v.reason = PREEMPTED, f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})"
+        self._preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
         self._book(s, tree, backup)
         self.slices[spec.name] = s
         for e in spec.endpoints:
@@ -264,9 +261,18 @@ class SliceEngine:
                             + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
                                + _shared(tree, backup) if backup else "")
                             + (f", preempting {', '.join(v.name for v in victims)}" if victims else "")))
-        for v in sorted(victims, key=lambda v: -v.spec.priority):
-            events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
-        return events
+        return events + self._replace_victims(victims)
+
+    def _preempt(self, victims: list[Slice], reason) -> None:
+        """Take ``victims`` off the network; ``reason(victim)`` says why."""
+        for v in victims:
+            self._unbook(v)
+            v.status, v.reason = PREEMPTED, reason(v)
+
+    def _replace_victims(self, victims: list[Slice]) -> list[Event]:
+        """Try each preempted victim elsewhere, highest priority first."""
+        return [self._try_restore(v, "re-placed", otherwise=("preempted", v.reason))
+                for v in sorted(victims, key=lambda v: -v.spec.priority)]
 
     def update(self, spec: SliceSpec) -> list[Event]:
         """Replace the spec of slice ``spec.name`` (bandwidth, bound, priority, endpoints,
@@ -307,9 +313,7 @@ class SliceEngine:
                 self._book(s, old[0], old[1], old[2], old[3])
                 s.status, s.reason = old_status, old_reason
             raise
-        for v in victims:
-            self._unbook(v)
-            v.status, v.reason = PREEMPTED, f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})"
+        self._preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
         self._book(s, tree, backup, old[2], old[3])
         for e in old_spec.endpoints:
             self._endpoint_owner.pop(e.key, None)
@@ -319,9 +323,7 @@ class SliceEngine:
         events = [Event("updated", spec.name, f"tree of {len(tree.edges)} links, worst delay "
                         f"{tree.worst_delay_ms:.2f} ms"
                         + (f", preempting {', '.join(v.name for v in victims)}" if victims else ""))]
-        for v in sorted(victims, key=lambda v: -v.spec.priority):
-            events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
-        return events + self.restore_waiting()
+        return events + self._replace_victims(victims) + self.restore_waiting()
 
     def adopt(self, spec: SliceSpec, *, number: int, prefix: str, addresses: dict[str, str],
               status: str, reason: str = "", tree: Tree | None = None, backup: Tree | None = None,
@@ -456,26 +458,16 @@ class SliceEngine:
                 continue
             self._unbook(s)
             try:
-                tree, backup = self._place_pair(spec, self.residual)
-                self._book(s, tree, backup)
-                events.append(Event("re-placed", s.name, why))
+                victims, tree, backup = self._place_or_preempt(spec)
             except Rejected as e:
-                victims = []
-                try:
-                    victims, tree, backup = self._victims(spec)
-                except Rejected:
-                    pass
-                if victims:
-                    for v in victims:
-                        self._unbook(v)
-                        v.status, v.reason = PREEMPTED, f"preempted by {s.name} after {why}"
-                    self._book(s, tree, backup)
-                    events.append(Event("re-placed", s.name, f"{why}; preempting {', '.join(v.name for v in victims)}"))
-                    for v in sorted(victims, key=lambda v: -v.spec.priority):
-                        events.append(self._try_restore(v, "re-placed", otherwise=("preempted", v.reason)))
-                else:
-                    s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
-                    events.append(Event("preempted", s.name, s.reason))
+                s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
+                events.append(Event("preempted", s.name, s.reason))
+                continue
+            self._preempt(victims, lambda v: f"preempted by {s.name} after {why}")
+            self._book(s, tree, backup)
+            events.append(Event("re-placed", s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
+                                                            if victims else "")))
+            events += self._replace_victims(victims)
         return events
 
     def _new_backup(self, s: Slice, why: str) -> list[Event]:
