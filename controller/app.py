@@ -22,7 +22,7 @@ from os_ken.ofproto import ofproto_v1_3
 from controller import ofwire
 from controller.core import SliceController
 from slices.compiler import Changes
-from slices.rules import COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, slice_cookie
+from slices.rules import COOKIE_SLICE_MASK, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 10.0
@@ -233,5 +233,3 @@ class SlicingApp(app_manager.OSKenApp):
             out["meter_dropped_packets"] += sum(b.packet_band_count for b in m.band_stats)
         return out
 
-
-__all__ = ["SlicingApp", "SETTINGS", "COOKIE_APP", "COOKIE_APP_MASK"]

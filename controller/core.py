@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Protocol
 from controller.ofwire import canonical_entry
 from controller.store import Store, tags_from, tree_from
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
-from slices.engine import PLACED, PREEMPTED, Event, SliceEngine
-from slices.errors import Rejected, SpecError, UnknownSlice
+from slices.engine import PREEMPTED, Event, SliceEngine
+from slices.errors import SpecError
 from slices.rules import Entry
 from slices.spec import SliceSpec, parse_spec
 from topologies.model import Topology

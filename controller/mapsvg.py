@@ -25,7 +25,7 @@ def write_map(topo: Topology, slices, path: Path) -> Path:
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
            f'font-family="sans-serif" font-size="11">',
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{MARGIN}" y="24" font-size="16">{escape(topo.name)}: slices and their trees</text>']
     for l in topo.links:
         if topo.site(l.a).located and topo.site(l.b).located:

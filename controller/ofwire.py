@@ -9,7 +9,7 @@ and :func:`canonical` puts a compiled rule in that order too.
 """
 from __future__ import annotations
 
-from slices.rules import OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, cookie_slice, slice_cookie
+from slices.rules import OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, slice_cookie
 
 ALL_ONES_64 = 0xFFFF_FFFF_FFFF_FFFF
 _ORDER = {"meter": 0, "write_metadata": 2, "goto": 3}  # everything else: apply-actions (1)
@@ -143,11 +143,3 @@ def meter_from_config(site: str, config) -> Meter:
     band = config.bands[0] if config.bands else None
     return Meter(site, config.meter_id, getattr(band, "rate", 0), getattr(band, "burst_size", 0),
                  slice_cookie(config.meter_id))
-
-
-def group_slice(entry: Group) -> int:
-    return entry.group_id >> 8
-
-
-__all__ = ["canonical", "canonical_entry", "to_messages", "flow_from_stats", "group_from_desc",
-           "meter_from_config", "cookie_slice"]

@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from controller.convert import STATE_NAMES, STATES, PROTECTION_VALUES, spec_to_doc, timestamp
+from controller.convert import PROTECTION_VALUES, STATES, spec_to_doc, timestamp
 from controller.core import AlreadyExists, NotConnected, SliceController
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
@@ -203,5 +203,3 @@ def serve(ctl: SliceController, address: str) -> grpc.Server:
     server.start()
     return server
 
-
-__all__ = ["serve", "slice_message", "STATE_NAMES"]

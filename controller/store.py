@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from slices.engine import PLACED, Slice, endpoint_key_text
+from slices.engine import Slice, endpoint_key_text
 from slices.placement import Tree
 
 SCHEMA = """

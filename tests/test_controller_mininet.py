@@ -21,7 +21,6 @@ from controller.core import SliceController
 from controller.process import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from tests.fakewire import FakeWire
 from tests.test_api import INVALID
 from topologies import load

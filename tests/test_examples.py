@@ -1,8 +1,6 @@
 """The example slices are valid, fit japan-intercloud together, and use the addresses the
 emulation gives the hosts on their ports (so the demo's pings mean something)."""
-from pathlib import Path
 
-import yaml
 
 from controller.demo import load_examples
 from slices.engine import SliceEngine

@@ -3,7 +3,6 @@ from collections import deque
 
 import pytest
 
-from tests.conftest import ZOO
 from topologies import load
 from topologies.emulation.links import relay_name
 from topologies.emulation.plan import BROADCAST, make_plan, static_flows

@@ -119,20 +119,17 @@ def check_links(wan: Wan, progress: Progress) -> list[LinkResult]:
         baseline = raw = rtt = None
         for rounds in range(1, MAX_ROUNDS + 1):
             if link.mechanism == "none":  # a plain veth: nothing to switch, judged raw
-                baseline, raw = 0.0, _min(raw, min_rtt(pa, pb.IP()))
-                rtt = raw
-                if rtt is not None and low <= rtt <= high:
-                    break
-                continue
-            link.use_reference_delay(True)
-            time.sleep(SETTLE_S + 2 * l.delay_ms / 1000)
-            try:
-                ref = min_rtt(pa, pb.IP())
-            finally:
-                link.use_reference_delay(False)
-            if ref is not None:
-                baseline = _min(baseline, round(ref - 2 * REFERENCE_DELAY_MS, 3))
-            time.sleep(SETTLE_S)
+                baseline = 0.0
+            else:
+                link.use_reference_delay(True)
+                time.sleep(SETTLE_S + 2 * l.delay_ms / 1000)
+                try:
+                    ref = min_rtt(pa, pb.IP())
+                finally:
+                    link.use_reference_delay(False)
+                if ref is not None:
+                    baseline = _min(baseline, round(ref - 2 * REFERENCE_DELAY_MS, 3))
+                time.sleep(SETTLE_S)
             raw = _min(raw, min_rtt(pa, pb.IP()))
             rtt = None if raw is None or baseline is None else round(max(0.0, raw - baseline), 3)
             if rtt is not None and low <= rtt <= high:
