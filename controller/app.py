@@ -20,7 +20,7 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_D
 from os_ken.ofproto import ofproto_v1_3
 
 from controller import ofwire
-from controller.core import SliceController
+from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
 from slices.compiler import Changes
 from slices.rules import COOKIE_SLICE_MASK, slice_cookie
 
@@ -157,7 +157,7 @@ class SlicingApp(app_manager.OSKenApp):
     def connected_sites(self) -> set[str]:
         return set(self.dps)
 
-    def push(self, changes: Changes) -> dict[str, str]:
+    def push(self, changes: Changes) -> dict[str, SwitchProblem]:
         per_switch: dict[str, list] = defaultdict(list)
         for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
             for e in entries:
@@ -166,7 +166,7 @@ class SlicingApp(app_manager.OSKenApp):
         for site, items in per_switch.items():
             dp = self.dps.get(site)
             if dp is None:
-                problems[site] = "switch not connected"
+                problems[site] = SwitchProblem(ABSENT, "switch not connected")
                 continue
             first_xid = None
             for op, e in items:
@@ -179,12 +179,12 @@ class SlicingApp(app_manager.OSKenApp):
             barriers[site] = (dp, first_xid, self._request(dp, barrier), barrier.xid)
         for site, (dp, first_xid, w, xid) in barriers.items():
             if not w.done.wait(BARRIER_TIMEOUT_S):
-                problems[site] = f"no barrier reply within {BARRIER_TIMEOUT_S:g} s"
+                problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
             self._forget(dp, [(xid, w)])
             with self._lock:
                 errors = [t for x, t in self._errors.pop(dp.id, []) if first_xid is not None and x >= first_xid]
             if errors:
-                problems[site] = "; ".join(sorted(set(errors)))
+                problems[site] = SwitchProblem(REFUSED, "; ".join(sorted(set(errors))))
         return problems
 
     def read(self, site: str):

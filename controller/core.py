@@ -9,20 +9,20 @@ the same owner runs against os-ken switches (controller.app) or a simulated netw
 """
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
 from controller.ofwire import canonical_entry
-from controller.store import Store, tags_from, tree_from
+from controller.store import Store, StoreError, tags_from, tree_from
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
 from slices.engine import PREEMPTED, Event, SliceEngine
 from slices.errors import SpecError
+from slices.memory import settle_garbage
 from slices.rules import Entry
 from slices.spec import SliceSpec, parse_spec
 from topologies.model import Topology
@@ -33,15 +33,25 @@ CALL_TIMEOUT_S = 30.0
 SETTLE_EVERY = 100  # requests between garbage settlements
 
 
-def settle_garbage() -> None:
-    """Collect, then move the survivors to the permanent generation (gc.freeze).
 
-    The model holds hundreds of thousands of long-lived, acyclic rule objects; left to
-    itself CPython's cyclic collector rescans them again and again (a third of the
-    engine's time at 1,000 slices, measured by `slicectl bench engine`). Collecting
-    first means no garbage is frozen."""
-    gc.collect()
-    gc.freeze()
+
+ABSENT, REFUSED, UNCONFIRMED = "not-connected", "refused", "unconfirmed"
+
+
+@dataclass(frozen=True)
+class SwitchProblem:
+    """Why a switch did not confirm a push: ``kind`` is ABSENT (not connected), REFUSED
+    (it answered with an OpenFlow error) or UNCONFIRMED (no barrier reply in time)."""
+
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class SwitchRefused(Exception):
+    """A switch refused a request's rules; the request was undone everywhere."""
 
 
 class NotConnected(Exception):
@@ -55,9 +65,9 @@ class AlreadyExists(Exception):
 class Wire(Protocol):
     def connected_sites(self) -> set[str]: ...
 
-    def push(self, changes: Changes) -> dict[str, str]:
+    def push(self, changes: Changes) -> dict[str, SwitchProblem]:
         """Send the changes (per switch, in order) and a barrier to every switch involved;
-        return {site: problem} for switches that did not confirm (not connected, error)."""
+        return {site: problem} for switches that did not confirm them."""
 
     def read(self, site: str) -> list[Entry] | None:
         """What the switch holds now, as rule-plan entries (None if not connected)."""
@@ -153,7 +163,11 @@ class SliceController:
     # -- start-up: take the stored slices back ----------------------------------------------------
 
     def _load(self) -> None:
+        """Adopt every stored slice exactly as it was, or none of it: a row that is
+        invalid, names what no longer exists, or conflicts with a slice adopted before it
+        (an endpoint, a tag, capacity) is reported and left out, whole."""
         for row in self.store.load():
+            cp = self.engine.checkpoint()
             try:
                 spec = parse_spec(row.spec, self.topology)
                 p = row.placement
@@ -161,8 +175,10 @@ class SliceController:
                                   status=p["status"], reason=row.reason, tree=tree_from(p["tree"]),
                                   backup=tree_from(p["backup"]), tags=tags_from(p["tags"]),
                                   backup_tags=tags_from(p["backup_tags"]))
-            except (SpecError, ValueError, KeyError) as e:
-                self.restore_problems.append(f"stored slice {row.name} not restored: {e}")
+            except Exception as e:  # whatever a damaged row holds, the others still load
+                self.engine.rollback(cp)
+                what = str(e) if isinstance(e, (SpecError, ValueError)) else f"{type(e).__name__}: {e}"
+                self.restore_problems.append(f"stored slice {row.name} not restored: {what}")
                 log.error(self.restore_problems[-1])
                 continue
             self.states[row.name] = SliceState(row.state, row.reason, row.create_time, row.update_time)
@@ -178,9 +194,7 @@ class SliceController:
                 return spec.name  # idempotent: the same request again
             raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         self._require_connected(spec)
-        events = self.engine.admit(spec)
-        self.states[spec.name] = SliceState()
-        self._settle(events, created=spec.name)
+        self._transact(lambda: self.engine.admit(spec), created=spec.name)
         return spec.name
 
     def update(self, doc: dict) -> str:
@@ -189,14 +203,12 @@ class SliceController:
         if old.spec == spec:
             return spec.name
         self._require_connected(spec)
-        events = self.engine.update(spec)
-        self._settle(events)
+        self._transact(lambda: self.engine.update(spec))
         return spec.name
 
     def delete(self, name: str) -> None:
         self.engine.get(name)
-        events = self.engine.release(name)
-        self._settle(events, deleted=name)
+        self._transact(lambda: self.engine.release(name), deleted=name)
 
     def switch_connected(self, site: str) -> None:
         """A switch (re)connected: make it hold exactly the plan, touching nothing else."""
@@ -212,7 +224,7 @@ class SliceController:
         self._refresh_states(problems, self._slices_at(site))
 
     def switch_disconnected(self, site: str) -> None:
-        self._refresh_states({site: "switch not connected"}, self._slices_at(site))
+        self._refresh_states({site: SwitchProblem(ABSENT, "switch not connected")}, self._slices_at(site))
 
     def port_changed(self, site: str, port: int, up: bool) -> None:
         neighbour = self.ports.neighbour_at(site, port)
@@ -221,19 +233,80 @@ class SliceController:
         key = frozenset((site, neighbour))
         if up == (key not in self.engine.down_links):
             return
-        events = (self.engine.link_up if up else self.engine.link_down)(site, neighbour)
-        self._settle(events, reason=f"link {site}—{neighbour} {'up' if up else 'down'}")
+        change = self.engine.link_up if up else self.engine.link_down
+        self._transact(lambda: change(site, neighbour), request=False)
 
     # -- the one-way flow's last steps ------------------------------------------------------------
 
-    def _settle(self, events: list[Event], created: str | None = None, deleted: str | None = None,
-                reason: str = "") -> None:
-        touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
-        new_plan = recompile(self.plan, self.engine, touched, self.ports)
-        changes = diff(self.plan, new_plan)
-        problems = self.wire.push(changes) if len(changes) else {}
-        self.plan = new_plan
-        published = [Published(e.slice, e.kind, "", e.reason, time.time()) for e in events if e is not None]
+    def _transact(self, decide: Callable[[], list[Event]], *, created: str | None = None,
+                  deleted: str | None = None, request: bool = True) -> None:
+        """The only way the model changes: engine decision → rule plan → diff → switches →
+        store → events.
+
+        A client's request (``request=True``) happens completely or not at all: if
+        anything after the decision fails - the compiler, a switch refusing its rules, the
+        wire, the store (read-only, locked, full) - the engine, the plan and the states
+        are put back, rules already sent are taken back, the store transaction is rolled
+        back, and the error goes to the caller. The store's write lock is taken before
+        anything is sent, so a store that cannot be written stops a request before the
+        switches see it.
+
+        What the network did by itself (a link went down) is not undone when a switch or
+        the store fails: the engine must keep following reality. Switch problems then show
+        in the slices' states; a store that cannot be written is logged."""
+        saved = (self.engine.checkpoint(), self.plan, {n: replace(st) for n, st in self.states.items()})
+        sent: Changes | None = None
+
+        def undo() -> None:
+            self.engine.rollback(saved[0])
+            self.plan, self.states = saved[1], saved[2]
+            if sent is not None and len(sent):
+                back = diff(new_plan, saved[1])
+                problems = self.wire.push(back) if len(back) else {}
+                if problems:
+                    log.error("taking back the rules of a failed request: %s",
+                              "; ".join(f"{x}: {p}" for x, p in sorted(problems.items())))
+
+        new_plan = saved[1]
+        try:
+            events = decide()
+            touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
+            new_plan = recompile(self.plan, self.engine, touched, self.ports)
+            changes = diff(self.plan, new_plan)
+            if created:
+                self.states[created] = SliceState()
+            if request:
+                with self.store.transaction() as tx:
+                    sent = changes
+                    problems = self.wire.push(changes) if len(changes) else {}
+                    refused = {x: p for x, p in problems.items() if p.kind == REFUSED}
+                    if refused:
+                        raise SwitchRefused("; ".join(f"switch {x} refused the rules: {p}"
+                                                      for x, p in sorted(refused.items())))
+                    self.plan = new_plan
+                    published = self._record(tx, events, touched, problems, deleted)
+            else:
+                sent = changes
+                problems = self.wire.push(changes) if len(changes) else {}
+                self.plan = new_plan
+        except BaseException:
+            undo()
+            raise
+        if not request:
+            try:
+                with self.store.transaction() as tx:
+                    published = self._record(tx, events, touched, problems, deleted)
+            except StoreError as e:
+                log.error("%s; the network changed anyway: %s", e, "; ".join(str(ev) for ev in events))
+                return
+        self._publish(published)
+
+    def _record(self, tx, events: list[Event], touched: list[str], problems: dict,
+                deleted: str | None) -> list[Published]:
+        """Work out the touched slices' states and write them, their placements and the
+        events in ``tx``; return what to publish once the transaction has committed."""
+        now = time.time()
+        published = [Published(e.slice, e.kind, "", e.reason, now) for e in events if e is not None]
         states = self._refresh_states(problems, [n for n in touched if n in self.engine.slices], commit=False)
         deletes = []
         if deleted:
@@ -248,10 +321,11 @@ class SliceController:
         rows = [(p.slice, p.kind, p.state or self.states.get(p.slice, SliceState("deleted")).state, p.reason)
                 for p in published]
         rows += [(n, "state", st.state, st.reason) for n, st in states.items()]
-        self.store.commit(upserts, deletes, rows)
-        self._publish([Published(*r, time.time()) for r in rows])
+        tx.write(upserts, deletes, rows)
+        return [Published(*r, now) for r in rows]
 
-    def _refresh_states(self, problems: dict[str, str], names: Iterable[str], commit: bool = True) -> dict:
+    def _refresh_states(self, problems: dict[str, "SwitchProblem"], names: Iterable[str],
+                        commit: bool = True) -> dict:
         """Recompute the state of the named slices from the engine and the switches."""
         connected = self.wire.connected_sites()
         changed = {}
@@ -266,7 +340,7 @@ class SliceController:
                 sites = sorted(s.tree.sites | (s.backup.sites if s.backup else frozenset()))
                 bad = [f"{x}: {problems[x]}" for x in sites if x in problems]
                 bad += [f"{x}: switch not connected" for x in sites if x not in connected and x not in problems]
-                if any("OpenFlow error" in problems.get(x, "") for x in sites):
+                if any(problems[x].kind == REFUSED for x in sites if x in problems):
                     new = ("failed", "; ".join(bad))  # a switch refused the slice's rules
                 elif bad:
                     new = ("degraded", "; ".join(bad))
@@ -278,9 +352,13 @@ class SliceController:
                 st.state, st.reason, st.updated = new[0], new[1], time.time()
                 changed[name] = st
         if commit and changed:
-            self.store.commit([(self.engine.slices[n], st.state, st.reason, st.created) for n, st in changed.items()],
-                              [], [(n, "state", st.state, st.reason) for n, st in changed.items()])
-            self._publish([Published(n, "state", st.state, st.reason, time.time()) for n, st in changed.items()])
+            rows = [(n, "state", st.state, st.reason) for n, st in changed.items()]
+            try:
+                self.store.commit([(self.engine.slices[n], st.state, st.reason, st.created)
+                                   for n, st in changed.items()], [], rows)
+            except StoreError as e:
+                log.error("%s; slice states not saved: %s", e, "; ".join(f"{n} {st.state}" for n, st in changed.items()))
+            self._publish([Published(*r, time.time()) for r in rows])
         return changed
 
     def _slices_at(self, site: str) -> list[str]:

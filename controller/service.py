@@ -23,8 +23,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from controller.convert import PROTECTION_VALUES, STATES, spec_to_doc, timestamp
-from controller.core import AlreadyExists, NotConnected, SliceController
+from proto.convert import PROTECTION_VALUES, STATES, spec_to_doc, timestamp
+from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
+from controller.store import StoreError
+from proto.convert import STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.engine import PLACED
@@ -33,6 +35,7 @@ from slices.errors import Rejected, SpecError, UnknownSlice
 log = logging.getLogger("intercloud.api")
 DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
 
 
 def _abort(context, code: int, message: str, *details) -> None:
@@ -70,24 +73,21 @@ def _fail(context, err: Exception) -> None:
                                            metadata={"constraint": err.constraint, "detail": err.reason}),
                error_details_pb2.QuotaFailure(violations=[
                    error_details_pb2.QuotaFailure.Violation(subject=err.constraint, description=err.reason)]))
+    elif isinstance(err, (StoreError, SwitchRefused)):
+        _abort(context, code_pb2.UNAVAILABLE, f"{err}; nothing was changed, try again once it is fixed",
+               error_details_pb2.ErrorInfo(reason="STORE" if isinstance(err, StoreError) else "SWITCH",
+                                           domain=DOMAIN, metadata={"detail": str(err)[:MAX_DETAIL]}))
     else:
-        log.exception("internal error")
-        _abort(context, code_pb2.INTERNAL, f"internal error: {err}")
+        log.error("internal error (the request was undone)", exc_info=err)
+        _abort(context, code_pb2.INTERNAL, f"internal error, nothing was changed: "
+               f"{type(err).__name__}: {str(err)[:MAX_DETAIL]}")
 
 
 def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Slice:
     """The API view of one slice (call on the owner thread)."""
     s = ctl.engine.get(name)
     st = ctl.states.get(name)
-    d = s.spec.to_dict()
-    spec = pb.SliceSpec(name=d["name"], tenant=d["tenant"], bandwidth_mbps=d["bandwidth_mbps"],
-                        priority=d["priority"], protection=PROTECTION_VALUES[d["protection"]],
-                        allowed_regions=d["allowed_regions"])
-    if d["max_latency_ms"] is not None:
-        spec.max_latency_ms = d["max_latency_ms"]
-    for e in s.spec.endpoints:
-        spec.endpoints.add(site=e.site, port=e.port, ip=e.ip or "", vlan=e.vlan or 0)
-    msg = pb.Slice(spec=spec, state=STATES.get(st.state if st else "requested", 0),
+    msg = pb.Slice(spec=spec_message(s.spec), state=STATES.get(st.state if st else "requested", 0),
                    reason=st.reason if st else s.reason, id=s.number, prefix=str(s.prefix))
     for e in s.spec.endpoints:
         msg.endpoints.add(site=e.site, port=e.port, ip=s.addresses[e], vlan=e.vlan or 0)
@@ -115,17 +115,25 @@ class SliceService(pb_grpc.SliceServiceServicer):
     def _run(self, context, fn):
         try:
             return self.ctl.call(fn)
-        except (SpecError, UnknownSlice, AlreadyExists, NotConnected, Rejected) as e:
-            _fail(context, e)
         except futures.TimeoutError:
             _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            _fail(context, e)
+
+    def _spec_doc(self, request, context) -> dict:
+        """The request's spec as a document; INVALID_ARGUMENT if the message carries fields
+        this API does not define (they would otherwise be dropped without a word)."""
+        problems = unknown_fields(request)
+        if problems:
+            _fail(context, SpecError([(p.removeprefix("spec").lstrip("."), d) for p, d in problems]))
+        return spec_to_doc(request.spec)
 
     def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
-        doc = spec_to_doc(request.spec)
+        doc = self._spec_doc(request, context)
         return self._run(context, lambda: slice_message(self.ctl, self.ctl.create(doc)))
 
     def UpdateSlice(self, request, context):  # noqa: N802
-        doc = spec_to_doc(request.spec)
+        doc = self._spec_doc(request, context)
         return self._run(context, lambda: slice_message(self.ctl, self.ctl.update(doc)))
 
     def GetSlice(self, request, context):  # noqa: N802

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from slices.engine import Slice, endpoint_key_text
 from slices.placement import Tree
+
+LOCK_WAIT_S = 2.0   # how long a write waits for another process's lock before failing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS slices (
@@ -75,15 +79,24 @@ def tags_from(rows: list) -> dict:
     return {frozenset((a, b)): tag for a, b, tag in rows}
 
 
+class StoreError(Exception):
+    """The store cannot be read or written (read-only file, locked by another process,
+    disk full, not a database). The request that needed it changed nothing."""
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                      timeout=LOCK_WAIT_S)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"store {self.path}: {e}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -94,30 +107,34 @@ class Store:
         return [StoredSlice(n, json.loads(sp), st, r, json.loads(pl), ct, ut)
                 for n, sp, st, r, pl, ct, ut in rows]
 
+    @contextmanager
+    def transaction(self) -> Iterator["Transaction"]:
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock at once, so a
+        read-only, locked or broken store fails here, before the caller has done anything
+        it would have to undo. Commits when the block ends, rolls back if it raises.
+        Every error of the store is a :class:`StoreError`."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"store {self.path} cannot be written: {e}") from None
+        tx = Transaction(self.db.cursor(), self.path)
+        try:
+            yield tx
+            self.db.execute("COMMIT")
+        except BaseException as err:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # no transaction left to roll back (COMMIT itself failed and ended it)
+            if isinstance(err, sqlite3.Error):
+                raise StoreError(f"store {self.path} cannot be written: {err}") from None
+            raise
+
     def commit(self, upserts: list[tuple[Slice, str, str, float]], deletes: list[str],
                events: list[tuple[str, str, str, str]]) -> None:
-        """One transaction: slices written (slice, state, reason, create_time), slices
-        removed, events appended (slice, kind, state, reason)."""
-        now = time.time()
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            for name in deletes:
-                cur.execute("DELETE FROM slices WHERE name = ?", (name,))
-            for s, state, reason, created in upserts:
-                cur.execute(
-                    "INSERT INTO slices (name, seq, spec, state, reason, placement, create_time, update_time) "
-                    "VALUES (?, COALESCE((SELECT MAX(seq) FROM slices), 0) + 1, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, state=excluded.state, "
-                    "reason=excluded.reason, placement=excluded.placement, update_time=excluded.update_time",
-                    (s.name, json.dumps(s.spec.to_dict()), state, reason, json.dumps(placement_of(s)),
-                     created, now))
-            cur.executemany("INSERT INTO events (time, slice, kind, state, reason) VALUES (?, ?, ?, ?, ?)",
-                            [(now, *e) for e in events])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        """One transaction of :meth:`Transaction.write`."""
+        with self.transaction() as tx:
+            tx.write(upserts, deletes, events)
 
     def events(self, limit: int = 1000) -> list[tuple]:
         return self.db.execute("SELECT time, slice, kind, state, reason FROM events ORDER BY id DESC LIMIT ?",
@@ -127,3 +144,29 @@ class Store:
         """Everything, comparable: for tests that a bad request changed nothing."""
         return (self.db.execute("SELECT name, spec, state, reason, placement FROM slices ORDER BY name").fetchall(),
                 self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+class Transaction:
+    """Writes inside :meth:`Store.transaction`."""
+
+    def __init__(self, cursor: sqlite3.Cursor, path: str):
+        self.cur, self.path = cursor, path
+
+    def write(self, upserts: list[tuple[Slice, str, str, float]], deletes: list[str],
+              events: list[tuple[str, str, str, str]]) -> None:
+        """Slices written (slice, state, reason, create_time), slices removed, events
+        appended (slice, kind, state, reason)."""
+        now = time.time()
+        cur = self.cur
+        for name in deletes:
+            cur.execute("DELETE FROM slices WHERE name = ?", (name,))
+        for s, state, reason, created in upserts:
+            cur.execute(
+                "INSERT INTO slices (name, seq, spec, state, reason, placement, create_time, update_time) "
+                "VALUES (?, COALESCE((SELECT MAX(seq) FROM slices), 0) + 1, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, state=excluded.state, "
+                "reason=excluded.reason, placement=excluded.placement, update_time=excluded.update_time",
+                (s.name, json.dumps(s.spec.to_dict()), state, reason, json.dumps(placement_of(s)),
+                 created, now))
+        cur.executemany("INSERT INTO events (time, slice, kind, state, reason) VALUES (?, ?, ?, ?, ?)",
+                        [(now, *e) for e in events])

@@ -21,7 +21,7 @@ import resource
 import statistics
 import time
 
-from controller.core import settle_garbage
+from slices.memory import settle_garbage
 from slices.compiler import compile_slice
 from slices.engine import PLACED, SliceEngine
 from slices.errors import Rejected, SpecError

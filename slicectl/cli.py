@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-f", "--file", required=True, help="YAML spec file ('-' for stdin)")
     _add_client_options(ap)
     ap.set_defaults(func=cmd_apply)
+    spec = sub.add_parser("spec", help="slice spec files").add_subparsers(dest="action", required=True)
+    sc = spec.add_parser("check", help="validate spec files as the controller would, without one: "
+                         "every problem with its file, spec and field path; exit 0 if all are valid, 2 if not")
+    sc.add_argument("files", nargs="+", metavar="FILE", help="YAML spec files ('-' for stdin)")
+    sc.add_argument("--topology", help="also check sites, ports, regions, capacity and latency floors "
+                    "against this topology (built-in name, .yaml or .graphml)")
+    sc.set_defaults(func=cmd_spec_check)
     get = sub.add_parser("get", help="one slice in detail (with counters), or every slice")
     get.add_argument("name", nargs="?")
     _add_client_options(get)
@@ -241,6 +248,30 @@ def _client(fn):
     return wrapped
 
 
+def cmd_spec_check(args) -> int:
+    from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
+    from topologies import load
+
+    topology = load(args.topology) if args.topology else None
+    problems, valid = [], 0
+    for path in args.files:
+        try:
+            specs = check_docs(read_spec_docs(path), topology)
+        except SpecFileError as e:
+            problems += e.lines
+            continue
+        valid += len(specs)
+        for s in specs:
+            print(f"{path}: {s.name}: ok ({len(s.endpoints)} endpoints, {s.bandwidth_mbps:g} Mbit/s, "
+                  f"priority {s.priority}, protection {s.protection})")
+    for line in problems:
+        print(line, file=sys.stderr)
+    against = f" against {topology.name}" if topology else " (no topology: sites and ports not checked)"
+    print(f"{valid} valid, {len(problems)} problem{'s' * (len(problems) != 1)}{against}",
+          file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
+
+
 @_client
 def cmd_apply(args) -> int:
     from slicectl import client
@@ -263,7 +294,7 @@ def cmd_get(args) -> int:
 
 @_client
 def cmd_list(args) -> int:
-    from controller.convert import STATES
+    from proto.convert import STATES
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
     slices, token = [], ""
@@ -290,7 +321,7 @@ def cmd_delete(args) -> int:
 
 @_client
 def cmd_watch(args) -> int:
-    from controller.convert import STATE_NAMES
+    from proto.convert import STATE_NAMES
     from slicectl import client
     try:
         for ev in client.watch(args.server, args.name):
@@ -318,7 +349,7 @@ def cmd_demo(args) -> int:
     on the same WAN with the example slices."""
     from pathlib import Path
 
-    from controller.demo import run_demo
+    from slicectl.demo import run_demo
     from topologies.emulation.fidelity import format_table, run_check
     _sigterm_as_interrupt()
     if not args.skip_fidelity:
@@ -333,7 +364,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench_connectivity(args) -> int:
-    from controller.demo import run_ttc_bench
+    from slicectl.demo import run_ttc_bench
     _sigterm_as_interrupt()
     r = run_ttc_bench(args.creations, args.seed, progress)
     if args.json:

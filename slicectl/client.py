@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Iterable
 
 import grpc
@@ -19,9 +18,10 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from controller.convert import STATE_NAMES, doc_to_spec
+from proto.convert import STATE_NAMES, spec_message
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 TIMEOUT_S = 60.0
@@ -55,40 +55,26 @@ def explain(err: grpc.RpcError, server: str) -> ClientError:
     return ClientError("\n".join(lines), exit_code)
 
 
-def read_specs(path: str) -> list[dict]:
-    """Specs from a YAML file: one document, several (---), or a list."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (OSError, yaml.YAMLError) as e:
-        raise ClientError(f"{path}: {e}", EXIT_INVALID) from None
-    specs = []
-    for d in docs:
-        specs += d if isinstance(d, list) else [d]
-    for i, d in enumerate(specs):
-        if not isinstance(d, dict):
-            raise ClientError(f"{path}: document {i + 1} is not a slice spec mapping", EXIT_INVALID)
-    if not specs:
-        raise ClientError(f"{path}: no slice spec in the file", EXIT_INVALID)
-    return specs
-
-
 def apply(server: str, path: str) -> list[pb.Slice]:
-    """Create each slice of the file, or update it if it exists."""
+    """Create each slice of the file, or update it if it exists. Every spec of the file is
+    checked here first, as the server would (unknown fields, enum names, types, ranges):
+    if any is invalid, nothing is sent."""
+    try:
+        specs = check_docs(read_spec_docs(path))
+    except SpecFileError as e:
+        raise ClientError("invalid slice spec:\n" + "\n".join(f"  {line}" for line in e.lines),
+                          EXIT_INVALID) from None
     stub = _stub(server)
     out = []
-    for doc in read_specs(path):
-        try:
-            spec = doc_to_spec(doc)
-        except ValueError as e:
-            raise ClientError(f"{path}: {doc.get('name', '?')}: {e}", EXIT_INVALID) from None
+    for spec in specs:
+        msg = spec_message(spec)
         try:
             try:
-                out.append(stub.CreateSlice(pb.CreateSliceRequest(spec=spec), timeout=TIMEOUT_S))
+                out.append(stub.CreateSlice(pb.CreateSliceRequest(spec=msg), timeout=TIMEOUT_S))
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.ALREADY_EXISTS:
                     raise
-                out.append(stub.UpdateSlice(pb.UpdateSliceRequest(spec=spec), timeout=TIMEOUT_S))
+                out.append(stub.UpdateSlice(pb.UpdateSliceRequest(spec=msg), timeout=TIMEOUT_S))
         except grpc.RpcError as e:
             err = explain(e, server)
             raise ClientError(f"{path}: slice {spec.name}: {err}", err.code) from None

@@ -98,7 +98,7 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
     if s.status != PLACED or s.tree is None:
         return ()
     cookie, meta = slice_cookie(s.number), s.number
-    eps = sorted(s.spec.endpoints)
+    eps = sorted(s.spec.endpoints, key=Endpoint.sort_key)
     at_site: dict[str, list[Endpoint]] = defaultdict(list)
     for e in eps:
         at_site[e.site].append(e)
@@ -243,6 +243,20 @@ def diff(installed: Plan, wanted: Plan) -> Changes:
     return Changes(tuple(sorted(deletes, key=lambda e: _order(e, _DELETE_ORDER))),
                    tuple(sorted(modifies, key=_order)),
                    tuple(sorted(adds, key=_order)))
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    """Every entry key held by two owners, or twice by one, as sentences (empty: none).
+    A key is one entry on a switch: two slices sharing one would overwrite each other."""
+    owner: dict[tuple, str] = {}
+    problems = []
+    for name in sorted(plan):
+        for e in plan[name]:
+            if e.key in owner:
+                problems.append(f"{e.key[0]} {e.key[1:]} belongs to {owner[e.key]} and {name}")
+            else:
+                owner[e.key] = name
+    return problems
 
 
 def render(plan: Plan) -> str:

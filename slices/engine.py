@@ -11,7 +11,7 @@ Each preempted slice is then re-placed elsewhere if it fits, else it waits in st
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netaddr import IPNetwork
 
@@ -57,9 +57,31 @@ class Slice:
     def name(self) -> str:
         return self.spec.name
 
+    def copy(self) -> "Slice":
+        """A copy that shares only frozen parts (spec, trees, prefix) with this one."""
+        return replace(self, addresses=dict(self.addresses), tags=dict(self.tags),
+                       backup_tags=dict(self.backup_tags),
+                       failed_at=None if self.failed_at is None else dict(self.failed_at))
+
     def booked_links(self) -> set[LinkKey]:
         links = set(self.tree.links) if self.tree else set()
         return links | (set(self.backup.links) if self.backup else set())
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The engine's state at one moment (see :meth:`SliceEngine.checkpoint`)."""
+
+    residual: dict
+    slices: dict
+    down_links: set
+    down_sites: set
+    prefixes: PrefixPool
+    tags: TagSpace
+    numbers: IndexAllocator
+    endpoint_owner: dict
+    on_link: dict
+    by_priority: dict
 
 
 class SliceEngine:
@@ -82,6 +104,32 @@ class SliceEngine:
         # per link: bandwidth booked by each priority, so "what if every lower priority
         # left" costs links x 8, not the number of slices
         self._by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in self.capacity}
+
+    # -- all or nothing ----------------------------------------------------------------------
+
+    def checkpoint(self) -> "Checkpoint":
+        """Everything an operation may change, copied: hand it to :meth:`rollback` to undo
+        whatever happened since, e.g. when a later step of the same request (compiling,
+        sending to the switches, storing) fails. Costs a copy of the slices' small
+        records and the per-link books, not of trees or specs (they are frozen)."""
+        return Checkpoint(
+            residual=dict(self.residual),
+            slices={n: s.copy() for n, s in self.slices.items()},
+            down_links=set(self.down_links), down_sites=set(self.down_sites),
+            prefixes=self.prefixes.copy(), tags=self.tags.copy(), numbers=self._numbers.copy(),
+            endpoint_owner=dict(self._endpoint_owner),
+            on_link={k: dict(v) for k, v in self._on_link.items()},
+            by_priority={k: list(v) for k, v in self._by_priority.items()})
+
+    def rollback(self, cp: "Checkpoint") -> None:
+        """Put the engine back exactly as it was at ``cp`` (which stays usable)."""
+        again = {n: s.copy() for n, s in cp.slices.items()}
+        self.residual, self.slices = dict(cp.residual), again
+        self.down_links, self.down_sites = set(cp.down_links), set(cp.down_sites)
+        self.prefixes, self.tags, self._numbers = cp.prefixes.copy(), cp.tags.copy(), cp.numbers.copy()
+        self._endpoint_owner = dict(cp.endpoint_owner)
+        self._on_link = {k: dict(v) for k, v in cp.on_link.items()}
+        self._by_priority = {k: list(v) for k, v in cp.by_priority.items()}
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -144,16 +192,22 @@ class SliceEngine:
                      avoid_sites=avoid_sites, avoid_regions=regions)
 
     def _book(self, s: Slice, tree: Tree, backup: Tree | None, prefer: dict | None = None,
-              prefer_backup: dict | None = None) -> None:
+              prefer_backup: dict | None = None, exact: bool = False) -> None:
         """Book ``s`` on its trees; tags from ``prefer`` where still free (an update keeps
-        the tags of links it keeps, so their rules do not change)."""
+        the tags of links it keeps, so their rules do not change). ``exact``: the
+        preferred tags or ValueError (restoring saved state must not renumber)."""
         s.tree, s.backup, s.status, s.reason = tree, backup, PLACED, ""
         s.backup_shared = frozenset(tree.links & backup.links) if backup else frozenset()
         for tags, t, pref in ((s.tags, tree, prefer or {}), (s.backup_tags, backup, prefer_backup or {})):
             for key in t.links if t else ():
                 self._charge(key, s, +1)
                 tag = pref.get(key)
-                tags[key] = tag if tag is not None and self.tags.take(key, tag) else self.tags.allocate(key)
+                if tag is not None and self.tags.take(key, tag):
+                    tags[key] = tag
+                elif exact:
+                    raise ValueError(f"tag {tag} on {'—'.join(sorted(key))} of {s.name} is taken or out of range")
+                else:
+                    tags[key] = self.tags.allocate(key)
 
     def _charge(self, key: LinkKey, s: Slice, sign: int) -> None:
         """Book (+1) or free (-1) ``s``'s bandwidth on one link of one of its trees."""
@@ -330,27 +384,40 @@ class SliceEngine:
               tags: dict | None = None, backup_tags: dict | None = None) -> Slice:
         """Take back a slice exactly as it was (after a controller restart): same id,
         prefix, addresses, trees and tags, so the switches' rules still match. Raises
-        ValueError when the saved state no longer fits this engine (changed topology)."""
+        ValueError when the saved state does not fit this engine exactly (a changed
+        topology, an endpoint, id, prefix or tag another slice holds, a link it would
+        oversubscribe); the engine may then be half-changed: take a :meth:`checkpoint`
+        first and roll back."""
         if spec.name in self.slices:
             raise ValueError(f"slice {spec.name} exists already")
+        for e in spec.endpoints:
+            owner = self._endpoint_owner.get(e.key)
+            if owner:
+                raise ValueError(f"endpoint {e} of {spec.name} belongs to slice {owner} already")
         net = IPNetwork(prefix)
         if not self._numbers.take(number):
-            raise ValueError(f"slice id {number} of {spec.name} is taken")
+            raise ValueError(f"slice id {number} of {spec.name} is taken or out of range")
         if not self.prefixes.take(net):
-            self._numbers.release(number)
             raise ValueError(f"prefix {prefix} of {spec.name} is taken or outside the pool")
         by_key = {e.key: e for e in spec.endpoints}
         s = Slice(spec=spec, number=number, prefix=net,
                   addresses={by_key[k]: a for k, a in _keyed(addresses).items() if k in by_key})
-        for t in (tree, backup):
+        if set(s.addresses) != set(spec.endpoints):
+            raise ValueError(f"{spec.name}: stored addresses do not match its endpoints")
+        for t, t_tags in ((tree, tags), (backup, backup_tags)):
             for key in t.links if t else ():
                 if key not in self.capacity:
                     raise ValueError(f"{spec.name} uses {sorted(key)}, not a link of {self.topology.name}")
+                if key not in (t_tags or {}):
+                    raise ValueError(f"{spec.name} has no tag on {'—'.join(sorted(key))}")
         self.slices[spec.name] = s
         for e in spec.endpoints:
             self._endpoint_owner[e.key] = spec.name
         if status == PLACED and tree is not None:
-            self._book(s, tree, backup, tags, backup_tags)
+            self._book(s, tree, backup, tags, backup_tags, exact=True)
+            full = sorted("—".join(sorted(k)) for k in s.booked_links() if self.residual[k] < -1e-6)
+            if full:
+                raise ValueError(f"{spec.name} would oversubscribe {', '.join(full)}")
         else:
             s.status, s.reason = PREEMPTED, reason
         return s
@@ -552,7 +619,8 @@ def audit(engine: SliceEngine) -> list[str]:
     Checked: bookings add up (residual = capacity - reservations >= 0), every placed tree
     is a loop-free tree joining its endpoint sites, avoids failed links and sites, keeps
     to the allowed regions and the latency bound, protected slices' backups are disjoint,
-    tags are unique per link and match the trees, prefixes and endpoints are not shared.
+    tags are unique per link and match the trees, prefixes, ids and endpoints are not
+    shared, and the endpoint owner index agrees with the slices.
     """
     import networkx as nx
 
@@ -612,6 +680,18 @@ def audit(engine: SliceEngine) -> list[str]:
             problems.append(f"link {sorted(key)} oversubscribed: {booked[key]:g} > {cap:g}")
         if abs(engine.residual[key] - (cap - booked[key])) > 1e-6:
             problems.append(f"link {sorted(key)} residual {engine.residual[key]:g} != {cap - booked[key]:g}")
+    owners: dict[tuple, str] = {}
+    for s in engine.slices.values():
+        for e in s.spec.endpoints:
+            if e.key in owners:
+                problems.append(f"endpoint {e} belongs to both {owners[e.key]} and {s.name}")
+            owners[e.key] = s.name
+    if owners != engine._endpoint_owner:
+        wrong = sorted(set(owners.items()) ^ set(engine._endpoint_owner.items()), key=str)
+        problems.append(f"endpoint owners disagree with the slices' endpoints: {wrong[:4]}")
+    numbers = [s.number for s in engine.slices.values()]
+    if len(set(numbers)) != len(numbers):
+        problems.append("two slices share an id")
     if engine.tags.in_use != len(tag_owner):
         problems.append(f"{engine.tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
     if engine.prefixes.in_use != len(engine.slices):

@@ -42,6 +42,9 @@ class IndexAllocator:
         heapq.heappush(self._free, i)
         self.in_use -= 1
 
+    def copy(self) -> "IndexAllocator":
+        return IndexAllocator(self.low, self.high, self._next, list(self._free), self.in_use)
+
     def take(self, i: int) -> bool:
         """Allocate exactly ``i`` if it is free (restoring saved state, keeping a tag)."""
         if self._next < 0:
@@ -81,6 +84,12 @@ class PrefixPool:
     def release(self, prefix: IPNetwork) -> None:
         self._index.release(self._position(prefix))
 
+    def copy(self) -> "PrefixPool":
+        other = PrefixPool.__new__(PrefixPool)
+        other.pool, other.prefix_len, other._size = self.pool, self.prefix_len, self._size
+        other._index = self._index.copy()
+        return other
+
     def take(self, prefix: IPNetwork) -> bool:
         return prefix in self.pool and prefix.prefixlen == self.prefix_len and \
             self._index.take(self._position(prefix))
@@ -109,6 +118,11 @@ class TagSpace:
 
     def release(self, link: frozenset, tag: int) -> None:
         self._links[link].release(tag)
+
+    def copy(self) -> "TagSpace":
+        other = TagSpace()
+        other._links = {k: a.copy() for k, a in self._links.items()}
+        return other
 
     def take(self, link: frozenset, tag: int) -> bool:
         return self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX)).take(tag)

@@ -19,11 +19,13 @@ the latency bound is not below the physical minimum between the endpoints.
 """
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from netaddr import AddrFormatError, IPAddress
+from netaddr import INET_PTON, AddrFormatError, IPAddress
 
 from slices.errors import SpecError
 from topologies.model import Topology
@@ -38,14 +40,30 @@ PRIORITY_CLASSES = {
     1: "background",
     0: "best effort",
 }
+DEFAULT_PRIORITY = 3
 PROTECTIONS = ("none", "link", "site", "region")
+DEFAULT_PROTECTION = "none"
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-FIELDS = {"name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
-          "allowed_regions", "protection"}
-ENDPOINT_FIELDS = {"site", "port", "ip", "vlan"}
+MAX_TENANT_CHARS = 128
+FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
+          "allowed_regions", "protection")
+ENDPOINT_FIELDS = ("site", "port", "ip", "vlan")
+# OpenFlow 1.3 meters count kbit/s in 32 bits: 4,294,967 Mbit/s is the most a slice's
+# meter can say. (A topology makes the bound tighter: its largest link.)
+MAX_BANDWIDTH_MBPS = 0xFFFFFFFF // 1000
+MAX_LATENCY_MS = 10_000.0    # a bound above 10 s bounds nothing; leave it out instead
+MAX_ENDPOINTS = 255          # endpoint indexes are 8 bits of a slice's group ids
+MAX_PORT = 0xFEFF            # OpenFlow 1.3: physical ports end at 0xffffff00; Mininet's at 65279
+MAX_VLAN = 4094
 
 
-@dataclass(frozen=True, order=True)
+def did_you_mean(word: str, choices) -> str:
+    """``; did you mean 'link'?`` when ``word`` is a likely typo of one of ``choices``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(frozen=True)
 class Endpoint:
     site: str
     port: int
@@ -56,6 +74,10 @@ class Endpoint:
     def key(self) -> tuple[str, int, int | None]:
         """What a switch sees: a port, optionally a VLAN on it. One slice per key."""
         return (self.site, self.port, self.vlan)
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        """A total order (the dataclass fields are not: ``ip`` may be None or text)."""
+        return (self.site, self.port, self.vlan or 0, self.ip or "")
 
     def __str__(self) -> str:
         return f"{self.site}:{self.port}" + (f".{self.vlan}" if self.vlan else "")
@@ -68,9 +90,9 @@ class SliceSpec:
     endpoints: tuple[Endpoint, ...]
     bandwidth_mbps: float
     max_latency_ms: float | None = None
-    priority: int = 3
+    priority: int = DEFAULT_PRIORITY
     allowed_regions: tuple[str, ...] = ()
-    protection: str = "none"
+    protection: str = DEFAULT_PROTECTION
 
     @property
     def sites(self) -> tuple[str, ...]:
@@ -95,58 +117,104 @@ class _Checker:
     def bad(self, path: str, problem: str) -> None:
         self.violations.append((path, problem))
 
-    def number(self, value: Any, path: str, *, positive: bool = True) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            self.bad(path, f"must be a number, got {value!r}")
+    def unknown_fields(self, doc: Mapping, allowed: tuple[str, ...], prefix: str = "") -> None:
+        for key in sorted(map(str, doc)):
+            if key not in allowed:
+                self.bad(prefix + key, f"unknown field{did_you_mean(key, allowed)} "
+                         f"(allowed: {', '.join(allowed)})")
+
+    def number(self, value: Any, path: str, high: float, unit: str) -> float | None:
+        """A finite number > 0 and <= ``high`` (a bool or a numeric string is not one)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.bad(path, f"must be a number, got {_shown(value)}")
             return None
-        if positive and value <= 0:
+        if not math.isfinite(value):
+            self.bad(path, f"must be a finite number, got {value}")
+            return None
+        if value <= 0:
             self.bad(path, f"must be > 0, got {value:g}")
+            return None
+        if value > high:
+            self.bad(path, f"must be at most {high:,g} {unit}, got {value:,g}")
             return None
         return float(value)
 
     def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
+        if value is None:
+            self.bad(path, "is required")
+            return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self.bad(path, f"must be an integer, got {value!r}")
+            self.bad(path, f"must be a whole number, got {_shown(value)}")
             return None
         if not low <= value <= high:
             self.bad(path, f"must be between {low} and {high}, got {value}")
             return None
         return value
 
+    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str | None:
+        if not isinstance(value, str) or value not in choices:
+            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+            self.bad(path, f"unknown value {_shown(value)}{hint} (one of: {', '.join(choices)})")
+            return None
+        return value
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its repr, cut short (a message must stay small)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     """Validate a spec document (a mapping, as from YAML/JSON/protobuf) and freeze it.
 
-    Every violation is collected, so a person fixes them all in one go. With a topology,
-    sites, ports, regions and the physical latency floor are checked too.
+    Every violation is collected, so a person fixes them all in one go: unknown fields
+    (with a "did you mean"), unknown enum names, wrong types (a string where a number is
+    due, a float port, a bool bandwidth), values out of range. Nothing is coerced. With a
+    topology, sites, ports, regions, the largest link and the physical latency floor are
+    checked too. Absent optional fields take the same defaults whichever way the spec
+    came (priority 3, protection none).
     """
     c = _Checker()
     if not isinstance(doc, Mapping):
         raise SpecError([("", f"a slice spec must be a mapping, got {type(doc).__name__}")])
-    for key in sorted(set(map(str, doc)) - FIELDS):
-        c.bad(key, f"unknown field (allowed: {', '.join(sorted(FIELDS))})")
+    c.unknown_fields(doc, FIELDS)
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        c.bad("name", f"must be 1-63 lowercase letters, digits or '-', got {name!r}")
+        c.bad("name", f"must be 1-63 lowercase letters, digits or '-', got {_shown(name)}")
     tenant = doc.get("tenant")
-    if not isinstance(tenant, str) or not tenant.strip():
-        c.bad("tenant", f"must be a non-empty string, got {tenant!r}")
-    bandwidth = c.number(doc.get("bandwidth_mbps"), "bandwidth_mbps")
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_CHARS \
+            or not tenant.isprintable():
+        c.bad("tenant", f"must be 1-{MAX_TENANT_CHARS} printable characters, got {_shown(tenant)}")
+    high = MAX_BANDWIDTH_MBPS
+    if topology is not None and topology.links:
+        high = min(high, max(l.bandwidth_mbps for l in topology.links))
+    if doc.get("bandwidth_mbps") is None:
+        c.bad("bandwidth_mbps", "is required (Mbit/s to reserve)")
+        bandwidth = None
+    else:
+        bandwidth = c.number(doc["bandwidth_mbps"], "bandwidth_mbps", high, "Mbit/s" + (
+            f" (the largest link of {topology.name})" if high < MAX_BANDWIDTH_MBPS else
+            " (what an OpenFlow meter can carry)"))
     latency = None
     if doc.get("max_latency_ms") is not None:
-        latency = c.number(doc["max_latency_ms"], "max_latency_ms")
-    priority = c.integer(doc.get("priority", 3), "priority", 0, 7)
-    protection = doc.get("protection", "none")
-    if protection not in PROTECTIONS:
-        c.bad("protection", f"must be one of {', '.join(PROTECTIONS)}, got {protection!r}")
-    regions = doc.get("allowed_regions") or []
-    if not isinstance(regions, (list, tuple)) or not all(isinstance(r, str) and r for r in regions):
-        c.bad("allowed_regions", f"must be a list of region names, got {regions!r}")
+        latency = c.number(doc["max_latency_ms"], "max_latency_ms", MAX_LATENCY_MS,
+                           "ms (leave the field out for no bound)")
+    priority = doc.get("priority")
+    priority = DEFAULT_PRIORITY if priority is None else c.integer(priority, "priority", 0, 7)
+    protection = doc.get("protection")
+    protection = DEFAULT_PROTECTION if protection is None else c.choice(protection, "protection", PROTECTIONS)
+    regions = doc.get("allowed_regions")
+    if regions is None:
+        regions = []
+    elif not isinstance(regions, (list, tuple)) or not all(isinstance(r, str) and r for r in regions):
+        c.bad("allowed_regions", f"must be a list of region names, got {_shown(regions)}")
         regions = []
     elif topology is not None:
         for i, r in enumerate(regions):
             if r not in topology.regions:
-                c.bad(f"allowed_regions[{i}]", f"unknown region {r!r} (known: {', '.join(topology.regions)})")
+                c.bad(f"allowed_regions[{i}]", f"unknown region {_shown(r)}{did_you_mean(r, topology.regions)} "
+                      f"(known: {', '.join(topology.regions)})")
     if len(set(regions)) != len(regions):
         c.bad("allowed_regions", "lists a region twice")
     endpoints = _endpoints(doc.get("endpoints"), c, topology, regions)
@@ -164,25 +232,28 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
 
 def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> list[Endpoint]:
     if not isinstance(raw, (list, tuple)) or len(raw) < 2:
-        c.bad("endpoints", "at least two endpoints are required")
+        c.bad("endpoints", "at least two endpoints are required, as a list of {site, port}")
         return []
-    out, seen_keys, seen_ips = [], {}, {}
+    if len(raw) > MAX_ENDPOINTS:
+        c.bad("endpoints", f"at most {MAX_ENDPOINTS} endpoints per slice, got {len(raw)}")
+        return []
+    out, seen_ports, seen_ips = [], {}, {}
     for i, e in enumerate(raw):
         path = f"endpoints[{i}]"
         if not isinstance(e, Mapping):
-            c.bad(path, f"must be a mapping with site and port, got {e!r}")
+            c.bad(path, f"must be a mapping with site and port, got {_shown(e)}")
             continue
-        for key in sorted(set(map(str, e)) - ENDPOINT_FIELDS):
-            c.bad(f"{path}.{key}", f"unknown field (allowed: {', '.join(sorted(ENDPOINT_FIELDS))})")
+        c.unknown_fields(e, ENDPOINT_FIELDS, f"{path}.")
         site = e.get("site")
         ok = True
         if not isinstance(site, str) or not site:
-            c.bad(f"{path}.site", f"must be a site name, got {site!r}")
+            c.bad(f"{path}.site", f"must be a site name, got {_shown(site)}")
             ok = False
         elif topology is not None and not topology.has_site(site):
-            c.bad(f"{path}.site", f"unknown site {site!r}")
+            c.bad(f"{path}.site", f"unknown site {_shown(site)}"
+                  f"{did_you_mean(site, [s.name for s in topology.sites])}")
             ok = False
-        port = c.integer(e.get("port"), f"{path}.port", 1, 65279)
+        port = c.integer(e.get("port"), f"{path}.port", 1, MAX_PORT)
         if port is None:
             ok = False
         elif ok and topology is not None:
@@ -197,28 +268,39 @@ def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> lis
                   f"outside allowed_regions {list(regions)}")
         vlan = None
         if e.get("vlan") is not None:
-            vlan = c.integer(e["vlan"], f"{path}.vlan", 1, 4094)
+            vlan = c.integer(e["vlan"], f"{path}.vlan", 1, MAX_VLAN)
         ip = None
         if e.get("ip") is not None:
-            try:
-                addr = IPAddress(str(e["ip"]), version=4)
-                if addr.is_loopback() or addr.is_multicast() or int(addr) == 0 or str(addr) == "255.255.255.255":
-                    raise AddrFormatError("not a unicast host address")
-                ip = str(addr)
-            except (AddrFormatError, ValueError) as err:
-                c.bad(f"{path}.ip", f"not a usable IPv4 host address: {e['ip']!r} ({err})")
+            ip = _host_address(e["ip"], f"{path}.ip", c)
             if ip in seen_ips:
                 c.bad(f"{path}.ip", f"{ip} is also endpoints[{seen_ips[ip]}].ip")
             elif ip:
                 seen_ips[ip] = i
         if ok:
-            ep = Endpoint(site=site, port=port, ip=ip, vlan=vlan)
-            if ep.key in seen_keys:
-                c.bad(path, f"duplicate endpoint {ep} (also endpoints[{seen_keys[ep.key]}])")
+            # one port, one endpoint of a slice: the same port twice (even once tagged and
+            # once not) would make the slice forward back out of the port a frame came in by
+            if (site, port) in seen_ports:
+                c.bad(path, f"duplicate endpoint: port {port} of {site} is also endpoints[{seen_ports[(site, port)]}] "
+                      "(a slice uses a port once, with one VLAN or untagged)")
             else:
-                seen_keys[ep.key] = i
-                out.append(ep)
+                seen_ports[(site, port)] = i
+                out.append(Endpoint(site=site, port=port, ip=ip, vlan=vlan))
     return out
+
+
+def _host_address(raw: Any, path: str, c: _Checker) -> str | None:
+    if not isinstance(raw, str):
+        c.bad(path, f"must be an IPv4 address as text, got {_shown(raw)}")
+        return None
+    try:
+        addr = IPAddress(raw, version=4, flags=INET_PTON)
+    except (AddrFormatError, ValueError):
+        c.bad(path, f"not an IPv4 address: {_shown(raw)}")
+        return None
+    if addr.is_loopback() or addr.is_multicast() or int(addr) == 0 or int(addr) == 0xFFFFFFFF:
+        c.bad(path, f"{addr} is not a unicast host address")
+        return None
+    return str(addr)
 
 
 def _latency_floor(topology: Topology, endpoints: list[Endpoint]):

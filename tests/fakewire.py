@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from controller.core import ABSENT, REFUSED, SwitchProblem
 from controller.ofwire import canonical_entry
 from slices.compiler import Changes
 
@@ -14,6 +15,7 @@ class FakeWire:
         self.connected = set(sites) if connected else set()
         self.sent = Counter()       # (op, site) -> entries sent
         self.batches = []           # every Changes pushed
+        self.refusing = {}          # site -> OpenFlow error it answers every change with
 
     def connected_sites(self):
         return set(self.connected)
@@ -24,7 +26,10 @@ class FakeWire:
         for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
             for e in entries:
                 if e.switch not in self.connected:
-                    problems[e.switch] = "switch not connected"
+                    problems[e.switch] = SwitchProblem(ABSENT, "switch not connected")
+                    continue
+                if e.switch in self.refusing:
+                    problems[e.switch] = SwitchProblem(REFUSED, self.refusing[e.switch])
                     continue
                 self.sent[(op, e.switch)] += 1
                 table, c = self.tables[e.switch], canonical_entry(e)

@@ -12,15 +12,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from controller.convert import doc_to_spec
+from tests.rawspec import raw_spec
 from controller.core import SliceController
-from controller.process import free_port
+from slicectl.launcher import free_port
 from controller.ofwire import canonical_entry
 from controller.service import serve
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.compiler import compile_plan
+from slices.engine import audit
 from tests.fakewire import FakeWire
 from topologies import load
 
@@ -64,7 +65,7 @@ def doc(name="medical", bw=20, **kw):
 
 
 def create(api, d):
-    return api.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(d)))
+    return api.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(d)))
 
 
 def error_of(call):
@@ -171,7 +172,7 @@ def test_switch_not_connected_is_failed_precondition(tmp_path):
 def test_update_touches_only_what_changed(api):
     create(api, doc(bw=20))
     api.wire.sent.clear()
-    s = api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(doc(bw=30))))
+    s = api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(doc(bw=30))))
     assert s.spec.bandwidth_mbps == 30 and s.state == pb.SLICE_STATE_ACTIVE
     # only the meters change: same tree, same tags, same addresses
     assert set(op for op, _site in api.wire.sent) == {"modify"}
@@ -266,16 +267,21 @@ def test_restart_restores_every_slice_and_changes_no_rule(tmp_path):
     assert {n: st.state for n, st in again.states.items()} == {"medical": "active", "gov": "active"}
 
 
-def test_a_switch_refusing_rules_fails_the_slice_and_a_missing_one_degrades_it(api):
-    api.wire.push_original = api.wire.push
+def test_a_switch_refusing_a_requests_rules_undoes_it_everywhere(api):
+    create(api, doc(name="existing"))
+    before, tables = api.store.dump(), {x: dict(t) for x, t in api.wire.tables.items()}
+    api.wire.refusing["osaka-dc"] = "OpenFlow error type 12 code 2"
+    err = error_of(lambda: create(api, doc(endpoints=[{"site": "tokyo-dc", "port": 2},
+                                                      {"site": "osaka-dc", "port": 2}])))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE and "osaka-dc" in err.details()
+    assert "nothing was changed" in err.details()
+    assert api.store.dump() == before and sorted(api.ctl.engine.slices) == ["existing"]
+    assert {x: dict(t) for x, t in api.wire.tables.items()} == tables
+    assert audit(api.ctl.engine) == []
 
-    def refusing(changes):
-        problems = api.wire.push_original(changes)
-        return {**problems, "osaka-dc": "OpenFlow error type 5 code 1"} if len(changes) else problems
-    api.wire.push = refusing
-    s = create(api, doc())
-    assert s.state == pb.SLICE_STATE_FAILED and "osaka-dc" in s.reason
-    api.wire.push = api.wire.push_original
+
+def test_a_missing_switch_degrades_a_slice_until_it_returns(api):
+    create(api, doc())
     api.wire.connected.discard("sendai-dc")
     api.ctl.call(lambda: api.ctl.switch_disconnected("sendai-dc"))
     got = api.slices.GetSlice(pb.GetSliceRequest(name="medical"))
@@ -318,7 +324,7 @@ def test_losing_a_data_centres_only_uplink_preempts_until_it_returns(api):
 def test_updates_survive_a_restart(tmp_path):
     r = Running(tmp_path / "s.db")
     create(r, doc())
-    r.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(doc(bw=30))))  # state stays active
+    r.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(doc(bw=30))))  # state stays active
     r.close()
     again = SliceController(JAPAN, Store(tmp_path / "s.db"), r.wire)
     assert again.engine.slices["medical"].spec.bandwidth_mbps == 30

@@ -16,9 +16,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from controller.convert import doc_to_spec
+from tests.rawspec import raw_spec
 from controller.core import SliceController
-from controller.process import ControllerProcess
+from slicectl.launcher import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from tests.fakewire import FakeWire
@@ -60,7 +60,7 @@ def endpoints(wan, *where):
 
 
 def create(ctl, doc):
-    return ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(doc)), timeout=30)
+    return ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=30)
 
 
 def pings(src, dst_ip, count=3) -> int:
@@ -203,7 +203,7 @@ def test_update_changes_the_reservation_without_interrupting_traffic(net):
     stream = PingStream(src, ip, 60, ctl.store.parent / "update-ping.txt")
     time.sleep(0.5)
     d = spec("medical", endpoints(wan, *MEDICAL), 25, priority=7, max_latency_ms=15)
-    s = ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(d)), timeout=30)
+    s = ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(d)), timeout=30)
     assert s.spec.bandwidth_mbps == 25 and s.state == pb.SLICE_STATE_ACTIVE
     assert stream.result() == (60, 60)
     dump = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],  # s1: tokyo-dc
@@ -212,7 +212,7 @@ def test_update_changes_the_reservation_without_interrupting_traffic(net):
 
 
 def test_a_cut_link_is_routed_around(net):
-    from controller.demo import set_link, until_connected
+    from slicectl.demo import set_link, until_connected
 
     ctl, wan = net
     medical = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"))

@@ -2,7 +2,7 @@
 emulation gives the hosts on their ports (so the demo's pings mean something)."""
 
 
-from controller.demo import load_examples
+from slicectl.demo import load_examples
 from slices.engine import SliceEngine
 from slices.spec import parse_spec
 from topologies import load

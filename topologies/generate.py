@@ -17,10 +17,9 @@ import random
 import networkx as nx
 
 from topologies.errors import TopologyError
-from topologies.geo import fibre_delay_ms, great_circle_km
+from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
 from topologies.model import Link, Site, Topology
 
-ROUTE_FACTOR = 1.4
 BOX = (30.0, 45.0, 124.0, 146.0)   # lat_min, lat_max, lon_min, lon_max
 REGIONS = ((129.0, "KR"), (135.0, "JP-WEST"), (140.0, "JP-CENTRAL"), (999.0, "JP-EAST"))  # by longitude
 
@@ -62,7 +61,7 @@ def generated_wan(sites: int, seed: int = 1, *, hosts: int = 4, nearest: int = 2
         a, b = sorted(e, key=order.get)
         bw = trunk_mbps if kind[a] != "edge" and kind[b] != "edge" else access_mbps
         d = km(by_name[a], by_name[b])
-        links.append(Link(a, b, bw, round(fibre_delay_ms(d, ROUTE_FACTOR), 4), round(d, 1)))
+        links.append(Link(a, b, bw, round(fibre_delay_ms(d, DEFAULT_ROUTE_FACTOR), 4), round(d, 1)))
     return Topology(name=f"generated-{sites}-seed{seed}", sites=tuple(made), links=tuple(links),
                     description=f"random geographic WAN: {sites} sites, seed {seed}")
 

@@ -10,6 +10,8 @@ import math
 
 EARTH_RADIUS_KM = 6371.0088
 FIBRE_MS_PER_KM = 0.005  # 5 us/km: light in fibre, ~204,000 km/s
+# fibre laid between cities is typically 1.2-2.0x the great circle; 1.4 is a common planning figure
+DEFAULT_ROUTE_FACTOR = 1.4
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -27,8 +27,8 @@ from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
 from topologies.errors import TopologyError
-from topologies.geo import centroid, fibre_delay_ms, great_circle_km
-from topologies.loader import DEFAULT_ROUTE_FACTOR, check_connected
+from topologies.checks import check_connected
+from topologies.geo import DEFAULT_ROUTE_FACTOR, centroid, fibre_delay_ms, great_circle_km
 from topologies.model import Link, Site, Topology
 
 ATTRIBUTION = ("Internet Topology Zoo, S. Knight et al., IEEE JSAC 29(9) 2011, "

@@ -12,11 +12,11 @@ from typing import Any
 import yaml
 
 from topologies.errors import TopologyError
-from topologies.geo import fibre_delay_ms, great_circle_km
+from topologies.checks import check_connected
+from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
 from topologies.model import SITE_KINDS, Link, Site, Topology
 
 BUILTIN_DIR = Path(__file__).resolve().parent
-DEFAULT_ROUTE_FACTOR = 1.4
 DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
 MAX_HOSTS_PER_SITE = 64
 
@@ -255,17 +255,3 @@ def _link(raw: Any, f: str, sites: dict[str, Site], default_bw: float | None,
     return Link(a=a, b=b, bandwidth_mbps=bw, delay_ms=round(delay, 4),
                 distance_km=None if distance is None else round(distance, 1),
                 delay_source=source, label=str(raw.get("label", "") or ""))
-
-
-def check_connected(topo: Topology) -> None:
-    """Every site must be reachable from every other: a slice needs a path."""
-    import networkx as nx
-
-    g = topo.graph()
-    if len(g) < 2 or nx.is_connected(g):
-        return
-    start = topo.sites[0].name
-    cut = sorted(set(g) - nx.node_connected_component(g, start))
-    raise TopologyError(
-        f"sites not connected to '{start}': {', '.join(cut[:5])}{' ...' if len(cut) > 5 else ''}",
-        field="links")

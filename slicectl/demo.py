@@ -23,9 +23,9 @@ from typing import Callable
 import grpc
 import yaml
 
-from controller.convert import doc_to_spec
-from controller.mapsvg import write_map
-from controller.process import ControllerProcess
+from proto.convert import doc_to_spec
+from slicectl.wanmap import write_map
+from slicectl.launcher import ControllerProcess
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from topologies import load
 

@@ -1,7 +1,7 @@
 """The demo's map: valid SVG, every located site drawn, each slice's tree in its colour."""
 import xml.etree.ElementTree as ET
 
-from controller.mapsvg import COLOURS, write_map
+from slicectl.wanmap import COLOURS, write_map
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from topologies import load
 
