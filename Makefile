@@ -81,10 +81,12 @@ bench-wan: setup
 # The engine's benchmark (no root needed): Topology Zoo's GEANT and a generated 200-site WAN.
 bench-engine: venv
 	@mkdir -p results
-	$(SLICECTL) bench engine --topology Geant2012 --slices 1000 --json > results/engine-geant2012.json || true
-	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --json > results/engine-generated-200.json || true
-	@$(PY) -c "import json,sys; from slicectl.bench import format_report; \
-	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" results/engine-geant2012.json results/engine-generated-200.json
+	@rc=0; \
+	$(SLICECTL) bench engine --topology Geant2012 --slices 1000 --json > results/engine-geant2012.json || rc=1; \
+	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --json > results/engine-generated-200.json || rc=1; \
+	$(PY) -c "import json,sys; from slicectl.bench import format_report; \
+	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" results/engine-geant2012.json results/engine-generated-200.json; \
+	if [ $$rc != 0 ]; then echo "bench-engine: a target was missed (see above)" >&2; fi; exit $$rc
 
 # Generated gRPC code is committed; tests/test_proto.py fails if it differs from this.
 PROTOS := proto/intercloud/slicing/v1/slicing.proto

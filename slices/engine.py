@@ -504,8 +504,8 @@ class SliceEngine:
                           key=lambda s: (-s.spec.priority, s.name))
         for s in affected:
             spec = s.spec
-            if s.status != PLACED:
-                continue  # preempted earlier in this loop by a higher-priority slice
+            if s.status != PLACED or not (hit(s.tree) or (s.backup and hit(s.backup))):
+                continue  # preempted, or re-placed clear of the failure, earlier in this loop
             if hit(s.tree) and s.backup and not hit(s.backup):
                 # fail over: the backup becomes the primary; look for a new backup
                 old_tree, old_tags = s.tree, s.tags

@@ -187,7 +187,8 @@ class FakeNetwork:
 def verify(engine, net: FakeNetwork) -> list[str]:
     """What is wrong with the forwarding of every placed slice, as sentences (empty: all
     good). Checks, from every endpoint: unicast IPv4 and ARP to every other endpoint of the
-    slice arrive exactly once, at that endpoint, with its VLAN (untagged if none);
+    slice arrive exactly once, at that endpoint, with its VLAN (untagged if none), through
+    the slice's meter at the reserved rate;
     broadcast reaches every other endpoint once; nothing ever leaves by a port that is not
     an endpoint of the same slice; frames from ports outside every slice go nowhere."""
     from slices.engine import PLACED
@@ -197,17 +198,24 @@ def verify(engine, net: FakeNetwork) -> list[str]:
     all_addresses = sorted({a for s in engine.slices.values() for a in s.addresses.values()})
     for s in placed:
         mine = {Delivery(e.site, e.port, e.vlan) for e in s.spec.endpoints}
+        rate = int(round(s.spec.bandwidth_mbps * 1000))
         for src in s.spec.endpoints:
             here = Delivery(src.site, src.port, src.vlan)
+            meter = net.meters.get((src.site, s.number))
+            if meter is None or meter.rate_kbps != rate:
+                problems.append(f"{s.name}: meter at {src.site} is {meter}, want {rate} kbit/s")
             for dst in s.spec.endpoints:
                 if dst == src:
                     continue
                 want = [Delivery(dst.site, dst.port, dst.vlan)]
                 for frame in (Frame.ipv4(s.addresses[dst], vlan=src.vlan),
                               Frame.arp_request(s.addresses[dst], vlan=src.vlan)):
+                    hits = net.meter_hits[(src.site, s.number)]
                     got = net.send(src.site, src.port, frame)
                     if got != want:
                         problems.append(f"{s.name}: {frame} from {src} reached {got}, want {want}")
+                    if net.meter_hits[(src.site, s.number)] != hits + 1:
+                        problems.append(f"{s.name}: {frame} from {src} bypassed the slice's meter")
             got = net.send(src.site, src.port, Frame(vlan=src.vlan, ip_dst="0.0.0.0"))
             if sorted(got) != sorted(mine - {here}):
                 problems.append(f"{s.name}: broadcast from {src} reached {got}")

@@ -119,6 +119,16 @@ INVALID = [
     ("same ip twice", {"endpoints": [{"site": "tokyo-dc", "port": 1, "ip": "10.9.0.1"}, {"site": "osaka-dc", "port": 1, "ip": "10.9.0.1"}]}, "spec.endpoints[1].ip"),
     ("vlan above 4094", {"endpoints": [{"site": "tokyo-dc", "port": 1, "vlan": 5000}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].vlan"),
     ("empty site", {"endpoints": [{"site": "", "port": 1}, {"site": "osaka-dc", "port": 1}]}, "spec.endpoints[0].site"),
+    # these once got UNKNOWN after changing the controller's memory (issue 7)
+    ("same port tagged and untagged", {"endpoints": [{"site": "tokyo-dc", "port": 1},
+                                                     {"site": "tokyo-dc", "port": 1, "vlan": 7}]}, "spec.endpoints[1]"),
+    ("infinite bandwidth", {"bandwidth_mbps": float("inf")}, "spec.bandwidth_mbps"),
+    ("1e308 bandwidth", {"bandwidth_mbps": 1e308}, "spec.bandwidth_mbps"),
+    ("meter rate over 32 bits", {"bandwidth_mbps": 5e6}, "spec.bandwidth_mbps"),
+    ("single-site slice beyond any link", {"bandwidth_mbps": 1e6, "endpoints": [
+        {"site": "tokyo-dc", "port": 1}, {"site": "tokyo-dc", "port": 2}]}, "spec.bandwidth_mbps"),
+    ("unknown protection value", {"protection": 99}, "spec.protection"),
+    ("infinite bound", {"max_latency_ms": float("inf")}, "spec.max_latency_ms"),
 ]
 
 

@@ -3,6 +3,7 @@ operation the engine's invariants hold (``slices.engine.audit``: reservations wi
 capacity, latency bounds, geo-fences, disjoint backups, no leaked tags or addresses) and
 the compiled rules, run on a simulated network with the failed links down, deliver
 exactly inside each slice (``slices.fakenet.verify``); a rejected request changes nothing."""
+import json
 import random
 from collections import Counter
 
@@ -10,6 +11,7 @@ import networkx as nx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.store import placement_of, tags_from, tree_from
 from slices.compiler import compile_plan
 from slices.engine import SliceEngine, audit
 from slices.fakenet import FakeNetwork, verify
@@ -44,12 +46,40 @@ op = st.one_of(
     st.tuples(st.just("link_up"), st.integers(0, 2**32 - 1)),
     st.tuples(st.just("site_down"), st.integers(0, 2**32 - 1)),
     st.tuples(st.just("site_up"), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("update"), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("restore"), st.integers(0, 2**32 - 1)),
 )
 
 
 def snapshot(e: SliceEngine):
     return (dict(e.residual), {n: (s.status, s.tree, s.backup) for n, s in e.slices.items()},
             e.tags.in_use, e.prefixes.in_use)
+
+
+def random_doc(topo: Topology, rng: random.Random, name: str) -> dict:
+    k = rng.randint(2, min(4, len(topo.sites)))
+    doc = {"name": name, "tenant": "t", "bandwidth_mbps": rng.choice([1, 5, 10, 30]),
+           "priority": rng.randint(0, 7), "protection": rng.choice(["none", "none", "link", "site"]),
+           "endpoints": [{"site": s.name, "port": rng.randint(1, 3)} for s in rng.sample(topo.sites, k)]}
+    if rng.random() < 0.3:
+        doc["max_latency_ms"] = rng.uniform(1, 20)
+    if rng.random() < 0.3:
+        doc["allowed_regions"] = [rng.choice(topo.regions)]
+    return doc
+
+
+def restored(e: SliceEngine) -> SliceEngine:
+    """A new engine that adopts ``e``'s slices through the store's own JSON form, as a
+    restarted controller does; the switches' port status tells it what is down."""
+    again = SliceEngine(e.topology, prefix_pool="10.64.0.0/16", prefix_len=28)
+    again.down_links, again.down_sites = set(e.down_links), set(e.down_sites)
+    for s in e.slices.values():
+        p = json.loads(json.dumps(placement_of(s)))
+        again.adopt(parse_spec(s.spec.to_dict(), e.topology), number=p["number"], prefix=p["prefix"],
+                    addresses=p["addresses"], status=p["status"], reason=s.reason,
+                    tree=tree_from(p["tree"]), backup=tree_from(p["backup"]),
+                    tags=tags_from(p["tags"]), backup_tags=tags_from(p["backup_tags"]))
+    return again
 
 
 def run_ops(topo: Topology, ops) -> Counter:
@@ -62,16 +92,8 @@ def run_ops(topo: Topology, ops) -> Counter:
         events = []
         if kind == "admit":
             count += 1
-            k = rng.randint(2, min(4, len(topo.sites)))
-            doc = {"name": f"slice-{count}", "tenant": "t", "bandwidth_mbps": rng.choice([1, 5, 10, 30]),
-                   "priority": rng.randint(0, 7), "protection": rng.choice(["none", "none", "link", "site"]),
-                   "endpoints": [{"site": s.name, "port": rng.randint(1, 3)} for s in rng.sample(topo.sites, k)]}
-            if rng.random() < 0.3:
-                doc["max_latency_ms"] = rng.uniform(1, 20)
-            if rng.random() < 0.3:
-                doc["allowed_regions"] = [rng.choice(topo.regions)]
             try:
-                spec = parse_spec(doc, topo)
+                spec = parse_spec(random_doc(topo, rng, f"slice-{count}"), topo)
             except SpecError:
                 continue
             before = snapshot(e)
@@ -80,6 +102,27 @@ def run_ops(topo: Topology, ops) -> Counter:
             except Rejected as err:
                 seen[f"rejected:{err.constraint}"] += 1
                 assert snapshot(e) == before, "a rejection changed the engine's state"
+        elif kind == "update" and e.slices:
+            name = rng.choice(sorted(e.slices))
+            doc = e.slices[name].spec.to_dict() if rng.random() < 0.5 else random_doc(topo, rng, name)
+            doc["bandwidth_mbps"] = rng.choice([1, 5, 10, 30])
+            try:
+                spec = parse_spec(doc, topo)
+            except SpecError:
+                continue
+            before = snapshot(e)
+            try:
+                events = e.update(spec)
+                seen["updated"] += 1
+            except Rejected as err:
+                seen[f"update-rejected:{err.constraint}"] += 1
+                assert snapshot(e) == before, "a rejected update changed the engine's state"
+        elif kind == "restore":
+            again = restored(e)
+            assert compile_plan(again) == compile_plan(e), "a restored engine compiles other rules"
+            assert snapshot(again) == snapshot(e)
+            e = again
+            seen["restored-from-store"] += 1
         elif kind == "release" and e.slices:
             events = e.release(rng.choice(sorted(e.slices)))
         elif kind in ("link_down", "link_up"):
@@ -112,11 +155,11 @@ def test_the_generator_exercises_every_path():
     """Guard against a vacuous property test: the same generator, run plainly, must admit,
     reject, preempt, re-place, fail over and restore."""
     rng = random.Random(7)
-    kinds = ["admit"] * 6 + ["release", "link_down", "link_up", "site_down", "site_up"]
+    kinds = ["admit"] * 6 + ["release", "link_down", "link_up", "site_down", "site_up", "update", "restore"]
     seen: Counter = Counter()
     for seed in range(300):
         ops = [(rng.choice(kinds), rng.getrandbits(32)) for _ in range(30)]
         seen += run_ops(random_wan(seed), ops)
     for kind in ("admitted", "released", "preempted", "re-placed", "restored", "switched-to-backup",
-                 "rejected:bandwidth", "rejected:latency"):
+                 "rejected:bandwidth", "rejected:latency", "updated", "restored-from-store"):
         assert seen[kind] > 0, (kind, seen)
