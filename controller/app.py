@@ -21,7 +21,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
-from slices.compiler import Changes
+from slices.compiler import Changes, switch_phases
 from slices.rules import COOKIE_SLICE_MASK, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
@@ -158,29 +158,32 @@ class SlicingApp(app_manager.OSKenApp):
         return set(self.dps)
 
     def push(self, changes: Changes) -> dict[str, SwitchProblem]:
-        per_switch: dict[str, list] = defaultdict(list)
-        for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
-            for e in entries:
-                per_switch[e.switch].append((op, e))
-        problems, barriers = {}, {}
-        for site, items in per_switch.items():
+        """Send each switch its share of ``changes`` in three phases - flow deletes; then
+        meter and group deletes, adds and modifies; then flow adds and modifies - with a
+        barrier after each (OpenFlow 1.3 lets a switch reorder messages between barriers,
+        so a flow could otherwise arrive before its meter). Nothing waits between phases:
+        the barriers order them on the switch. Waits for every switch's last barrier."""
+        problems, pending = {}, {}
+        for site, phases in sorted(switch_phases(changes).items()):
             dp = self.dps.get(site)
             if dp is None:
                 problems[site] = SwitchProblem(ABSENT, "switch not connected")
                 continue
-            first_xid = None
-            for op, e in items:
-                for msg in ofwire.to_messages(dp, e, op):
-                    with self._lock:
-                        dp.set_xid(msg)
-                    first_xid = msg.xid if first_xid is None else first_xid
-                    dp.send_msg(msg)
-            barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
-            barriers[site] = (dp, first_xid, self._request(dp, barrier), barrier.xid)
-        for site, (dp, first_xid, w, xid) in barriers.items():
-            if not w.done.wait(BARRIER_TIMEOUT_S):
+            first_xid, waiters = None, []
+            for phase in phases:
+                for op, e in phase:
+                    for msg in ofwire.to_messages(dp, e, op):
+                        with self._lock:
+                            dp.set_xid(msg)
+                        first_xid = msg.xid if first_xid is None else first_xid
+                        dp.send_msg(msg)
+                barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+                waiters.append((barrier, self._request(dp, barrier)))
+            pending[site] = (dp, first_xid, waiters)
+        for site, (dp, first_xid, waiters) in pending.items():
+            if not all(w.done.wait(BARRIER_TIMEOUT_S) for _b, w in waiters):
                 problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
-            self._forget(dp, [(xid, w)])
+            self._forget(dp, [(b.xid, w) for b, w in waiters])
             with self._lock:
                 errors = [t for x, t in self._errors.pop(dp.id, []) if first_xid is not None and x >= first_xid]
             if errors:

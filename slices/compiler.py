@@ -245,6 +245,24 @@ def diff(installed: Plan, wanted: Plan) -> Changes:
                    tuple(sorted(adds, key=_order)))
 
 
+Phase = list[tuple[str, Entry]]   # (op, entry): op is "delete", "modify" or "add"
+
+
+def switch_phases(changes: Changes) -> dict[str, list[Phase]]:
+    """Per switch, the non-empty phases to send with a barrier after each: flow deletes;
+    meters and groups (deletes, then modifies and adds); flows (modifies and adds).
+    OpenFlow 1.3 does not promise that a switch applies messages in the order they
+    arrive, only that it finishes everything before a barrier first: so no flow can be
+    installed before the meter or group it uses, nor a meter or group removed while a
+    flow still uses it."""
+    out: dict[str, list[Phase]] = {}
+    for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
+        for e in entries:
+            phase = (0 if op == "delete" else 2) if e.key[0] == "flow" else 1
+            out.setdefault(e.switch, [[], [], []])[phase].append((op, e))
+    return {site: [p for p in phases if p] for site, phases in out.items()}
+
+
 def plan_problems(plan: Plan) -> list[str]:
     """Every entry key held by two owners, or twice by one, as sentences (empty: none).
     A key is one entry on a switch: two slices sharing one would overwrite each other."""
