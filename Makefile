@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: bench-engine bench-ttc wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: coverage bench-engine bench-ttc wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
+	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
@@ -67,6 +68,17 @@ bench-ttc: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Coverage of every test (Mininet ones too, the controller's child processes included),
+# then of the tests that need no root: results/coverage-all.txt and coverage-no-root.txt.
+coverage: setup
+	@mkdir -p results; rm -f results/.coverage*
+	$(PY) -m coverage run -m pytest -q $(PYTEST_ARGS); rc=$$?; $(PY) -m coverage combine -q; \
+	  $(PY) -m coverage report > results/coverage-all.txt; rm -f results/.coverage*; \
+	  $(PY) -m coverage run -m pytest -q -m "not mininet" $(PYTEST_ARGS) || rc=1; $(PY) -m coverage combine -q; \
+	  $(PY) -m coverage report > results/coverage-no-root.txt; \
+	  grep -E "^(controller|Name|TOTAL)" results/coverage-all.txt; echo "-- without the Mininet tests:"; \
+	  grep -E "^(controller|Name|TOTAL)" results/coverage-no-root.txt; exit $$rc
 
 test-fast: setup
 	$(PY) -m pytest -m "not mininet" $(PYTEST_ARGS)
