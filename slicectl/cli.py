@@ -36,6 +36,9 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
                    "else the userspace relay)")
     p.add_argument("--datapath", choices=("auto", "kernel", "user"), default="auto",
                    help="OVS datapath (auto: kernel if the openvswitch module is loaded)")
+    p.add_argument("--prefix", default=None, metavar="LETTERS",
+                   help="0-2 letters in front of every switch and host name (default: none, or "
+                   "the first free letter if another WAN on this machine uses the plain names)")
 
 
 def _add_client_options(p: argparse.ArgumentParser) -> None:
@@ -150,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
     clean.add_argument("topology", nargs="?", default=None,
                        help="the topology that was running (default: all built-ins)")
+    clean.add_argument("--prefix", default="", metavar="LETTERS",
+                       help="the name prefix that WAN ran with (see `wan up --prefix`)")
     clean.set_defaults(func=cmd_wan_clean)
     return parser
 
@@ -196,7 +201,8 @@ def _make_wan(args, probes: bool, controller=None):
     for w in topo.warnings:
         progress(f"warning: {w}")
     return Wan(topo, controller=controller, hosts_per_site=args.hosts, probes=probes,
-               delay_mechanism=args.delay_mechanism, datapath=args.datapath, progress=progress)
+               delay_mechanism=args.delay_mechanism, datapath=args.datapath, progress=progress,
+               prefix=args.prefix)
 
 
 def cmd_wan_up(args) -> int:
@@ -355,6 +361,7 @@ def cmd_demo(args) -> int:
     if not args.skip_fidelity:
         progress("part 1/2: the emulated WAN alone, every link measured against its configuration")
         args.topology, args.hosts, args.delay_mechanism, args.datapath = "japan-intercloud", None, "auto", "auto"
+        args.prefix = None
         report = run_check(lambda: _make_wan(args, probes=True), progress)
         print(format_table(report))
         print()
@@ -396,14 +403,20 @@ def cmd_bench_engine(args) -> int:
 def cmd_wan_clean(args) -> int:
     from topologies import builtin_names, load
     from topologies.emulation.plan import make_plan
-    from topologies.emulation.wan import leftovers, sweep
+    from topologies.emulation.wan import leftovers, running_owner, sweep
 
     names = [args.topology] if args.topology else builtin_names()
-    remaining = []
+    remaining, running = [], []
     for name in names:
-        plan = make_plan(load(name), probes=True)
+        plan = make_plan(load(name), probes=True, prefix=args.prefix)
+        owner = running_owner(plan)
+        if owner:  # not a leftover: a WAN that is up; its own Ctrl-C tears it down
+            running.append(f"{name}: left alone, {owner} is running on its names")
+            continue
         sweep(plan)
         remaining += leftovers(plan)
+    for line in running:
+        progress(line)
     for item in remaining:
         progress(f"still present: {item}")
     progress(f"cleaned {', '.join(names)}" if not remaining else "cleanup incomplete")

@@ -139,3 +139,29 @@ def test_mininet_custom_topology_with_mn(two_clouds):
                         "--topo", "two-clouds", "--controller", "none", "--test", "pingall"],
                        capture_output=True, text=True, timeout=180)
     assert "Results: 0% dropped" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_two_wans_run_side_by_side_and_each_cleans_only_its_own(two_clouds, tmp_path):
+    """Another WAN on the same names is running (a `slicectl wan up` of its own): this one
+    takes prefixed names, neither disturbs the other, and cleaning never touches a WAN
+    that is up."""
+    proc, inv = start_wan_up(tmp_path)
+    other = {h["name"]: h for h in inv["hosts"]}
+    reach_other = lambda: ping_rtt(lambda c: in_host(other["h1_1"]["pid"], c), other["h4_1"]["ip"], count=2)
+    mine = make_plan(two_clouds, prefix="b")
+    try:
+        assert reach_other() is not None
+        with pytest.raises(platform.EmulationError, match=r"belongs to a running WAN \(WAN of two-clouds"):
+            Wan(two_clouds, prefix="").start()
+        with Wan(two_clouds) as wan:
+            assert wan.plan.prefix == "b" and wan.inventory()["hosts"][0]["name"] == "bh1_1"
+            assert ping_rtt(wan.host("bh1_1").cmd, "10.0.4.1", count=2) is not None
+            assert reach_other() is not None            # its start swept nothing of the other's
+            r = subprocess.run([*SLICECTL, "wan", "clean", "two-clouds"], capture_output=True, text=True)
+            assert "left alone" in r.stderr and reach_other() is not None
+        assert not leftovers(mine)                      # stopping it removed all of its own ...
+        assert reach_other() is not None                # ... and nothing of the other's
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        sweep(mine)

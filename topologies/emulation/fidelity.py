@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from topologies.emulation.relay import REFERENCE_DELAY_MS
 from topologies.emulation.wan import Progress, Wan
@@ -89,14 +92,17 @@ def min_rtt(src, dst_ip: str, count: int = PINGS) -> float | None:
 def tcp_goodput(src, dst, rtt_ms: float, seconds: int = IPERF_SECONDS) -> tuple[float | None, str]:
     """Receiver-side TCP goodput in Mbit/s, slow start omitted."""
     omit = max(1, math.ceil(10 * rtt_ms / 1000))  # ~10 RTTs of slow start
-    dst.cmd("iperf3 -s -1 -D -p 5201 >/dev/null 2>&1")
+    # the server's pid file names the one process to stop afterwards (pkill -f would find
+    # every WAN's iperf3 on this machine: hosts share the PID namespace)
+    pidfile = Path(tempfile.gettempdir()) / f"intercloud-iperf3-{os.getpid()}-{dst.name}.pid"
+    dst.cmd(f"iperf3 -s -1 -D -p 5201 -I {pidfile} >/dev/null 2>&1")
     out = ""
     for _ in range(20):  # the daemon needs a moment to listen
         out = src.cmd(f"iperf3 -c {dst.IP()} -p 5201 -t {seconds} -O {omit} -C cubic -J")
         if "Connection refused" not in out and "unable to connect" not in out:
             break
         time.sleep(0.1)
-    dst.cmd("pkill -f 'iperf3 -s -1 -D -p 5201' >/dev/null 2>&1")
+    dst.cmd(f"kill $(cat {pidfile} 2>/dev/null) >/dev/null 2>&1; rm -f {pidfile}")
     try:
         result = json.loads(out[out.index("{"):])
         return result["end"]["sum_received"]["bits_per_second"] / 1e6, ""

@@ -26,6 +26,7 @@ from mininet.link import Intf, Link
 from mininet.node import Host, OVSSwitch
 from mininet.util import errRun, makeIntfPair, quietRun
 
+from topologies.emulation.plan import relay_name
 from topologies.emulation.relay import REFERENCE_DELAY_MS
 
 RELAY_SCRIPT = str(Path(__file__).resolve().with_name("relay.py"))
@@ -36,10 +37,6 @@ QOS_OWNER = "external_ids:owner=intercloud-slicing"
 TAG_HEADROOM = 64  # bytes above the host MTU on switch-side interfaces, for slice tags
 TCP_BUFFERS = "4096 131072 33554432"  # room for 100 Mbit/s x 300 ms of data in flight
 HOST_CONGESTION_CONTROL = "cubic"
-
-
-def relay_name(intf_name: str) -> str:
-    return f"r-{intf_name}"
 
 
 def disable_offloads(node, intf: str) -> None:
@@ -247,13 +244,18 @@ class WanSwitch(OVSSwitch):
         destroy_owned_qos()
 
 
-def destroy_owned_qos() -> None:
-    """Destroy this project's QoS rows that no port uses any more (they are root rows)."""
+def orphaned_qos() -> list[str]:
+    """This project's QoS rows that no port uses any more (root rows left by a WAN that
+    died): those of a WAN that is up are in use by its ports and not listed."""
     uuids = quietRun(f"ovs-vsctl --bare --columns=_uuid find qos {QOS_OWNER}").split()
     in_use = set(quietRun("ovs-vsctl --bare --columns=qos list port").split())
-    for uuid in uuids:
-        if uuid not in in_use:
-            quietRun(f"ovs-vsctl --if-exists destroy qos {uuid}")
+    return [u for u in uuids if u not in in_use]
+
+
+def destroy_owned_qos() -> None:
+    """Destroy :func:`orphaned_qos`."""
+    for uuid in orphaned_qos():
+        quietRun(f"ovs-vsctl --if-exists destroy qos {uuid}")
 
 
 class WanHost(Host):

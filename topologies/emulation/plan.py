@@ -4,7 +4,9 @@ It fixes every name, port, address and forwarding rule so that the WAN is the sa
 every run, the inventory is predictable, and slice specs can name ``site`` + ``port``:
 
 * switch ``s<i>`` for the i-th site (Linux interface names are <= 15 characters, so site
-  names stay labels); its dpid comes from the topology.
+  names stay labels); its dpid comes from the topology. A *prefix* (one or two letters)
+  goes in front of every switch and host name, so that two WANs can run side by side
+  on one machine (``bs1``, ``bh1_1``, ...); it is empty unless asked for.
 * hosts ``h<i>_<j>`` on ports ``1..hosts`` of their site's switch; inter-site links take
   the following ports in topology order. The fidelity check adds, after those, a probe
   host ``p<i>`` per site.
@@ -13,6 +15,7 @@ every run, the inventory is predictable, and slice specs can name ``site`` + ``p
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import networkx as nx
@@ -24,6 +27,8 @@ from topologies.ports import PortMap
 HOST_NET = IPNetwork("10.0.0.0/8")
 PROBE_INDEX = 250
 MAX_SITES = 255 * 256
+MAX_INTERFACE_NAME = 15   # Linux IFNAMSIZ - 1
+PREFIX_RE = re.compile(r"^[a-z]{0,2}$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,15 @@ class WanPlan:
     switches: tuple[SwitchPlan, ...]
     hosts: tuple[HostPlan, ...]
     links: tuple[LinkPlan, ...]
+    prefix: str = ""
+
+    def interfaces(self) -> list[str]:
+        """Every interface this plan creates in the machine's own namespace."""
+        names = [f"{h.switch}-eth{h.port}" for h in self.hosts]
+        for l in self.links:
+            for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
+                names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
+        return names
 
     def switch_of(self, site: str) -> SwitchPlan:
         return next(s for s in self.switches if s.site == site)
@@ -89,14 +103,23 @@ def host_address(site_index: int, j: int) -> tuple[str, str]:
     return f"{ip}/{HOST_NET.prefixlen}", str(mac)
 
 
-def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool = False) -> WanPlan:
+def relay_name(intf_name: str) -> str:
+    """The relay's end of a link whose switch end is ``intf_name`` (no netem: see links.py)."""
+    return f"r-{intf_name}"
+
+
+def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool = False,
+              prefix: str = "") -> WanPlan:
     """Lay the topology out as switches, hosts and links.
 
     ``hosts_per_site`` overrides each site's own host count for sites that have hosts
-    (cloud and edge by default); ``probes`` adds one measurement host per site.
+    (cloud and edge by default); ``probes`` adds one measurement host per site;
+    ``prefix`` (0-2 lowercase letters) goes in front of every node name.
     """
     if len(topo.sites) > MAX_SITES:
         raise ValueError(f"at most {MAX_SITES} sites can be emulated, got {len(topo.sites)}")
+    if not PREFIX_RE.match(prefix):
+        raise ValueError(f"a WAN name prefix is 0-2 lowercase letters, got {prefix!r}")
     if hosts_per_site is not None:
         from dataclasses import replace
         topo = replace(topo, sites=tuple(replace(s, hosts=hosts_per_site if s.hosts else 0)
@@ -104,20 +127,25 @@ def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool
     ports = PortMap(topo)
     switches, hosts = [], []
     for i, site in enumerate(topo.sites, start=1):
-        sw = SwitchPlan(name=f"s{i}", site=site.name, dpid=site.dpid)
+        sw = SwitchPlan(name=f"{prefix}s{i}", site=site.name, dpid=site.dpid)
         switches.append(sw)
         for j in range(1, site.hosts + 1):
             ip, mac = host_address(i, j)
-            hosts.append(HostPlan(f"h{i}_{j}", site.name, sw.name, j, ip, mac))
+            hosts.append(HostPlan(f"{prefix}h{i}_{j}", site.name, sw.name, j, ip, mac))
     index = {s.site: s for s in switches}
     links = [LinkPlan(l.a, l.b, index[l.a].name, index[l.b].name, ports.toward(l.a, l.b),
                       ports.toward(l.b, l.a), l.bandwidth_mbps, l.delay_ms) for l in topo.links]
     if probes:
         for i, site in enumerate(topo.sites, start=1):
             ip, mac = host_address(i, PROBE_INDEX)
-            hosts.append(HostPlan(f"p{i}", site.name, index[site.name].name,
+            hosts.append(HostPlan(f"{prefix}p{i}", site.name, index[site.name].name,
                                   ports.next_free(site.name), ip, mac, "probe"))
-    return WanPlan(topo, tuple(switches), tuple(hosts), tuple(links))
+    plan = WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), prefix)
+    too_long = [n for n in plan.interfaces() if len(n) > MAX_INTERFACE_NAME]
+    if too_long:
+        raise ValueError(f"interface name {too_long[0]} is longer than Linux allows "
+                         f"({MAX_INTERFACE_NAME} characters): use a shorter prefix or fewer ports")
+    return plan
 
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"

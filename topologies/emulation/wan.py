@@ -13,19 +13,24 @@ removes anything of ours that Mininet missed.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from topologies.emulation import platform
-from topologies.emulation.plan import WanPlan, make_plan
+from topologies.emulation.plan import WanPlan, make_plan, relay_name
 from topologies.model import Topology
 
 Progress = Callable[[str], None]
+OWNER_KEY, WAN_KEY = "intercloud-wan-run", "intercloud-wan"   # external_ids on our bridges
+_RUNNING: set[str] = set()   # run ids of the WANs this process has up
 
 
 def _quiet(_msg: str) -> None:
@@ -48,9 +53,14 @@ class Wan:
     def __init__(self, topo: Topology, *, controller: tuple[str, int] | None = None,
                  hosts_per_site: int | None = None, probes: bool = False,
                  delay_mechanism: str = "auto", datapath: str = "auto",
-                 progress: Progress = _quiet):
+                 progress: Progress = _quiet, prefix: str | None = None):
+        """``prefix``: letters in front of every node name (see :mod:`plan`). None picks
+        one when starting: none, unless another running WAN already uses those names."""
         self.topo = topo
-        self.plan: WanPlan = make_plan(topo, hosts_per_site=hosts_per_site, probes=probes)
+        self._plan_options = {"hosts_per_site": hosts_per_site, "probes": probes}
+        self.requested_prefix = prefix
+        self.plan: WanPlan = make_plan(topo, prefix=prefix or "", **self._plan_options)
+        self.run_id = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.controller = controller
         self.requested_mechanism = delay_mechanism
         self.requested_datapath = datapath
@@ -100,7 +110,9 @@ class Wan:
             self.datapath = "kernel" if platform.ovs_kernel_datapath() else "user"
         else:
             self.datapath = self.requested_datapath
+        self.plan = self._claim_names()
         sweep(self.plan)  # leftovers of an interrupted run would make this one fail
+        _RUNNING.add(self.run_id)
         p = self.plan
         self.progress(f"building {self.topo.name}: {len(p.switches)} switches, "
                       f"{len(p.hosts)} hosts, {len(p.links)} links; delay by "
@@ -116,7 +128,34 @@ class Wan:
         net.build()
         self.progress(f"starting {len(p.switches)} switches")
         net.start()
-        self.progress(f"{self.topo.name} is up")
+        mark = [f"external_ids:{OWNER_KEY}={self.run_id}", f"external_ids:{WAN_KEY}={self.topo.name}"]
+        args = []
+        for sw in p.switches:
+            args += ["--", "set", "Bridge", sw.name, *mark]
+        subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, check=True)
+        self.progress(f"{self.topo.name} is up" + (f" (node names prefixed {p.prefix!r})" if p.prefix else ""))
+
+    def _claim_names(self) -> WanPlan:
+        """The plan whose node names no running WAN uses: the requested prefix (or an
+        error naming the WAN that holds it), or - when none was requested - no prefix,
+        else the first free one of b..z. What a dead run left behind is not "running":
+        the sweep removes it."""
+        if self.requested_prefix is not None:
+            holder = running_owner(self.plan)
+            if holder:
+                raise platform.EmulationError(
+                    f"switch {self.plan.switches[0].name} belongs to a running WAN ({holder}); stop it, "
+                    "or give this one another prefix (--prefix)")
+            return self.plan
+        for prefix in ("", *"bcdefghijklmnopqrstuvwxyz"):
+            plan = make_plan(self.topo, prefix=prefix, **self._plan_options)
+            holder = running_owner(plan)
+            if not holder:
+                if prefix:
+                    self.progress(f"node names {self.plan.switches[0].name}... are used by a running WAN "
+                                  f"({running_owner(self.plan)}): this one prefixes its names with {prefix!r}")
+                return plan
+        raise platform.EmulationError("26 WANs are running on this machine: stop one first")
 
     def stop(self) -> None:
         """Tear down everything; safe to call twice and after a failed start."""
@@ -132,6 +171,7 @@ class Wan:
                 except Exception as e:  # keep going: the sweep below finishes the job
                     self.progress(f"mininet stop failed ({e}); sweeping")
             sweep(self.plan)
+            _RUNNING.discard(self.run_id)
 
     # -- access ------------------------------------------------------------------------
 
@@ -154,13 +194,15 @@ class Wan:
         return [self.net[h.name] for h in self.plan.hosts if h.site == site and not h.probe]
 
     def wait_connected(self, timeout: float = 30.0) -> bool:
-        """Wait until every switch reports a connection to its controller."""
+        """Wait until every switch of this WAN reports a connection to its controller."""
         deadline = time.monotonic() + timeout
         names = [s.name for s in self.plan.switches]
         while time.monotonic() < deadline:
-            out = subprocess.run(["ovs-vsctl", "--columns=is_connected", "list", "controller"],
-                                 capture_output=True, text=True).stdout
-            if out.count("true") >= len(names):
+            connected = [subprocess.run(["ovs-vsctl", "--timeout=5", "--bare", "--columns=is_connected",
+                                         "find", "Controller", f"_uuid={uuid}"],
+                                        capture_output=True, text=True).stdout.strip() == "true"
+                         for name in names for uuid in _controllers_of(name)]
+            if len(connected) >= len(names) and all(connected):
                 return True
             time.sleep(0.2)
         return False
@@ -174,6 +216,7 @@ class Wan:
                           "pid": node.pid if node else None, "probe": h.probe})
         return {
             "topology": self.topo.name,
+            "prefix": self.plan.prefix,
             "delay_mechanism": self.delay_mechanism,
             "datapath": self.datapath,
             "controller": f"{self.controller[0]}:{self.controller[1]}" if self.controller else None,
@@ -221,13 +264,40 @@ def interface_names() -> list[str]:
 
 
 def _our_interfaces(plan: WanPlan) -> list[str]:
-    from topologies.emulation.links import relay_name
+    return plan.interfaces()
 
-    names = [f"{h.switch}-eth{h.port}" for h in plan.hosts]
-    for l in plan.links:
-        for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
-            names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
-    return names
+
+def _controllers_of(bridge: str) -> list[str]:
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "get", "Bridge", bridge, "controller"],
+                         capture_output=True, text=True).stdout
+    return [u for u in out.strip("[] \n").replace(",", " ").split() if u]
+
+
+def running_owner(plan: WanPlan) -> str:
+    """Who runs a WAN on this plan's switch names right now ("WAN of TOPOLOGY, process
+    PID"), or "" if nobody does (absent, or left behind by a run that died)."""
+    for sw in plan.switches:
+        out = subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "get", "Bridge", sw.name,
+                              "external_ids"], capture_output=True, text=True).stdout
+        ids = dict(re.findall(r'([\w-]+)="?([^",}]*)"?', out))
+        owner = ids.get(OWNER_KEY, "")
+        if not owner:
+            continue
+        pid = int(owner.split(":")[0])
+        alive = owner in _RUNNING if pid == os.getpid() else _process_alive(pid)
+        if alive:
+            return f"WAN of {ids.get(WAN_KEY, '?')}, process {pid}"
+    return ""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _pgrep(pattern: str) -> list[str]:
@@ -237,7 +307,7 @@ def _pgrep(pattern: str) -> list[str]:
 
 def leftovers(plan: WanPlan) -> list[str]:
     """What of this plan's WAN still exists: bridges, interfaces, processes, QoS rows."""
-    from topologies.emulation.links import RELAY_SCRIPT, QOS_OWNER
+    from topologies.emulation.links import orphaned_qos
 
     found = []
     bridges = set(subprocess.run(["ovs-vsctl", "--timeout=10", "list-br"], capture_output=True,
@@ -245,18 +315,17 @@ def leftovers(plan: WanPlan) -> list[str]:
     found += [f"bridge {b}" for b in sorted(bridges & set([s.name for s in plan.switches]))]
     present = set(interface_names())
     found += [f"interface {n}" for n in _our_interfaces(plan) if n in present]
-    found += [f"relay process: {p}" for p in _pgrep(RELAY_SCRIPT)]
+    for pattern in _relay_patterns(plan):
+        found += [f"relay process: {p}" for p in _pgrep(pattern)]
     for h in plan.hosts:
         found += [f"host shell: {p}" for p in _pgrep(f"mininet:{h.name}$")]
-    qos = subprocess.run(["ovs-vsctl", "--timeout=10", "--bare", "--columns=_uuid", "find", "qos",
-                          QOS_OWNER], capture_output=True, text=True).stdout.split()
-    found += [f"QoS row {q}" for q in qos]
+    found += [f"QoS row {q}" for q in orphaned_qos()]
     return found
 
 
 def sweep(plan: WanPlan) -> None:
     """Remove any bridge, interface, QoS row or process this plan would create."""
-    from topologies.emulation.links import RELAY_SCRIPT, destroy_owned_qos
+    from topologies.emulation.links import destroy_owned_qos
 
     args = []
     for name in [s.name for s in plan.switches]:
@@ -268,7 +337,21 @@ def sweep(plan: WanPlan) -> None:
         if name in present:
             subprocess.run(["ip", "link", "del", name], capture_output=True)
     destroy_owned_qos()
-    subprocess.run(["pkill", "-f", RELAY_SCRIPT], capture_output=True)
+    # only this plan's processes: the relays of its links, the shells of its hosts (another
+    # WAN on this machine has other names; see running_owner)
+    for pattern in _relay_patterns(plan):
+        subprocess.run(["pkill", "-f", pattern], capture_output=True)
     # Mininet host shells are `mnexec ... bash --norc ... -is mininet:<name>`
     for h in plan.hosts:
         subprocess.run(["pkill", "-f", f"mininet:{h.name}$"], capture_output=True)
+
+
+def _relay_patterns(plan: WanPlan) -> list[str]:
+    """pkill/pgrep patterns for the relays of this plan's links (argv: relay.py END_A END_B ...)."""
+    from topologies.emulation.links import RELAY_SCRIPT
+
+    out = []
+    for l in plan.links:
+        a, b = relay_name(f"{l.switch_a}-eth{l.port_a}"), relay_name(f"{l.switch_b}-eth{l.port_b}")
+        out.append(f"{re.escape(RELAY_SCRIPT)} ({a} {b}|{b} {a}) ")
+    return out
