@@ -87,8 +87,8 @@ TOPOLOGY ?= japan-intercloud
 bench-wan: setup
 	@mkdir -p results
 	$(SLICECTL) wan check $(TOPOLOGY) --json > results/wan-$(notdir $(basename $(TOPOLOGY))).json; \
-	  rc=$$?; $(PY) -c "import json,sys; from topologies.emulation.fidelity import format_table; \
-	  print(format_table(json.load(open(sys.argv[1]))))" results/wan-$(notdir $(basename $(TOPOLOGY))).json; exit $$rc
+	  rc=$$?; $(PY) -c "import json,sys; from slicectl.report import fidelity_table; \
+	  print(fidelity_table(json.load(open(sys.argv[1]))))" results/wan-$(notdir $(basename $(TOPOLOGY))).json; exit $$rc
 
 # The engine's benchmark (no root needed): Topology Zoo's GEANT and a generated 200-site WAN.
 bench-engine: venv

@@ -21,6 +21,7 @@ import resource
 import statistics
 import time
 
+from slicectl.report import percentile
 from slices.memory import settle_garbage
 from slices.compiler import compile_slice
 from slices.engine import PLACED, SliceEngine
@@ -61,10 +62,7 @@ def random_specs(topo: Topology, n: int, seed: int, lo: int = 2, hi: int = 10,
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+    return percentile(values, q) or 0.0
 
 
 FREEZE_EVERY = 100  # as the controller's owner thread (controller.core.SETTLE_EVERY)

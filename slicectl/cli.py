@@ -224,11 +224,12 @@ def cmd_wan_up(args) -> int:
 
 
 def cmd_wan_check(args) -> int:
-    from topologies.emulation.fidelity import format_table, run_check
+    from slicectl.report import fidelity_table
+    from topologies.emulation.fidelity import run_check
 
     _sigterm_as_interrupt()
     report = run_check(lambda: _make_wan(args, probes=True), progress)
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    print(json.dumps(report, indent=2) if args.json else fidelity_table(report))
     return EXIT_OK if report["ok"] else EXIT_FAIL
 
 
@@ -356,14 +357,15 @@ def cmd_demo(args) -> int:
     from pathlib import Path
 
     from slicectl.demo import run_demo
-    from topologies.emulation.fidelity import format_table, run_check
+    from slicectl.report import fidelity_table
+    from topologies.emulation.fidelity import run_check
     _sigterm_as_interrupt()
     if not args.skip_fidelity:
         progress("part 1/2: the emulated WAN alone, every link measured against its configuration")
         args.topology, args.hosts, args.delay_mechanism, args.datapath = "japan-intercloud", None, "auto", "auto"
         args.prefix = None
         report = run_check(lambda: _make_wan(args, probes=True), progress)
-        print(format_table(report))
+        print(fidelity_table(report))
         print()
         progress("part 2/2: the controller, and slices over gRPC")
     rc = run_demo(progress, Path(args.out))

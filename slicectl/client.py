@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from proto.convert import STATE_NAMES, spec_message
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from slicectl.report import render_table
 from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
@@ -108,26 +109,20 @@ def render(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False).rstrip()
 
 
-def table(rows: list[tuple], head: tuple) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(head), *(line(r) for r in rows)])
-
-
 def slice_rows(slices: Iterable[pb.Slice]) -> str:
     rows = []
     for s in slices:
         rows.append((s.spec.name, s.spec.tenant, STATE_NAMES.get(s.state, "?"), s.spec.priority,
                      f"{s.spec.bandwidth_mbps:g}", f"{s.worst_delay_ms:.2f}" if s.tree else "-",
                      ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason))
-    return table(rows, ("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SITES", "REASON"))
+    return render_table(("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SITES", "REASON"), rows)
 
 
 def slice_detail(s: pb.Slice) -> str:
     lines = [slice_rows([s]), "", f"id {s.id}, prefix {s.prefix}, protection "
              f"{pb.Protection.Name(s.spec.protection).removeprefix('PROTECTION_').lower()}"]
-    lines.append(table([(e.site, e.port, e.vlan or "-", e.ip) for e in s.endpoints],
-                       ("SITE", "PORT", "VLAN", "ADDRESS")))
+    lines.append(render_table(("SITE", "PORT", "VLAN", "ADDRESS"),
+                              [(e.site, e.port, e.vlan or "-", e.ip) for e in s.endpoints]))
     lines.append("tree:   " + (", ".join(f"{l.a}—{l.b}" for l in s.tree) or "-"))
     if s.backup:
         lines.append("backup: " + ", ".join(f"{l.a}—{l.b}" for l in s.backup))
@@ -138,9 +133,9 @@ def slice_detail(s: pb.Slice) -> str:
 
 
 def topology_rows(t: pb.Topology) -> str:
-    sites = table([(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO") for s in t.sites],
-                  ("SITE", "KIND", "REGION", "DPID", "CONNECTED"))
-    links = table([(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
-                    "up" if l.up else "DOWN", l.slices) for l in t.links],
-                  ("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES"))
+    sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED"),
+                         [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO") for s in t.sites])
+    links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES"),
+                         [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
+                           "up" if l.up else "DOWN", l.slices) for l in t.links])
     return f"topology {t.name}\n\n{sites}\n\n{links}"

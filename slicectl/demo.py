@@ -24,6 +24,7 @@ import grpc
 import yaml
 
 from proto.convert import doc_to_spec
+from slicectl.report import percentile, render_table
 from slicectl.wanmap import write_map
 from slicectl.launcher import ControllerProcess
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
@@ -160,9 +161,7 @@ def format_outcomes(outcomes: list[Outcome]) -> str:
         rows.append((o.name, o.priority, ",".join(o.sites), o.state, f"{o.worst_delay_ms:.2f} ms",
                      f"{o.pairs_ok}/{o.pairs}", ttc, f"{TARGET_S / 60:g} min",
                      {True: "yes", False: "NO", None: "-"}[o.isolated]))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+    return render_table(head, rows, rule=True)
 
 
 def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
@@ -199,8 +198,8 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
                 o.isolated = iso[o.name]
             recovery = disaster(ctl, wan, [d for d, o in zip(docs, outcomes) if o.ttc_s is not None], progress)
             slices = ctl.slices.ListSlices(pb.ListSlicesRequest()).slices
-            svg = write_map(topo, slices, out_dir / "demo-map.svg")
-            progress(f"map of the slices written to {svg}")
+            png, svg = write_map(topo, slices, out_dir / "demo-map")
+            progress(f"map of the slices written to {png} and {svg}")
     print(f"Slices on japan-intercloud (controller + Mininet; "
           f"target of the original programme: connectivity within {TARGET_S / 60:g} minutes)")
     print(format_outcomes(outcomes))
@@ -208,7 +207,7 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
     good = all(o.ttc_s is not None and o.isolated for o in outcomes) and recovery["seconds"] is not None
     print(f"{'PASS' if good else 'FAIL'}: {sum(o.ttc_s is not None for o in outcomes)}/{len(outcomes)} "
           f"slices connected, {sum(bool(o.isolated) for o in outcomes)}/{len(outcomes)} isolated; "
-          f"map: {out_dir / 'demo-map.svg'}")
+          f"map: {out_dir / 'demo-map.png'}")
     return 0 if good else 1
 
 
@@ -241,9 +240,7 @@ def run_ttc_bench(creations: int, seed: int, progress: Progress) -> dict:
                 ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=doc["name"]), timeout=30)
                 if (i + 1) % 10 == 0:
                     progress(f"{i + 1}/{creations} slices: median so far {statistics.median(times):.3f} s")
-    times.sort()
-    pct = lambda q: times[min(len(times) - 1, int(round(q / 100 * (len(times) - 1))))] if times else None
     return {"topology": topo.name, "creations": creations, "connected": len(times), "failed": failures,
-            "ttc_s": {"p50": pct(50), "p99": pct(99), "min": times[0] if times else None,
-                      "max": times[-1] if times else None},
+            "ttc_s": {"p50": percentile(times, 50), "p99": percentile(times, 99), "min": min(times, default=None),
+                      "max": max(times, default=None)},
             "target_s": TARGET_S, "seed": seed}

@@ -1,54 +1,96 @@
-"""A picture of the slices: sites on a lat/lon map, every link in grey, each slice's tree
-in its own colour (backup trees dashed). Plain SVG, no plotting library."""
+"""A picture of the slices: sites on a longitude/latitude map, every link in grey, each
+slice's tree in its own colour (backup trees dashed), a legend, written as PNG and SVG
+with matplotlib.
+
+The map keeps distances honest at the WAN's latitude (one degree of longitude is
+cos(latitude) of a degree of latitude). Sites without coordinates are drawn beside their
+located neighbours, or in a row under the map if they have none, and are marked so.
+"""
 from __future__ import annotations
 
-from html import escape
+import math
 from pathlib import Path
 
-from topologies.model import Topology
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed (a lab VM or CI has none)
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.lines import Line2D  # noqa: E402
+
+from topologies.model import Topology  # noqa: E402
 
 COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-WIDTH, HEIGHT, MARGIN = 900, 700, 60
+SITE_STYLE = {"cloud": ("o", "#333333", 8), "core": ("o", "#ffffff", 6), "edge": ("s", "#999999", 5)}
+SITE_LAYER = {"core": 3, "edge": 4, "cloud": 5}   # a data centre stays visible over its exchange
 
 
-def write_map(topo: Topology, slices, path: Path) -> Path:
-    """``slices``: API Slice messages (spec.name, tree, backup)."""
-    located = [s for s in topo.sites if s.located]
-    lats = [s.lat for s in located]
-    lons = [s.lon for s in located]
-    lat0, lat1, lon0, lon1 = min(lats), max(lats), min(lons), max(lons)
-    scale = min((WIDTH - 2 * MARGIN) / max(lon1 - lon0, 1e-6), (HEIGHT - 2 * MARGIN) / max(lat1 - lat0, 1e-6))
+def site_positions(topo: Topology) -> tuple[dict[str, tuple[float, float]], set[str]]:
+    """(lon, lat) of every site, and the names of those whose position is made up."""
+    pos = {s.name: (s.lon, s.lat) for s in topo.sites if s.located}
+    guessed = set()
+    lons = [p[0] for p in pos.values()] or [0.0]
+    lats = [p[1] for p in pos.values()] or [0.0]
+    span = max(max(lons) - min(lons), max(lats) - min(lats), 1.0)
+    row = 0
+    for s in topo.sites:
+        if s.located:
+            continue
+        near = [pos[l.other(s.name)] for l in topo.links_of(s.name) if l.other(s.name) in pos]
+        if near:
+            lon = sum(p[0] for p in near) / len(near) + 0.04 * span
+            lat = sum(p[1] for p in near) / len(near) - 0.04 * span
+        else:
+            lon, lat = min(lons) + 0.08 * span * row, min(lats) - 0.12 * span
+            row += 1
+        pos[s.name] = (lon, lat)
+        guessed.add(s.name)
+    return pos, guessed
 
-    def xy(site: str) -> tuple[float, float]:
-        s = topo.site(site)
-        return MARGIN + (s.lon - lon0) * scale, HEIGHT - MARGIN - (s.lat - lat0) * scale
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-           f'font-family="sans-serif" font-size="11">',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{MARGIN}" y="24" font-size="16">{escape(topo.name)}: slices and their trees</text>']
+def write_map(topo: Topology, slices, path: Path) -> list[Path]:
+    """Draw ``slices`` (API Slice messages: spec.name, spec.bandwidth_mbps, spec.priority,
+    tree, backup) on ``topo``; write ``path`` with .png and .svg; return both paths."""
+    pos, guessed = site_positions(topo)
+    fig, ax = plt.subplots(figsize=(10, 8), dpi=110)
+    mean_lat = sum(p[1] for p in pos.values()) / max(len(pos), 1)
+    ax.set_aspect(1 / max(math.cos(math.radians(mean_lat)), 0.1))
     for l in topo.links:
-        if topo.site(l.a).located and topo.site(l.b).located:
-            (x1, y1), (x2, y2) = xy(l.a), xy(l.b)
-            out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#ccc" stroke-width="6"/>')
+        (x1, y1), (x2, y2) = pos[l.a], pos[l.b]
+        ax.plot([x1, x2], [y1, y2], color="#cccccc", linewidth=5, zorder=1, solid_capstyle="round")
+    handles = []
+    step = 0.004 * max(1.0, max(p[0] for p in pos.values()) - min(p[0] for p in pos.values()))
     for i, s in enumerate(slices):
         colour = COLOURS[i % len(COLOURS)]
-        offset = (i - len(slices) / 2) * 2.5  # side by side where trees share a link
-        for links, dash in ((s.tree, ""), (s.backup, ' stroke-dasharray="6,4"')):
+        offset = (i - (len(slices) - 1) / 2) * step  # side by side where trees share a link
+        for links, style in ((s.tree, "-"), (s.backup, "--")):
             for l in links:
-                (x1, y1), (x2, y2) = xy(l.a), xy(l.b)
-                out.append(f'<line x1="{x1 + offset:.1f}" y1="{y1 + offset:.1f}" x2="{x2 + offset:.1f}" '
-                           f'y2="{y2 + offset:.1f}" stroke="{colour}" stroke-width="2.5"{dash}/>')
-        out.append(f'<rect x="{WIDTH - 250}" y="{40 + 18 * i}" width="14" height="10" fill="{colour}"/>'
-                   f'<text x="{WIDTH - 230}" y="{49 + 18 * i}">{escape(s.spec.name)} '
-                   f'({s.spec.bandwidth_mbps:g} Mbit/s, prio {s.spec.priority})</text>')
-    for s in located:
-        x, y = xy(s.name)
-        fill = {"cloud": "#333", "core": "#fff", "edge": "#999"}[s.kind]
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if s.kind == "cloud" else 4}" fill="{fill}" stroke="#333"/>')
-        if s.kind == "cloud":
-            out.append(f'<text x="{x + 8:.1f}" y="{y - 6:.1f}">{escape(s.name)}</text>')
-    out.append(f'<text x="{MARGIN}" y="{HEIGHT - 16}" fill="#666">dark: cloud, white: core, grey: edge; '
-               f'dashed: backup tree</text></svg>')
-    path.write_text("\n".join(out) + "\n")
-    return path
+                (x1, y1), (x2, y2) = pos[l.a], pos[l.b]
+                ax.plot([x1 + offset, x2 + offset], [y1 + offset, y2 + offset], color=colour,
+                        linestyle=style, linewidth=2.2, zorder=2)
+        handles.append(Line2D([], [], color=colour, linewidth=2.2,
+                              label=f"{s.spec.name} ({s.spec.bandwidth_mbps:g} Mbit/s, priority {s.spec.priority})"))
+    for site in topo.sites:
+        marker, fill, size = SITE_STYLE.get(site.kind, ("o", "#ffffff", 6))
+        x, y = pos[site.name]
+        ax.plot([x], [y], marker=marker, markersize=size, markerfacecolor=fill, markeredgecolor="#333333",
+                linestyle="none", zorder=SITE_LAYER.get(site.kind, 3))
+        if site.kind == "cloud" or site.name in guessed:
+            ax.annotate(site.name + (" (no coordinates)" if site.name in guessed else ""), (x, y),
+                        xytext=(6, 5), textcoords="offset points", fontsize=8, zorder=6)
+    handles += [Line2D([], [], color="#555555", linestyle="--", label="backup tree"),
+                *(Line2D([], [], marker=m, markersize=sz, markerfacecolor=f, markeredgecolor="#333333",
+                         linestyle="none", label=f"{kind} site") for kind, (m, f, sz) in SITE_STYLE.items())]
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    ax.set_title(f"{topo.name}: slices and their trees")
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    ax.grid(color="#eeeeee", linewidth=0.5)
+    out = []
+    path = Path(path)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        for suffix in (".png", ".svg"):
+            target = path.with_suffix(suffix)
+            fig.savefig(target, bbox_inches="tight")
+            out.append(target)
+    plt.close(fig)
+    return out

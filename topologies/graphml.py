@@ -29,7 +29,7 @@ from xml.etree.ElementTree import ParseError
 from topologies.errors import TopologyError
 from topologies.checks import check_connected
 from topologies.geo import DEFAULT_ROUTE_FACTOR, centroid, fibre_delay_ms, great_circle_km
-from topologies.model import Link, Site, Topology
+from topologies.model import DEFAULT_HOSTS, Link, Site, Topology
 
 ATTRIBUTION = ("Internet Topology Zoo, S. Knight et al., IEEE JSAC 29(9) 2011, "
                "CC BY 4.0 (topology-zoo.org)")
@@ -46,7 +46,8 @@ def _listing(items: list[str], limit: int = 6) -> str:
 
 def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR,
                  default_bandwidth_mbps: float = 1000.0, default_delay_ms: float = 5.0,
-                 hosts_per_cloud: int = 2, hosts_per_edge: int = 1) -> Topology:
+                 hosts_per_cloud: int = DEFAULT_HOSTS["cloud"],
+                 hosts_per_edge: int = DEFAULT_HOSTS["edge"]) -> Topology:
     """Read a Topology Zoo GraphML file; see the module docstring for the treatments."""
     import networkx as nx
 

@@ -14,10 +14,9 @@ import yaml
 from topologies.errors import TopologyError
 from topologies.checks import check_connected
 from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
-from topologies.model import SITE_KINDS, Link, Site, Topology
+from topologies.model import DEFAULT_HOSTS, SITE_KINDS, Link, Site, Topology
 
 BUILTIN_DIR = Path(__file__).resolve().parent
-DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
 MAX_HOSTS_PER_SITE = 64
 
 _TOP_KEYS = {"name", "description", "defaults", "sites", "links"}

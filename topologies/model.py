@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # networkx is only needed by callers that ask for a graph
 
 SiteKind = Literal["cloud", "core", "edge"]
 SITE_KINDS: tuple[str, ...] = ("cloud", "core", "edge")
+# emulated hosts a site has unless its file says otherwise: data centres two, user access
+# one, exchanges none (they only carry traffic)
+DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
 DelaySource = Literal["configured", "distance", "guessed"]
 
 

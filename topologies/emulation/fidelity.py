@@ -187,32 +187,3 @@ def run_check(wan_factory, progress: Progress) -> dict:
 
 def _fmt(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
-
-
-def format_table(report: dict) -> str:
-    head = ("link", "Mbit/s", "measured", "delay ms", "2xdelay", "link RTT", "raw RTT",
-            "baseline", "mechanism", "result")
-    rows = []
-    for r in report["links"]:
-        bw = "ok" if r["bandwidth_ok"] else ("n/j" if r["bandwidth_ok"] is None else "BW OFF")
-        verdict = "ok" if r["ok"] else ", ".join(
-            x for x in ("RTT OFF" if not r["delay_ok"] else "", bw if bw == "BW OFF" else "",
-                        r["error"]) if x)
-        if r["ok"] and r["bandwidth_ok"] is None:
-            verdict = "ok (bw not judged >100)"
-        rows.append((f"{r['a']} — {r['b']}", f"{r['bandwidth_mbps']:g}", _fmt(r["measured_mbps"], 1),
-                     f"{r['delay_ms']:.3f}", f"{2 * r['delay_ms']:.2f}", _fmt(r["measured_rtt_ms"]),
-                     _fmt(r["raw_rtt_ms"]), _fmt(r["baseline_rtt_ms"]), r["mechanism"], verdict))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    out = [f"Fidelity of {report['topology']} (delay by {report['delay_mechanism']}; "
-           f"targets: RTT {report['targets']['rtt']}, TCP {report['targets']['bandwidth']})",
-           line(head), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
-    n_ok = sum(r["ok"] for r in report["links"])
-    out.append("link RTT = raw min RTT - baseline (min RTT of the same probe path with the "
-               f"link at a {REFERENCE_DELAY_MS:g} ms reference delay, less 2 x {REFERENCE_DELAY_MS:g} ms: "
-               "the measuring path's own latency)")
-    out.append(f"{n_ok}/{len(rows)} links within target; "
-               f"{'PASS' if report['ok'] else 'FAIL'} in {report['duration_s']} s")
-    return "\n".join(out)
