@@ -22,7 +22,7 @@ from os_ken.ofproto import ofproto_v1_3
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
 from slices.compiler import Changes, switch_phases
-from slices.rules import COOKIE_SLICE_MASK, slice_cookie
+from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 10.0
@@ -221,13 +221,13 @@ class SlicingApp(app_manager.OSKenApp):
         flows = parser.OFPFlowStatsRequest(dp, table_id=0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
                                            cookie=slice_cookie(slice_id), cookie_mask=COOKIE_SLICE_MASK,
                                            match=parser.OFPMatch())
-        meter = parser.OFPMeterStatsRequest(dp, meter_id=slice_id)
+        meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id))
         waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
         for _r, w in waiters:
             w.done.wait(READ_TIMEOUT_S)
         self._forget(dp, [(r.xid, w) for r, w in waiters])
         for f in waiters[0][1].body:
-            if f.priority == 300:  # endpoint ingress rules (slices.compiler.PRIO_INGRESS)
+            if f.priority == PRIO_INGRESS and f.table_id == TABLE_CLASSIFY:  # endpoint ingress rules
                 out["ingress_packets"] += f.packet_count
                 out["ingress_bytes"] += f.byte_count
         for m in waiters[1][1].body:

@@ -9,7 +9,8 @@ and :func:`canonical` puts a compiled rule in that order too.
 """
 from __future__ import annotations
 
-from slices.rules import OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, slice_cookie
+from slices.rules import (OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, group_slice, meter_slice,
+                          slice_cookie)
 
 ALL_ONES_64 = 0xFFFF_FFFF_FFFF_FFFF
 _ORDER = {"meter": 0, "write_metadata": 2, "goto": 3}  # everything else: apply-actions (1)
@@ -136,10 +137,10 @@ def flow_from_stats(site: str, stat) -> Rule:
 
 def group_from_desc(site: str, desc) -> Group:
     buckets = tuple((b.watch_port, tuple(_actions_back(b.actions))) for b in desc.buckets)
-    return Group(site, desc.group_id, buckets, slice_cookie(desc.group_id >> 8))
+    return Group(site, desc.group_id, buckets, slice_cookie(group_slice(desc.group_id)))
 
 
 def meter_from_config(site: str, config) -> Meter:
     band = config.bands[0] if config.bands else None
     return Meter(site, config.meter_id, getattr(band, "rate", 0), getattr(band, "burst_size", 0),
-                 slice_cookie(config.meter_id))
+                 slice_cookie(meter_slice(config.meter_id)))

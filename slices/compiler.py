@@ -28,11 +28,11 @@ from functools import lru_cache
 from slices.engine import PLACED, Slice, SliceEngine
 from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, TABLE_FORWARD,
-                          COOKIE_APP, Entry, Group, Meter, Rule, slice_cookie)
+                          COOKIE_APP, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS, PRIO_UNICAST,
+                          Entry, Group, Meter, Rule, group_id, meter_id, slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
 
-PRIO_INGRESS, PRIO_LINK, PRIO_UNICAST, PRIO_BROADCAST, PRIO_MISS = 300, 200, 200, 100, 0
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 METER_BURST_SECONDS = 0.1   # TCP through a policer needs room for a window's burst
@@ -106,11 +106,11 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
     rate = int(round(s.spec.bandwidth_mbps * 1000))
     go = (("write_metadata", meta), ("goto", TABLE_FORWARD))
     for site in sorted(at_site):
-        out.append(Meter(site, s.number, rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
+        out.append(Meter(site, meter_id(s.number), rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
         for e in at_site[site]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), _vid(vid)),
-                            (("pop_vlan",),) * bool(e.vlan) + (("meter", s.number),) + go, cookie))
+                            (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go, cookie))
     trees = [(s.tree, s.tags, meta, s.backup)]
     if s.backup:
         trees.append((s.backup, s.backup_tags, meta | BACKUP_BIT, s.tree))
@@ -148,7 +148,7 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
                     bnb = backup_hops.get(e.site, {}).get(site)
                     if bnb is not None and bnb != nb:
                         alt = (ports.toward(site, bnb), s.backup_tags[frozenset((site, bnb))])
-                        gid = ((s.number & 0xFFFFFF) << 8) | index
+                        gid = group_id(s.number, index)
                         out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
                         actions = (("group", gid),)
                 address = s.addresses[e]

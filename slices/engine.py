@@ -18,6 +18,7 @@ from netaddr import IPNetwork
 from slices.errors import Rejected, UnknownSlice
 from slices.placement import LinkKey, PathCache, Tree, place
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
+from slices.rules import MAX_SLICE_ID
 from slices.spec import Endpoint, SliceSpec
 from topologies.model import Topology
 
@@ -97,7 +98,7 @@ class SliceEngine:
         self.down_sites: set[str] = set()
         self.prefixes = PrefixPool(prefix_pool, prefix_len)
         self.tags = TagSpace()
-        self._numbers = IndexAllocator(1, 0xFFFFFF)
+        self._numbers = IndexAllocator(1, MAX_SLICE_ID)
         self._endpoint_owner: dict[tuple, str] = {}
         # per link: the slices booked on it (primary or backup), for preemption
         self._on_link: dict[LinkKey, dict[str, int]] = {k: {} for k in self.capacity}

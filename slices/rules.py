@@ -11,11 +11,27 @@ from typing import Any
 
 OFPVID_PRESENT = 0x1000   # OpenFlow 1.3: vlan_vid value of a tagged frame is vid | 0x1000
 OFPVID_NONE = 0x0000      # no VLAN tag
+TABLE_CLASSIFY, TABLE_FORWARD = 0, 1
+BACKUP_BIT = 1 << 32      # metadata bit: the frame travels on the slice's backup tree
+
+# Priorities of the pipeline (compiler, wire and app read them from here).
+PRIO_INGRESS = 300        # table 0: a frame from a slice's endpoint port (metered)
+PRIO_LINK = 200           # table 0: a frame from a link carrying one of the slice's tags
+PRIO_UNICAST = 200        # table 1: IPv4 and ARP toward an endpoint address
+PRIO_BROADCAST = 100      # table 1: Ethernet broadcast along the slice's tree
+PRIO_MISS = 0             # both tables: drop everything else (fail-secure)
+
+# Identifiers. Every entry of a slice carries the slice id: its cookie, its meter id and
+# the high bits of its group ids, so one slice's entries are found, audited or deleted
+# together. The encodings and their limits live here only.
 COOKIE_APP = 0x51 << 56   # marks this controller's flows; the low 32 bits are the slice id
 COOKIE_APP_MASK = 0xFF << 56
 COOKIE_SLICE_MASK = COOKIE_APP_MASK | 0xFFFFFFFF
-TABLE_CLASSIFY, TABLE_FORWARD = 0, 1
-BACKUP_BIT = 1 << 32      # metadata bit: the frame travels on the slice's backup tree
+GROUP_INDEX_BITS = 8      # a group id is slice id << 8 | the endpoint's index in the slice
+MAX_GROUP_INDEX = (1 << GROUP_INDEX_BITS) - 1
+# OpenFlow reserves group ids from 0xffffff00 and meter ids from 0xffff0001: the largest
+# slice id keeps both its group ids and its meter id below them
+MAX_SLICE_ID = 0xFFFFFEFF >> GROUP_INDEX_BITS
 
 
 def slice_cookie(slice_id: int) -> int:
@@ -24,6 +40,26 @@ def slice_cookie(slice_id: int) -> int:
 
 def cookie_slice(cookie: int) -> int | None:
     return cookie & 0xFFFFFFFF if cookie & COOKIE_APP_MASK == COOKIE_APP else None
+
+
+def meter_id(slice_id: int) -> int:
+    """The id of a slice's meter (one per endpoint switch, same id on each)."""
+    return slice_id
+
+
+def meter_slice(meter: int) -> int:
+    return meter
+
+
+def group_id(slice_id: int, endpoint_index: int) -> int:
+    """The fast-failover group toward the slice's ``endpoint_index``-th endpoint."""
+    if not 0 <= endpoint_index <= MAX_GROUP_INDEX or not 0 < slice_id <= MAX_SLICE_ID:
+        raise ValueError(f"no group id for slice {slice_id}, endpoint {endpoint_index}")
+    return slice_id << GROUP_INDEX_BITS | endpoint_index
+
+
+def group_slice(group: int) -> int:
+    return group >> GROUP_INDEX_BITS
 
 
 Match = tuple[tuple[str, Any], ...]

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from netaddr import INET_PTON, AddrFormatError, IPAddress
 
 from slices.errors import SpecError
+from slices.rules import MAX_GROUP_INDEX
 from topologies.model import Topology
 
 PRIORITY_CLASSES = {
@@ -52,7 +53,7 @@ ENDPOINT_FIELDS = ("site", "port", "ip", "vlan")
 # meter can say. (A topology makes the bound tighter: its largest link.)
 MAX_BANDWIDTH_MBPS = 0xFFFFFFFF // 1000
 MAX_LATENCY_MS = 10_000.0    # a bound above 10 s bounds nothing; leave it out instead
-MAX_ENDPOINTS = 255          # endpoint indexes are 8 bits of a slice's group ids
+MAX_ENDPOINTS = MAX_GROUP_INDEX + 1   # an endpoint's index is part of its group ids
 MAX_PORT = 0xFEFF            # OpenFlow 1.3: physical ports end at 0xffffff00; Mininet's at 65279
 MAX_VLAN = 4094
 

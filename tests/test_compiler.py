@@ -231,3 +231,14 @@ def test_golden_rule_plans(name, request):
         pytest.skip(f"rewrote {path}: review the diff (a file compared with what was just written proves nothing)")
     assert path.exists(), f"no golden file {path}; run pytest --update-golden"
     assert text == path.read_text(), f"plan of {name} changed; if intended: pytest --update-golden"
+
+
+def test_identifiers_stay_clear_of_openflows_reserved_ids_and_never_collide():
+    from slices.rules import (MAX_GROUP_INDEX, MAX_SLICE_ID, group_id, group_slice, meter_id, meter_slice)
+    OFPG_MAX, OFPM_MAX = 0xFFFFFF00, 0xFFFF0000
+    assert group_id(MAX_SLICE_ID, MAX_GROUP_INDEX) < OFPG_MAX and meter_id(MAX_SLICE_ID) <= OFPM_MAX
+    assert group_slice(group_id(77, MAX_GROUP_INDEX)) == 77 == meter_slice(meter_id(77))
+    assert group_id(1, MAX_GROUP_INDEX) != group_id(2, 0)
+    for bad in ((1, MAX_GROUP_INDEX + 1), (MAX_SLICE_ID + 1, 0), (0, 0)):
+        with pytest.raises(ValueError):
+            group_id(*bad)

@@ -16,6 +16,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from slices.rules import group_slice, meter_id
 from tests.rawspec import raw_spec
 from controller.core import SliceController
 from slicectl.launcher import ControllerProcess
@@ -284,7 +285,7 @@ def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
     assert pings(src, ip, 2) == 0
     for site, (flows, groups, meters) in switch_state().items():
         assert not [k for k in flows if k[0] & 0xFFFFFFFF == number and k[0] >> 56 == 0x51], site
-        assert not [g for g in groups if g >> 8 == number] and number not in meters, site
+        assert not [g for g in groups if group_slice(g) == number] and meter_id(number) not in meters, site
 
 
 def test_controller_kill9_loses_no_ping_and_restores_everything(net):

@@ -15,7 +15,7 @@ from grpc_status import rpc_status
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.cli import main
 from slices.errors import SpecError
-from slices.spec import MAX_BANDWIDTH_MBPS, parse_spec
+from slices.spec import MAX_BANDWIDTH_MBPS, MAX_ENDPOINTS, parse_spec
 from tests.rawspec import raw_spec
 from tests.test_api import Running, doc, error_of
 from topologies import load
@@ -44,7 +44,7 @@ TYPOS = [
     ("bandwidth over a meter's 32 bits", {"bandwidth_mbps": 5e6}, "bandwidth_mbps", "at most"),
     ("infinite bound", {"max_latency_ms": math.inf}, "max_latency_ms", "finite"),
     ("too many endpoints", {"endpoints": [{"site": "tokyo-dc", "port": p} for p in range(1, 300)]},
-     "endpoints", "at most 255"),
+     "endpoints", f"at most {MAX_ENDPOINTS} endpoints"),
 ]
 
 
