@@ -2,10 +2,10 @@
 
 gRPC handlers and OpenFlow events never touch the model: they hand a request to
 :meth:`SliceController.call` / :meth:`post`, which a single owner thread runs in order
-(STYLE.md, practice 8). Each request follows the one-way flow: spec → engine decision →
-rule plan → diff → wire → store → events. The wire is an interface (:class:`Wire`), so
-the same owner runs against os-ken switches (controller.app) or a simulated network
-(tests).
+(as magma's pipelined controller loop does). Each request follows the one-way flow:
+spec → engine decision → rule plan → diff → wire → store → events, all or nothing (see
+:meth:`SliceController._transact`). The wire is an interface (:class:`Wire`), so the same
+owner runs against os-ken switches (controller.app) or simulated ones (tests).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
 from controller.ofwire import canonical_entry
-from controller.store import Store, StoreError, tags_from, tree_from
+from controller.store import Store, StoreError, placement_from_json
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
 from slices.engine import PREEMPTED, Event, SliceEngine
 from slices.errors import SpecError
@@ -170,11 +170,7 @@ class SliceController:
             cp = self.engine.checkpoint()
             try:
                 spec = parse_spec(row.spec, self.topology)
-                p = row.placement
-                self.engine.adopt(spec, number=p["number"], prefix=p["prefix"], addresses=p["addresses"],
-                                  status=p["status"], reason=row.reason, tree=tree_from(p["tree"]),
-                                  backup=tree_from(p["backup"]), tags=tags_from(p["tags"]),
-                                  backup_tags=tags_from(p["backup_tags"]))
+                self.engine.adopt(placement_from_json(spec, row.placement, row.reason))
             except Exception as e:  # whatever a damaged row holds, the others still load
                 self.engine.rollback(cp)
                 what = str(e) if isinstance(e, (SpecError, ValueError)) else f"{type(e).__name__}: {e}"
@@ -316,7 +312,7 @@ class SliceController:
                          for p in published]
         # every touched slice is written, not only those whose state changed: a re-placed
         # or updated slice keeps its state but not its placement or spec
-        upserts = [(self.engine.slices[n], self.states[n].state, self.states[n].reason, self.states[n].created)
+        upserts = [(self.engine.record(n), self.states[n].state, self.states[n].reason, self.states[n].created)
                    for n in touched if n in self.engine.slices]
         rows = [(p.slice, p.kind, p.state or self.states.get(p.slice, SliceState("deleted")).state, p.reason)
                 for p in published]
@@ -354,7 +350,7 @@ class SliceController:
         if commit and changed:
             rows = [(n, "state", st.state, st.reason) for n, st in changed.items()]
             try:
-                self.store.commit([(self.engine.slices[n], st.state, st.reason, st.created)
+                self.store.commit([(self.engine.record(n), st.state, st.reason, st.created)
                                    for n, st in changed.items()], [], rows)
             except StoreError as e:
                 log.error("%s; slice states not saved: %s", e, "; ".join(f"{n} {st.state}" for n, st in changed.items()))
@@ -396,7 +392,8 @@ class SliceController:
 
 def reconcile(found: list[Entry], wanted: list[Entry]) -> Changes:
     """What to send so a switch holding ``found`` holds exactly ``wanted``: entries that
-    differ (or are foreign or stale) are deleted and re-added, the rest left alone."""
+    differ are replaced in place (a modify: same key, new content), foreign or stale ones
+    are deleted, missing ones added; the rest is left alone."""
     have = {e.key: e for e in found}
     want = {e.key: e for e in wanted}
     stale = [e for k, e in have.items() if k not in want or want[k] != e]

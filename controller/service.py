@@ -29,7 +29,7 @@ from controller.store import StoreError
 from proto.convert import STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
-from slices.engine import PLACED
+from slices.record import PLACED
 from slices.errors import Rejected, SpecError, UnknownSlice
 
 log = logging.getLogger("intercloud.api")
@@ -85,24 +85,24 @@ def _fail(context, err: Exception) -> None:
 
 def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Slice:
     """The API view of one slice (call on the owner thread)."""
-    s = ctl.engine.get(name)
+    p = ctl.engine.record(name)
     st = ctl.states.get(name)
-    msg = pb.Slice(spec=spec_message(s.spec), state=STATES.get(st.state if st else "requested", 0),
-                   reason=st.reason if st else s.reason, id=s.number, prefix=str(s.prefix))
-    for e in s.spec.endpoints:
-        msg.endpoints.add(site=e.site, port=e.port, ip=s.addresses[e], vlan=e.vlan or 0)
-    if s.tree is not None:
-        msg.tree.extend(pb.Link(a=a, b=b) for a, b in s.tree.edges)
-        msg.worst_delay_ms = s.tree.worst_delay_ms
-    if s.backup is not None:
-        msg.backup.extend(pb.Link(a=a, b=b) for a, b in s.backup.edges)
+    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(st.state if st else "requested", 0),
+                   reason=st.reason if st else p.reason, id=p.number, prefix=p.prefix)
+    for e, address in p.addresses:
+        msg.endpoints.add(site=e.site, port=e.port, ip=address, vlan=e.vlan or 0)
+    if p.tree is not None:
+        msg.tree.extend(pb.Link(a=a, b=b) for a, b in p.tree.edges)
+        msg.worst_delay_ms = p.tree.worst_delay_ms
+    if p.backup is not None:
+        msg.backup.extend(pb.Link(a=a, b=b) for a, b in p.backup.edges)
     if st:
         msg.create_time.CopyFrom(timestamp(st.created))
         msg.update_time.CopyFrom(timestamp(st.updated))
-    if stats and s.status == PLACED:
+    if stats and p.status == PLACED:
         total: dict[str, int] = {}
-        for site in sorted({e.site for e in s.spec.endpoints}):
-            for k, v in ctl.wire.counters(site, s.number).items():
+        for site in p.spec.sites:
+            for k, v in ctl.wire.counters(site, p.number).items():
                 total[k] = total.get(k, 0) + v
         msg.stats.CopyFrom(pb.SliceStats(**total, collected=timestamp(time.time())))
     return msg

@@ -3,7 +3,8 @@
 A file, no server. Every change of the model is one transaction, written by the owner
 thread after the engine decided and before the API answers, so what was acknowledged
 survives ``kill -9``. On start the controller adopts every stored slice back into the
-engine with the same id, prefix, addresses, trees and tags: the rules it computes are
+engine with the same id, prefix, addresses, trees and tags (a
+:class:`slices.record.Placement`, whose JSON form is defined here and only here): the rules it computes are
 then exactly the ones the (fail-secure) switches kept, and reconciling them changes
 nothing.
 """
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from slices.engine import Slice, endpoint_key_text
 from slices.placement import Tree
+from slices.record import Placement
+from slices.spec import SliceSpec
 
 LOCK_WAIT_S = 2.0   # how long a write waits for another process's lock before failing
 
@@ -55,28 +57,54 @@ class StoredSlice:
     update_time: float
 
 
-def placement_of(s: Slice) -> dict:
+def endpoint_key_text(key: tuple) -> str:
+    """An endpoint key (site, port, vlan) as text: ``site:port`` or ``site:port.vlan``."""
+    site, port, vlan = key
+    return f"{site}:{port}" + (f".{vlan}" if vlan else "")
+
+
+def endpoint_key_from_text(text: str) -> tuple:
+    site, _, rest = text.rpartition(":")
+    port, _, vlan = rest.partition(".")
+    return (site, int(port), int(vlan) if vlan else None)
+
+
+def placement_to_json(p: Placement) -> dict:
+    """A placement record as the JSON the store keeps (trees as edges, tags as rows)."""
     def tree(t: Tree | None):
         return None if t is None else {"root": t.root, "edges": [list(e) for e in t.edges],
                                        "worst_delay_ms": t.worst_delay_ms, "worst_pair": list(t.worst_pair)}
 
-    def tags(d: dict):
-        return [[sorted(k)[0], sorted(k)[1], v] for k, v in sorted(d.items(), key=lambda kv: sorted(kv[0]))]
+    def tags(rows):
+        return [[*sorted(k), v] for k, v in rows]
 
-    return {"number": s.number, "prefix": str(s.prefix), "status": s.status,
-            "addresses": {endpoint_key_text(e.key): a for e, a in s.addresses.items()},
-            "tree": tree(s.tree), "backup": tree(s.backup),
-            "tags": tags(s.tags), "backup_tags": tags(s.backup_tags)}
-
-
-def tree_from(d: dict | None) -> Tree | None:
-    if d is None:
-        return None
-    return Tree(d["root"], tuple(tuple(e) for e in d["edges"]), d["worst_delay_ms"], tuple(d["worst_pair"]))
+    return {"number": p.number, "prefix": p.prefix, "status": p.status,
+            "addresses": {endpoint_key_text(e.key): a for e, a in p.addresses},
+            "tree": tree(p.tree), "backup": tree(p.backup),
+            "tags": tags(p.tags), "backup_tags": tags(p.backup_tags)}
 
 
-def tags_from(rows: list) -> dict:
-    return {frozenset((a, b)): tag for a, b, tag in rows}
+def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement:
+    """The record :func:`placement_to_json` wrote, for ``spec`` (validated already).
+    Raises KeyError, TypeError or ValueError when ``d`` is damaged."""
+    def tree(t: dict | None) -> Tree | None:
+        if t is None:
+            return None
+        return Tree(t["root"], tuple((a, b) for a, b in t["edges"]), float(t["worst_delay_ms"]),
+                    tuple(t["worst_pair"]))
+
+    def tags(rows: list) -> tuple:
+        return tuple((frozenset((a, b)), int(tag)) for a, b, tag in rows)
+
+    by_key = {e.key: e for e in spec.endpoints}
+    addresses = {endpoint_key_from_text(k): a for k, a in d["addresses"].items()}
+    if set(addresses) != set(by_key):
+        raise ValueError(f"stored addresses are for {sorted(map(str, addresses))}, "
+                         f"the spec's endpoints are {sorted(map(endpoint_key_text, by_key))}")
+    return Placement(spec=spec, number=int(d["number"]), prefix=str(d["prefix"]),
+                     addresses=tuple((e, addresses[e.key]) for e in spec.endpoints),
+                     status=d["status"], reason=reason, tree=tree(d["tree"]), backup=tree(d["backup"]),
+                     tags=tags(d["tags"]), backup_tags=tags(d["backup_tags"]))
 
 
 class StoreError(Exception):
@@ -130,7 +158,7 @@ class Store:
                 raise StoreError(f"store {self.path} cannot be written: {err}") from None
             raise
 
-    def commit(self, upserts: list[tuple[Slice, str, str, float]], deletes: list[str],
+    def commit(self, upserts: list[tuple[Placement, str, str, float]], deletes: list[str],
                events: list[tuple[str, str, str, str]]) -> None:
         """One transaction of :meth:`Transaction.write`."""
         with self.transaction() as tx:
@@ -152,21 +180,21 @@ class Transaction:
     def __init__(self, cursor: sqlite3.Cursor, path: str):
         self.cur, self.path = cursor, path
 
-    def write(self, upserts: list[tuple[Slice, str, str, float]], deletes: list[str],
+    def write(self, upserts: list[tuple[Placement, str, str, float]], deletes: list[str],
               events: list[tuple[str, str, str, str]]) -> None:
-        """Slices written (slice, state, reason, create_time), slices removed, events
+        """Slices written (placement, state, reason, create_time), slices removed, events
         appended (slice, kind, state, reason)."""
         now = time.time()
         cur = self.cur
         for name in deletes:
             cur.execute("DELETE FROM slices WHERE name = ?", (name,))
-        for s, state, reason, created in upserts:
+        for p, state, reason, created in upserts:
             cur.execute(
                 "INSERT INTO slices (name, seq, spec, state, reason, placement, create_time, update_time) "
                 "VALUES (?, COALESCE((SELECT MAX(seq) FROM slices), 0) + 1, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, state=excluded.state, "
                 "reason=excluded.reason, placement=excluded.placement, update_time=excluded.update_time",
-                (s.name, json.dumps(s.spec.to_dict()), state, reason, json.dumps(placement_of(s)),
+                (p.name, json.dumps(p.spec.to_dict()), state, reason, json.dumps(placement_to_json(p)),
                  created, now))
         cur.executemany("INSERT INTO events (time, slice, kind, state, reason) VALUES (?, ?, ?, ?, ?)",
                         [(now, *e) for e in events])

@@ -81,8 +81,7 @@ def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):
             rejected += 1
             events = []
         for name in {ev.slice for ev in events}:
-            s = engine.slices.get(name)
-            compiled[name] = compile_slice(s, ports) if s else ()
+            compiled[name] = compile_slice(engine.record(name), ports) if name in engine.slices else ()
         if len(per_slice) % FREEZE_EVERY == FREEZE_EVERY - 1:
             settle_garbage()
         per_slice.append((time.process_time() - t0) * 1000)
@@ -108,12 +107,12 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
             continue
         for name in {ev.slice for ev in events}:
             if name in engine.slices:
-                compile_slice(engine.slices[name], ports)
+                compile_slice(engine.record(name), ports)
         add_ms.append((time.process_time() - t0) * 1000)
         t0 = time.process_time()
         for ev in engine.release(spec.name):
             if ev.slice in engine.slices:
-                compile_slice(engine.slices[ev.slice], ports)
+                compile_slice(engine.record(ev.slice), ports)
         delete_ms.append((time.process_time() - t0) * 1000)
     per_switch: dict[str, int] = {}
     for entries in compiled.values():

@@ -24,14 +24,18 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from slices.engine import PLACED, Slice, SliceEngine
+from slices.record import PLACED, Placement
 from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, TABLE_FORWARD,
                           COOKIE_APP, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS, PRIO_UNICAST,
                           Entry, Group, Meter, Rule, group_id, meter_id, slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
+
+if TYPE_CHECKING:
+    from slices.engine import SliceEngine
 
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -94,7 +98,8 @@ def _pass_through(tree: Tree, other: Tree | None, site: str, endpoint_sites) -> 
     return (nbs[0], nbs[1]) if len(nbs) == 2 else None
 
 
-def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
+def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
+    """Every entry of one placed slice, on every switch it touches, in :func:`_order`."""
     if s.status != PLACED or s.tree is None:
         return ()
     cookie, meta = slice_cookie(s.number), s.number
@@ -111,9 +116,9 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), _vid(vid)),
                             (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go, cookie))
-    trees = [(s.tree, s.tags, meta, s.backup)]
+    trees = [(s.tree, s.tag, meta, s.backup)]
     if s.backup:
-        trees.append((s.backup, s.backup_tags, meta | BACKUP_BIT, s.tree))
+        trees.append((s.backup, s.backup_tag, meta | BACKUP_BIT, s.tree))
     for label, (tree, tags, md, other) in zip(("primary", "backup"), trees):
         md_match = _item("metadata", md)
         into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
@@ -147,11 +152,11 @@ def compile_slice(s: Slice, ports: PortMap) -> tuple[Entry, ...]:
                     actions = _emit((link,))
                     bnb = backup_hops.get(e.site, {}).get(site)
                     if bnb is not None and bnb != nb:
-                        alt = (ports.toward(site, bnb), s.backup_tags[frozenset((site, bnb))])
+                        alt = (ports.toward(site, bnb), s.backup_tag[frozenset((site, bnb))])
                         gid = group_id(s.number, index)
                         out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
                         actions = (("group", gid),)
-                address = s.addresses[e]
+                address = s.address[e]
                 out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
                                 (md_match, _IPV4, _item("ipv4_dst", address)), actions, cookie))
                 out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
@@ -187,23 +192,22 @@ def _order(entry: Entry, kinds: dict = _ADD_ORDER) -> tuple:
     return (entry.switch, kinds[key[0]], key[2:])
 
 
-def compile_plan(engine: SliceEngine, ports: PortMap | None = None) -> Plan:
+def compile_plan(engine: "SliceEngine", ports: PortMap | None = None) -> Plan:
     ports = ports or PortMap(engine.topology)
     plan: Plan = {BASE_OWNER: base_entries(s.name for s in engine.topology.sites)}
-    for name in sorted(engine.slices):
-        entries = compile_slice(engine.slices[name], ports)
+    for record in engine.records():
+        entries = compile_slice(record, ports)
         if entries:
-            plan[name] = entries
+            plan[record.name] = entries
     return plan
 
 
-def recompile(plan: Plan, engine: SliceEngine, names, ports: PortMap | None = None) -> Plan:
+def recompile(plan: Plan, engine: "SliceEngine", names, ports: PortMap | None = None) -> Plan:
     """``plan`` with only the named slices compiled again (gone ones dropped)."""
     ports = ports or PortMap(engine.topology)
     new = dict(plan)
     for name in names:
-        s = engine.slices.get(name)
-        entries = compile_slice(s, ports) if s else ()
+        entries = compile_slice(engine.record(name), ports) if name in engine.slices else ()
         if entries:
             new[name] = entries
         else:

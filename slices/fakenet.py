@@ -191,11 +191,12 @@ def verify(engine, net: FakeNetwork) -> list[str]:
     the slice's meter at the reserved rate;
     broadcast reaches every other endpoint once; nothing ever leaves by a port that is not
     an endpoint of the same slice; frames from ports outside every slice go nowhere."""
-    from slices.engine import PLACED
+    from slices.record import PLACED
 
     problems: list[str] = []
-    placed = [s for s in engine.slices.values() if s.status == PLACED]
-    all_addresses = sorted({a for s in engine.slices.values() for a in s.addresses.values()})
+    records = engine.records()
+    placed = [s for s in records if s.status == PLACED]
+    all_addresses = sorted({a for s in records for _e, a in s.addresses})
     for s in placed:
         mine = {Delivery(e.site, e.port, e.vlan) for e in s.spec.endpoints}
         rate = int(round(s.spec.bandwidth_mbps * 1000))
@@ -208,8 +209,8 @@ def verify(engine, net: FakeNetwork) -> list[str]:
                 if dst == src:
                     continue
                 want = [Delivery(dst.site, dst.port, dst.vlan)]
-                for frame in (Frame.ipv4(s.addresses[dst], vlan=src.vlan),
-                              Frame.arp_request(s.addresses[dst], vlan=src.vlan)):
+                for frame in (Frame.ipv4(s.address[dst], vlan=src.vlan),
+                              Frame.arp_request(s.address[dst], vlan=src.vlan)):
                     hits = net.meter_hits[(src.site, s.number)]
                     got = net.send(src.site, src.port, frame)
                     if got != want:

@@ -15,7 +15,7 @@ from controller.core import SliceController
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.compiler import plan_problems
-from slices.engine import audit
+from slices.audit import audit
 from tests.rawspec import raw_spec
 from tests.test_api import JAPAN, Running, create, doc, error_of
 
@@ -32,7 +32,7 @@ def snapshot(api) -> tuple:
     e = api.ctl.engine
     engine = ({n: (s.number, str(s.prefix), s.status, s.tree, s.backup, dict(s.tags), dict(s.backup_tags),
                    dict(s.addresses), s.spec) for n, s in e.slices.items()},
-              dict(e.residual), dict(e._endpoint_owner), e.tags.in_use, e.prefixes.in_use)
+              dict(e.residual), dict(e.endpoint_owner), e.tags.in_use, e.prefixes.in_use)
     return (engine, dict(api.ctl.plan), {n: (st.state, st.reason) for n, st in api.ctl.states.items()},
             api.store.dump(), {x: dict(t) for x, t in api.wire.tables.items()})
 

@@ -21,7 +21,7 @@ from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.compiler import compile_plan
-from slices.engine import audit
+from slices.audit import audit
 from tests.fakewire import FakeWire
 from topologies import load
 

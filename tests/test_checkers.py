@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from slices.compiler import compile_plan, plan_problems
-from slices.engine import SliceEngine, audit
+from slices.audit import audit
+from slices.engine import SliceEngine
 from slices.fakenet import FakeNetwork, verify
 from slices.placement import Tree
 from slices.rules import Meter, Rule
@@ -48,7 +49,7 @@ ENGINE_CORRUPTIONS = {
                      "residual"),
     "oversubscribed": (lambda e: e.capacity.__setitem__(next(iter(e.slices["medical"].tree.links)), 1),
                        "oversubscribed"),
-    "link index": (lambda e: e._on_link[next(iter(e.slices["gov"].tree.links))].pop("gov"), "link index"),
+    "link index": (lambda e: e.ledger.on_link[next(iter(e.slices["gov"].tree.links))].pop("gov"), "link index"),
     "duplicate tag": (lambda e: e.slices["retail"].tags.__setitem__(shared_link(e), e.slices["medical"].tags[shared_link(e)]),
                       "used by"),
     "missing tag": (lambda e: e.slices["gov"].tags.pop(next(iter(e.slices["gov"].tree.links))), "no tag"),
@@ -61,7 +62,7 @@ ENGINE_CORRUPTIONS = {
         "worst delay"),
     "backup on the primary": (lambda e: setattr(e.slices["retail"], "backup", e.slices["retail"].tree), "shares links"),
     "shared prefix": (lambda e: setattr(e.slices["gov"], "prefix", e.slices["medical"].prefix), "shares prefix"),
-    "endpoint owner lost": (lambda e: e._endpoint_owner.pop(("tokyo-dc", 1, None)), "endpoint owners"),
+    "endpoint owner lost": (lambda e: e.endpoint_owner.pop(("tokyo-dc", 1, None)), "endpoint owners"),
     "endpoint owned twice": (lambda e: setattr(e.slices["gov"], "spec", spec(
         "gov", [("sapporo-dc", 1), ("tokyo-dc", 1)])), "belongs to both"),
     "shared id": (lambda e: setattr(e.slices["gov"], "number", e.slices["medical"].number), "share an id"),

@@ -139,7 +139,7 @@ def test_rules_per_switch_grow_with_endpoints_not_pairs():
     counts = []
     for k in range(2, len(clouds) + 1):
         e = engine_with(spec("s", [(c, 1) for c in clouds[:k]], 1))
-        entries = compile_slice(e.slices["s"], PortMap(JAPAN))
+        entries = compile_slice(e.record("s"), PortMap(JAPAN))
         per_switch = {}
         for x in entries:
             if isinstance(x, Rule) and x.table == 1 and x.priority == 200:

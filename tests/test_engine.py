@@ -3,7 +3,8 @@ from dataclasses import replace
 
 import pytest
 
-from slices.engine import PLACED, PREEMPTED, SliceEngine, audit
+from slices.audit import audit
+from slices.engine import PLACED, PREEMPTED, SliceEngine
 from slices.errors import Rejected
 from slices.spec import parse_spec
 from topologies import load
@@ -198,12 +199,9 @@ def test_adopt_restores_a_slice_exactly():
     a.release("x")
     y = a.slices["y"]
     b = SliceEngine(JAPAN)
-    from slices.engine import endpoint_key_text
-    b.adopt(y.spec, number=y.number, prefix=str(y.prefix), status=y.status, tree=y.tree, backup=y.backup,
-            tags=y.tags, backup_tags=y.backup_tags,
-            addresses={endpoint_key_text(e.key): ad for e, ad in y.addresses.items()})
+    b.adopt(a.record("y"))
     z = b.slices["y"]
     assert (z.number, z.prefix, z.tags, z.backup_tags, z.addresses) == (y.number, y.prefix, y.tags, y.backup_tags, y.addresses)
-    assert b.residual == a.residual and audit(b) == []
-    with pytest.raises(ValueError):
-        b.adopt(y.spec, number=y.number, prefix=str(y.prefix), status=y.status, addresses={})
+    assert b.residual == a.residual and audit(b) == [] and b.record("y") == a.record("y")
+    with pytest.raises(ValueError, match="exists already"):
+        b.adopt(a.record("y"))

@@ -11,9 +11,10 @@ import networkx as nx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.store import placement_of, tags_from, tree_from
+from controller.store import placement_from_json, placement_to_json
 from slices.compiler import compile_plan
-from slices.engine import SliceEngine, audit
+from slices.audit import audit
+from slices.engine import SliceEngine
 from slices.fakenet import FakeNetwork, verify
 from slices.errors import Rejected, SpecError
 from slices.spec import parse_spec
@@ -73,12 +74,10 @@ def restored(e: SliceEngine) -> SliceEngine:
     restarted controller does; the switches' port status tells it what is down."""
     again = SliceEngine(e.topology, prefix_pool="10.64.0.0/16", prefix_len=28)
     again.down_links, again.down_sites = set(e.down_links), set(e.down_sites)
-    for s in e.slices.values():
-        p = json.loads(json.dumps(placement_of(s)))
-        again.adopt(parse_spec(s.spec.to_dict(), e.topology), number=p["number"], prefix=p["prefix"],
-                    addresses=p["addresses"], status=p["status"], reason=s.reason,
-                    tree=tree_from(p["tree"]), backup=tree_from(p["backup"]),
-                    tags=tags_from(p["tags"]), backup_tags=tags_from(p["backup_tags"]))
+    for name in e.slices:  # in the order they were admitted, as the store keeps them
+        p = e.record(name)
+        stored = json.loads(json.dumps(placement_to_json(p)))
+        again.adopt(placement_from_json(parse_spec(p.spec.to_dict(), e.topology), stored, p.reason))
     return again
 
 

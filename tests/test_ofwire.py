@@ -20,7 +20,7 @@ from controller.core import REFUSED, UNCONFIRMED, SwitchRefused
 from controller.store import Store
 from slices import compiler
 from slices.compiler import compile_plan, diff
-from slices.engine import audit
+from slices.audit import audit
 from slices.fakenet import FakeNetwork, verify
 from slices.rules import Group, Meter
 from slices.spec import parse_spec

@@ -1,0 +1,100 @@
+"""The engine's invariants, checked: every broken one as a sentence.
+
+Used after every operation by the property tests, and shown to fail by
+tests/test_checkers.py (each kind of corruption is reported).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from slices.placement import LinkKey
+from slices.record import PLACED
+
+if TYPE_CHECKING:
+    from slices.engine import SliceEngine
+
+
+def audit(engine: "SliceEngine") -> list[str]:
+    """Every broken invariant, as a sentence; empty when the engine's state is sound.
+
+    Checked: bookings add up (residual = capacity - reservations >= 0), every placed tree
+    is a loop-free tree joining its endpoint sites, avoids failed links and sites, keeps
+    to the allowed regions and the latency bound, protected slices' backups are disjoint,
+    tags are unique per link and match the trees, prefixes, ids and endpoints are not
+    shared, and the endpoint owner index agrees with the slices.
+    """
+    problems = []
+    for key, on in engine.ledger.on_link.items():
+        want = {x.name: (key in (x.tree.links if x.tree else ())) + (key in (x.backup.links if x.backup else ()))
+                for x in engine.slices.values()}
+        if on != {n: c for n, c in want.items() if c}:
+            problems.append(f"link index of {sorted(key)} says {on}, trees say {want}")
+    booked: dict[LinkKey, float] = {k: 0.0 for k in engine.ledger.capacity}
+    tag_owner: dict[tuple, str] = {}
+    prefixes: dict[str, str] = {}
+    region = nx.get_node_attributes(engine.graph, "region")
+    for s in engine.slices.values():
+        spec = s.spec
+        if str(s.prefix) in prefixes:
+            problems.append(f"{s.name} shares prefix {s.prefix} with {prefixes[str(s.prefix)]}")
+        prefixes[str(s.prefix)] = s.name
+        if s.status != PLACED:
+            if s.tree or s.backup or s.tags or s.backup_tags:
+                problems.append(f"{s.name} is {s.status} but still holds resources")
+            continue
+        for label, tree, tags in (("primary", s.tree, s.tags), ("backup", s.backup, s.backup_tags)):
+            if tree is None:
+                continue
+            t = nx.Graph(list(tree.edges))
+            t.add_node(tree.root)
+            if not nx.is_tree(t):
+                problems.append(f"{s.name} {label} is not a tree")
+            missing = set(spec.sites) - set(t)
+            if missing:
+                problems.append(f"{s.name} {label} misses endpoint sites {sorted(missing)}")
+            for key in tree.links:
+                booked[key] += spec.bandwidth_mbps
+                if key in engine.down_links:
+                    problems.append(f"{s.name} {label} uses down link {sorted(key)}")
+                if key not in tags:
+                    problems.append(f"{s.name} {label} has no tag on {sorted(key)}")
+                elif (key, tags[key]) in tag_owner:
+                    problems.append(f"tag {tags[key]} on {sorted(key)} used by {s.name} and {tag_owner[(key, tags[key])]}")
+                else:
+                    tag_owner[(key, tags[key])] = s.name
+            if set(tags) != set(tree.links):
+                problems.append(f"{s.name} {label} tags do not match its links")
+            for site in t:
+                if site in engine.down_sites:
+                    problems.append(f"{s.name} {label} crosses down site {site}")
+                if spec.allowed_regions and region[site] not in spec.allowed_regions:
+                    problems.append(f"{s.name} {label} leaves its regions at {site}")
+            if spec.max_latency_ms is not None and tree.worst_delay_ms > spec.max_latency_ms + 1e-6:
+                problems.append(f"{s.name} {label} worst delay {tree.worst_delay_ms} > {spec.max_latency_ms}")
+        if s.backup and (set(s.backup.links) & set(s.tree.links)) - s.backup_shared:
+            problems.append(f"{s.name} backup shares links with its primary beyond the "
+                            f"unavoidable ones recorded when it was computed")
+    for key, cap in engine.ledger.capacity.items():
+        if booked[key] > cap + 1e-6:
+            problems.append(f"link {sorted(key)} oversubscribed: {booked[key]:g} > {cap:g}")
+        if abs(engine.ledger.residual[key] - (cap - booked[key])) > 1e-6:
+            problems.append(f"link {sorted(key)} residual {engine.ledger.residual[key]:g} != {cap - booked[key]:g}")
+    owners: dict[tuple, str] = {}
+    for s in engine.slices.values():
+        for e in s.spec.endpoints:
+            if e.key in owners:
+                problems.append(f"endpoint {e} belongs to both {owners[e.key]} and {s.name}")
+            owners[e.key] = s.name
+    if owners != engine.endpoint_owner:
+        wrong = sorted(set(owners.items()) ^ set(engine.endpoint_owner.items()), key=str)
+        problems.append(f"endpoint owners disagree with the slices' endpoints: {wrong[:4]}")
+    numbers = [s.number for s in engine.slices.values()]
+    if len(set(numbers)) != len(numbers):
+        problems.append("two slices share an id")
+    if engine.ledger.tags.in_use != len(tag_owner):
+        problems.append(f"{engine.ledger.tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
+    if engine.prefixes.in_use != len(engine.slices):
+        problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
+    return problems

@@ -1,0 +1,65 @@
+"""Which lower-priority slices make room for a higher one.
+
+A slice that does not fit may displace slices of *strictly lower* priority. The set is
+chosen greedily - on the links the new slice lacks capacity, lowest priority first (then
+largest bandwidth) - and then pruned of any victim, highest priority first, whose
+release turns out not to be needed. That keeps it small and spares higher priorities;
+it is not guaranteed to be the smallest set possible (that is a knapsack problem).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slices.placement import LinkKey, Tree
+from slices.record import PLACED
+from slices.spec import SliceSpec
+
+if TYPE_CHECKING:
+    from slices.engine import Slice, SliceEngine
+
+EPSILON = 1e-9
+
+
+def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"], Tree, Tree | None]:
+    """Lower-priority slices whose release lets ``spec`` fit, and where it then goes.
+    Raises Rejected when even the release of every lower priority would not do."""
+    ledger = engine.ledger
+
+    def lower(names) -> list["Slice"]:
+        return [x for x in map(engine.slices.get, names)
+                if x.status == PLACED and x.spec.priority < spec.priority]
+
+    # bookings of preempted slices are already gone, so every booking counts
+    tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority))
+    need: dict[LinkKey, float] = {}
+    for t in (tree, backup):
+        for key in t.links if t else ():
+            need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
+    deficit = {k: n - ledger.residual[k] for k, n in need.items() if n - ledger.residual[k] > EPSILON}
+    chosen: list["Slice"] = []
+    candidates = sorted(lower({n for k in deficit for n in ledger.on_link[k]}),
+                        key=lambda s: (s.spec.priority, -s.spec.bandwidth_mbps, s.name))
+    for s in candidates:  # lowest priority first
+        if not deficit:
+            break
+        helps = [k for k in s.booked_links() if k in deficit]
+        if helps:
+            chosen.append(s)
+            for k in helps:
+                deficit[k] -= s.spec.bandwidth_mbps
+                if deficit[k] <= EPSILON:
+                    del deficit[k]
+    # prune: drop any victim (highest priority first) that is not needed after all
+    for s in sorted(chosen, key=lambda s: (-s.spec.priority, s.spec.bandwidth_mbps)):
+        rest = [v for v in chosen if v is not s]
+        if _covers(engine, rest, need):
+            chosen = rest
+    return chosen, tree, backup
+
+
+def _covers(engine: "SliceEngine", victims: list["Slice"], need: dict[LinkKey, float]) -> bool:
+    freed: dict[LinkKey, float] = {}
+    for v in victims:
+        for k in v.booked_links():
+            freed[k] = freed.get(k, 0.0) + v.spec.bandwidth_mbps
+    return all(engine.ledger.residual[k] + freed.get(k, 0.0) + EPSILON >= n for k, n in need.items())

@@ -1,0 +1,109 @@
+"""Failures: moving slices off a failed link or site, and protecting them again.
+
+A slice hit on its primary tree fails over to its backup when the backup is intact (the
+backup becomes the primary, a new backup is sought), else it is placed again under the
+usual admission and preemption rules, or waits as preempted. A slice hit only on its
+backup looks for a new one. When something comes back, slices whose backup had to share
+links with the primary (nothing else existed then) try again for a disjoint one.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from slices.errors import Rejected
+from slices.placement import Tree
+from slices.record import PLACED, PREEMPTED, Event
+
+if TYPE_CHECKING:
+    from slices.engine import Slice, SliceEngine
+
+
+def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str) -> list[Event]:
+    """Move every placed slice off what failed (``hit(tree)``: the tree uses it),
+    highest priority first."""
+    events: list[Event] = []
+    affected = sorted((s for s in engine.slices.values() if s.status == PLACED
+                       and (hit(s.tree) or (s.backup and hit(s.backup)))),
+                      key=lambda s: (-s.spec.priority, s.name))
+    for s in affected:
+        if s.status != PLACED or not (hit(s.tree) or (s.backup and hit(s.backup))):
+            continue  # preempted, or re-placed clear of the failure, earlier in this loop
+        if hit(s.tree) and s.backup and not hit(s.backup):
+            # fail over: the backup (already booked, tags and all) becomes the primary
+            engine.ledger.drop(s, "tree")
+            s.tree, s.tags, s.backup, s.backup_tags = s.backup, s.backup_tags, None, {}
+            events.append(Event("switched-to-backup", s.name, why))
+            events += new_backup(engine, s, why)
+            continue
+        if not hit(s.tree):  # only the backup was hit
+            engine.ledger.drop(s, "backup")
+            events += new_backup(engine, s, why)
+            continue
+        engine.ledger.drop_all(s)
+        try:
+            victims, tree, backup = engine.place_or_preempt(s.spec)
+        except Rejected as e:
+            s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
+            events.append(Event("preempted", s.name, s.reason))
+            continue
+        engine.preempt(victims, lambda v: f"preempted by {s.name} after {why}")
+        engine.book(s, tree, backup)
+        events.append(Event("re-placed", s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
+                                                        if victims else "")))
+        events += engine.replace_victims(victims)
+    return events
+
+
+def new_backup(engine: "SliceEngine", s: "Slice", why: str, prefer: dict | None = None) -> list[Event]:
+    """Book a backup for ``s`` (which has none now), or say it is unprotected."""
+    residual = dict(engine.ledger.residual)
+    for key in s.tree.links:  # backup_for books the primary itself: hand it back
+        residual[key] += s.spec.bandwidth_mbps
+    try:
+        backup = engine.backup_for(s.spec, s.tree, residual)
+    except Rejected as e:
+        return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
+    engine.ledger.hold(s, "backup", backup, prefer)
+    s.backup_shared = frozenset(s.tree.links & backup.links)
+    return []
+
+
+def improve_backups(engine: "SliceEngine") -> list[Event]:
+    """After a repair, backups that had to share links (or are missing) may now avoid
+    them. A slice keeps its old backup, tags and all, when nothing better exists."""
+    events = []
+    for s in sorted(engine.slices.values(), key=lambda s: (-s.spec.priority, s.name)):
+        if s.status != PLACED or s.spec.protection == "none" or (s.backup and not s.backup_shared):
+            continue
+        old, old_tags, old_shared = s.backup, dict(s.backup_tags), s.backup_shared
+        engine.ledger.drop(s, "backup")
+        lost = new_backup(engine, s, "improving protection", prefer=old_tags)
+        if lost and old is not None:  # no better backup: keep the old one
+            engine.ledger.hold(s, "backup", old, prefer=old_tags)
+            s.backup_shared = old_shared
+        elif not lost:
+            events.append(Event("protected", s.name, f"backup of {len(s.backup.edges)} links"
+                                + shared_text(s.tree, s.backup)))
+    return events
+
+
+def shared_text(tree: Tree, backup: Tree) -> str:
+    shared = sorted("—".join(sorted(k)) for k in set(tree.links) & set(backup.links))
+    return f" (unprotectable single links shared: {', '.join(shared)})" if shared else ""
+
+
+def _addresses(spec: SliceSpec, prefix: IPNetwork) -> dict[Endpoint, str]:
+    """Given addresses are kept; the others come from the slice's prefix in order."""
+    given = {e.ip for e in spec.endpoints if e.ip}
+    hosts = (str(ip) for ip in prefix.iter_hosts() if str(ip) not in given)
+    out = {}
+    for e in spec.endpoints:
+        if e.ip:
+            out[e] = e.ip
+        else:
+            try:
+                out[e] = next(hosts)
+            except StopIteration:
+                raise Rejected("addresses", f"prefix {prefix} has too few addresses for "
+                               f"{len(spec.endpoints)} endpoints") from None
+    return out
