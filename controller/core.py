@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
@@ -31,6 +31,7 @@ from topologies.ports import PortMap
 log = logging.getLogger("intercloud.controller")
 CALL_TIMEOUT_S = 30.0
 SETTLE_EVERY = 100  # requests between garbage settlements
+OWNER_THREAD = "slice-owner"
 
 
 
@@ -104,61 +105,47 @@ class SliceController:
         self.states: dict[str, SliceState] = {}
         self.plan: Plan = {}
         self.restore_problems: list[str] = []
-        self._requests: queue.Queue = queue.Queue()
         self._subscribers: list[queue.Queue] = []
         self._sub_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._owner: ThreadPoolExecutor | None = None
+        self._handled = 0
         self._load()
 
     # -- the owner thread --------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="slice-owner", daemon=True)
-        self._thread.start()
+        self._owner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=OWNER_THREAD)
 
     def stop(self) -> None:
-        if self._thread:
-            self._requests.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Finish the request in hand, drop the queued ones, stop the owner thread."""
+        if self._owner is not None:
+            self._owner.shutdown(wait=True, cancel_futures=True)
+            self._owner = None
 
-    def _run(self) -> None:
-        handled = 0
-        while True:
-            handled += 1
-            if handled % SETTLE_EVERY == 0:
+    def _on_owner_thread(self) -> bool:
+        return threading.current_thread().name.startswith(OWNER_THREAD)
+
+    def _owned(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn`` as the owner runs it: every SETTLE_EVERY requests the garbage is settled."""
+        def run():
+            self._handled += 1
+            if self._handled % SETTLE_EVERY == 0:
                 settle_garbage()
-            item = self._requests.get()
-            if item is None:
-                return
-            fn, fut = item
-            if fut is not None and not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn()
-            except BaseException as e:  # handed to the caller; the owner keeps going
-                if fut is not None:
-                    fut.set_exception(e)
-                else:
-                    log.exception("background request failed")
-            else:
-                if fut is not None:
-                    fut.set_result(result)
+            return fn()
+        return run
 
     def call(self, fn: Callable[[], Any], timeout: float = CALL_TIMEOUT_S) -> Any:
         """Run ``fn`` on the owner thread and return its result (or raise its error)."""
-        if self._thread is None or threading.current_thread() is self._thread:
+        if self._owner is None or self._on_owner_thread():
             return fn()
-        fut: Future = Future()
-        self._requests.put((fn, fut))
-        return fut.result(timeout)
+        return self._owner.submit(self._owned(fn)).result(timeout)
 
     def post(self, fn: Callable[[], Any]) -> None:
         """Queue ``fn`` for the owner thread without waiting (events from switches)."""
-        if self._thread is None:
+        if self._owner is None:
             fn()
-        else:
-            self._requests.put((fn, None))
+            return
+        self._owner.submit(self._owned(fn)).add_done_callback(_log_failure)
 
     # -- start-up: take the stored slices back ----------------------------------------------------
 
@@ -388,6 +375,11 @@ class SliceController:
                     q.put_nowait(item)
                 except queue.Full:
                     pass  # a stalled watcher loses events rather than stalling the owner
+
+
+def _log_failure(done: Future) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("background request failed", exc_info=done.exception())
 
 
 def reconcile(found: list[Entry], wanted: list[Entry]) -> Changes:

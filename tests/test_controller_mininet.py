@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -275,6 +276,39 @@ def test_invalid_specs_are_refused_with_field_paths_and_change_nothing(net):
         assert rpc_status.from_call(e.value).details[0].Unpack(br)
         assert field in [v.field for v in br.field_violations], (kind, br)
     assert switch_state() == before and Store(ctl.store).dump() == stored
+
+
+def test_a_locked_store_fails_requests_cleanly_and_one_port_keeps_one_owner(net):
+    """The double-owner sequence, on the real process: create; an update that would free
+    a port fails after validation (another process holds the store's write lock); a
+    create on that port; a restart. Once this left two ACTIVE slices on one port."""
+    ctl, wan = net
+    d = spec("owner", endpoints(wan, ("sapporo-dc", 1), ("nagoya-dc", 2)), 5)
+    create(ctl, d)
+    src, _ = host_of(wan, "sapporo-dc", 1)
+    _dst, ip = host_of(wan, "nagoya-dc", 2)
+    before, stored = switch_state(), Store(ctl.store).dump()
+    lock = sqlite3.connect(ctl.store, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        moved = spec("owner", endpoints(wan, ("sapporo-dc", 2), ("nagoya-dc", 2)), 5)
+        with pytest.raises(grpc.RpcError) as e:
+            ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(moved)), timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "locked" in e.value.details()
+    finally:
+        lock.close()
+    assert switch_state() == before and Store(ctl.store).dump() == stored
+    with pytest.raises(grpc.RpcError) as e:    # sapporo-dc:1 is still owner's
+        create(ctl, spec("intruder", endpoints(wan, ("sapporo-dc", 1), ("osaka-dc", 2)), 5))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "belongs to slice owner" in e.value.details()
+    ctl.kill9()
+    ctl.start()
+    ctl.wait_switches()
+    listed = {s.spec.name: s for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices}
+    assert "intruder" not in listed and listed["owner"].state == pb.SLICE_STATE_ACTIVE
+    assert [(e.site, e.port) for e in listed["owner"].spec.endpoints] == [("sapporo-dc", 1), ("nagoya-dc", 2)]
+    assert pings(src, ip) > 0
+    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="owner"), timeout=30)
 
 
 def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
