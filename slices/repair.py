@@ -90,20 +90,3 @@ def improve_backups(engine: "SliceEngine") -> list[Event]:
 def shared_text(tree: Tree, backup: Tree) -> str:
     shared = sorted("—".join(sorted(k)) for k in set(tree.links) & set(backup.links))
     return f" (unprotectable single links shared: {', '.join(shared)})" if shared else ""
-
-
-def _addresses(spec: SliceSpec, prefix: IPNetwork) -> dict[Endpoint, str]:
-    """Given addresses are kept; the others come from the slice's prefix in order."""
-    given = {e.ip for e in spec.endpoints if e.ip}
-    hosts = (str(ip) for ip in prefix.iter_hosts() if str(ip) not in given)
-    out = {}
-    for e in spec.endpoints:
-        if e.ip:
-            out[e] = e.ip
-        else:
-            try:
-                out[e] = next(hosts)
-            except StopIteration:
-                raise Rejected("addresses", f"prefix {prefix} has too few addresses for "
-                               f"{len(spec.endpoints)} endpoints") from None
-    return out

@@ -48,26 +48,25 @@ def _header(buf: bytes) -> tuple[int, int, int, int]:
     return ofproto_parser.header(buf)
 
 
+def _parts(read, buf: bytes, offset: int) -> list:
+    """Every part (bucket, band) from ``offset`` to the end, read by os-ken's ``read``."""
+    out = []
+    while offset < len(buf):
+        out.append(read(buf, offset))
+        offset += out[-1].len
+    return out
+
+
 def parse_group_mod(buf: bytes) -> tuple[int, _Group]:
     """(command, group) of a GROUP_MOD: os-ken parses only its header, so the body is read
     here, its buckets by os-ken's OFPBucket parser."""
     command, type_, group_id = struct.unpack_from(ofp.OFP_GROUP_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
-    buckets, offset = [], ofp.OFP_GROUP_MOD_SIZE
-    while offset < len(buf):
-        b = parser.OFPBucket.parser(buf, offset)
-        buckets.append(b)
-        offset += b.len
-    return command, _Group(group_id, type_, buckets)
+    return command, _Group(group_id, type_, _parts(parser.OFPBucket.parser, buf, ofp.OFP_GROUP_MOD_SIZE))
 
 
 def parse_meter_mod(buf: bytes) -> tuple[int, _Meter]:
     command, flags, meter_id = struct.unpack_from(ofp.OFP_METER_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
-    bands, offset = [], ofp.OFP_METER_MOD_SIZE
-    while offset < len(buf):
-        band = parser.OFPMeterBandHeader.parser(buf, offset)
-        bands.append(band)
-        offset += band.len
-    return command, _Meter(meter_id, flags, bands)
+    return command, _Meter(meter_id, flags, _parts(parser.OFPMeterBandHeader.parser, buf, ofp.OFP_METER_MOD_SIZE))
 
 
 def parse(buf: bytes):
@@ -219,33 +218,31 @@ def _error(xid: int, type_: int, code: int, request: bytes) -> bytes:
 def _flow_stats(fm) -> bytes:
     match = bytearray(1024)
     match = bytes(match[:fm.match.serialize(match, 0)])
-    inst = b""
-    for i in fm.instructions:
-        chunk = bytearray(1024)
-        i.serialize(chunk, 0)
-        inst += bytes(chunk[:i.len])
+    inst = _serialized(fm.instructions)
     head_len = ofp.OFP_FLOW_STATS_0_SIZE
     length = head_len + len(match) + len(inst)
     return struct.pack(ofp.OFP_FLOW_STATS_0_PACK_STR, length, fm.table_id, 0, 0, fm.priority, 0, 0,
                        fm.flags, fm.cookie, 0, 0) + match + inst
 
 
-def _group_desc(g: _Group) -> bytes:
-    buckets = b""
-    for b in g.buckets:
+def _serialized(parts) -> bytes:
+    """os-ken objects (buckets, bands, instructions) serialised one after another."""
+    out = b""
+    for part in parts:
         chunk = bytearray(1024)
-        b.serialize(chunk, 0)
-        buckets += bytes(chunk[:b.len])
+        part.serialize(chunk, 0)
+        out += bytes(chunk[:part.len])
+    return out
+
+
+def _group_desc(g: _Group) -> bytes:
+    buckets = _serialized(g.buckets)
     return struct.pack(ofp.OFP_GROUP_DESC_STATS_PACK_STR, ofp.OFP_GROUP_DESC_STATS_SIZE + len(buckets),
                        g.type, g.group_id) + buckets
 
 
 def _meter_config(m: _Meter) -> bytes:
-    bands = b""
-    for b in m.bands:
-        chunk = bytearray(1024)
-        b.serialize(chunk, 0)
-        bands += bytes(chunk[:b.len])
+    bands = _serialized(m.bands)
     return struct.pack(ofp.OFP_METER_CONFIG_PACK_STR, ofp.OFP_METER_CONFIG_SIZE + len(bands),
                        m.flags, m.meter_id) + bands
 

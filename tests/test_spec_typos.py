@@ -13,11 +13,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from slicectl.cli import main
 from slices.errors import SpecError
 from slices.spec import MAX_BANDWIDTH_MBPS, MAX_ENDPOINTS, parse_spec
 from tests.rawspec import raw_spec
 from tests.test_api import Running, doc, error_of
+from tests.test_cli_client import api, run  # noqa: F401 (api is a fixture)
 from topologies import load
 
 JAPAN = load("japan-intercloud")
@@ -82,19 +82,6 @@ def test_defaults_are_the_same_whatever_the_path(tmp_path):
 
 
 # -- slicectl apply -f and slicectl spec check ---------------------------------------------
-
-@pytest.fixture
-def api(tmp_path):
-    r = Running(tmp_path / "store.db")
-    yield r
-    r.close()
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 CLI_TYPOS = [t for t in TYPOS if not isinstance(t[1].get("bandwidth_mbps", 0), float)
              or math.isfinite(t[1]["bandwidth_mbps"])]
