@@ -8,9 +8,7 @@ import signal
 import socket
 import sys
 
-DEFAULT_STORE = "intercloud-slicing.db"
-DEFAULT_GRPC = "127.0.0.1:50051"
-DEFAULT_OPENFLOW = "127.0.0.1:6653"
+from proto.defaults import DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -95,8 +93,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 def _save_coverage() -> None:
     """os._exit skips atexit, where coverage.py (when `make coverage` measures this
     process) would save what it measured."""
-    cov = sys.modules.get("coverage")
-    current = getattr(getattr(cov, "Coverage", None), "current", None)
-    if current and current():
-        current().stop()
-        current().save()
+    module = sys.modules.get("coverage")
+    current = getattr(getattr(module, "Coverage", None), "current", None)
+    cov = current() if current else None
+    if cov is not None:
+        cov.stop()
+        cov.save()

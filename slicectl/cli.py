@@ -12,6 +12,8 @@ import signal
 import sys
 from typing import Callable
 
+from proto.defaults import DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -42,7 +44,7 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default="127.0.0.1:50051", help="controller gRPC address (default: %(default)s)")
+    p.add_argument("--server", default=DEFAULT_GRPC, help="controller gRPC address (default: %(default)s)")
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
 
 
@@ -71,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("controller", help="run the controller: os-ken OpenFlow 1.3 app + gRPC API")
     ctl.add_argument("--topology", required=True, help="the topology the switches belong to (the same "
                      "file the emulation used)")
-    ctl.add_argument("--store", default="intercloud-slicing.db", help="SQLite file with slices and events "
+    ctl.add_argument("--store", default=DEFAULT_STORE, help="SQLite file with slices and events "
                      "(default: %(default)s)")
-    ctl.add_argument("--grpc", default="127.0.0.1:50051", metavar="ADDR", help="gRPC listen address "
+    ctl.add_argument("--grpc", default=DEFAULT_GRPC, metavar="ADDR", help="gRPC listen address "
                      "(default: %(default)s)")
-    ctl.add_argument("--openflow", default="127.0.0.1:6653", metavar="ADDR", help="OpenFlow listen "
+    ctl.add_argument("--openflow", default=DEFAULT_OPENFLOW, metavar="ADDR", help="OpenFlow listen "
                      "address (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from slices.compiler import compile_plan, plan_problems
 from slices.placement import LinkKey
 from slices.record import PLACED
 
@@ -23,7 +24,8 @@ def audit(engine: "SliceEngine") -> list[str]:
     is a loop-free tree joining its endpoint sites, avoids failed links and sites, keeps
     to the allowed regions and the latency bound, protected slices' backups are disjoint,
     tags are unique per link and match the trees, prefixes, ids and endpoints are not
-    shared, and the endpoint owner index agrees with the slices.
+    shared, the endpoint owner index agrees with the slices, and no two entries of the
+    compiled plan claim one key on a switch.
     """
     problems = []
     for key, on in engine.ledger.on_link.items():
@@ -93,6 +95,10 @@ def audit(engine: "SliceEngine") -> list[str]:
     numbers = [s.number for s in engine.slices.values()]
     if len(set(numbers)) != len(numbers):
         problems.append("two slices share an id")
+    try:  # one owner per entry key on a switch (a clash would overwrite another slice's rule)
+        problems += [f"rule {p}" for p in plan_problems(compile_plan(engine))]
+    except Exception as e:  # a broken engine may not even compile: that is a finding too
+        problems.append(f"the rule plan cannot be compiled: {type(e).__name__}: {e}")
     if engine.ledger.tags.in_use != len(tag_owner):
         problems.append(f"{engine.ledger.tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
     if engine.prefixes.in_use != len(engine.slices):

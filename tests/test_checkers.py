@@ -66,6 +66,8 @@ ENGINE_CORRUPTIONS = {
     "endpoint owned twice": (lambda e: setattr(e.slices["gov"], "spec", spec(
         "gov", [("sapporo-dc", 1), ("tokyo-dc", 1)])), "belongs to both"),
     "shared id": (lambda e: setattr(e.slices["gov"], "number", e.slices["medical"].number), "share an id"),
+    "rule key with two owners": (lambda e: e.slices["retail"].tags.__setitem__(
+        shared_link(e), e.slices["medical"].tags[shared_link(e)]), "rule flow"),
 }
 
 

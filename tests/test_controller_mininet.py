@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from tests.fakewire import FakeWire
 from tests.test_api import INVALID
+from tests.test_spec_typos import create_raw, field_bytes, violations_of
 from topologies import load
 
 pytestmark = pytest.mark.mininet
@@ -275,6 +277,10 @@ def test_invalid_specs_are_refused_with_field_paths_and_change_nothing(net):
         br = error_details_pb2.BadRequest()
         assert rpc_status.from_call(e.value).details[0].Unpack(br)
         assert field in [v.field for v in br.field_violations], (kind, br)
+    # a raw client's field this API does not define (a typo such as max_latncy_ms, as field 15)
+    base = raw_spec(spec("fresh", endpoints(wan, ("nagoya-dc", 1), ("osaka-dc", 2)), 5))
+    err = create_raw(ctl, base.SerializeToString() + field_bytes(15, 1, struct.pack("<d", 3.0)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "unknown field number 15" in violations_of(err)["spec"]
     assert switch_state() == before and Store(ctl.store).dump() == stored
 
 

@@ -134,19 +134,19 @@ def test_spec_files_refuse_a_key_written_twice_and_unreadable_files(capsys, tmp_
 
 # -- a raw gRPC client: bytes the generated classes would never send -------------------------
 
-def _field(number: int, wire_type: int, payload: bytes) -> bytes:
+def field_bytes(number: int, wire_type: int, payload: bytes) -> bytes:
     """One protobuf field on the wire (tags and lengths under 128 only)."""
     return bytes([number << 3 | wire_type]) + payload
 
 
-def _create_raw(api, spec_bytes: bytes):
+def create_raw(api, spec_bytes: bytes):
     call = api.channel.unary_unary("/intercloud.slicing.v1.SliceService/CreateSlice",
                                    request_serializer=lambda b: b, response_deserializer=pb.Slice.FromString)
-    request = _field(1, 2, bytes([len(spec_bytes)]) + spec_bytes)  # CreateSliceRequest.spec
+    request = field_bytes(1, 2, bytes([len(spec_bytes)]) + spec_bytes)  # CreateSliceRequest.spec
     return error_of(lambda: call(request))
 
 
-def _violations(err) -> dict[str, str]:
+def violations_of(err) -> dict[str, str]:
     br = error_details_pb2.BadRequest()
     assert rpc_status.from_call(err).details[0].Unpack(br)
     return {v.field: v.description for v in br.field_violations}
@@ -154,25 +154,25 @@ def _violations(err) -> dict[str, str]:
 
 def test_raw_grpc_unknown_enum_value_is_invalid_argument(api):
     spec = raw_spec(doc(name="typo", protection=99)).SerializeToString()
-    err = _create_raw(api, spec)
+    err = create_raw(api, spec)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown value 99" in _violations(err)["spec.protection"]
+    assert "unknown value 99" in violations_of(err)["spec.protection"]
     assert api.ctl.engine.slices == {} and api.store.dump()[0] == []
 
 
 def test_raw_grpc_unknown_fields_are_invalid_argument(api):
     base = raw_spec(doc(name="typo"))
     # max_latncy_ms: a double in a field number SliceSpec does not define
-    err = _create_raw(api, base.SerializeToString() + _field(15, 1, struct.pack("<d", 3.0)))
+    err = create_raw(api, base.SerializeToString() + field_bytes(15, 1, struct.pack("<d", 3.0)))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown field number 15" in _violations(err)["spec"]
+    assert "unknown field number 15" in violations_of(err)["spec"]
     # vlna: a varint field number Endpoint does not define, inside endpoints[0]
-    endpoint = base.endpoints[0].SerializeToString() + _field(9, 0, b"\x07")
+    endpoint = base.endpoints[0].SerializeToString() + field_bytes(9, 0, b"\x07")
     rest = pb.SliceSpec()
     rest.CopyFrom(base)
     del rest.endpoints[0]
-    spec = _field(3, 2, bytes([len(endpoint)]) + endpoint) + rest.SerializeToString()
-    err = _create_raw(api, spec)
+    spec = field_bytes(3, 2, bytes([len(endpoint)]) + endpoint) + rest.SerializeToString()
+    err = create_raw(api, spec)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown field number 9" in _violations(err)["spec.endpoints[0]"]
+    assert "unknown field number 9" in violations_of(err)["spec.endpoints[0]"]
     assert api.ctl.engine.slices == {} and api.store.dump()[0] == []
