@@ -53,7 +53,7 @@ class SlicingApp(app_manager.OSKenApp):
                                           **SETTINGS.get("engine", {}))
         for problem in self.controller.restore_problems:
             log.error(problem)
-        self.controller.start()
+        self.controller.start(audit_interval=SETTINGS.get("audit_interval"))
         on_ready = SETTINGS.get("on_ready")
         if on_ready:
             on_ready(self.controller)

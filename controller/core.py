@@ -109,18 +109,40 @@ class SliceController:
         self._sub_lock = threading.Lock()
         self._owner: ThreadPoolExecutor | None = None
         self._handled = 0
+        self._auditor: threading.Thread | None = None
+        self._auditing = threading.Event()
         self._load()
 
     # -- the owner thread --------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, audit_interval: float | None = None) -> None:
+        """Start the owner thread; with ``audit_interval`` (seconds), audit every switch
+        that often (:meth:`audit_switches`)."""
         self._owner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=OWNER_THREAD)
+        if audit_interval:
+            self._auditing.clear()
+            self._auditor = threading.Thread(target=self._audit_every, args=(audit_interval,),
+                                             name="switch-audit", daemon=True)
+            self._auditor.start()
 
     def stop(self) -> None:
         """Finish the request in hand, drop the queued ones, stop the owner thread."""
+        self._auditing.set()
+        if self._auditor is not None:
+            self._auditor.join(timeout=5)
+            self._auditor = None
         if self._owner is not None:
             self._owner.shutdown(wait=True, cancel_futures=True)
             self._owner = None
+
+    def _audit_every(self, interval: float) -> None:
+        """Queue an audit every ``interval`` seconds, never more than one at a time (a
+        switch slow to answer delays the next audit rather than piling them up)."""
+        while not self._auditing.wait(interval):
+            try:
+                self.call(self.audit_switches, timeout=max(CALL_TIMEOUT_S, 4 * interval))
+            except Exception:  # a failed audit is logged; the next one tries again
+                log.exception("switch audit failed")
 
     def _on_owner_thread(self) -> bool:
         return threading.current_thread().name.startswith(OWNER_THREAD)
@@ -205,6 +227,14 @@ class SliceController:
                      len(changes.deletes), len(changes.modifies), len(changes.adds))
         problems = self.wire.push(changes) if len(changes) else {}
         self._refresh_states(problems, self._slices_at(site))
+
+    def audit_switches(self) -> None:
+        """Read every connected switch and send it only the difference with the plan, as
+        ONOS's FlowRuleManager does: entries deleted by hand come back, foreign ones go,
+        and slices left failed or degraded by a switch that refused or did not answer are
+        tried again (their state follows what the switches now confirm)."""
+        for site in sorted(self.wire.connected_sites()):
+            self.switch_connected(site)
 
     def switch_disconnected(self, site: str) -> None:
         self._refresh_states({site: SwitchProblem(ABSENT, "switch not connected")}, self._slices_at(site))

@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Callable
 
-from proto.defaults import DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
+from proto.defaults import DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: %(default)s)")
     ctl.add_argument("--openflow", default=DEFAULT_OPENFLOW, metavar="ADDR", help="OpenFlow listen "
                      "address (default: %(default)s)")
+    ctl.add_argument("--audit-interval", type=float, default=DEFAULT_AUDIT_INTERVAL_S, metavar="SECONDS",
+                     help="read every switch this often and repair what differs from the plan "
+                     "(entries deleted by hand, failed or degraded slices); 0: only when a switch "
+                     "connects (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)
 
@@ -238,7 +242,9 @@ def cmd_wan_check(args) -> int:
 def cmd_controller(args) -> int:
     from controller.main import run
     try:
-        return run(args.topology, args.store, args.grpc, args.openflow, args.log_level)
+        if args.audit_interval < 0:
+            raise ValueError(f"--audit-interval must be >= 0 seconds, got {args.audit_interval:g}")
+        return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

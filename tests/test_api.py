@@ -4,6 +4,7 @@ reflection, restart from the store. End-to-end tests on Mininet: test_controller
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import pytest
@@ -21,6 +22,7 @@ from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.compiler import compile_plan
+from slices.rules import Rule
 from slices.audit import audit
 from tests.fakewire import FakeWire
 from topologies import load
@@ -338,3 +340,44 @@ def test_updates_survive_a_restart(tmp_path):
     r.close()
     again = SliceController(JAPAN, Store(tmp_path / "s.db"), r.wire)
     assert again.engine.slices["medical"].spec.bandwidth_mbps == 30
+
+
+def test_the_audit_puts_back_entries_deleted_by_hand_and_touches_nothing_else(api):
+    create(api, doc())
+    tables = {x: dict(t) for x, t in api.wire.tables.items()}
+    number = api.ctl.engine.slices["medical"].number
+    osaka = api.wire.tables["osaka-dc"]
+    for key in [k for k, e in osaka.items() if e.cookie & 0xFFFFFFFF == number][:3]:
+        del osaka[key]                                  # as `ovs-ofctl del-flows` would
+    stranger = Rule("osaka-dc", 0, 5, (("in_port", 9),), (("output", 1),), 0x1234)  # not ours
+    osaka[stranger.key] = stranger
+    api.wire.sent.clear()
+    api.ctl.call(api.ctl.audit_switches)
+    assert {x: dict(t) for x, t in api.wire.tables.items()} == tables
+    assert set(site for _op, site in api.wire.sent) == {"osaka-dc"}   # nobody else was touched
+    api.wire.sent.clear()
+    api.ctl.call(api.ctl.audit_switches)                # nothing left to do
+    assert sum(api.wire.sent.values()) == 0
+
+
+def test_a_slice_failed_by_a_refusing_switch_recovers_at_the_next_audit(tmp_path):
+    r = Running(tmp_path / "s.db")
+    try:
+        create(r, doc())
+        s = r.ctl.engine.slices["medical"]
+        a, b = next(tuple(sorted(k)) for k in sorted(s.tree.links, key=sorted)
+                    if all(JAPAN.site(x).kind == "core" for x in k))
+        r.wire.refusing["osaka-ix"] = "OpenFlow error type 5 code 1"   # e.g. a table full
+        r.ctl.call(lambda: r.ctl.port_changed(a, r.ctl.ports.toward(a, b), up=False))
+        got = r.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+        assert got.state == pb.SLICE_STATE_FAILED and "osaka-ix" in got.reason
+        del r.wire.refusing["osaka-ix"]
+        r.ctl.stop()
+        r.ctl.start(audit_interval=0.2)                 # the periodic audit, no API call
+        deadline = time.monotonic() + 10
+        while r.slices.GetSlice(pb.GetSliceRequest(name="medical")).state != pb.SLICE_STATE_ACTIVE:
+            assert time.monotonic() < deadline, "the audit did not retry the failed slice"
+            time.sleep(0.1)
+        assert set(r.wire.entries()) == {canonical_entry(e).key for es in r.ctl.plan.values() for e in es}
+    finally:
+        r.close()

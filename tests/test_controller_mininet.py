@@ -18,6 +18,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from proto.defaults import DEFAULT_AUDIT_INTERVAL_S
 from slices.rules import group_slice, meter_id
 from tests.rawspec import raw_spec
 from controller.core import SliceController
@@ -315,6 +316,21 @@ def test_a_locked_store_fails_requests_cleanly_and_one_port_keeps_one_owner(net)
     assert [(e.site, e.port) for e in listed["owner"].spec.endpoints] == [("sapporo-dc", 1), ("nagoya-dc", 2)]
     assert pings(src, ip) > 0
     ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="owner"), timeout=30)
+
+
+def test_flows_deleted_by_hand_come_back_within_one_audit_period(net):
+    ctl, wan = net
+    (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
+    assert pings(src, ip, 1) == 1
+    want, _ = planned_state(ctl.store)
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", wan.plan.switch_of("osaka-dc").name], check=True)
+    gone = time.monotonic()
+    assert pings(src, ip, 1) == 0                       # really cut: osaka-dc forwards nothing
+    while pings(src, ip, 1) == 0:
+        assert time.monotonic() - gone < DEFAULT_AUDIT_INTERVAL_S + 5, "the audit did not repair osaka-dc"
+    print(f"flows deleted by hand on osaka-dc: traffic back after {time.monotonic() - gone:.1f} s "
+          f"(audit every {DEFAULT_AUDIT_INTERVAL_S:g} s)")
+    assert switch_state() == want
 
 
 def test_delete_cuts_connectivity_and_leaves_nothing_on_any_switch(net):
