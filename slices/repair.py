@@ -70,7 +70,8 @@ def new_backup(engine: "SliceEngine", s: "Slice", why: str, prefer: dict | None 
 
 def improve_backups(engine: "SliceEngine") -> list[Event]:
     """After a repair, backups that had to share links (or are missing) may now avoid
-    them. A slice keeps its old backup, tags and all, when nothing better exists."""
+    them. A slice keeps its old backup, tags and all, unless the new one shares fewer
+    links with the primary: an equally good alternative is no reason to rewrite rules."""
     events = []
     for s in sorted(engine.slices.values(), key=lambda s: (-s.spec.priority, s.name)):
         if s.status != PLACED or s.spec.protection == "none" or (s.backup and not s.backup_shared):
@@ -78,12 +79,15 @@ def improve_backups(engine: "SliceEngine") -> list[Event]:
         old, old_tags, old_shared = s.backup, dict(s.backup_tags), s.backup_shared
         engine.ledger.drop(s, "backup")
         lost = new_backup(engine, s, "improving protection", prefer=old_tags)
-        if lost and old is not None:  # no better backup: keep the old one
-            engine.ledger.hold(s, "backup", old, prefer=old_tags)
-            s.backup_shared = old_shared
-        elif not lost:
+        if not lost and (old is None or len(s.backup_shared) < len(old_shared)):
             events.append(Event("protected", s.name, f"backup of {len(s.backup.edges)} links"
                                 + shared_text(s.tree, s.backup)))
+            continue
+        if not lost:
+            engine.ledger.drop(s, "backup")
+        if old is not None:
+            engine.ledger.hold(s, "backup", old, prefer=old_tags)
+            s.backup_shared = old_shared
     return events
 
 

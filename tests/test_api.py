@@ -381,3 +381,26 @@ def test_a_slice_failed_by_a_refusing_switch_recovers_at_the_next_audit(tmp_path
         assert set(r.wire.entries()) == {canonical_entry(e).key for es in r.ctl.plan.values() for e in es}
     finally:
         r.close()
+
+
+def test_an_unrelated_link_down_and_up_sends_nothing_for_slices_that_do_not_use_it(api):
+    """Once, a link down and up elsewhere rewrote 52 rules of a healthy protected slice."""
+    create(api, doc(name="medical"))
+    create(api, doc(name="retail", priority=4, protection="link", endpoints=[
+        {"site": "tokyo-dc", "port": 2}, {"site": "fukuoka-dc", "port": 1}, {"site": "seoul-dc", "port": 1}]))
+    create(api, doc(name="gov", priority=6, protection="link", endpoints=[
+        {"site": "sapporo-dc", "port": 1}, {"site": "nagoya-dc", "port": 1}]))
+    e = api.ctl.engine
+    for link in JAPAN.links:
+        users = [n for n, s in e.slices.items() if link.key in s.booked_links()]
+        bystanders = {e.slices[n].number: n for n in e.slices if n not in users}
+        if not bystanders or JAPAN.site(link.a).kind != "core" or JAPAN.site(link.b).kind != "core":
+            continue
+        api.wire.batches.clear()
+        port = api.ctl.ports.toward(link.a, link.b)
+        api.ctl.call(lambda: api.ctl.port_changed(link.a, port, up=False))
+        api.ctl.call(lambda: api.ctl.port_changed(link.a, port, up=True))
+        touched = sorted({bystanders[x.cookie & 0xFFFFFFFF] for b in api.wire.batches
+                          for x in b.deletes + b.modifies + b.adds if x.cookie & 0xFFFFFFFF in bystanders})
+        assert touched == [], f"{link.a}—{link.b} down and up touched {touched}, which do not use it"
+    assert audit(e) == []
