@@ -36,6 +36,7 @@ SETTINGS: dict = {}
 class _Waiter:
     done: threading.Event = field(default_factory=threading.Event)
     body: list = field(default_factory=list)
+    lost: bool = False   # the switch went away before it answered
 
 
 class SlicingApp(app_manager.OSKenApp):
@@ -82,6 +83,7 @@ class SlicingApp(app_manager.OSKenApp):
             self.controller.post(lambda: self.controller.switch_connected(site))
         elif ev.state == DEAD_DISPATCHER and site is not None and self.dps.get(site) is dp:
             del self.dps[site]
+            self._release(dp.id)
             log.info("switch %s disconnected", site)
             self.controller.post(lambda: self.controller.switch_disconnected(site))
 
@@ -139,12 +141,24 @@ class SlicingApp(app_manager.OSKenApp):
         if last:
             w.done.set()
 
+    def _release(self, dpid: int) -> None:
+        """A switch's connection died: whoever waits for its answers stops waiting now (a
+        read or push in hand would otherwise hold the owner thread for its whole timeout)."""
+        with self._lock:
+            waiters = [w for (d, _x), w in self._waiters.items() if d == dpid]
+        for w in waiters:
+            w.lost = True
+            w.done.set()
+
     def _request(self, dp, msg) -> _Waiter:
         w = _Waiter()
         with self._lock:
             dp.set_xid(msg)
             self._waiters[(dp.id, msg.xid)] = w
         dp.send_msg(msg)
+        if getattr(dp, "is_active", True) is False:  # died before _release could see this waiter
+            w.lost = True
+            w.done.set()
         return w
 
     def _forget(self, dp, waiters: list[tuple[int, _Waiter]]) -> None:
@@ -183,6 +197,8 @@ class SlicingApp(app_manager.OSKenApp):
         for site, (dp, first_xid, waiters) in pending.items():
             if not all(w.done.wait(BARRIER_TIMEOUT_S) for _b, w in waiters):
                 problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
+            elif any(w.lost for _b, w in waiters):
+                problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
             self._forget(dp, [(b.xid, w) for b, w in waiters])
             with self._lock:
                 errors = [t for x, t in self._errors.pop(dp.id, []) if first_xid is not None and x >= first_xid]
@@ -201,7 +217,7 @@ class SlicingApp(app_manager.OSKenApp):
                 parser.OFPMeterConfigStatsRequest(dp, meter_id=ofp.OFPM_ALL)]
         waiters = [(r, self._request(dp, r)) for r in reqs]
         for _r, w in waiters:
-            if not w.done.wait(READ_TIMEOUT_S):
+            if not w.done.wait(READ_TIMEOUT_S) or w.lost:
                 self._forget(dp, [(r.xid, w) for r, w in waiters])
                 return None
         self._forget(dp, [(r.xid, w) for r, w in waiters])

@@ -156,6 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wan_options(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=cmd_wan_check)
+    fault = wan.add_parser("fault", help="break (or restore) a link or a whole site of a running WAN "
+                           "(`wan up --inventory FILE` wrote the file this needs)")
+    fault.add_argument("--inventory", required=True, metavar="FILE", help="the running WAN's inventory")
+    what = fault.add_subparsers(dest="target", required=True)
+    fl = what.add_parser("link", help="cut: ports down; silent: ports up, frames dropped; "
+                         "loss=P%%: P percent dropped; restore")
+    fl.add_argument("a", help="site at one end")
+    fl.add_argument("b", help="site at the other end")
+    fl.add_argument("--mode", required=True, help="cut | silent | loss=P%% | restore")
+    fs = what.add_parser("site", help="lost: every link silent and the switch cut off from the "
+                         "controller, as a destroyed data centre; restore")
+    fs.add_argument("site")
+    fs.add_argument("--mode", required=True, choices=("lost", "restore"))
+    fault.set_defaults(func=cmd_wan_fault)
     clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
     clean.add_argument("topology", nargs="?", default=None,
                        help="the topology that was running (default: all built-ins)")
@@ -408,6 +422,27 @@ def cmd_bench_engine(args) -> int:
                  endpoints_max=args.endpoints_max)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return EXIT_OK if all(t["ok"] is not False for t in report["targets"].values()) else EXIT_FAIL
+
+
+def cmd_wan_fault(args) -> int:
+    from topologies.emulation.faults import link_fault, site_fault
+    from topologies.emulation.platform import EmulationError
+
+    try:
+        inventory = json.loads(open(args.inventory, encoding="utf-8").read())
+    except (OSError, ValueError) as e:
+        print(f"slicectl: error: {args.inventory}: not a WAN inventory ({e})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.target == "link":
+            said = link_fault(inventory, args.a, args.b, args.mode)
+        else:
+            said = site_fault(inventory, args.site, args.mode)
+    except EmulationError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE if str(e).startswith(("unknown", "no link", "no site")) else EXIT_FAIL
+    progress(said)
+    return EXIT_OK
 
 
 def cmd_wan_clean(args) -> int:

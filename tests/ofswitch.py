@@ -99,6 +99,7 @@ class SimSwitch:
     dpid: int
     seed: int = 0
     answers_barriers: bool = True
+    answers_reads: bool = True
     flows: dict = field(default_factory=dict)      # (table, priority, match items) -> parsed flow-mod
     groups: dict = field(default_factory=dict)     # group id -> _Group
     meters: dict = field(default_factory=dict)     # meter id -> _Meter
@@ -119,7 +120,7 @@ class SimSwitch:
             out = [err for m in batch for err in self._apply(*m)]
             return out + ([_barrier_reply(xid)] if self.answers_barriers else [])
         if msg_type == ofp.OFPT_MULTIPART_REQUEST:
-            return self._multipart(buf, xid)
+            return self._multipart(buf, xid) if self.answers_reads else []
         self._pending.append((msg_type, parsed, xid, buf))
         return []
 

@@ -377,3 +377,26 @@ def test_controller_kill9_loses_no_ping_and_restores_everything(net):
     time.sleep(1)                       # reconciliation of the last switch
     want, _ = planned_state(ctl.store)
     assert switch_state() == want
+
+
+def test_a_lost_site_goes_dark_and_comes_back_when_restored(net):
+    """`site S --mode lost`: its links silent, its switch cut off from the controller (a
+    destroyed data centre); restore brings both back, and the slice across it with them."""
+    ctl, wan = net
+    (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[2])   # tokyo -> sendai
+    assert pings(src, ip, 2) > 0
+    said = wan.fault_site("sendai-dc", "lost")
+    assert "lost" in said
+    deadline = time.monotonic() + 10
+    while next(s for s in ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=5).sites
+               if s.name == "sendai-dc").connected:
+        assert time.monotonic() < deadline, "the controller still sees sendai-dc's switch"
+        time.sleep(0.2)
+    assert pings(src, ip, 2) == 0
+    assert ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10).state == pb.SLICE_STATE_DEGRADED
+    wan.fault_site("sendai-dc", "restore")
+    ctl.wait_switches(timeout=30)
+    deadline = time.monotonic() + 10
+    while pings(src, ip, 1) == 0:
+        assert time.monotonic() < deadline, "sendai-dc did not come back"
+    assert ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10).state == pb.SLICE_STATE_ACTIVE

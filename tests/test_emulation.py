@@ -165,3 +165,63 @@ def test_two_wans_run_side_by_side_and_each_cleans_only_its_own(two_clouds, tmp_
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
         sweep(mine)
+
+
+def loss_of(node_cmd, ip: str, count: int = 40) -> float:
+    """Share of pings lost, 50 ms apart."""
+    out = node_cmd(f"ping -c {count} -i 0.05 -W 1 -q {ip}")
+    m = re.search(r"([\d.]+)% packet loss", out)
+    assert m, out
+    return float(m.group(1)) / 100
+
+
+def port_down(switch: str, port: int) -> bool:
+    out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "show", switch], capture_output=True, text=True).stdout
+    block = out.split(f" {port}({switch}-eth{port})")[1].split("\n ")[0:4]
+    return "PORT_DOWN" in " ".join(block)
+
+
+def test_link_faults_silent_loss_cut_and_restore(two_clouds):
+    """The ways a link breaks, each really felt by the hosts, each undone by restore."""
+    with Wan(two_clouds) as wan:
+        link = next(l for l in wan.plan.links if "osaka" in l.a + l.b and wan.link_mechanisms[(l.a, l.b)] == "relay")
+        far = "10.0.4.1"
+        ping = wan.host("h1_1").cmd
+        assert loss_of(ping, far, 10) == 0
+        assert "silent" in wan.fault_link(link.a, link.b, "silent")
+        assert loss_of(ping, far, 10) == 1.0
+        assert not port_down(link.switch_a, link.port_a)          # silent: the ports stay up
+        wan.fault_link(link.b, link.a, "restore")                 # either order names the link
+        assert loss_of(ping, far, 10) == 0
+        wan.fault_link(link.a, link.b, "loss=30%")                # per direction: ~51 % round trip
+        assert 0.2 <= loss_of(ping, far, 60) <= 0.8
+        wan.fault_link(link.a, link.b, "restore")
+        wan.fault_link(link.a, link.b, "cut")
+        assert port_down(link.switch_a, link.port_a) and port_down(link.switch_b, link.port_b)
+        assert loss_of(ping, far, 10) == 1.0
+        wan.fault_link(link.a, link.b, "restore")
+        assert not port_down(link.switch_a, link.port_a) and loss_of(ping, far, 10) == 0
+        with pytest.raises(platform.EmulationError, match="unknown link fault mode 'lossy'"):
+            wan.fault_link(link.a, link.b, "lossy")
+        with pytest.raises(platform.EmulationError, match="no link tokyo-dc—mars-dc"):
+            wan.fault_link("tokyo-dc", "mars-dc", "cut")
+
+
+def test_wan_fault_command_breaks_and_restores_a_running_wan(two_clouds, tmp_path):
+    proc, inv = start_wan_up(tmp_path)
+    hosts = {h["name"]: h for h in inv["hosts"]}
+    link = next(l for l in inv["links"] if l["mechanism"] == "relay" and "osaka" in l["a"] + l["b"])
+    ping = lambda: ping_rtt(lambda c: in_host(hosts["h1_1"]["pid"], c), hosts["h4_1"]["ip"], count=3)  # noqa: E731
+    fault = [*SLICECTL, "wan", "fault", "--inventory", str(tmp_path / "inventory.json")]
+    try:
+        assert ping() is not None
+        r = subprocess.run([*fault, "link", link["a"], link["b"], "--mode", "silent"], capture_output=True, text=True)
+        assert r.returncode == 0 and "silent" in r.stderr, r.stderr
+        assert ping() is None
+        r = subprocess.run([*fault, "link", link["a"], link["b"], "--mode", "restore"], capture_output=True, text=True)
+        assert r.returncode == 0 and ping() is not None
+        r = subprocess.run([*fault, "link", link["a"], "nowhere", "--mode", "cut"], capture_output=True, text=True)
+        assert r.returncode == 2 and "no link" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)

@@ -237,3 +237,30 @@ def test_switch_and_port_events_reach_the_owner(net):
     assert frozenset((a, b)) in net.ctl.engine.down_links
     assert frozenset((a, b)) not in net.ctl.engine.slices["medical"].tree.links
     assert net.held() == net.planned() and verify(net.ctl.engine, net.fake_network()) == []
+
+
+def test_a_switch_dying_mid_read_or_push_releases_the_caller_at_once(net, monkeypatch):
+    import threading
+    import time as clock
+    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 30)
+    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 30)
+    sw, dp = net.switches["tokyo-dc"], net.dps["tokyo-dc"]
+    sw.answers_reads = sw.answers_barriers = False        # it hangs, then its connection dies
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("read", net.app.read("tokyo-dc")))
+    reader.start()
+    clock.sleep(0.2)
+    started = clock.monotonic()
+    net.app._state_change(SimpleNamespace(datapath=dp, state=DEAD_DISPATCHER))
+    reader.join(timeout=5)
+    assert not reader.is_alive() and got["read"] is None and clock.monotonic() - started < 2
+    # a request in hand when the switch goes: the slice is degraded, not held for 30 s
+    net.app.dps["tokyo-dc"] = dp                          # as if it had reconnected, still hanging
+    creating = threading.Thread(target=lambda: got.setdefault("create", net.create(MEDICAL)))
+    creating.start()
+    clock.sleep(0.3)
+    net.app._state_change(SimpleNamespace(datapath=dp, state=DEAD_DISPATCHER))
+    creating.join(timeout=5)
+    assert not creating.is_alive()
+    st = net.ctl.states["medical"]
+    assert st.state == "degraded" and "tokyo-dc" in st.reason

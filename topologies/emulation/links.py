@@ -49,6 +49,12 @@ def _netem_parent(bw_mbps: float | None) -> str:
     return "parent 5:1" if bw_mbps else "root"
 
 
+def netem_change_command(intf: str, bw_mbps: float | None, delay_ms: float, loss_pct: float = 0.0) -> str:
+    """The tc command that changes a running link end's netem (delay, and loss for faults)."""
+    loss = f" loss {loss_pct:g}%" if loss_pct else ""
+    return f"tc qdisc change dev {intf} {_netem_parent(bw_mbps)} handle 10: netem delay {delay_ms:g}ms{loss} limit 10000"
+
+
 def tc_commands(intf: str, bw_mbps: float | None, delay_ms: float, netem: bool) -> list[str]:
     """tc commands for one link end: HTB at ``bw_mbps`` (if any), netem below it (if used)."""
     cmds = []
@@ -80,7 +86,7 @@ class WanLink(Link):
     """
 
     def __init__(self, node1, node2, bw: float | None = None, delay_ms: float = 0.0,
-                 mechanism: str = "relay", mtu: int = 1500, **params):
+                 mechanism: str = "relay", mtu: int = 1500, control_dir: str | None = None, **params):
         if mechanism not in ("netem", "relay", "none"):
             raise ValueError(f"unknown delay mechanism {mechanism!r}")
         if mechanism == "none" and delay_ms > 0:
@@ -89,6 +95,8 @@ class WanLink(Link):
         self.mtu = mtu + TAG_HEADROOM
         self.relay_ends: tuple[str, str] | None = None
         self.relay_proc: subprocess.Popen | None = None
+        self.control_dir = control_dir
+        self.relay_control: str | None = None   # the relay's fault control file (see relay.py)
         params.pop("intf", None)
         super().__init__(node1, node2, intf=Intf, **params)
         try:
@@ -126,8 +134,12 @@ class WanLink(Link):
                 quietRun(f"sysctl -qw net.ipv6.conf.{end}.disable_ipv6=1")
                 quietRun(f"ethtool -K {end} {OFFLOADS}")
                 quietRun(f"ip link set {end} mtu {self.mtu} up promisc on")
+            control = []
+            if self.control_dir:
+                self.relay_control = str(Path(self.control_dir) / f"{self.relay_ends[0]}.ctl")
+                control = [self.relay_control]
             self.relay_proc = subprocess.Popen(
-                [sys.executable, RELAY_SCRIPT, *self.relay_ends, repr(self.delay_ms)],
+                [sys.executable, RELAY_SCRIPT, *self.relay_ends, repr(self.delay_ms), *control],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
 
     def use_reference_delay(self, on: bool) -> None:
@@ -140,8 +152,7 @@ class WanLink(Link):
         elif self.mechanism == "netem":
             delay = REFERENCE_DELAY_MS if on else self.delay_ms
             for intf in (self.intf1, self.intf2):
-                intf.node.cmd(f"tc qdisc change dev {intf.name} {_netem_parent(self.bw)} handle 10: "
-                              f"netem delay {delay:g}ms limit 10000")
+                intf.node.cmd(netem_change_command(intf.name, self.bw, delay))
 
     def stop_relay(self) -> None:
         proc, self.relay_proc = self.relay_proc, None

@@ -1,12 +1,16 @@
 """A userspace delay line between two Ethernet interfaces, for kernels without netem.
 
-Usage: ``python -m topologies.emulation.relay IFACE_A IFACE_B DELAY_MS``
+Usage: ``python -m topologies.emulation.relay IFACE_A IFACE_B DELAY_MS [CONTROL_FILE]``
 
 SIGUSR1 switches to a reference delay of REFERENCE_DELAY_MS and SIGUSR2 back to
 ``DELAY_MS``: the fidelity check measures the same path at the reference delay to learn
 what the switches around the link cost. (Not zero: a frame due at once waits for this
 process to wake up, a frame due later does not, and the reference must be released the
 same way as the real thing.) Frames already queued keep their release time.
+
+SIGHUP re-reads CONTROL_FILE, written by fault injection (``slicectl wan fault``): a line
+``loss FRACTION`` drops that share of the frames arriving from now on (``loss 1`` is a
+silent failure: the ports stay up, nothing crosses), ``loss 0`` or an empty file ends it.
 
 Every frame that arrives on one interface leaves the other one ``DELAY_MS`` later. The
 arrival time is the kernel's receive timestamp (SO_TIMESTAMPNS), so time spent waiting in
@@ -23,6 +27,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import os
+import random
 import select
 import signal
 import socket
@@ -78,9 +83,24 @@ def frame_and_time(data: bytes, ancdata: list, now: float) -> tuple[bytes, float
     return data, arrived
 
 
-def relay(if_a: str, if_b: str, delay: list[float]) -> None:
-    """Forward frames between the two interfaces, ``delay[0]`` seconds late (a list, so a
-    signal handler can change it)."""
+def read_control(path: str | None) -> float:
+    """The loss fraction a control file asks for (0 when it is absent or says nothing)."""
+    if not path:
+        return 0.0
+    try:
+        words = open(path, encoding="ascii").read().split()
+        if len(words) == 2 and words[0] == "loss":
+            return min(1.0, max(0.0, float(words[1])))
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass  # unreadable or garbled: no fault rather than a dead relay
+    return 0.0
+
+
+def relay(if_a: str, if_b: str, delay: list[float], loss: list[float] | None = None) -> None:
+    """Forward frames between the two interfaces, ``delay[0]`` seconds late, dropping the
+    share ``loss[0]`` of them (lists, so a signal handler can change them)."""
+    loss = loss if loss is not None else [0.0]
+    chance = random.Random()
     a, b = open_port(if_a), open_port(if_b)
     peer = {a.fileno(): b, b.fileno(): a}
     sock = {a.fileno(): a, b.fileno(): b}
@@ -121,6 +141,8 @@ def relay(if_a: str, if_b: str, delay: list[float]) -> None:
                     break
                 if addr[2] == PACKET_OUTGOING:
                     continue  # our own transmission, seen by the tap
+                if loss[0] and (loss[0] >= 1.0 or chance.random() < loss[0]):
+                    continue  # an injected fault: the frame never arrives
                 frame, arrived = frame_and_time(data, anc, now)
                 queue.append((arrived + delay[0], frame))
 
@@ -149,10 +171,11 @@ def _realtime() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3:
+    if len(args) not in (3, 4):
         print(__doc__.splitlines()[2].strip(), file=sys.stderr)
         return 2
     if_a, if_b, delay_ms = args[0], args[1], float(args[2])
+    control = args[3] if len(args) == 4 else None
     _die_with_parent()
     _realtime()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -160,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     delay = [delay_ms / 1000.0]
     signal.signal(signal.SIGUSR1, lambda *_: delay.__setitem__(0, REFERENCE_DELAY_MS / 1000.0))
     signal.signal(signal.SIGUSR2, lambda *_: delay.__setitem__(0, delay_ms / 1000.0))
+    loss = [read_control(control)]
+    signal.signal(signal.SIGHUP, lambda *_: loss.__setitem__(0, read_control(control)))
     if os.getppid() == 1:
         return 0  # parent already gone
     try:
-        relay(if_a, if_b, delay)
+        relay(if_a, if_b, delay, loss)
     except OSError as e:
         print(f"relay {if_a}<->{if_b}: {e}", file=sys.stderr)
         return 1

@@ -13,7 +13,8 @@ from topologies.emulation.plan import WanPlan, static_flows
 
 
 class WanTopo(Topo):
-    def build(self, plan: WanPlan, delay_mechanism: str = "relay", datapath: str | None = None):
+    def build(self, plan: WanPlan, delay_mechanism: str = "relay", datapath: str | None = None,
+              control_dir: str | None = None):
         flows = static_flows(plan)
         mtu = plan.topology.mtu
         for s in plan.switches:
@@ -25,4 +26,4 @@ class WanTopo(Topo):
         for l in plan.links:
             self.addLink(l.switch_a, l.switch_b, port1=l.port_a, port2=l.port_b, cls=WanLink,
                          bw=l.bandwidth_mbps, delay_ms=l.delay_ms, mtu=mtu,
-                         mechanism=delay_mechanism if l.delay_ms > 0 else "none")
+                         mechanism=delay_mechanism if l.delay_ms > 0 else "none", control_dir=control_dir)

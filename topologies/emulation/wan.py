@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -69,6 +71,7 @@ class Wan:
         self.delay_mechanism = ""
         self.datapath = ""
         self.link_mechanisms: dict[tuple[str, str], str] = {}
+        self.control_dir: str | None = None   # the relays' fault control files
         self._stopped = False
 
     def datapath_is_user(self) -> bool:
@@ -119,7 +122,9 @@ class Wan:
                       f"{describe_mechanism(self.delay_mechanism)}, OVS {self.datapath}space datapath")
         self.link_mechanisms = {(l.a, l.b): self.delay_mechanism if l.delay_ms > 0 else "none"
                                 for l in p.links}
-        topo = WanTopo(self.plan, delay_mechanism=self.delay_mechanism, datapath=self.datapath)
+        self.control_dir = tempfile.mkdtemp(prefix=f"intercloud-wan-{p.prefix or 'plain'}-")
+        topo = WanTopo(self.plan, delay_mechanism=self.delay_mechanism, datapath=self.datapath,
+                       control_dir=self.control_dir)
         self.net = net = Mininet(topo=topo, build=False, controller=None, switch=WanSwitch,
                                  autoSetMacs=False, waitConnected=False)
         if self.controller:
@@ -172,6 +177,8 @@ class Wan:
                     self.progress(f"mininet stop failed ({e}); sweeping")
             sweep(self.plan)
             _RUNNING.discard(self.run_id)
+            if self.control_dir:
+                shutil.rmtree(self.control_dir, ignore_errors=True)
 
     # -- access ------------------------------------------------------------------------
 
@@ -222,12 +229,32 @@ class Wan:
             "controller": f"{self.controller[0]}:{self.controller[1]}" if self.controller else None,
             "hosts": hosts,
             "switches": [{"name": s.name, "site": s.site, "dpid": s.dpid_hex} for s in self.plan.switches],
-            "links": [{"a": l.a, "b": l.b, "switch_a": l.switch_a, "port_a": l.port_a,
-                       "switch_b": l.switch_b, "port_b": l.port_b,
-                       "bandwidth_mbps": l.bandwidth_mbps, "delay_ms": l.delay_ms,
-                       "mechanism": self.link_mechanisms.get((l.a, l.b), "")}
-                      for l in self.plan.links],
+            "links": [self._link_inventory(l) for l in self.plan.links],
         }
+
+    def _link_inventory(self, l) -> dict:
+        out = {"a": l.a, "b": l.b, "switch_a": l.switch_a, "port_a": l.port_a,
+               "switch_b": l.switch_b, "port_b": l.port_b,
+               "interfaces": [f"{l.switch_a}-eth{l.port_a}", f"{l.switch_b}-eth{l.port_b}"],
+               "bandwidth_mbps": l.bandwidth_mbps, "delay_ms": l.delay_ms,
+               "mechanism": self.link_mechanisms.get((l.a, l.b), "")}
+        if self.net is not None and out["mechanism"] == "relay":
+            link = self.link(l.a, l.b)
+            out["relay_control"] = link.relay_control
+            out["relay_pid"] = link.relay_proc.pid if link.relay_proc else None
+        return out
+
+    # -- faults (see topologies.emulation.faults) ---------------------------------------
+
+    def fault_link(self, a: str, b: str, mode: str) -> str:
+        """Break or restore the a—b link: cut, silent, loss=P%, restore."""
+        from topologies.emulation.faults import link_fault
+        return link_fault(self.inventory(), a, b, mode)
+
+    def fault_site(self, site: str, mode: str) -> str:
+        """Lose a whole site (every link silent, switch cut off from the controller) or restore it."""
+        from topologies.emulation.faults import site_fault
+        return site_fault(self.inventory(), site, mode)
 
     def write_inventory(self, path: str | Path) -> None:
         tmp = Path(f"{path}.tmp")

@@ -1,0 +1,136 @@
+"""Fault injection into a running emulated WAN: the one documented way for tests, labs
+and demos to break the network (``slicectl wan fault``), from any process, through the
+WAN's inventory file.
+
+Link modes:
+
+* ``cut``: both switch ports of the link administratively down, as a cut fibre: the
+  switches report it (OpenFlow port status).
+* ``silent``: the ports stay up and every frame vanishes, as when a transport network or
+  an amplifier fails; only probing notices.
+* ``loss=P%``: P percent of the frames vanish, each direction.
+* ``restore``: the link as configured again.
+
+Site modes: ``lost`` - every link of the site silent and its switch cut off from the
+controller, as a destroyed data centre (fail-secure switches elsewhere keep their rules);
+``restore`` undoes it.
+
+Silence and loss act on the link's delay line: the userspace relay (its control file,
+re-read on SIGHUP) or netem's ``loss``. A link with no delay line (0 ms) can be cut but not
+silenced.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from topologies.emulation.platform import EmulationError
+
+LINK_MODES = ("cut", "silent", "loss=P%", "restore")
+SITE_MODES = ("lost", "restore")
+
+
+def parse_link_mode(mode: str) -> tuple[str, float]:
+    """``(kind, loss fraction)`` of a link mode; EmulationError naming the modes if unknown."""
+    if mode in ("cut", "silent", "restore"):
+        return mode, 1.0 if mode == "silent" else 0.0
+    m = re.fullmatch(r"loss=(\d+(?:\.\d+)?)%?", mode)
+    if m and 0 <= float(m.group(1)) <= 100:
+        return "loss", float(m.group(1)) / 100
+    raise EmulationError(f"unknown link fault mode {mode!r} (one of: {', '.join(LINK_MODES)}; "
+                         "P from 0 to 100)")
+
+
+def find_link(inventory: dict, a: str, b: str) -> dict:
+    for link in inventory["links"]:
+        if {link["a"], link["b"]} == {a, b}:
+            return link
+    names = ", ".join(f"{l['a']}—{l['b']}" for l in inventory["links"][:6])
+    raise EmulationError(f"no link {a}—{b} in {inventory['topology']} (links: {names}, ...)")
+
+
+def link_fault(inventory: dict, a: str, b: str, mode: str) -> str:
+    """Apply ``mode`` to the a—b link of the WAN ``inventory`` describes; say what was done."""
+    kind, loss = parse_link_mode(mode)
+    link = find_link(inventory, a, b)
+    name = f"{link['a']}—{link['b']}"
+    if kind == "cut":
+        _ports(link, up=False)
+        return f"link {name}: cut (both ports down)"
+    if kind == "restore":
+        _ports(link, up=True)
+        if link.get("mechanism") in ("relay", "netem"):
+            _loss(link, 0.0)
+        return f"link {name}: restored"
+    _loss(link, loss)
+    return (f"link {name}: silent (ports up, every frame dropped)" if kind == "silent"
+            else f"link {name}: {loss:.0%} of frames dropped")
+
+
+def site_fault(inventory: dict, site: str, mode: str) -> str:
+    """``lost``: every link of ``site`` silent and its switch cut off from the controller;
+    ``restore``: the links and the controller connection back."""
+    if mode not in SITE_MODES:
+        raise EmulationError(f"unknown site fault mode {mode!r} (one of: {', '.join(SITE_MODES)})")
+    switch = next((s for s in inventory["switches"] if s["site"] == site), None)
+    if switch is None:
+        raise EmulationError(f"no site {site} in {inventory['topology']}")
+    links = [l for l in inventory["links"] if site in (l["a"], l["b"])]
+    for link in links:
+        if mode == "lost" and link.get("mechanism") not in ("relay", "netem"):
+            _ports(link, up=False)  # no delay line to silence: the closest is a cut
+        elif mode == "lost":
+            _loss(link, 1.0)
+        else:
+            link_fault(inventory, link["a"], link["b"], "restore")
+    controller = inventory.get("controller")
+    if controller and mode == "lost":
+        _vsctl("del-controller", switch["name"])
+    elif controller:
+        _vsctl("set-controller", switch["name"], f"tcp:{controller}")
+    return (f"site {site}: lost ({len(links)} links silent, switch {switch['name']} cut off "
+            "from the controller)" if mode == "lost" else f"site {site}: restored")
+
+
+def _ports(link: dict, up: bool) -> None:
+    for sw, port in ((link["switch_a"], link["port_a"]), (link["switch_b"], link["port_b"])):
+        r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "mod-port", sw, f"{sw}-eth{port}",
+                            "up" if up else "down"], capture_output=True, text=True)
+        if r.returncode:
+            raise EmulationError(f"cannot set {sw}-eth{port} {'up' if up else 'down'}: {r.stderr.strip()}")
+
+
+def _loss(link: dict, fraction: float) -> None:
+    name = f"{link['a']}—{link['b']}"
+    if link.get("mechanism") == "relay":
+        control, pid = link.get("relay_control"), link.get("relay_pid")
+        if not control or not pid:
+            raise EmulationError(f"link {name}: its relay takes no faults (a WAN started without "
+                                 "fault control, e.g. by `mn --custom`)")
+        tmp = Path(f"{control}.tmp")
+        tmp.write_text(f"loss {fraction}\n", encoding="ascii")
+        os.replace(tmp, control)
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            raise EmulationError(f"link {name}: its relay (pid {pid}) is gone; is the WAN still up?") from None
+    elif link.get("mechanism") == "netem":
+        from topologies.emulation.links import netem_change_command
+
+        for intf in link["interfaces"]:
+            cmd = netem_change_command(intf, link["bandwidth_mbps"], link["delay_ms"], fraction * 100)
+            r = subprocess.run(cmd.split(), capture_output=True, text=True)
+            if r.returncode:
+                raise EmulationError(f"link {name}: {cmd}: {r.stderr.strip()}")
+    else:
+        raise EmulationError(f"link {name} has no delay line ({link['delay_ms']:g} ms): it can be cut "
+                             "(--mode cut), not silenced or made lossy")
+
+
+def _vsctl(*args: str) -> None:
+    r = subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, text=True)
+    if r.returncode:
+        raise EmulationError(f"ovs-vsctl {' '.join(args)}: {r.stderr.strip()}")
