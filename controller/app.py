@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
-from slices.compiler import Changes, switch_phases
+from slices.compiler import Changes, change_phases
 from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
@@ -172,38 +173,44 @@ class SlicingApp(app_manager.OSKenApp):
         return set(self.dps)
 
     def push(self, changes: Changes) -> dict[str, SwitchProblem]:
-        """Send each switch its share of ``changes`` in three phases - flow deletes; then
-        meter and group deletes, adds and modifies; then flow adds and modifies - with a
-        barrier after each (OpenFlow 1.3 lets a switch reorder messages between barriers,
-        so a flow could otherwise arrive before its meter). Nothing waits between phases:
-        the barriers order them on the switch. Waits for every switch's last barrier."""
-        problems, pending = {}, {}
-        for site, phases in sorted(switch_phases(changes).items()):
-            dp = self.dps.get(site)
-            if dp is None:
-                problems[site] = SwitchProblem(ABSENT, "switch not connected")
-                continue
-            first_xid, waiters = None, []
-            for phase in phases:
-                for op, e in phase:
+        """Send ``changes`` make-before-break, phase by phase (:func:`change_phases`): each
+        switch's share of a phase closed by a barrier, every barrier of a phase waited for
+        before the next one goes out. A switch that is absent, refuses or does not answer
+        gets nothing more of this push; the others go on. Returns the problems by switch."""
+        problems: dict[str, SwitchProblem] = {}
+        sent = False
+        for phase in change_phases(changes):
+            if sent and changes.drain_s and any(op == "delete" for items in phase.values() for op, _e in items):
+                time.sleep(changes.drain_s)  # let frames on the old paths arrive first
+                sent = False
+            pending = {}
+            for site, items in sorted(phase.items()):
+                if site in problems:
+                    continue
+                dp = self.dps.get(site)
+                if dp is None:
+                    problems[site] = SwitchProblem(ABSENT, "switch not connected")
+                    continue
+                first_xid = None
+                for op, e in items:
                     for msg in ofwire.to_messages(dp, e, op):
                         with self._lock:
                             dp.set_xid(msg)
                         first_xid = msg.xid if first_xid is None else first_xid
                         dp.send_msg(msg)
                 barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
-                waiters.append((barrier, self._request(dp, barrier)))
-            pending[site] = (dp, first_xid, waiters)
-        for site, (dp, first_xid, waiters) in pending.items():
-            if not all(w.done.wait(BARRIER_TIMEOUT_S) for _b, w in waiters):
-                problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
-            elif any(w.lost for _b, w in waiters):
-                problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
-            self._forget(dp, [(b.xid, w) for b, w in waiters])
-            with self._lock:
-                errors = [t for x, t in self._errors.pop(dp.id, []) if first_xid is not None and x >= first_xid]
-            if errors:
-                problems[site] = SwitchProblem(REFUSED, "; ".join(sorted(set(errors))))
+                pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
+                sent = True
+            for site, (dp, first_xid, barrier, w) in pending.items():
+                if not w.done.wait(BARRIER_TIMEOUT_S):
+                    problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
+                elif w.lost:
+                    problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
+                self._forget(dp, [(barrier.xid, w)])
+                with self._lock:
+                    errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]
+                if errors:
+                    problems[site] = SwitchProblem(REFUSED, "; ".join(sorted(set(errors))))
         return problems
 
     def read(self, site: str):

@@ -285,7 +285,7 @@ class SliceController:
             events = decide()
             touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
             new_plan = recompile(self.plan, self.engine, touched, self.ports)
-            changes = diff(self.plan, new_plan)
+            changes = replace(diff(self.plan, new_plan), drain_s=_drain_s(saved[0].slices, touched))
             if created:
                 self.states[created] = SliceState()
             if request:
@@ -405,6 +405,17 @@ class SliceController:
                     q.put_nowait(item)
                 except queue.Full:
                     pass  # a stalled watcher loses events rather than stalling the owner
+
+
+DRAIN_MARGIN_S = 0.002   # a switch's own forwarding time, on top of the links' delay
+
+
+def _drain_s(before: dict, names: list[str]) -> float:
+    """How long frames may still be on the trees the named slices had before a change:
+    the worst one-way delay of those trees (plus a margin). 0 when none had one."""
+    worst = max((t.worst_delay_ms for n in names if n in before
+                 for t in (before[n].tree, before[n].backup) if t is not None), default=0.0)
+    return worst / 1000 + DRAIN_MARGIN_S if worst else 0.0
 
 
 def _log_failure(done: Future) -> None:

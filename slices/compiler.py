@@ -217,12 +217,16 @@ def recompile(plan: Plan, engine: "SliceEngine", names, ports: PortMap | None = 
 
 @dataclass(frozen=True)
 class Changes:
-    """What to send, in order: deletes (flows, then groups and meters they used),
-    modifies, adds (meters and groups before the flows that use them)."""
+    """What differs: deletes (flows, then the groups and meters they used), modifies, adds
+    (meters and groups before the flows that use them). :func:`change_phases` says in
+    which order they go to the switches."""
 
     deletes: tuple[Entry, ...]
     modifies: tuple[Entry, ...]
     adds: tuple[Entry, ...]
+    # seconds to wait after the switch-over before deleting: frames already on an old path
+    # when ingress moved are still in flight for up to its one-way delay
+    drain_s: float = 0.0
 
     @property
     def switches(self) -> tuple[str, ...]:
@@ -252,19 +256,23 @@ def diff(installed: Plan, wanted: Plan) -> Changes:
 Phase = list[tuple[str, Entry]]   # (op, entry): op is "delete", "modify" or "add"
 
 
-def switch_phases(changes: Changes) -> dict[str, list[Phase]]:
-    """Per switch, the non-empty phases to send with a barrier after each: flow deletes;
-    meters and groups (deletes, then modifies and adds); flows (modifies and adds).
-    OpenFlow 1.3 does not promise that a switch applies messages in the order they
-    arrive, only that it finishes everything before a barrier first: so no flow can be
-    installed before the meter or group it uses, nor a meter or group removed while a
-    flow still uses it."""
-    out: dict[str, list[Phase]] = {}
-    for op, entries in (("delete", changes.deletes), ("modify", changes.modifies), ("add", changes.adds)):
+def change_phases(changes: Changes) -> list[dict[str, Phase]]:
+    """The changes in the order they go out, make-before-break: meters and groups added;
+    flows added; everything modified (where traffic switches over to the new state);
+    flows deleted; meters and groups deleted. Each phase maps switches to their share;
+    the sender closes every switch's share with a barrier and waits for all of them
+    before the next phase. So a moved tree is complete, on every switch, before any
+    ingress points at it, and the old one is removed only once nothing uses it; and,
+    since OpenFlow 1.3 lets a switch reorder messages between barriers, no flow is
+    installed before its meter or group, nor a meter or group removed while a flow still
+    uses it. Empty phases are left out."""
+    phases: list[dict[str, Phase]] = [{} for _ in range(5)]
+    for op, entries in (("add", changes.adds), ("modify", changes.modifies), ("delete", changes.deletes)):
         for e in entries:
-            phase = (0 if op == "delete" else 2) if e.key[0] == "flow" else 1
-            out.setdefault(e.switch, [[], [], []])[phase].append((op, e))
-    return {site: [p for p in phases if p] for site, phases in out.items()}
+            flow = e.key[0] == "flow"
+            index = {"add": 1 if flow else 0, "modify": 2, "delete": 3 if flow else 4}[op]
+            phases[index].setdefault(e.switch, []).append((op, e))
+    return [p for p in phases if p]
 
 
 def plan_problems(plan: Plan) -> list[str]:

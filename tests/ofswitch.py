@@ -104,6 +104,7 @@ class SimSwitch:
     groups: dict = field(default_factory=dict)     # group id -> _Group
     meters: dict = field(default_factory=dict)     # meter id -> _Meter
     received: list = field(default_factory=list)   # every message, parsed, in arrival order
+    after_each: object = None                      # called after every message applied (tests)
     _pending: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -117,7 +118,11 @@ class SimSwitch:
         if msg_type == ofp.OFPT_BARRIER_REQUEST:
             batch, self._pending = self._pending, []
             self._rng.shuffle(batch)  # anything between two barriers may be reordered
-            out = [err for m in batch for err in self._apply(*m)]
+            out = []
+            for m in batch:
+                out += self._apply(*m)
+                if self.after_each:
+                    self.after_each()
             return out + ([_barrier_reply(xid)] if self.answers_barriers else [])
         if msg_type == ofp.OFPT_MULTIPART_REQUEST:
             return self._multipart(buf, xid) if self.answers_reads else []

@@ -404,3 +404,12 @@ def test_an_unrelated_link_down_and_up_sends_nothing_for_slices_that_do_not_use_
                           for x in b.deletes + b.modifies + b.adds if x.cookie & 0xFFFFFFFF in bystanders})
         assert touched == [], f"{link.a}—{link.b} down and up touched {touched}, which do not use it"
     assert audit(e) == []
+
+
+def test_a_change_waits_for_frames_on_the_old_tree_before_deleting_it(api):
+    create(api, doc(endpoints=[{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1}]))
+    before = api.ctl.engine.slices["medical"].tree.worst_delay_ms
+    api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(doc())))    # + sendai-dc
+    assert api.wire.batches[-1].drain_s == pytest.approx(before / 1000 + 0.002)
+    create(api, doc(name="fresh", endpoints=[{"site": "nagoya-dc", "port": 1}, {"site": "osaka-dc", "port": 2}]))
+    assert api.wire.batches[-1].drain_s == 0.0                               # nothing was in flight
