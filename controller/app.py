@@ -28,6 +28,7 @@ from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 10.0
+LINK_HOLD_DOWN_S = 1.0   # a link that comes back is used again only after this long up
 
 # Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
 SETTINGS: dict = {}
@@ -51,7 +52,9 @@ class SlicingApp(app_manager.OSKenApp):
         self._waiters: dict[tuple[int, int], _Waiter] = {}
         self._errors: dict[int, list[tuple[int, str]]] = defaultdict(list)  # dpid -> (xid, text)
         self._lock = threading.Lock()
+        self._was_live: set[tuple[int, int]] = set()   # (dpid, port) once reported OFPPS_LIVE
         self.controller = SliceController(self.topology, SETTINGS["store"], self,
+                                          hold_down_s=SETTINGS.get("hold_down_s", LINK_HOLD_DOWN_S),
                                           **SETTINGS.get("engine", {}))
         for problem in self.controller.restore_problems:
             log.error(problem)
@@ -79,6 +82,8 @@ class SlicingApp(app_manager.OSKenApp):
                             dp.id, self.topology.name, ", ".join(f"{d:x}" for d in sorted(self.site_of)))
                 return
             self._check_ports(site, dp)
+            self._was_live |= {(dp.id, no) for no, p in (getattr(dp, "ports", {}) or {}).items()
+                               if getattr(p, "state", 0) & dp.ofproto.OFPPS_LIVE}
             self.dps[site] = dp
             log.info("switch %s (dpid %016x) connected", site, dp.id)
             self.controller.post(lambda: self.controller.switch_connected(site))
@@ -107,8 +112,14 @@ class SlicingApp(app_manager.OSKenApp):
         if site is None:
             return
         desc = msg.desc
+        live = bool(desc.state & ofp.OFPPS_LIVE)
+        if live:
+            self._was_live.add((dp.id, desc.port_no))
         up = (msg.reason != ofp.OFPPR_DELETE and not (desc.state & ofp.OFPPS_LINK_DOWN)
-              and not (desc.config & ofp.OFPPC_PORT_DOWN))
+              and not (desc.config & ofp.OFPPC_PORT_DOWN)
+              # a port that was live and is no longer (e.g. Open vSwitch's BFD on it stopped
+              # hearing the other end) is up, but frames vanish on it: a silent failure
+              and (live or (dp.id, desc.port_no) not in self._was_live))
         self.controller.post(lambda: self.controller.port_changed(site, desc.port_no, up))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)

@@ -96,7 +96,7 @@ class Published:
 
 class SliceController:
     def __init__(self, topology: Topology, store: Store, wire: Wire, *, prefix_pool: str = "10.128.0.0/9",
-                 prefix_len: int = 24):
+                 prefix_len: int = 24, hold_down_s: float = 0.0):
         self.topology = topology
         self.store = store
         self.wire = wire
@@ -110,6 +110,8 @@ class SliceController:
         self._owner: ThreadPoolExecutor | None = None
         self._handled = 0
         self._auditor: threading.Thread | None = None
+        self.hold_down_s = hold_down_s          # seconds a link must stay up before it is used
+        self._coming_up: dict = {}              # link -> token of the hold-down under way
         self._auditing = threading.Event()
         self._load()
 
@@ -240,14 +242,33 @@ class SliceController:
         self._refresh_states({site: SwitchProblem(ABSENT, "switch not connected")}, self._slices_at(site))
 
     def port_changed(self, site: str, port: int, up: bool) -> None:
+        """A link port changed state. Down is acted on at once; up only once the port has
+        stayed up for ``hold_down_s`` (no flapping link pulls slices back and forth)."""
         neighbour = self.ports.neighbour_at(site, port)
         if neighbour is None:
             return
         key = frozenset((site, neighbour))
-        if up == (key not in self.engine.down_links):
+        if not up:
+            self._coming_up.pop(key, None)
+            if key not in self.engine.down_links:
+                self._transact(lambda: self.engine.link_down(site, neighbour), request=False)
             return
-        change = self.engine.link_up if up else self.engine.link_down
-        self._transact(lambda: change(site, neighbour), request=False)
+        if key not in self.engine.down_links or key in self._coming_up:
+            return
+        if not self.hold_down_s:
+            self._transact(lambda: self.engine.link_up(site, neighbour), request=False)
+            return
+        stamp = self._coming_up[key] = object()
+        timer = threading.Timer(self.hold_down_s, lambda: self.post(lambda: self._held_up(key, stamp, site, neighbour)))
+        timer.daemon = True
+        timer.start()
+
+    def _held_up(self, key, stamp, site: str, neighbour: str) -> None:
+        if self._coming_up.get(key) is not stamp:
+            return  # it went down again meanwhile
+        del self._coming_up[key]
+        if key in self.engine.down_links:
+            self._transact(lambda: self.engine.link_up(site, neighbour), request=False)
 
     # -- the one-way flow's last steps ------------------------------------------------------------
 

@@ -42,19 +42,22 @@ class ControllerProcess:
         return self
 
     def wait_switches(self, timeout: float = 60) -> float:
-        """Block until every switch of the topology is connected; return the seconds taken."""
+        """Block until every switch of the topology is connected and every link is in use
+        (a link that came back is used after the controller's hold-down); return the
+        seconds taken."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the controller exited ({self.proc.returncode}); see {self.log_path}")
             try:
                 t = self.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=2)
-                if all(s.connected for s in t.sites):
+                if all(s.connected for s in t.sites) and all(l.up for l in t.links):
                     return time.monotonic() - started
             except grpc.RpcError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"switches did not all connect within {timeout:g} s; see {self.log_path}")
+        raise TimeoutError(f"switches did not all connect, or links did not all come up, within "
+                           f"{timeout:g} s; see {self.log_path}")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -413,3 +413,29 @@ def test_a_change_waits_for_frames_on_the_old_tree_before_deleting_it(api):
     assert api.wire.batches[-1].drain_s == pytest.approx(before / 1000 + 0.002)
     create(api, doc(name="fresh", endpoints=[{"site": "nagoya-dc", "port": 1}, {"site": "osaka-dc", "port": 2}]))
     assert api.wire.batches[-1].drain_s == 0.0                               # nothing was in flight
+
+
+def test_a_link_is_used_again_only_after_it_stayed_up_for_the_hold_down(tmp_path):
+    r = Running(tmp_path / "s.db")
+    try:
+        r.ctl.hold_down_s = 0.3
+        create(r, doc())
+        s = r.ctl.engine.slices["medical"]
+        a, b = next(tuple(sorted(k)) for k in sorted(s.tree.links, key=sorted)
+                    if all(JAPAN.site(x).kind == "core" for x in k))
+        port, key = r.ctl.ports.toward(a, b), frozenset((a, b))
+        r.ctl.call(lambda: r.ctl.port_changed(a, port, up=False))
+        assert key in r.ctl.engine.down_links                      # down: at once
+        r.ctl.call(lambda: r.ctl.port_changed(a, port, up=True))
+        r.ctl.call(lambda: r.ctl.port_changed(a, port, up=False))   # a flap inside the hold-down
+        time.sleep(0.5)
+        r.ctl.call(lambda: None)
+        assert key in r.ctl.engine.down_links                      # the flap did not bring it back
+        r.ctl.call(lambda: r.ctl.port_changed(a, port, up=True))
+        assert key in r.ctl.engine.down_links                      # not yet
+        deadline = time.monotonic() + 5
+        while key in r.ctl.call(lambda: set(r.ctl.engine.down_links)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        r.close()

@@ -253,9 +253,14 @@ def test_a_cut_link_is_routed_around(net):
         assert not next(l for l in t.links if {l.a, l.b} == {a, b}).up
     finally:
         set_link(wan, a, b, up=True)
-    time.sleep(1)
-    t = ctl.topology_api.GetTopology(pb.GetTopologyRequest())
-    assert next(l for l in t.links if {l.a, l.b} == {a, b}).up
+    wait_link_up(ctl, a, b)     # after BFD is back and the controller's hold-down
+
+
+def wait_link_up(ctl, a: str, b: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not next(l for l in ctl.topology_api.GetTopology(pb.GetTopologyRequest()).links if {l.a, l.b} == {a, b}).up:
+        assert time.monotonic() < deadline, f"{a}—{b} was never used again"
+        time.sleep(0.2)
 
 
 def switch_state():
@@ -399,9 +404,32 @@ def test_controller_kill9_loses_no_ping_and_restores_everything(net):
     assert switch_state() == want
 
 
+def test_a_silently_failed_link_is_noticed_and_routed_around(net):
+    """The link's ports stay up and frames vanish; BFD (Open vSwitch, on by default in the
+    emulation) stops the ports being live, the controller takes the link out of use."""
+    ctl, wan = net
+    (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
+    tree = {frozenset((l.a, l.b)) for l in ctl.slices.GetSlice(pb.GetSliceRequest(name="medical")).tree}
+    a, b = next(tuple(sorted(k)) for k in sorted(tree, key=sorted) if all(JAPAN.site(x).kind == "core" for x in k))
+    assert pings(src, ip, 1) == 1
+    wan.fault_link(a, b, "silent")
+    failed = time.monotonic()
+    while pings(src, ip, 1) == 0:
+        assert time.monotonic() - failed < 5, f"traffic not restored around the silent {a}—{b}"
+    restored = time.monotonic() - failed
+    link = next(l for l in ctl.topology_api.GetTopology(pb.GetTopologyRequest()).links if {l.a, l.b} == {a, b})
+    print(f"silent {a}—{b}: link reported down, traffic back after {restored:.2f} s")
+    assert not link.up and restored < 1.5     # 1 s for the pings' own wait, at most one probe
+    moved = {frozenset((l.a, l.b)) for l in ctl.slices.GetSlice(pb.GetSliceRequest(name="medical")).tree}
+    assert frozenset((a, b)) not in moved
+    wan.fault_link(a, b, "restore")
+    wait_link_up(ctl, a, b)
+
+
 def test_a_lost_site_goes_dark_and_comes_back_when_restored(net):
     """`site S --mode lost`: its links silent, its switch cut off from the controller (a
-    destroyed data centre); restore brings both back, and the slice across it with them."""
+    destroyed data centre); the slice with an endpoint there waits, preempted, saying why;
+    restore brings the site back, and the slice with it."""
     ctl, wan = net
     (src, _), (_dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[2])   # tokyo -> sendai
     assert pings(src, ip, 2) > 0
@@ -413,9 +441,14 @@ def test_a_lost_site_goes_dark_and_comes_back_when_restored(net):
         assert time.monotonic() < deadline, "the controller still sees sendai-dc's switch"
         time.sleep(0.2)
     assert pings(src, ip, 2) == 0
-    assert ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10).state == pb.SLICE_STATE_DEGRADED
+    # its only uplink went silent too (BFD): no path to the endpoint there, and the reason says so
+    deadline = time.monotonic() + 5
+    while (got := ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10)).state != pb.SLICE_STATE_PREEMPTED:
+        assert time.monotonic() < deadline, (got.state, got.reason)
+        time.sleep(0.2)
+    assert "sendai" in got.reason
     wan.fault_site("sendai-dc", "restore")
-    ctl.wait_switches(timeout=30)
+    ctl.wait_switches(timeout=30)               # connected again, every link back in use
     deadline = time.monotonic() + 10
     while pings(src, ip, 1) == 0:
         assert time.monotonic() < deadline, "sendai-dc did not come back"
