@@ -38,9 +38,10 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
                    "else the userspace relay)")
     p.add_argument("--datapath", choices=("auto", "kernel", "user"), default="auto",
                    help="OVS datapath (auto: kernel if the openvswitch module is loaded)")
-    p.add_argument("--no-bfd", dest="bfd", action="store_false",
-                   help="no BFD on inter-site links (by default Open vSwitch runs it, so a link "
-                   "that goes silent stops being live and the controller hears of it)")
+    p.add_argument("--no-bfd", dest="bfd", action="store_false", default=None,
+                   help="no BFD on inter-site links (by default Open vSwitch runs it when the "
+                   "switches have a controller, so a link that goes silent stops being live and "
+                   "the controller hears of it)")
     p.add_argument("--prefix", default=None, metavar="LETTERS",
                    help="0-2 letters in front of every switch and host name (default: none, or "
                    "the first free letter if another WAN on this machine uses the plain names)")
@@ -388,7 +389,7 @@ def cmd_demo(args) -> int:
     if not args.skip_fidelity:
         progress("part 1/2: the emulated WAN alone, every link measured against its configuration")
         args.topology, args.hosts, args.delay_mechanism, args.datapath = "japan-intercloud", None, "auto", "auto"
-        args.prefix, args.bfd = None, True
+        args.prefix, args.bfd = None, None
         report = run_check(lambda: _make_wan(args, probes=True), progress)
         print(fidelity_table(report))
         print()
