@@ -131,7 +131,7 @@ class Wan:
                       f"{describe_mechanism(self.delay_mechanism)}, OVS {self.datapath}space datapath")
         self.link_mechanisms = {(l.a, l.b): self.delay_mechanism if l.delay_ms > 0 else "none"
                                 for l in p.links}
-        self.control_dir = tempfile.mkdtemp(prefix=f"intercloud-wan-{p.prefix or 'plain'}-")
+        self.control_dir = tempfile.mkdtemp(prefix=_control_dir_prefix(p))
         topo = WanTopo(self.plan, delay_mechanism=self.delay_mechanism, datapath=self.datapath,
                        control_dir=self.control_dir)
         self.net = net = Mininet(topo=topo, build=False, controller=None, switch=WanSwitch,
@@ -384,6 +384,7 @@ def leftovers(plan: WanPlan) -> list[str]:
     for h in plan.hosts:
         found += [f"host shell: {p}" for p in _pgrep(f"mininet:{h.name}$")]
     found += [f"QoS row {q}" for q in orphaned_qos()]
+    found += [f"fault control directory {d}" for d in _control_dirs(plan)]
     return found
 
 
@@ -401,6 +402,8 @@ def sweep(plan: WanPlan) -> None:
         if name in present:
             subprocess.run(["ip", "link", "del", name], capture_output=True)
     destroy_owned_qos()
+    for d in _control_dirs(plan):
+        shutil.rmtree(d, ignore_errors=True)
     # only this plan's processes: the relays of its links, the shells of its hosts (another
     # WAN on this machine has other names; see running_owner)
     for pattern in _relay_patterns(plan):
@@ -408,6 +411,16 @@ def sweep(plan: WanPlan) -> None:
     # Mininet host shells are `mnexec ... bash --norc ... -is mininet:<name>`
     for h in plan.hosts:
         subprocess.run(["pkill", "-f", f"mininet:{h.name}$"], capture_output=True)
+
+
+def _control_dir_prefix(plan: WanPlan) -> str:
+    """Name of a WAN's fault control directory (the relays' control files), before the
+    random part: one per prefix, and only one WAN runs on a prefix at a time."""
+    return f"intercloud-wan-{plan.prefix or 'plain'}-"
+
+
+def _control_dirs(plan: WanPlan) -> list[Path]:
+    return sorted(Path(tempfile.gettempdir()).glob(_control_dir_prefix(plan) + "*"))
 
 
 def _relay_patterns(plan: WanPlan) -> list[str]:
