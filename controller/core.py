@@ -34,8 +34,6 @@ SETTLE_EVERY = 100  # requests between garbage settlements
 OWNER_THREAD = "slice-owner"
 
 
-
-
 ABSENT, REFUSED, UNCONFIRMED = "not-connected", "refused", "unconfirmed"
 
 
@@ -227,8 +225,7 @@ class SliceController:
         if len(changes):
             log.info("switch %s: %d deletes, %d modifies, %d adds to match the plan", site,
                      len(changes.deletes), len(changes.modifies), len(changes.adds))
-        problems = self.wire.push(changes) if len(changes) else {}
-        self._refresh_states(problems, self._slices_at(site))
+        self._refresh_states(self._send(changes), self._slices_at(site))
 
     def audit_switches(self) -> None:
         """Read every connected switch and send it only the difference with the plan, as
@@ -295,8 +292,7 @@ class SliceController:
             self.engine.rollback(saved[0])
             self.plan, self.states = saved[1], saved[2]
             if sent is not None and len(sent):
-                back = diff(new_plan, saved[1])
-                problems = self.wire.push(back) if len(back) else {}
+                problems = self._send(diff(new_plan, saved[1]))
                 if problems:
                     log.error("taking back the rules of a failed request: %s",
                               "; ".join(f"{x}: {p}" for x, p in sorted(problems.items())))
@@ -312,7 +308,7 @@ class SliceController:
             if request:
                 with self.store.transaction() as tx:
                     sent = changes
-                    problems = self.wire.push(changes) if len(changes) else {}
+                    problems = self._send(changes)
                     refused = {x: p for x, p in problems.items() if p.kind == REFUSED}
                     if refused:
                         raise SwitchRefused("; ".join(f"switch {x} refused the rules: {p}"
@@ -321,7 +317,7 @@ class SliceController:
                     published = self._record(tx, events, touched, problems, deleted)
             else:
                 sent = changes
-                problems = self.wire.push(changes) if len(changes) else {}
+                problems = self._send(changes)
                 self.plan = new_plan
         except BaseException:
             undo()
@@ -334,6 +330,10 @@ class SliceController:
                 log.error("%s; the network changed anyway: %s", e, "; ".join(str(ev) for ev in events))
                 return
         self._publish(published)
+
+    def _send(self, changes: Changes) -> dict[str, SwitchProblem]:
+        """Push ``changes`` unless there are none; the switches' problems."""
+        return self.wire.push(changes) if len(changes) else {}
 
     def _record(self, tx, events: list[Event], touched: list[str], problems: dict,
                 deleted: str | None) -> list[Published]:

@@ -23,7 +23,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from proto.convert import PROTECTION_VALUES, STATES, spec_to_doc, timestamp
 from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
 from controller.store import StoreError
 from proto.convert import STATES, spec_message, spec_to_doc, timestamp, unknown_fields

@@ -9,7 +9,6 @@ unreachable.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any, Iterable
 
 import grpc

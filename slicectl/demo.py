@@ -96,10 +96,7 @@ def until_connected(wan, docs: list[dict], started: float, timeout_s: float = 60
 
 def set_link(wan, a: str, b: str, up: bool) -> None:
     """Administratively take both ends of the a—b link down (or up), as a cut fibre would."""
-    l = next(l for l in wan.plan.links if {l.a, l.b} == {a, b})
-    for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
-        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "mod-port", sw, f"{sw}-eth{port}",
-                        "up" if up else "down"], check=True, capture_output=True)
+    wan.fault_link(a, b, "restore" if up else "cut")
 
 
 def disaster(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress) -> dict:

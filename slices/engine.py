@@ -145,6 +145,22 @@ class SliceEngine:
     def slices_on(self, link: LinkKey) -> list[Slice]:
         return [self.slices[n] for n in self.ledger.names_on(link)]
 
+    def _taken(self, spec: SliceSpec) -> tuple[Endpoint, str] | None:
+        """The first endpoint of ``spec`` that another slice owns, with that slice's name."""
+        for e in spec.endpoints:
+            owner = self.endpoint_owner.get(e.key)
+            if owner and owner != spec.name:
+                return e, owner
+        return None
+
+    def _own(self, spec: SliceSpec) -> None:
+        for e in spec.endpoints:
+            self.endpoint_owner[e.key] = spec.name
+
+    def _disown(self, spec: SliceSpec) -> None:
+        for e in spec.endpoints:
+            self.endpoint_owner.pop(e.key, None)
+
     def record(self, name: str) -> Placement:
         """What the engine decided for slice ``name``, frozen."""
         return self.get(name).record()
@@ -234,10 +250,9 @@ class SliceEngine:
         """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected."""
         if spec.name in self.slices:
             raise Rejected("name", f"a slice named {spec.name} already exists")
-        for e in spec.endpoints:
-            owner = self.endpoint_owner.get(e.key)
-            if owner:
-                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
+        taken = self._taken(spec)
+        if taken:
+            raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
         victims, tree, backup = self.place_or_preempt(spec)
         prefix = self.prefixes.allocate()
         try:
@@ -250,8 +265,7 @@ class SliceEngine:
         self.preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
         self.book(s, tree, backup)
         self.slices[spec.name] = s
-        for e in spec.endpoints:
-            self.endpoint_owner[e.key] = spec.name
+        self._own(spec)
         events.append(Event("admitted", spec.name,
                             f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                             + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
@@ -277,10 +291,9 @@ class SliceEngine:
         if the new spec does not fit (even preempting lower priorities), the slice stays
         exactly as it was and Rejected is raised."""
         s = self.get(spec.name)
-        for e in spec.endpoints:
-            owner = self.endpoint_owner.get(e.key)
-            if owner and owner != spec.name:
-                raise Rejected("endpoint", f"endpoint {e} already belongs to slice {owner}")
+        taken = self._taken(spec)
+        if taken:
+            raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
         old_spec, old_status, old_reason = s.spec, s.status, s.reason
         old = (s.tree, s.backup, dict(s.tags), dict(s.backup_tags), dict(s.addresses))
         keep = {e.key: a for e, a in s.addresses.items()}
@@ -311,10 +324,8 @@ class SliceEngine:
             raise
         self.preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
         self.book(s, tree, backup, old[2], old[3])
-        for e in old_spec.endpoints:
-            self.endpoint_owner.pop(e.key, None)
-        for e in spec.endpoints:
-            self.endpoint_owner[e.key] = spec.name
+        self._disown(old_spec)
+        self._own(spec)
         s.addresses = addresses
         events = [Event("updated", spec.name, f"tree of {len(tree.edges)} links, worst delay "
                         f"{tree.worst_delay_ms:.2f} ms"
@@ -331,10 +342,9 @@ class SliceEngine:
         spec = p.spec
         if spec.name in self.slices:
             raise ValueError(f"slice {spec.name} exists already")
-        for e in spec.endpoints:
-            owner = self.endpoint_owner.get(e.key)
-            if owner:
-                raise ValueError(f"endpoint {e} of {spec.name} belongs to slice {owner} already")
+        taken = self._taken(spec)
+        if taken:
+            raise ValueError(f"endpoint {taken[0]} of {spec.name} belongs to slice {taken[1]} already")
         net = IPNetwork(p.prefix)
         if not self._numbers.take(p.number):
             raise ValueError(f"slice id {p.number} of {spec.name} is taken or out of range")
@@ -350,8 +360,7 @@ class SliceEngine:
                 if key not in t_tags:
                     raise ValueError(f"{spec.name} has no tag on {'—'.join(sorted(key))}")
         self.slices[spec.name] = s
-        for e in spec.endpoints:
-            self.endpoint_owner[e.key] = spec.name
+        self._own(spec)
         if p.status == PLACED and p.tree is not None:
             self.book(s, p.tree, p.backup, p.tag, p.backup_tag, exact=True)
             full = sorted("—".join(sorted(k)) for k in s.booked_links() if self.residual[k] < -1e-6)
@@ -407,8 +416,7 @@ class SliceEngine:
         self.ledger.drop_all(s)
         self.prefixes.release(s.prefix)
         self._numbers.release(s.number)
-        for e in s.spec.endpoints:
-            self.endpoint_owner.pop(e.key, None)
+        self._disown(s.spec)
         del self.slices[name]
         return [Event("released", name, "deleted")] + self.restore_waiting()
 

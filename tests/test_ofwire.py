@@ -16,7 +16,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 import controller.app
 from controller import ofwire
 from controller.app import SlicingApp
-from controller.core import REFUSED, UNCONFIRMED, SwitchRefused
+from controller.core import SwitchRefused
 from controller.store import Store
 from slices import compiler
 from slices.compiler import compile_plan, diff

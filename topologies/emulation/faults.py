@@ -96,11 +96,11 @@ def site_fault(inventory: dict, site: str, mode: str) -> str:
 
 
 def _ports(link: dict, up: bool) -> None:
-    for sw, port in ((link["switch_a"], link["port_a"]), (link["switch_b"], link["port_b"])):
-        r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "mod-port", sw, f"{sw}-eth{port}",
-                            "up" if up else "down"], capture_output=True, text=True)
+    for sw, intf in zip((link["switch_a"], link["switch_b"]), link["interfaces"]):
+        r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "mod-port", sw, intf, "up" if up else "down"],
+                           capture_output=True, text=True)
         if r.returncode:
-            raise EmulationError(f"cannot set {sw}-eth{port} {'up' if up else 'down'}: {r.stderr.strip()}")
+            raise EmulationError(f"cannot set {intf} {'up' if up else 'down'}: {r.stderr.strip()}")
 
 
 def _loss(link: dict, fraction: float) -> None:

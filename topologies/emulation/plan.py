@@ -72,6 +72,11 @@ class LinkPlan:
     bandwidth_mbps: float
     delay_ms: float
 
+    @property
+    def ends(self) -> tuple[str, str]:
+        """The link's two switch interfaces (``s1-eth3``, ``s8-eth5``)."""
+        return f"{self.switch_a}-eth{self.port_a}", f"{self.switch_b}-eth{self.port_b}"
+
 
 @dataclass(frozen=True)
 class WanPlan:
@@ -85,8 +90,7 @@ class WanPlan:
         """Every interface this plan creates in the machine's own namespace."""
         names = [f"{h.switch}-eth{h.port}" for h in self.hosts]
         for l in self.links:
-            for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b)):
-                names += [f"{sw}-eth{port}", relay_name(f"{sw}-eth{port}")]
+            names += [n for end in l.ends for n in (end, relay_name(end))]
         return names
 
     def switch_of(self, site: str) -> SwitchPlan:

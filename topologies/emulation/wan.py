@@ -150,7 +150,7 @@ class Wan:
             bfd = ["bfd:enable=true", f"bfd:min_tx={BFD_INTERVAL_MS}", f"bfd:min_rx={BFD_INTERVAL_MS}",
                    "bfd:decay_min_rx=0"]
             for l in p.links:
-                for intf in (f"{l.switch_a}-eth{l.port_a}", f"{l.switch_b}-eth{l.port_b}"):
+                for intf in l.ends:
                     args += ["--", "set", "Interface", intf, *bfd]
         subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, check=True)
         if self.bfd:
@@ -160,8 +160,7 @@ class Wan:
     def _wait_bfd_up(self, timeout: float = 20.0) -> None:
         """Until BFD forwards on both ends of every link: "up" means the links work (a
         controller would otherwise see them not live yet and keep them out of use)."""
-        intfs = [f"{sw}-eth{port}" for l in self.plan.links
-                 for sw, port in ((l.switch_a, l.port_a), (l.switch_b, l.port_b))]
+        intfs = [end for l in self.plan.links for end in l.ends]
         deadline = time.monotonic() + timeout
         while True:
             out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=csv", "--no-headings",
@@ -188,14 +187,16 @@ class Wan:
                     f"switch {self.plan.switches[0].name} belongs to a running WAN ({holder}); stop it, "
                     "or give this one another prefix (--prefix)")
             return self.plan
+        plain_holder = ""
         for prefix in ("", *"bcdefghijklmnopqrstuvwxyz"):
             plan = make_plan(self.topo, prefix=prefix, **self._plan_options)
             holder = running_owner(plan)
             if not holder:
                 if prefix:
                     self.progress(f"node names {self.plan.switches[0].name}... are used by a running WAN "
-                                  f"({running_owner(self.plan)}): this one prefixes its names with {prefix!r}")
+                                  f"({plain_holder}): this one prefixes its names with {prefix!r}")
                 return plan
+            plain_holder = plain_holder or holder
         raise platform.EmulationError("26 WANs are running on this machine: stop one first")
 
     def stop(self) -> None:
@@ -229,7 +230,7 @@ class Wan:
         sw_a, sw_b = self.net[l.switch_a], self.net[l.switch_b]
         for link in self.net.links:
             if isinstance(link, WanLink) and {link.intf1.node, link.intf2.node} == {sw_a, sw_b} \
-                    and f"{l.switch_a}-eth{l.port_a}" in (link.intf1.name, link.intf2.name):
+                    and l.ends[0] in (link.intf1.name, link.intf2.name):
                 return link
         raise KeyError(f"no link {a}—{b}")
 
@@ -242,9 +243,9 @@ class Wan:
         names = [s.name for s in self.plan.switches]
         while time.monotonic() < deadline:
             connected = [subprocess.run(["ovs-vsctl", "--timeout=5", "--bare", "--columns=is_connected",
-                                         "find", "Controller", f"_uuid={uuid}"],
+                                         "find", "Controller", f"_uuid={ctl_id}"],
                                         capture_output=True, text=True).stdout.strip() == "true"
-                         for name in names for uuid in _controllers_of(name)]
+                         for name in names for ctl_id in _controllers_of(name)]
             if len(connected) >= len(names) and all(connected):
                 return True
             time.sleep(0.2)
@@ -272,7 +273,7 @@ class Wan:
     def _link_inventory(self, l) -> dict:
         out = {"a": l.a, "b": l.b, "switch_a": l.switch_a, "port_a": l.port_a,
                "switch_b": l.switch_b, "port_b": l.port_b,
-               "interfaces": [f"{l.switch_a}-eth{l.port_a}", f"{l.switch_b}-eth{l.port_b}"],
+               "interfaces": list(l.ends),
                "bandwidth_mbps": l.bandwidth_mbps, "delay_ms": l.delay_ms,
                "mechanism": self.link_mechanisms.get((l.a, l.b), "")}
         if self.net is not None and out["mechanism"] == "relay":
@@ -429,6 +430,6 @@ def _relay_patterns(plan: WanPlan) -> list[str]:
 
     out = []
     for l in plan.links:
-        a, b = relay_name(f"{l.switch_a}-eth{l.port_a}"), relay_name(f"{l.switch_b}-eth{l.port_b}")
+        a, b = map(relay_name, l.ends)
         out.append(f"{re.escape(RELAY_SCRIPT)} ({a} {b}|{b} {a}) ")
     return out
