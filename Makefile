@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SLICECTL := $(VENV)/bin/slicectl
-DEB_PACKAGES := mininet openvswitch-switch iperf3 iputils-ping ethtool iproute2 procps \
+DEB_PACKAGES := mininet openvswitch-switch iperf3 iputils-ping iputils-arping ethtool iproute2 procps \
                 psmisc util-linux python3-venv python3-pip
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed

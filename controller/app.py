@@ -10,6 +10,7 @@ process. Started by :func:`controller.main.run` (``slicectl controller``).
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import defaultdict
@@ -22,6 +23,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
+from controller.liveness import LinkMonitor, parse_returned, probe_frame
 from slices.compiler import Changes, change_phases
 from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
 
@@ -58,12 +60,25 @@ class SlicingApp(app_manager.OSKenApp):
                                           **SETTINGS.get("engine", {}))
         for problem in self.controller.restore_problems:
             log.error(problem)
+        self.monitor: LinkMonitor | None = None
+        self._probing = threading.Event()
+        self._prober: threading.Thread | None = None
+        probes = SETTINGS.get("probes")
+        if probes is not None:
+            self.monitor = LinkMonitor(self.topology, self.controller.ports, **probes)
+            self.controller.links_by_probes = True
+            self._nonce = secrets.randbits(64)
+            self._prober = threading.Thread(target=self._probe_every, name="link-probes", daemon=True)
+            self._prober.start()
         self.controller.start(audit_interval=SETTINGS.get("audit_interval"))
         on_ready = SETTINGS.get("on_ready")
         if on_ready:
             on_ready(self.controller)
 
     def close(self):
+        self._probing.set()
+        if self._prober is not None:
+            self._prober.join(timeout=2)
         self.controller.stop()
         on_close = SETTINGS.get("on_close")
         if on_close:
@@ -120,7 +135,57 @@ class SlicingApp(app_manager.OSKenApp):
               # a port that was live and is no longer (e.g. Open vSwitch's BFD on it stopped
               # hearing the other end) is up, but frames vanish on it: a silent failure
               and (live or (dp.id, desc.port_no) not in self._was_live))
+        if not up and self.monitor is not None:
+            with self._lock:
+                self.monitor.port_down(site, desc.port_no, f"{site} port {desc.port_no} down")
         self.controller.post(lambda: self.controller.port_changed(site, desc.port_no, up))
+
+    # -- link probes (controller.liveness) ------------------------------------------------------
+
+    def _probe_every(self) -> None:
+        """Each interval, send the round's probes (controller.liveness: one end of every
+        link, one packet-out per switch), and hand the links whose liveness changed to
+        the owner."""
+        interval, seq = self.monitor.interval_s, 0
+        next_at = time.monotonic()
+        while not self._probing.wait(max(0.0, next_at - time.monotonic())):
+            next_at += interval
+            seq += 1
+            frame = probe_frame(self._nonce, seq)
+            dps = dict(self.dps)
+            for site, dp in dps.items():
+                with self._lock:
+                    ports = self.monitor.due(site, seq, set(dps))
+                    self.monitor.sent(site, ports, time.monotonic())
+                if ports:  # one packet-out: the copy that comes back on a port is that port's
+                    ofp, parser = dp.ofproto, dp.ofproto_parser
+                    dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                                    actions=[parser.OFPActionOutput(p) for p in ports],
+                                                    data=frame))
+            with self._lock:
+                verdicts = self.monitor.evaluate(time.monotonic(), set(self.dps))
+            for v in verdicts:
+                self.controller.post(lambda v=v: self.controller.link_verdict(v.a, v.b, v.up, v.reason))
+            if time.monotonic() - next_at > interval:   # fell behind (a stalled machine): no burst
+                next_at = time.monotonic()
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        site = self.site_of.get(msg.datapath.id)
+        if self.monitor is None or site is None:
+            return
+        origin = parse_returned(msg.data, self._nonce)
+        if origin is not None:
+            with self._lock:
+                self.monitor.answered(site, msg.match["in_port"], origin, time.monotonic())
+
+    def link_liveness(self, a: str, b: str) -> tuple[str, str] | None:
+        """``(status, reason)`` of the a—b link by the probes (None without probes)."""
+        if self.monitor is None:
+            return None
+        with self._lock:
+            return self.monitor.state(a, b)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):

@@ -110,6 +110,9 @@ class SliceController:
         self._auditor: threading.Thread | None = None
         self.hold_down_s = hold_down_s          # seconds a link must stay up before it is used
         self._coming_up: dict = {}              # link -> token of the hold-down under way
+        # with probes (controller.liveness), a link comes back up only when they say so
+        self.links_by_probes = False
+        self.link_reasons: dict = {}            # link -> why it is down
         self._auditing = threading.Event()
         self._load()
 
@@ -247,10 +250,9 @@ class SliceController:
         key = frozenset((site, neighbour))
         if not up:
             self._coming_up.pop(key, None)
-            if key not in self.engine.down_links:
-                self._transact(lambda: self.engine.link_down(site, neighbour), request=False)
+            self._link_down(site, neighbour, f"{site} port {port} down")
             return
-        if key not in self.engine.down_links or key in self._coming_up:
+        if key not in self.engine.down_links or key in self._coming_up or self.links_by_probes:
             return
         if not self.hold_down_s:
             self._transact(lambda: self.engine.link_up(site, neighbour), request=False)
@@ -264,8 +266,36 @@ class SliceController:
         if self._coming_up.get(key) is not stamp:
             return  # it went down again meanwhile
         del self._coming_up[key]
+        self._link_up(site, neighbour)
+
+    def link_verdict(self, a: str, b: str, up: bool, reason: str) -> None:
+        """The probes (controller.liveness) judged the a—b link up or down. A link that
+        falls silent between two connected switches may be a switch that lost its rules
+        (flows deleted by hand, a switch restarted behind the controller's back): both
+        are audited at once rather than at the next periodic audit."""
+        if up:
+            self._link_up(a, b)
+            return
+        self._link_down(a, b, reason)
+        for site in sorted({a, b} & self.wire.connected_sites()):
+            self.switch_connected(site)
+
+    def _link_down(self, a: str, b: str, reason: str) -> None:
+        key = frozenset((a, b))
         if key in self.engine.down_links:
-            self._transact(lambda: self.engine.link_up(site, neighbour), request=False)
+            if reason.startswith("miswired"):
+                self.link_reasons[key] = reason   # the more useful word for the operator
+            return
+        self.link_reasons[key] = reason
+        log.warning("link %s—%s down: %s", a, b, reason)
+        self._transact(lambda: self.engine.link_down(a, b, reason), request=False)
+
+    def _link_up(self, a: str, b: str) -> None:
+        key = frozenset((a, b))
+        if key in self.engine.down_links:
+            self.link_reasons.pop(key, None)
+            log.info("link %s—%s up", a, b)
+            self._transact(lambda: self.engine.link_up(a, b), request=False)
 
     # -- the one-way flow's last steps ------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import signal
 import socket
 import sys
 
-from proto.defaults import DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
+from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE,
+                            PROBE_INTERVAL_S, PROBE_MISSES)
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -31,7 +32,10 @@ def _check_free(what: str, host: str, port: int) -> None:
 
 def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DEFAULT_GRPC,
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
-        audit_interval: float = DEFAULT_AUDIT_INTERVAL_S) -> int:
+        audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
+        probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES}) -> int:
+    """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
+    (``interval_s``, ``misses``), None for no probes."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -63,7 +67,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
             s.stop(grace=1)
 
     app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
-                        audit_interval=audit_interval or None)
+                        audit_interval=audit_interval or None, probes=probes)
     cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
              project="os_ken", default_config_files=[])
 

@@ -41,6 +41,8 @@ def _apply_actions(parser, ofp, actions) -> list:
             out.append(parser.OFPActionSetField(vlan_vid=a[1] | OFPVID_PRESENT))
         elif kind == "group":
             out.append(parser.OFPActionGroup(a[1]))
+        elif kind in ("set_eth_src", "set_eth_dst"):
+            out.append(parser.OFPActionSetField(**{kind[4:]: a[1]}))
         else:
             raise ValueError(f"not an apply-action: {a}")
     return out
@@ -108,6 +110,8 @@ def _actions_back(actions) -> list[Action]:
             out.append(("set_vlan", a.value & 0xFFF))
         elif name == "OFPActionGroup":
             out.append(("group", a.group_id))
+        elif name == "OFPActionSetField" and a.key in ("eth_src", "eth_dst"):
+            out.append((f"set_{a.key}", a.value.lower()))
         else:
             out.append(("unknown", name))
     return out

@@ -189,7 +189,8 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
                               dpid=s.dpid, connected=s.name in connected, hosts=s.hosts)
             for l in e.topology.links:
                 out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
-                              delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)))
+                              delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)),
+                              reason=self.ctl.link_reasons.get(l.key, "") if l.key in e.down_links else "")
             return out
         return self.ctl.call(build)
 

@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Callable
 
-from proto.defaults import DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE
+from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE,
+                            PROBE_INTERVAL_S, PROBE_MISSES)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -87,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read every switch this often and repair what differs from the plan "
                      "(entries deleted by hand, failed or degraded slices); 0: only when a switch "
                      "connects (default: %(default)s)")
+    ctl.add_argument("--probe-interval-ms", type=float, default=PROBE_INTERVAL_S * 1000, metavar="MS",
+                     help="send a liveness probe over every inter-site link this often "
+                     "(default: %(default)g)")
+    ctl.add_argument("--probe-misses", type=int, default=PROBE_MISSES, metavar="N",
+                     help="a link is down after this many probe intervals (plus its round trip) "
+                     "without an answer (default: %(default)s)")
+    ctl.add_argument("--no-probes", action="store_true", help="do not probe links: only what the "
+                     "switches report (port down, BFD) takes a link out of use")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)
 
@@ -170,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("b", help="site at the other end")
     fl.add_argument("--mode", required=True, help="cut | silent | loss=P%% | restore")
     fs = what.add_parser("site", help="lost: every link silent and the switch cut off from the "
-                         "controller, as a destroyed data centre; restore")
+                         "controller, as a destroyed data centre; restore; swap=N1,N2: the cables "
+                         "to neighbours N1 and N2 in each other's ports (again: put back)")
     fs.add_argument("site")
-    fs.add_argument("--mode", required=True, choices=("lost", "restore"))
+    fs.add_argument("--mode", required=True, help="lost | restore | swap=N1,N2")
     fault.set_defaults(func=cmd_wan_fault)
     clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
     clean.add_argument("topology", nargs="?", default=None,
@@ -262,7 +272,13 @@ def cmd_controller(args) -> int:
     try:
         if args.audit_interval < 0:
             raise ValueError(f"--audit-interval must be >= 0 seconds, got {args.audit_interval:g}")
-        return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval)
+        if not args.probe_interval_ms > 0 or args.probe_misses < 1:
+            raise ValueError(f"--probe-interval-ms must be > 0 and --probe-misses >= 1, got "
+                             f"{args.probe_interval_ms:g} and {args.probe_misses}")
+        probes = None if args.no_probes else {"interval_s": args.probe_interval_ms / 1000,
+                                              "misses": args.probe_misses}
+        return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
+                   probes)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -134,7 +134,7 @@ def slice_detail(s: pb.Slice) -> str:
 def topology_rows(t: pb.Topology) -> str:
     sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED"),
                          [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO") for s in t.sites])
-    links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES"),
+    links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
-                           "up" if l.up else "DOWN", l.slices) for l in t.links])
+                           "up" if l.up else "DOWN", l.slices, l.reason) for l in t.links])
     return f"topology {t.name}\n\n{sites}\n\n{links}"

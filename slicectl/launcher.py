@@ -23,8 +23,10 @@ def free_port() -> int:
 class ControllerProcess:
     """Start, kill -9, restart and stop a controller; talk to it over gRPC."""
 
-    def __init__(self, topology: str, store: Path, log: Path):
+    def __init__(self, topology: str, store: Path, log: Path, options: tuple[str, ...] = ()):
+        """``options``: more `slicectl controller` options (``("--no-probes",)``, ...)."""
         self.topology, self.store, self.log_path = topology, Path(store), Path(log)
+        self.options = tuple(options)
         self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
         self.proc: subprocess.Popen | None = None
         self._log = None
@@ -34,7 +36,8 @@ class ControllerProcess:
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
-             "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}"],
+             "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}",
+             *self.options],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.channel = grpc.insecure_channel(self.grpc)
         self.slices = pb_grpc.SliceServiceStub(self.channel)

@@ -28,14 +28,17 @@ from typing import TYPE_CHECKING
 
 from slices.record import PLACED, Placement
 from slices.placement import Tree
-from slices.rules import (BACKUP_BIT, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, TABLE_FORWARD,
-                          COOKIE_APP, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS, PRIO_UNICAST,
-                          Entry, Group, Meter, Rule, group_id, meter_id, slice_cookie)
+from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE, OFPVID_PRESENT,
+                          PROBE_BACK, PROBE_ETH_TYPE, PROBE_OUT, TABLE_CLASSIFY, TABLE_FORWARD,
+                          COOKIE_APP, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS, PRIO_PROBE,
+                          PRIO_UNICAST, Entry, Group, Meter, Rule, group_id, meter_id, probe_mac,
+                          slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
 
 if TYPE_CHECKING:
     from slices.engine import SliceEngine
+    from topologies.model import Topology
 
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -45,10 +48,23 @@ BASE_OWNER = "(base)"
 Plan = dict[str, tuple[Entry, ...]]   # owner (slice name or BASE_OWNER) -> its entries
 
 
-def base_entries(switches) -> tuple[Entry, ...]:
-    """Table-miss drop in both tables: fail-secure before any slice exists."""
-    return tuple(Rule(sw, t, PRIO_MISS, (), (), COOKIE_APP) for sw in sorted(switches)
-                 for t in (TABLE_CLASSIFY, TABLE_FORWARD))
+def base_entries(topology: "Topology", ports: PortMap) -> tuple[Entry, ...]:
+    """What every switch holds before any slice exists: table-miss drop in both tables
+    (fail-secure), and on each link port the two probe rules of :mod:`slices.rules`
+    (return a probe from the far end, hand a returned one to the controller)."""
+    out: list[Entry] = [Rule(s.name, t, PRIO_MISS, (), (), COOKIE_APP)
+                        for s in topology.sites for t in (TABLE_CLASSIFY, TABLE_FORWARD)]
+    index = {s.name: i for i, s in enumerate(topology.sites)}
+    for l in topology.links:
+        for site, other in ((l.a, l.b), (l.b, l.a)):
+            port = ports.toward(site, other)
+            probe = (("eth_type", PROBE_ETH_TYPE), ("in_port", port))
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_PROBE, (("eth_dst", PROBE_OUT),) + probe,
+                            (("set_eth_dst", PROBE_BACK), ("set_eth_src", probe_mac(index[site], port)),
+                             ("output", OFPP_IN_PORT)), COOKIE_APP))
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_PROBE, (("eth_dst", PROBE_BACK),) + probe,
+                            (("output", OFPP_CONTROLLER),), COOKIE_APP))
+    return tuple(sorted(out, key=_order))
 
 
 def _next_hops(tree: Tree, dest: str) -> dict[str, str]:
@@ -194,7 +210,7 @@ def _order(entry: Entry, kinds: dict = _ADD_ORDER) -> tuple:
 
 def compile_plan(engine: "SliceEngine", ports: PortMap | None = None) -> Plan:
     ports = ports or PortMap(engine.topology)
-    plan: Plan = {BASE_OWNER: base_entries(s.name for s in engine.topology.sites)}
+    plan: Plan = {BASE_OWNER: base_entries(engine.topology, ports)}
     for record in engine.records():
         entries = compile_slice(record, ports)
         if entries:

@@ -420,12 +420,12 @@ class SliceEngine:
         del self.slices[name]
         return [Event("released", name, "deleted")] + self.restore_waiting()
 
-    def link_down(self, a: str, b: str) -> list[Event]:
+    def link_down(self, a: str, b: str, why: str = "") -> list[Event]:
         key = frozenset((a, b))
         if key not in self.capacity:
             raise KeyError(f"no link {a}—{b}")
         self.down_links.add(key)
-        return failures.repair(self, lambda t: key in t.links, f"link {a}—{b} down")
+        return failures.repair(self, lambda t: key in t.links, f"link {a}—{b} down" + (f" ({why})" if why else ""))
 
     def site_down(self, site: str) -> list[Event]:
         if not self.topology.has_site(site):

@@ -20,6 +20,18 @@ PRIO_LINK = 200           # table 0: a frame from a link carrying one of the sli
 PRIO_UNICAST = 200        # table 1: IPv4 and ARP toward an endpoint address
 PRIO_BROADCAST = 100      # table 1: Ethernet broadcast along the slice's tree
 PRIO_MISS = 0             # both tables: drop everything else (fail-secure)
+PRIO_PROBE = 400          # table 0: the controller's link probes, above every slice
+
+# Link probes (controller.liveness). A probe leaves a link port addressed to PROBE_OUT;
+# the switch at the far end sends it straight back on the port it came in, readdressed
+# to PROBE_BACK and with its own (site, port) written into the source address; back home
+# it goes to the controller. One round trip checks both directions and the cabling, and
+# needs only the sending switch's control channel.
+PROBE_ETH_TYPE = 0x88B5   # IEEE 802 local experimental ethertype 1
+PROBE_OUT = "02:1c:00:00:00:01"
+PROBE_BACK = "02:1c:00:00:00:02"
+OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_CONTROLLER = 0xFFFFFFFD
 
 # Identifiers. Every entry of a slice carries the slice id: its cookie, its meter id and
 # the high bits of its group ids, so one slice's entries are found, audited or deleted
@@ -62,9 +74,27 @@ def group_slice(group: int) -> int:
     return group >> GROUP_INDEX_BITS
 
 
+def probe_mac(site_index: int, port: int) -> str:
+    """The source address a switch writes into a probe it returns: its site's index in
+    the topology and the port the probe came in on."""
+    if not 0 <= site_index <= 0xFFFF or not 0 < port <= 0xFFFF:
+        raise ValueError(f"no probe address for site index {site_index}, port {port}")
+    return "06:1c:" + ":".join(f"{b:02x}" for b in (site_index >> 8, site_index & 0xFF, port >> 8, port & 0xFF))
+
+
+def probe_mac_origin(mac: str) -> tuple[int, int] | None:
+    """``(site index, port)`` written by :func:`probe_mac`, or None for any other address."""
+    parts = mac.lower().split(":")
+    if len(parts) != 6 or parts[:2] != ["06", "1c"]:
+        return None
+    b = [int(x, 16) for x in parts[2:]]
+    return b[0] << 8 | b[1], b[2] << 8 | b[3]
+
+
 Match = tuple[tuple[str, Any], ...]
 Action = tuple  # ("output", port) ("push_vlan",) ("pop_vlan",) ("set_vlan", vid) ("group", id)
-                # ("meter", id) ("write_metadata", value) ("goto", table)
+                # ("set_eth_src", mac) ("set_eth_dst", mac) ("meter", id) ("write_metadata", value)
+                # ("goto", table)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -83,7 +113,7 @@ class Rule:
 
     def __str__(self) -> str:
         m = ",".join(f"{k}={_fmt(k, v)}" for k, v in self.match) or "*"
-        a = ",".join(":".join(map(str, x)) for x in self.actions) or "drop"
+        a = _fmt_actions(self.actions) or "drop"
         return f"flow {self.switch} t{self.table} p{self.priority} {m} -> {a} cookie={self.cookie:#x}"
 
 
@@ -118,12 +148,19 @@ class Group:
         return ("group", self.switch, self.group_id)
 
     def __str__(self) -> str:
-        b = " | ".join(f"watch {w}: " + ",".join(":".join(map(str, x)) for x in acts)
-                       for w, acts in self.buckets)
+        b = " | ".join(f"watch {w}: " + _fmt_actions(acts) for w, acts in self.buckets)
         return f"group {self.switch} {self.group_id} ff [{b}] cookie={self.cookie:#x}"
 
 
 Entry = Rule | Meter | Group
+
+
+_PORT_NAMES = {OFPP_IN_PORT: "in_port", OFPP_CONTROLLER: "controller"}
+
+
+def _fmt_actions(actions: tuple[Action, ...]) -> str:
+    return ",".join(f"output:{_PORT_NAMES.get(a[1], a[1])}" if a[0] == "output" else ":".join(map(str, a))
+                    for a in actions)
 
 
 def _fmt(key: str, value: Any) -> str:

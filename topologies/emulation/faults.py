@@ -13,7 +13,9 @@ Link modes:
 
 Site modes: ``lost`` - every link of the site silent and its switch cut off from the
 controller, as a destroyed data centre (fail-secure switches elsewhere keep their rules);
-``restore`` undoes it.
+``restore`` undoes it. ``swap=N1,N2`` miswires the site: the cables to neighbours N1 and
+N2 change places on its switch (their OpenFlow port numbers are exchanged), as a
+technician's mistake would; the same mode again puts them back.
 
 Silence and loss act on the link's delay line: the userspace relay (its control file,
 re-read on SIGHUP) or netem's ``loss``. A link with no delay line (0 ms) can be cut but not
@@ -30,7 +32,7 @@ from pathlib import Path
 from topologies.emulation.platform import EmulationError
 
 LINK_MODES = ("cut", "silent", "loss=P%", "restore")
-SITE_MODES = ("lost", "restore")
+SITE_MODES = ("lost", "restore", "swap=N1,N2")
 
 
 def parse_link_mode(mode: str) -> tuple[str, float]:
@@ -73,11 +75,14 @@ def link_fault(inventory: dict, a: str, b: str, mode: str) -> str:
 def site_fault(inventory: dict, site: str, mode: str) -> str:
     """``lost``: every link of ``site`` silent and its switch cut off from the controller;
     ``restore``: the links and the controller connection back."""
-    if mode not in SITE_MODES:
+    swap = re.fullmatch(r"swap=([^,]+),([^,]+)", mode)
+    if mode not in ("lost", "restore") and not swap:
         raise EmulationError(f"unknown site fault mode {mode!r} (one of: {', '.join(SITE_MODES)})")
     switch = next((s for s in inventory["switches"] if s["site"] == site), None)
     if switch is None:
         raise EmulationError(f"no site {site} in {inventory['topology']}")
+    if swap:
+        return _swap(inventory, site, swap.group(1), swap.group(2))
     links = [l for l in inventory["links"] if site in (l["a"], l["b"])]
     for link in links:
         if mode == "lost" and link.get("mechanism") not in ("relay", "netem"):
@@ -93,6 +98,23 @@ def site_fault(inventory: dict, site: str, mode: str) -> str:
         _vsctl("set-controller", switch["name"], f"tcp:{controller}")
     return (f"site {site}: lost ({len(links)} links silent, switch {switch['name']} cut off "
             "from the controller)" if mode == "lost" else f"site {site}: restored")
+
+
+def _swap(inventory: dict, site: str, n1: str, n2: str) -> str:
+    """Exchange the OpenFlow port numbers of ``site``'s interfaces toward n1 and n2."""
+    if n1 == n2:
+        raise EmulationError(f"swap needs two different neighbours of {site}, got {n1} twice")
+    intfs = []
+    for n in (n1, n2):
+        link = find_link(inventory, site, n)
+        intfs.append(link["interfaces"][0 if link["a"] == site else 1])
+    ports = [_vsctl("get", "Interface", i, "ofport").strip() for i in intfs]
+    spare = str(max(int(p) for p in ports) + 1000)   # a number neither holds meanwhile
+    _vsctl("set", "Interface", intfs[0], f"ofport_request={spare}")
+    _vsctl("set", "Interface", intfs[1], f"ofport_request={ports[0]}")
+    _vsctl("set", "Interface", intfs[0], f"ofport_request={ports[1]}")
+    return (f"site {site}: the cables to {n1} and {n2} swapped (ports {ports[0]} and {ports[1]}); "
+            "the same mode again puts them back")
 
 
 def _ports(link: dict, up: bool) -> None:
@@ -130,7 +152,8 @@ def _loss(link: dict, fraction: float) -> None:
                              "(--mode cut), not silenced or made lossy")
 
 
-def _vsctl(*args: str) -> None:
+def _vsctl(*args: str) -> str:
     r = subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, text=True)
     if r.returncode:
         raise EmulationError(f"ovs-vsctl {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout

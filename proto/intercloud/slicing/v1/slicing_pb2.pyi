@@ -213,7 +213,7 @@ class Site(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ...) -> None: ...
 
 class LinkState(_message.Message):
-    __slots__ = ("a", "b", "bandwidth_mbps", "residual_mbps", "delay_ms", "up", "slices")
+    __slots__ = ("a", "b", "bandwidth_mbps", "residual_mbps", "delay_ms", "up", "slices", "reason")
     A_FIELD_NUMBER: _ClassVar[int]
     B_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +221,7 @@ class LinkState(_message.Message):
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
     SLICES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     a: str
     b: str
     bandwidth_mbps: float
@@ -228,7 +229,8 @@ class LinkState(_message.Message):
     delay_ms: float
     up: bool
     slices: int
-    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., residual_mbps: _Optional[float] = ..., delay_ms: _Optional[float] = ..., up: _Optional[bool] = ..., slices: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., residual_mbps: _Optional[float] = ..., delay_ms: _Optional[float] = ..., up: _Optional[bool] = ..., slices: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetTopologyRequest(_message.Message):
     __slots__ = ()
