@@ -218,8 +218,25 @@ class SliceController:
         self.engine.get(name)
         self._transact(lambda: self.engine.release(name), deleted=name)
 
+    def failback(self, name: str, site: str | None = None) -> str:
+        """Endpoints of ``name`` at their standbys (of ``site`` only, if given) go back."""
+        self.engine.get(name)
+        self._transact(lambda: self.engine.failback(name, site or None))
+        return name
+
+    def drain(self, site: str) -> None:
+        self._transact(lambda: self.engine.drain(site))
+
+    def undrain(self, site: str) -> None:
+        self._transact(lambda: self.engine.undrain(site))
+
     def switch_connected(self, site: str) -> None:
-        """A switch (re)connected: make it hold exactly the plan, touching nothing else."""
+        """A switch (re)connected: make it hold exactly the plan, touching nothing else.
+        A site that was lost is back (its endpoints stay at their standbys until failed
+        back: data lives there now)."""
+        if site in self.engine.down_sites:
+            log.warning("site %s is back", site)
+            self._transact(lambda: self.engine.site_up(site), request=False)
         found = self.wire.read(site)
         if found is None:
             return
@@ -240,6 +257,19 @@ class SliceController:
 
     def switch_disconnected(self, site: str) -> None:
         self._refresh_states({site: SwitchProblem(ABSENT, "switch not connected")}, self._slices_at(site))
+        self._check_lost(site)
+
+    def _check_lost(self, site: str) -> None:
+        """A site is lost when its switch is unreachable *and* every link of it has
+        failed: a lost control channel alone is not a disaster (fail-secure switches keep
+        forwarding), nor is a cut link. Its endpoints with standbys move to them."""
+        links = [l.key for l in self.topology.links_of(site)]
+        if (site in self.engine.down_sites or site in self.wire.connected_sites() or not links
+                or not all(k in self.engine.down_links for k in links)):
+            return
+        log.warning("site %s lost: switch unreachable and all %d links down", site, len(links))
+        self._transact(lambda: self.engine.site_down(site, "switch unreachable and every link down"),
+                       request=False)
 
     def port_changed(self, site: str, port: int, up: bool) -> None:
         """A link port changed state. Down is acted on at once; up only once the port has
@@ -289,6 +319,8 @@ class SliceController:
         self.link_reasons[key] = reason
         log.warning("link %s—%s down: %s", a, b, reason)
         self._transact(lambda: self.engine.link_down(a, b, reason), request=False)
+        for site in (a, b):
+            self._check_lost(site)
 
     def _link_up(self, a: str, b: str) -> None:
         key = frozenset((a, b))

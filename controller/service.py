@@ -62,7 +62,7 @@ def _fail(context, err: Exception) -> None:
         _abort(context, code_pb2.FAILED_PRECONDITION, str(err),
                error_details_pb2.PreconditionFailure(violations=[
                    error_details_pb2.PreconditionFailure.Violation(type="SWITCH", description=str(err))]))
-    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site"):
+    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site", "failback"):
         _abort(context, code_pb2.FAILED_PRECONDITION, f"{err.constraint}: {err.reason}",
                error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
                                            metadata={"constraint": err.constraint, "detail": err.reason}))
@@ -88,8 +88,14 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
     st = ctl.states.get(name)
     msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(st.state if st else "requested", 0),
                    reason=st.reason if st else p.reason, id=p.number, prefix=p.prefix)
-    for e, address in p.addresses:
-        msg.endpoints.add(site=e.site, port=e.port, ip=address, vlan=e.vlan or 0)
+    moved = dict(p.moved)
+    for i, (e, address) in enumerate(p.addresses):
+        at = e.on_standby() if i in moved else e
+        m = msg.endpoints.add(site=at.site, port=at.port, ip=address, vlan=e.vlan or 0,
+                              location="standby" if i in moved else "primary",
+                              location_reason=moved.get(i, ""))
+        if e.standby:
+            m.standby.site, m.standby.port = e.standby.site, e.standby.port
     if p.tree is not None:
         msg.tree.extend(pb.Link(a=a, b=b) for a, b in p.tree.edges)
         msg.worst_delay_ms = p.tree.worst_delay_ms
@@ -100,7 +106,7 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
         msg.update_time.CopyFrom(timestamp(st.updated))
     if stats and p.status == PLACED:
         total: dict[str, int] = {}
-        for site in p.spec.sites:
+        for site in p.live_spec.sites:
             for k, v in ctl.wire.counters(site, p.number).items():
                 total[k] = total.get(k, 0) + v
         msg.stats.CopyFrom(pb.SliceStats(**total, collected=timestamp(time.time())))
@@ -160,6 +166,9 @@ class SliceService(pb_grpc.SliceServiceServicer):
             return out
         return self._run(context, page)
 
+    def FailbackEndpoints(self, request, context):  # noqa: N802
+        return self._run(context, lambda: slice_message(self.ctl, self.ctl.failback(request.name, request.site)))
+
     def WatchSlices(self, request, context):  # noqa: N802
         q = self.ctl.subscribe()
         try:
@@ -180,19 +189,38 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
     def __init__(self, ctl: SliceController):
         self.ctl = ctl
 
+    def _topology(self) -> pb.Topology:
+        e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
+        out = pb.Topology(name=e.topology.name)
+        for s in e.topology.sites:
+            out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
+                          dpid=s.dpid, connected=s.name in connected, hosts=s.hosts,
+                          drained=s.name in e.drained, lost=s.name in e.down_sites)
+        for l in e.topology.links:
+            out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
+                          delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)),
+                          reason=self.ctl.link_reasons.get(l.key, "") if l.key in e.down_links else "")
+        return out
+
+    def _site_change(self, context, site: str, change):
+        if not self.ctl.topology.has_site(site):
+            _abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.ctl.topology.name}",
+                   error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
+        try:
+            return self.ctl.call(lambda: (change(site), self._topology())[1])
+        except futures.TimeoutError:
+            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            _fail(context, e)
+
+    def DrainSite(self, request, context):  # noqa: N802
+        return self._site_change(context, request.site, self.ctl.drain)
+
+    def UndrainSite(self, request, context):  # noqa: N802
+        return self._site_change(context, request.site, self.ctl.undrain)
+
     def GetTopology(self, request, context):  # noqa: N802
-        def build():
-            e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
-            out = pb.Topology(name=e.topology.name)
-            for s in e.topology.sites:
-                out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
-                              dpid=s.dpid, connected=s.name in connected, hosts=s.hosts)
-            for l in e.topology.links:
-                out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
-                              delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)),
-                              reason=self.ctl.link_reasons.get(l.key, "") if l.key in e.down_links else "")
-            return out
-        return self.ctl.call(build)
+        return self.ctl.call(self._topology)
 
 
 def serve(ctl: SliceController, address: str) -> grpc.Server:

@@ -81,7 +81,9 @@ def placement_to_json(p: Placement) -> dict:
     return {"number": p.number, "prefix": p.prefix, "status": p.status,
             "addresses": {endpoint_key_text(e.key): a for e, a in p.addresses},
             "tree": tree(p.tree), "backup": tree(p.backup),
-            "tags": tags(p.tags), "backup_tags": tags(p.backup_tags)}
+            "tags": tags(p.tags), "backup_tags": tags(p.backup_tags),
+            "moved": [[i, why] for i, why in p.moved],
+            "standby_trees": {site: tree(t) for site, t in p.standby_trees}}
 
 
 def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement:
@@ -104,7 +106,10 @@ def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement
     return Placement(spec=spec, number=int(d["number"]), prefix=str(d["prefix"]),
                      addresses=tuple((e, addresses[e.key]) for e in spec.endpoints),
                      status=d["status"], reason=reason, tree=tree(d["tree"]), backup=tree(d["backup"]),
-                     tags=tags(d["tags"]), backup_tags=tags(d["backup_tags"]))
+                     tags=tags(d["tags"]), backup_tags=tags(d["backup_tags"]),
+                     # (rows written before standby endpoints existed have neither)
+                     moved=tuple((int(i), str(why)) for i, why in d.get("moved", [])),
+                     standby_trees=tuple((site, tree(t)) for site, t in sorted(d.get("standby_trees", {}).items())))
 
 
 class StoreError(Exception):

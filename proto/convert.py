@@ -52,6 +52,13 @@ def spec_to_doc(spec: pb.SliceSpec) -> dict[str, Any]:
             ep["ip"] = e.ip
         if e.vlan:
             ep["vlan"] = e.vlan
+        if e.HasField("standby"):
+            ep["standby"] = {"site": e.standby.site, "port": e.standby.port or None}
+        # output-only fields sent in a request: refused by name, never ignored
+        if e.location:
+            ep["location"] = e.location
+        if e.location_reason:
+            ep["location_reason"] = e.location_reason
         doc["endpoints"].append(ep)
     return doc
 
@@ -64,7 +71,9 @@ def spec_message(spec: SliceSpec) -> pb.SliceSpec:
     if spec.max_latency_ms is not None:
         msg.max_latency_ms = spec.max_latency_ms
     for e in spec.endpoints:
-        msg.endpoints.add(site=e.site, port=e.port, ip=e.ip or "", vlan=e.vlan or 0)
+        m = msg.endpoints.add(site=e.site, port=e.port, ip=e.ip or "", vlan=e.vlan or 0)
+        if e.standby:
+            m.standby.site, m.standby.port = e.standby.site, e.standby.port
     return msg
 
 

@@ -123,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("name")
     _add_client_options(de)
     de.set_defaults(func=cmd_delete)
+    ep = sub.add_parser("endpoint", help="endpoints of a slice: failback from their standbys")
+    ep_sub = ep.add_subparsers(dest="action", required=True)
+    fb = ep_sub.add_parser("failback", help="move endpoints that are at their standbys back to "
+                           "their primaries (after a lost or drained site is back)")
+    fb.add_argument("name", help="the slice")
+    fb.add_argument("--site", default="", help="only the endpoints of this primary site (default: all)")
+    _add_client_options(fb)
+    fb.set_defaults(func=cmd_endpoint_failback)
+    st = sub.add_parser("site", help="drain a site for maintenance or an approaching disaster, or undrain it")
+    st_sub = st.add_subparsers(dest="action", required=True)
+    for verb, text in (("drain", "slices stop crossing the site (make-before-break); its endpoints "
+                        "with standbys move to them"),
+                       ("undrain", "the site may be crossed again (endpoints stay at their standbys "
+                        "until failed back)")):
+        sp = st_sub.add_parser(verb, help=text)
+        sp.add_argument("site")
+        _add_client_options(sp)
+        sp.set_defaults(func=cmd_site, verb=verb)
     wa = sub.add_parser("watch", help="stream slice events until Ctrl-C")
     wa.add_argument("name", nargs="?", default="")
     _add_client_options(wa)
@@ -366,6 +384,25 @@ def cmd_delete(args) -> int:
     from slicectl import client
     client.call(args.server, "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
     print(f"slice {args.name} deleted")
+
+
+@_client
+def cmd_endpoint_failback(args) -> int:
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    s = client.call(args.server, "FailbackEndpoints", pb.FailbackEndpointsRequest(name=args.name, site=args.site))
+    print(client.slice_detail(s) if args.output == "table" else client.render(client.as_data(s), args.output))
+
+
+@_client
+def cmd_site(args) -> int:
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl import client
+    request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
+    t = client.call(args.server, "DrainSite" if args.verb == "drain" else "UndrainSite", request,
+                    kind=pb_grpc.TopologyServiceStub)
+    print(client.topology_rows(t) if args.output == "table" else client.render(client.as_data(t), args.output))
 
 
 @_client

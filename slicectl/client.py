@@ -120,8 +120,10 @@ def slice_rows(slices: Iterable[pb.Slice]) -> str:
 def slice_detail(s: pb.Slice) -> str:
     lines = [slice_rows([s]), "", f"id {s.id}, prefix {s.prefix}, protection "
              f"{pb.Protection.Name(s.spec.protection).removeprefix('PROTECTION_').lower()}"]
-    lines.append(render_table(("SITE", "PORT", "VLAN", "ADDRESS"),
-                              [(e.site, e.port, e.vlan or "-", e.ip) for e in s.endpoints]))
+    lines.append(render_table(("SITE", "PORT", "VLAN", "ADDRESS", "AT", "STANDBY", "WHY"),
+                              [(e.site, e.port, e.vlan or "-", e.ip, e.location or "primary",
+                                f"{e.standby.site}:{e.standby.port}" if e.HasField("standby") else "-",
+                                e.location_reason) for e in s.endpoints]))
     lines.append("tree:   " + (", ".join(f"{l.a}—{l.b}" for l in s.tree) or "-"))
     if s.backup:
         lines.append("backup: " + ", ".join(f"{l.a}—{l.b}" for l in s.backup))
@@ -132,8 +134,9 @@ def slice_detail(s: pb.Slice) -> str:
 
 
 def topology_rows(t: pb.Topology) -> str:
-    sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED"),
-                         [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO") for s in t.sites])
+    sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED", "STATE"),
+                         [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO",
+                           "LOST" if s.lost else "drained" if s.drained else "in use") for s in t.sites])
     links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
                            "up" if l.up else "DOWN", l.slices, l.reason) for l in t.links])

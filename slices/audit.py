@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def audit(engine: "SliceEngine") -> list[str]:
     """Every broken invariant, as a sentence; empty when the engine's state is sound.
 
-    Checked: bookings add up (residual = capacity - reservations >= 0), every placed tree
+    Checked: bookings add up (residual = capacity - reservations, standbys' included,
+    >= 0), every placed tree
     is a loop-free tree joining its endpoint sites, avoids failed links and sites, keeps
     to the allowed regions and the latency bound, protected slices' backups are disjoint,
     tags are unique per link and match the trees, prefixes, ids and endpoints are not
@@ -30,7 +31,7 @@ def audit(engine: "SliceEngine") -> list[str]:
     problems = []
     for key, on in engine.ledger.on_link.items():
         want = {x.name: (key in (x.tree.links if x.tree else ())) + (key in (x.backup.links if x.backup else ()))
-                for x in engine.slices.values()}
+                + (key in x.standby_links) for x in engine.slices.values()}
         if on != {n: c for n, c in want.items() if c}:
             problems.append(f"link index of {sorted(key)} says {on}, trees say {want}")
     booked: dict[LinkKey, float] = {k: 0.0 for k in engine.ledger.capacity}
@@ -38,12 +39,14 @@ def audit(engine: "SliceEngine") -> list[str]:
     prefixes: dict[str, str] = {}
     region = nx.get_node_attributes(engine.graph, "region")
     for s in engine.slices.values():
-        spec = s.spec
+        spec = s.live_spec
+        for key in s.standby_links:
+            booked[key] += spec.bandwidth_mbps
         if str(s.prefix) in prefixes:
             problems.append(f"{s.name} shares prefix {s.prefix} with {prefixes[str(s.prefix)]}")
         prefixes[str(s.prefix)] = s.name
         if s.status != PLACED:
-            if s.tree or s.backup or s.tags or s.backup_tags:
+            if s.tree or s.backup or s.tags or s.backup_tags or s.standby_links:
                 problems.append(f"{s.name} is {s.status} but still holds resources")
             continue
         for label, tree, tags in (("primary", s.tree, s.tags), ("backup", s.backup, s.backup_tags)):
@@ -85,10 +88,10 @@ def audit(engine: "SliceEngine") -> list[str]:
             problems.append(f"link {sorted(key)} residual {engine.ledger.residual[key]:g} != {cap - booked[key]:g}")
     owners: dict[tuple, str] = {}
     for s in engine.slices.values():
-        for e in s.spec.endpoints:
-            if e.key in owners:
-                problems.append(f"endpoint {e} belongs to both {owners[e.key]} and {s.name}")
-            owners[e.key] = s.name
+        for key, e in [(k, e) for e in s.spec.endpoints for k in (e.key, e.standby_key) if k]:
+            if key in owners:
+                problems.append(f"endpoint {e} belongs to both {owners[key]} and {s.name}")
+            owners[key] = s.name
     if owners != engine.endpoint_owner:
         wrong = sorted(set(owners.items()) ^ set(engine.endpoint_owner.items()), key=str)
         problems.append(f"endpoint owners disagree with the slices' endpoints: {wrong[:4]}")

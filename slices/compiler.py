@@ -8,10 +8,11 @@ Pipeline per switch (fail-secure: anything not matched is dropped):
   likewise (with :data:`BACKUP_BIT` for tags of the backup tree). Nothing else enters.
 * table 1 (forward), per slice: IPv4 to an endpoint address and ARP for it go straight
   toward that endpoint (known unicast is never flooded; ARP needs no flood either);
-  Ethernet broadcast is flooded along the slice's tree only. Frames leave links tagged
-  with that link's slice tag and leave endpoints untagged (or with the endpoint's VLAN).
+  Ethernet broadcast is flooded along the slice's tree only, and so is an endpoint's
+  gratuitous ARP (an announcement of its own address, e.g. after it moved to its
+  standby). Frames leave links tagged with that link's slice tag and leave endpoints untagged (or with the endpoint's VLAN).
 
-Rules per switch grow with the endpoints of the slices crossing it (two per endpoint,
+Rules per switch grow with the endpoints of the slices crossing it (three per endpoint,
 plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely
 passes through a switch (two tree links, no endpoint) the switch swaps the tag of one
 link for the other's in table 0: two rules, whatever the slice's size. Protected slices get
@@ -30,8 +31,8 @@ from slices.record import PLACED, Placement
 from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE, OFPVID_PRESENT,
                           PROBE_BACK, PROBE_ETH_TYPE, PROBE_OUT, TABLE_CLASSIFY, TABLE_FORWARD,
-                          COOKIE_APP, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS, PRIO_PROBE,
-                          PRIO_UNICAST, Entry, Group, Meter, Rule, group_id, meter_id, probe_mac,
+                          COOKIE_APP, PRIO_ANNOUNCE, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS,
+                          PRIO_PROBE, PRIO_UNICAST, Entry, Group, Meter, Rule, group_id, meter_id, probe_mac,
                           slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
@@ -119,7 +120,8 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     if s.status != PLACED or s.tree is None:
         return ()
     cookie, meta = slice_cookie(s.number), s.number
-    eps = sorted(s.spec.endpoints, key=Endpoint.sort_key)
+    address = dict(s.live_addresses)           # endpoints where they are now (some at standbys)
+    eps = sorted(address, key=Endpoint.sort_key)
     at_site: dict[str, list[Endpoint]] = defaultdict(list)
     for e in eps:
         at_site[e.site].append(e)
@@ -159,6 +161,8 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
                 pin, tin = port_tag[(site, nb)]
                 out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
                                 (("in_port", pin), _vid(tin | OFPVID_PRESENT)), into, cookie))
+            members = [port_tag[(site, nb)] for nb in tree.neighbours(site)]
+            members += [(e.port, e.vlan) for e in at_site.get(site, ())]
             for index, e in enumerate(eps):
                 if e.site == site:
                     actions = _emit(((e.port, e.vlan),))
@@ -172,13 +176,18 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
                         gid = group_id(s.number, index)
                         out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
                         actions = (("group", gid),)
-                address = s.address[e]
                 out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
-                                (md_match, _IPV4, _item("ipv4_dst", address)), actions, cookie))
+                                (md_match, _IPV4, _item("ipv4_dst", address[e])), actions, cookie))
                 out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
-                                (md_match, _ARP, _item("arp_tpa", address)), actions, cookie))
-            members = [port_tag[(site, nb)] for nb in tree.neighbours(site)]
-            members += [(e.port, e.vlan) for e in at_site.get(site, ())]
+                                (md_match, _ARP, _item("arp_tpa", address[e])), actions, cookie))
+                # the endpoint announcing itself (gratuitous ARP: for its own address, to
+                # everyone), e.g. restarted at its standby: flooded away from it, not back
+                toward = e.port if e.site == site else port_tag[(site, hops[e.site][site])][0]
+                flood = tuple(m for m in members if m[0] != toward)
+                if flood:
+                    out.append(Rule(site, TABLE_FORWARD, PRIO_ANNOUNCE,
+                                    (md_match, _item("in_port", toward), _ARP, _item("arp_tpa", address[e]), _BCAST),
+                                    _emit(flood), cookie))
             for in_port, _ in members:
                 others = tuple(m for m in members if m[0] != in_port)
                 if others:

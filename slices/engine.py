@@ -24,7 +24,7 @@ from slices.errors import Rejected, UnknownSlice
 from slices.ledger import Ledger
 from slices.placement import LinkKey, PathCache, Tree, place
 from slices.preemption import choose_victims
-from slices.record import PLACED, PREEMPTED, Event, Placement
+from slices.record import PLACED, PREEMPTED, Event, Placement, live_spec
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
 from slices.rules import MAX_SLICE_ID
 from slices.spec import Endpoint, SliceSpec
@@ -51,6 +51,14 @@ class Slice:
     reason: str = ""
     # residual capacity when placing this (preempted) slice last failed: see restore_waiting
     failed_at: dict | None = None
+    moved: dict[int, str] = field(default_factory=dict)           # endpoint index -> why at standby
+    standby_trees: dict[str, Tree] = field(default_factory=dict)  # site -> tree were it lost
+    standby_links: frozenset = frozenset()                         # booked for those trees
+
+    @property
+    def live_spec(self) -> SliceSpec:
+        """The spec as the network serves it now: moved endpoints at their standbys."""
+        return live_spec(self.spec, self.moved)
 
     @property
     def name(self) -> str:
@@ -59,7 +67,8 @@ class Slice:
     def copy(self) -> "Slice":
         """A copy that shares only frozen parts (spec, trees, prefix) with this one."""
         return replace(self, addresses=dict(self.addresses), tags=dict(self.tags),
-                       backup_tags=dict(self.backup_tags),
+                       backup_tags=dict(self.backup_tags), moved=dict(self.moved),
+                       standby_trees=dict(self.standby_trees),
                        failed_at=None if self.failed_at is None else dict(self.failed_at))
 
     def record(self) -> Placement:
@@ -68,11 +77,13 @@ class Slice:
                          addresses=tuple((e, self.addresses[e]) for e in self.spec.endpoints),
                          status=self.status, reason=self.reason, tree=self.tree, backup=self.backup,
                          tags=tuple(sorted(self.tags.items(), key=order)),
-                         backup_tags=tuple(sorted(self.backup_tags.items(), key=order)))
+                         backup_tags=tuple(sorted(self.backup_tags.items(), key=order)),
+                         moved=tuple(sorted(self.moved.items())),
+                         standby_trees=tuple(sorted(self.standby_trees.items())))
 
     def booked_links(self) -> set[LinkKey]:
         links = set(self.tree.links) if self.tree else set()
-        return links | (set(self.backup.links) if self.backup else set())
+        return links | (set(self.backup.links) if self.backup else set()) | set(self.standby_links)
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class Checkpoint:
     slices: dict
     down_links: set
     down_sites: set
+    drained: set
     prefixes: PrefixPool
     numbers: IndexAllocator
     endpoint_owner: dict
@@ -98,6 +110,7 @@ class SliceEngine:
         self.paths = PathCache()
         self.down_links: set[LinkKey] = set()
         self.down_sites: set[str] = set()
+        self.drained: set[str] = set()             # sites in maintenance: no transit
         self.prefixes = PrefixPool(prefix_pool, prefix_len)
         self._numbers = IndexAllocator(1, MAX_SLICE_ID)
         self.endpoint_owner: dict[tuple, str] = {}   # endpoint key -> the slice it belongs to
@@ -123,14 +136,14 @@ class SliceEngine:
         records and the per-link books, not of trees or specs (they are frozen)."""
         return Checkpoint(
             ledger=self.ledger.copy(), slices={n: s.copy() for n, s in self.slices.items()},
-            down_links=set(self.down_links), down_sites=set(self.down_sites),
+            down_links=set(self.down_links), down_sites=set(self.down_sites), drained=set(self.drained),
             prefixes=self.prefixes.copy(), numbers=self._numbers.copy(),
             endpoint_owner=dict(self.endpoint_owner))
 
     def rollback(self, cp: "Checkpoint") -> None:
         """Put the engine back exactly as it was at ``cp`` (which stays usable)."""
         self.ledger, self.slices = cp.ledger.copy(), {n: s.copy() for n, s in cp.slices.items()}
-        self.down_links, self.down_sites = set(cp.down_links), set(cp.down_sites)
+        self.down_links, self.down_sites, self.drained = set(cp.down_links), set(cp.down_sites), set(cp.drained)
         self.prefixes, self._numbers = cp.prefixes.copy(), cp.numbers.copy()
         self.endpoint_owner = dict(cp.endpoint_owner)
 
@@ -145,21 +158,28 @@ class SliceEngine:
     def slices_on(self, link: LinkKey) -> list[Slice]:
         return [self.slices[n] for n in self.ledger.names_on(link)]
 
-    def _taken(self, spec: SliceSpec) -> tuple[Endpoint, str] | None:
-        """The first endpoint of ``spec`` that another slice owns, with that slice's name."""
+    def _taken(self, spec: SliceSpec) -> tuple[str, str] | None:
+        """The first endpoint (or standby) port of ``spec`` that another slice owns, with
+        that slice's name."""
         for e in spec.endpoints:
-            owner = self.endpoint_owner.get(e.key)
-            if owner and owner != spec.name:
-                return e, owner
+            for key, what in ((e.key, str(e)), (e.standby_key, f"{e.standby} (standby of {e})")):
+                owner = self.endpoint_owner.get(key) if key else None
+                if owner and owner != spec.name:
+                    theirs = next((x for x in self.slices[owner].spec.endpoints if x.standby_key == key), None)
+                    return (f"{what}, the standby of {theirs} there," if theirs else what), owner
         return None
 
     def _own(self, spec: SliceSpec) -> None:
         for e in spec.endpoints:
             self.endpoint_owner[e.key] = spec.name
+            if e.standby:
+                self.endpoint_owner[e.standby_key] = spec.name
 
     def _disown(self, spec: SliceSpec) -> None:
         for e in spec.endpoints:
             self.endpoint_owner.pop(e.key, None)
+            if e.standby:
+                self.endpoint_owner.pop(e.standby_key, None)
 
     def record(self, name: str) -> Placement:
         """What the engine decided for slice ``name``, frozen."""
@@ -170,15 +190,17 @@ class SliceEngine:
 
     # -- placement primitives ----------------------------------------------------------------
 
-    def _avoid(self) -> dict:
-        return {"avoid_links": self.down_links, "avoid_sites": self.down_sites, "cache": self.paths}
+    def _avoided_sites(self, spec: SliceSpec) -> set[str]:
+        """Sites ``spec`` may not cross: lost ones, and drained ones it has no endpoint at."""
+        return self.down_sites | (self.drained - set(spec.sites))
 
     def place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float]) -> tuple[Tree, Tree | None]:
         """Primary tree and, if protected, a disjoint backup; both fit ``residual`` together."""
         down = [s for s in spec.sites if s in self.down_sites]
         if down:
             raise Rejected("site", f"endpoint site {down[0]} is down")
-        tree = place(self.graph, spec, residual, **self._avoid())
+        tree = place(self.graph, spec, residual, avoid_links=self.down_links,
+                     avoid_sites=self._avoided_sites(spec), cache=self.paths)
         if spec.protection == "none":
             return tree, None
         try:
@@ -206,7 +228,7 @@ class SliceEngine:
         for key in tree.links:
             after[key] -= spec.bandwidth_mbps
         transit = [x for x in tree.sites if x not in spec.sites]
-        avoid_sites = set(self.down_sites)
+        avoid_sites = self._avoided_sites(spec)
         if spec.protection in ("site", "region"):
             avoid_sites |= set(transit) - cut_sites
         regions = set()
@@ -254,6 +276,7 @@ class SliceEngine:
         if taken:
             raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
         victims, tree, backup = self.place_or_preempt(spec)
+        cp = self.checkpoint() if any(e.standby for e in spec.endpoints) else None
         prefix = self.prefixes.allocate()
         try:
             addresses = _addresses(spec, prefix)
@@ -264,14 +287,141 @@ class SliceEngine:
         events = []
         self.preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
         self.book(s, tree, backup)
+        if cp is not None:
+            try:
+                self.ledger.hold_standby(s, self.standby_trees_for(s))
+            except Rejected:
+                self.rollback(cp)
+                raise
         self.slices[spec.name] = s
         self._own(spec)
         events.append(Event("admitted", spec.name,
                             f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                             + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
                                + shared_text(tree, backup) if backup else "")
-                            + (f", preempting {', '.join(v.name for v in victims)}" if victims else "")))
+                            + (f", preempting {', '.join(v.name for v in victims)}" if victims else "")
+                            + (f", standby reserved for {', '.join(sorted(s.standby_trees))}"
+                               if s.standby_trees else "")))
         return events + self.replace_victims(victims)
+
+    # -- standby endpoints (disaster recovery across clouds) -------------------------------
+
+    def standby_trees_for(self, s: Slice) -> dict[str, Tree]:
+        """For each site where ``s`` has endpoints with standbys (still at their primary),
+        the tree ``s`` would need were that site lost: those endpoints at their standbys,
+        the site avoided, within the bound and regions, fitting the capacity left once
+        ``s``'s own trees are given back. Raises Rejected when one does not fit."""
+        bw = s.spec.bandwidth_mbps
+        given_back = dict(self.residual)
+        for t in (s.tree, s.backup):
+            for key in t.links if t else ():
+                given_back[key] += bw
+        for key in s.standby_links:
+            given_back[key] += bw
+        trees = {}
+        with_standby = [(i, e) for i, e in enumerate(s.spec.endpoints) if e.standby and i not in s.moved]
+        for site in sorted({e.site for _i, e in with_standby}):
+            moved = dict(s.moved) | {i: "" for i, e in with_standby if e.site == site}
+            scenario = live_spec(s.spec, moved)
+            names = ", ".join(str(e) for _i, e in with_standby if e.site == site)
+            down = [x for x in scenario.sites if x in self.down_sites]
+            if down:
+                raise Rejected("standby", f"the standby site {down[0]} (for {names}) is down")
+            try:
+                trees[site] = place(self.graph, scenario, given_back, avoid_links=self.down_links,
+                                    avoid_sites=self._avoided_sites(scenario) | {site}, cache=self.paths)
+            except Rejected as e:
+                raise Rejected("standby", f"no room to recover {names} at standby were {site} lost: "
+                               f"{e.reason}", structural=e.structural) from None
+        return trees
+
+    def reserve_standby(self, s: Slice, why: str) -> list[Event]:
+        """Reserve ``s``'s standby trees again after it moved (best effort: a failure
+        leaves it unreserved and says so)."""
+        if not any(e.standby for e in s.spec.endpoints) or s.status != PLACED:
+            return []
+        try:
+            self.ledger.hold_standby(s, self.standby_trees_for(s))
+        except Rejected as e:
+            self.ledger.drop_standby(s)
+            return [Event("standby-unreserved", s.name, f"{why}; {e.reason}")]
+        return []
+
+    def _move_to_standby(self, site: str, why: str) -> list[Event]:
+        """Every endpoint at ``site`` that has a standby is served there from now on."""
+        events = []
+        for s in sorted(self.slices.values(), key=lambda s: (-s.spec.priority, s.name)):
+            for i, e in enumerate(s.spec.endpoints):
+                if e.site != site or not e.standby or i in s.moved:
+                    continue
+                if e.standby.site in self.down_sites:
+                    events.append(Event("standby-unavailable", s.name, f"{e}: {why}, and its standby "
+                                        f"{e.standby.site} is down too"))
+                    continue
+                s.moved[i] = why
+                events.append(Event("endpoint-moved", s.name, f"{e} now at its standby {e.standby} "
+                                    f"(same address): {why}"))
+        return events
+
+    def failback(self, name: str, site: str | None = None) -> list[Event]:
+        """Move the endpoints of slice ``name`` that are at their standbys (those of
+        ``site`` only, if given) back to their primaries. All or nothing: Rejected when
+        a primary site is still down or drained, or the slice does not fit there."""
+        s = self.get(name)
+        back = sorted(i for i in s.moved if site is None or s.spec.endpoints[i].site == site)
+        if not back:
+            raise Rejected("failback", f"no endpoint of {name}{' at ' + site if site else ''} is on its standby")
+        for i in back:
+            e = s.spec.endpoints[i]
+            if e.site in self.down_sites or e.site in self.drained:
+                raise Rejected("site", f"{e.site} is {'down' if e.site in self.down_sites else 'drained'}: "
+                               f"{e} cannot go back yet")
+        cp = self.checkpoint()
+        s = self.slices[name]
+        try:
+            old_tags, old_backup_tags = dict(s.tags), dict(s.backup_tags)
+            self.ledger.drop_all(s)
+            for i in back:
+                del s.moved[i]
+            victims, tree, backup = self.place_or_preempt(s.live_spec)
+            self.preempt(victims, lambda v: f"preempted by {name} failing back (priority "
+                         f"{s.spec.priority} > {v.spec.priority})")
+            self.book(s, tree, backup, old_tags, old_backup_tags)
+            self.ledger.hold_standby(s, self.standby_trees_for(s))
+        except Rejected:
+            self.rollback(cp)
+            raise
+        moved = ", ".join(str(s.spec.endpoints[i]) for i in back)
+        return ([Event("failed-back", name, f"{moved} back at the primary; tree of {len(tree.edges)} links")]
+                + self.replace_victims(victims) + self.restore_waiting())
+
+    def drain(self, site: str) -> list[Event]:
+        """Maintenance or an approaching disaster at ``site``: slices stop crossing it,
+        endpoints there with a standby move to it; endpoints without one stay (said so)."""
+        if not self.topology.has_site(site):
+            raise KeyError(f"no site {site}")
+        if site in self.drained:
+            return []
+        self.drained.add(site)
+        why = f"site {site} drained"
+        events = self._move_to_standby(site, why)
+        stuck = sorted({s.name for s in self.slices.values() for i, e in enumerate(s.spec.endpoints)
+                        if e.site == site and i not in s.moved})
+        for name in stuck:
+            events.append(Event("drain-blocked", name, f"an endpoint at {site} has no standby: still served there"))
+        self._forget_failures()
+        touched = {s.name for s in self.slices.values() if s.status == PLACED and s.name not in stuck
+                   and any(site in t.sites for t in (s.tree, s.backup) if t is not None)}
+        return events + failures.repair(self, lambda t: site in t.sites, why, only=touched)
+
+    def undrain(self, site: str) -> list[Event]:
+        """The site may be crossed again; endpoints moved off it stay at their standbys
+        until failed back (data now lives there)."""
+        if site not in self.drained:
+            return []
+        self.drained.discard(site)
+        self._forget_failures()
+        return self.restore_waiting() + failures.improve_backups(self)
 
     def preempt(self, victims: list[Slice], reason) -> None:
         """Take ``victims`` off the network; ``reason(victim)`` says why."""
@@ -294,8 +444,7 @@ class SliceEngine:
         taken = self._taken(spec)
         if taken:
             raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
-        old_spec, old_status, old_reason = s.spec, s.status, s.reason
-        old = (s.tree, s.backup, dict(s.tags), dict(s.backup_tags), dict(s.addresses))
+        old_spec, old_tags, old_backup_tags = s.spec, dict(s.tags), dict(s.backup_tags)
         keep = {e.key: a for e, a in s.addresses.items()}
         taken = {e.ip for e in spec.endpoints if e.ip}
         addresses = {}
@@ -311,19 +460,24 @@ class SliceEngine:
                 if addresses[e] is None:
                     raise Rejected("addresses", f"prefix {s.prefix} has too few addresses for "
                                    f"{len(spec.endpoints)} endpoints")
+        cp = self.checkpoint()
         if s.status == PLACED:
             self.ledger.drop_all(s)
+        # an endpoint stays at its standby while its primary site is still down or drained
+        still_away = {e: why for i, why in s.moved.items() for e in (s.spec.endpoints[i],)
+                      if e.site in self.down_sites or e.site in self.drained}
         s.spec = spec
+        s.moved = {i: still_away[e] for i, e in enumerate(spec.endpoints) if e in still_away}
         try:
-            victims, tree, backup = self.place_or_preempt(spec)
+            victims, tree, backup = self.place_or_preempt(s.live_spec)
+            self.preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
+            self.book(s, tree, backup, old_tags, old_backup_tags)
+            if any(e.standby for e in spec.endpoints):
+                self.ledger.hold_standby(s, self.standby_trees_for(s))
         except Rejected:
-            s.spec, s.status, s.reason = old_spec, old_status, old_reason
-            if old[0] is not None:
-                self.book(s, old[0], old[1], old[2], old[3])
-                s.status, s.reason = old_status, old_reason
+            self.rollback(cp)
             raise
-        self.preempt(victims, lambda v: f"preempted by {spec.name} (priority {spec.priority} > {v.spec.priority})")
-        self.book(s, tree, backup, old[2], old[3])
+        s = self.slices[spec.name]
         self._disown(old_spec)
         self._own(spec)
         s.addresses = addresses
@@ -352,7 +506,9 @@ class SliceEngine:
             raise ValueError(f"prefix {p.prefix} of {spec.name} is taken or outside the pool")
         if set(p.address) != set(spec.endpoints):
             raise ValueError(f"{spec.name}: recorded addresses do not match its endpoints")
-        s = Slice(spec=spec, number=p.number, prefix=net, addresses=dict(p.address))
+        s = Slice(spec=spec, number=p.number, prefix=net, addresses=dict(p.address), moved=dict(p.moved))
+        if any(not 0 <= i < len(spec.endpoints) or not spec.endpoints[i].standby for i in s.moved):
+            raise ValueError(f"{spec.name}: a recorded move names an endpoint without a standby")
         for t, t_tags in ((p.tree, p.tag), (p.backup, p.backup_tag)):
             for key in t.links if t else ():
                 if key not in self.capacity:
@@ -363,6 +519,7 @@ class SliceEngine:
         self._own(spec)
         if p.status == PLACED and p.tree is not None:
             self.book(s, p.tree, p.backup, p.tag, p.backup_tag, exact=True)
+            self.ledger.hold_standby(s, dict(p.standby_trees))
             full = sorted("—".join(sorted(k)) for k in s.booked_links() if self.residual[k] < -1e-6)
             if full:
                 raise ValueError(f"{spec.name} would oversubscribe {', '.join(full)}")
@@ -372,7 +529,7 @@ class SliceEngine:
 
     def _try_restore(self, s: Slice, kind: str, otherwise: tuple[str, str] | None = None) -> Event | None:
         try:
-            tree, backup = self.place_pair(s.spec, self.residual)
+            tree, backup = self.place_pair(s.live_spec, self.residual)
         except Rejected as e:
             s.failed_at = dict(self.residual)
             if otherwise:
@@ -381,7 +538,9 @@ class SliceEngine:
             return None
         s.failed_at = None
         self.book(s, tree, backup)
-        return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms")
+        unreserved = self.reserve_standby(s, kind)
+        return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
+                     + (f"; {unreserved[0].reason}" if unreserved else ""))
 
     def restore_waiting(self) -> list[Event]:
         """Capacity came back: restore preempted slices, highest priority first.
@@ -427,11 +586,17 @@ class SliceEngine:
         self.down_links.add(key)
         return failures.repair(self, lambda t: key in t.links, f"link {a}—{b} down" + (f" ({why})" if why else ""))
 
-    def site_down(self, site: str) -> list[Event]:
+    def site_down(self, site: str, why: str = "") -> list[Event]:
+        """``site`` is lost: slices stop crossing it; endpoints there with a standby move
+        to it (same address and VLAN), the others wait with the slice."""
         if not self.topology.has_site(site):
             raise KeyError(f"no site {site}")
         self.down_sites.add(site)
-        return failures.repair(self, lambda t: site in t.sites, f"site {site} down")
+        reason = f"site {site} down" + (f" ({why})" if why else "")
+        moves = self._move_to_standby(site, reason)
+        for name in {e.slice for e in moves if e.kind == "endpoint-moved"}:
+            self.slices[name].failed_at = None   # waiting for that site: try again at the standby
+        return moves + failures.repair(self, lambda t: site in t.sites, reason) + self.restore_waiting()
 
     def link_up(self, a: str, b: str) -> list[Event]:
         self.down_links.discard(frozenset((a, b)))

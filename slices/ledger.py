@@ -69,6 +69,23 @@ class Ledger:
     def drop_all(self, s: "Slice") -> None:
         self.drop(s, "tree")
         self.drop(s, "backup")
+        self.drop_standby(s)
+
+    def hold_standby(self, s: "Slice", trees: dict[str, Tree]) -> None:
+        """Reserve ``s``'s bandwidth on the links its standby trees (one per site whose
+        endpoints have standbys) use beyond its primary and backup: what it needs when
+        such a site is lost and its primary is given back. No tags: they are taken when
+        a standby tree is used."""
+        self.drop_standby(s)
+        links = frozenset(k for t in trees.values() for k in t.links) - s.booked_links()
+        for key in links:
+            self._charge(key, s, +1)
+        s.standby_trees, s.standby_links = dict(trees), links
+
+    def drop_standby(self, s: "Slice") -> None:
+        for key in s.standby_links:
+            self._charge(key, s, -1)
+        s.standby_trees, s.standby_links = {}, frozenset()
 
     def _charge(self, key: LinkKey, s: "Slice", sign: int) -> None:
         """Book (+1) or free (-1) ``s``'s bandwidth on one link of one of its trees."""

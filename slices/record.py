@@ -2,7 +2,7 @@
 saves it, a restarted engine adopts it. Nothing outside the engine sees its mutable state."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from slices.placement import LinkKey, Tree
@@ -37,6 +37,10 @@ class Placement:
     backup: Tree | None = None
     tags: tuple[tuple[LinkKey, int], ...] = ()        # on the primary tree's links
     backup_tags: tuple[tuple[LinkKey, int], ...] = ()
+    # endpoints (by index in spec.endpoints) now at their standby, and why
+    moved: tuple[tuple[int, str], ...] = ()
+    # the tree reserved for each site whose endpoints have standbys, were it lost
+    standby_trees: tuple[tuple[str, Tree], ...] = ()
 
     @property
     def name(self) -> str:
@@ -53,3 +57,22 @@ class Placement:
     @cached_property
     def backup_tag(self) -> dict[LinkKey, int]:
         return dict(self.backup_tags)
+
+    @cached_property
+    def live_spec(self) -> SliceSpec:
+        """The spec as the network serves it now: moved endpoints at their standbys."""
+        return live_spec(self.spec, dict(self.moved))
+
+    @cached_property
+    def live_addresses(self) -> tuple[tuple[Endpoint, str], ...]:
+        """Every endpoint where it is now, with its address."""
+        moved = dict(self.moved)
+        return tuple((e.on_standby() if i in moved else e, a)
+                     for i, (e, a) in enumerate(self.addresses))
+
+
+def live_spec(spec: SliceSpec, moved: dict[int, str]) -> SliceSpec:
+    """``spec`` with the endpoints of index in ``moved`` at their standbys."""
+    if not moved:
+        return spec
+    return replace(spec, endpoints=tuple(e.on_standby() if i in moved else e for i, e in enumerate(spec.endpoints)))

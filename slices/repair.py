@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from slices.engine import Slice, SliceEngine
 
 
-def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str) -> list[Event]:
-    """Move every placed slice off what failed (``hit(tree)``: the tree uses it),
-    highest priority first."""
+def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str, only: set[str] | None = None) -> list[Event]:
+    """Move every placed slice (of ``only``, if given) off what failed (``hit(tree)``:
+    the tree uses it), highest priority first."""
     events: list[Event] = []
     affected = sorted((s for s in engine.slices.values() if s.status == PLACED
+                       and (only is None or s.name in only)
                        and (hit(s.tree) or (s.backup and hit(s.backup)))),
                       key=lambda s: (-s.spec.priority, s.name))
     for s in affected:
@@ -41,7 +42,7 @@ def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str) -> list
             continue
         engine.ledger.drop_all(s)
         try:
-            victims, tree, backup = engine.place_or_preempt(s.spec)
+            victims, tree, backup = engine.place_or_preempt(s.live_spec)
         except Rejected as e:
             s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
             events.append(Event("preempted", s.name, s.reason))
@@ -50,6 +51,7 @@ def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str) -> list
         engine.book(s, tree, backup)
         events.append(Event("re-placed", s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
                                                         if victims else "")))
+        events += engine.reserve_standby(s, why)
         events += engine.replace_victims(victims)
     return events
 
@@ -60,7 +62,7 @@ def new_backup(engine: "SliceEngine", s: "Slice", why: str, prefer: dict | None 
     for key in s.tree.links:  # backup_for books the primary itself: hand it back
         residual[key] += s.spec.bandwidth_mbps
     try:
-        backup = engine.backup_for(s.spec, s.tree, residual)
+        backup = engine.backup_for(s.live_spec, s.tree, residual)
     except Rejected as e:
         return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
     engine.ledger.hold(s, "backup", backup, prefer)

@@ -18,6 +18,7 @@ BACKUP_BIT = 1 << 32      # metadata bit: the frame travels on the slice's backu
 PRIO_INGRESS = 300        # table 0: a frame from a slice's endpoint port (metered)
 PRIO_LINK = 200           # table 0: a frame from a link carrying one of the slice's tags
 PRIO_UNICAST = 200        # table 1: IPv4 and ARP toward an endpoint address
+PRIO_ANNOUNCE = 250       # table 1: an endpoint's gratuitous ARP, flooded away from it
 PRIO_BROADCAST = 100      # table 1: Ethernet broadcast along the slice's tree
 PRIO_MISS = 0             # both tables: drop everything else (fail-secure)
 PRIO_PROBE = 400          # table 0: the controller's link probes, above every slice

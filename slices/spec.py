@@ -8,6 +8,7 @@ The same field names are used by YAML files, the CLI and the gRPC API::
       - {site: tokyo-dc, port: 1}
       - {site: osaka-dc, port: 1, ip: 10.20.0.5}
       - {site: sendai-dc, port: 2, vlan: 120}
+      - {site: osaka-dc, port: 2, standby: {site: nagoya-dc, port: 2}}  # disaster recovery
     bandwidth_mbps: 20
     max_latency_ms: 15
     priority: 7            # 7 lifeline ... 0 best effort
@@ -48,7 +49,8 @@ NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_TENANT_CHARS = 128
 FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
           "allowed_regions", "protection")
-ENDPOINT_FIELDS = ("site", "port", "ip", "vlan")
+ENDPOINT_FIELDS = ("site", "port", "ip", "vlan", "standby")
+STANDBY_FIELDS = ("site", "port")
 # OpenFlow 1.3 meters count kbit/s in 32 bits: 4,294,967 Mbit/s is the most a slice's
 # meter can say. (A topology makes the bound tighter: its largest link.)
 MAX_BANDWIDTH_MBPS = 0xFFFFFFFF // 1000
@@ -65,11 +67,33 @@ def did_you_mean(word: str, choices) -> str:
 
 
 @dataclass(frozen=True)
+class Standby:
+    """Where an endpoint's service comes back (same address, same VLAN) when its site is
+    lost or drained: a port of another site."""
+
+    site: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.site}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Endpoint:
     site: str
     port: int
     ip: str | None = None
     vlan: int | None = None
+    standby: Standby | None = None
+
+    def on_standby(self) -> "Endpoint":
+        """This endpoint moved to its standby: the standby's site and port, the same
+        address and VLAN."""
+        return Endpoint(site=self.standby.site, port=self.standby.port, ip=self.ip, vlan=self.vlan)
+
+    @property
+    def standby_key(self) -> tuple[str, int, int | None] | None:
+        return (self.standby.site, self.standby.port, self.vlan) if self.standby else None
 
     @property
     def key(self) -> tuple[str, int, int | None]:
@@ -103,7 +127,10 @@ class SliceSpec:
         return {
             "name": self.name, "tenant": self.tenant,
             "endpoints": [{k: v for k, v in (("site", e.site), ("port", e.port), ("ip", e.ip),
-                                            ("vlan", e.vlan)) if v is not None}
+                                            ("vlan", e.vlan),
+                                            ("standby", e.standby and {"site": e.standby.site,
+                                                                       "port": e.standby.port}))
+                           if v is not None}
                           for e in self.endpoints],
             "bandwidth_mbps": self.bandwidth_mbps, "max_latency_ms": self.max_latency_ms,
             "priority": self.priority, "allowed_regions": list(self.allowed_regions),
@@ -245,28 +272,7 @@ def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> lis
             c.bad(path, f"must be a mapping with site and port, got {_shown(e)}")
             continue
         c.unknown_fields(e, ENDPOINT_FIELDS, f"{path}.")
-        site = e.get("site")
-        ok = True
-        if not isinstance(site, str) or not site:
-            c.bad(f"{path}.site", f"must be a site name, got {_shown(site)}")
-            ok = False
-        elif topology is not None and not topology.has_site(site):
-            c.bad(f"{path}.site", f"unknown site {_shown(site)}"
-                  f"{did_you_mean(site, [s.name for s in topology.sites])}")
-            ok = False
-        port = c.integer(e.get("port"), f"{path}.port", 1, MAX_PORT)
-        if port is None:
-            ok = False
-        elif ok and topology is not None:
-            hosts = topology.site(site).hosts
-            if port > hosts:
-                c.bad(f"{path}.port", f"port {port} is not an access port of {site} "
-                      f"(its switch has {hosts} host port{'s' if hosts != 1 else ''}: 1..{hosts})"
-                      if hosts else f"port {port}: {site} has no access ports (a {topology.site(site).kind} site)")
-                ok = False
-        if ok and topology is not None and regions and topology.site(site).region not in regions:
-            c.bad(f"{path}.site", f"{site} is in region {topology.site(site).region}, "
-                  f"outside allowed_regions {list(regions)}")
+        site, port, ok = _place(e, path, c, topology, regions)
         vlan = None
         if e.get("vlan") is not None:
             vlan = c.integer(e["vlan"], f"{path}.vlan", 1, MAX_VLAN)
@@ -277,16 +283,62 @@ def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> lis
                 c.bad(f"{path}.ip", f"{ip} is also endpoints[{seen_ips[ip]}].ip")
             elif ip:
                 seen_ips[ip] = i
-        if ok:
+        standby = None
+        if e.get("standby") is not None:
+            standby = _standby(e["standby"], f"{path}.standby", site if ok else None, c, topology, regions)
+        for where, spath in (((site, port), path), ((standby.site, standby.port) if standby else None,
+                                                    f"{path}.standby")):
             # one port, one endpoint of a slice: the same port twice (even once tagged and
             # once not) would make the slice forward back out of the port a frame came in by
-            if (site, port) in seen_ports:
-                c.bad(path, f"duplicate endpoint: port {port} of {site} is also endpoints[{seen_ports[(site, port)]}] "
-                      "(a slice uses a port once, with one VLAN or untagged)")
-            else:
-                seen_ports[(site, port)] = i
-                out.append(Endpoint(site=site, port=port, ip=ip, vlan=vlan))
+            if ok and where is not None and where in seen_ports:
+                c.bad(spath, f"duplicate endpoint: port {where[1]} of {where[0]} is also "
+                      f"{seen_ports[where]} (a slice uses a port once, with one VLAN or untagged)")
+                ok = False
+            elif where is not None:
+                seen_ports[where] = spath
+        if ok:
+            out.append(Endpoint(site=site, port=port, ip=ip, vlan=vlan, standby=standby))
     return out
+
+
+def _place(doc: Mapping, path: str, c: _Checker, topology: Topology | None, regions) -> tuple[Any, Any, bool]:
+    """The site and port of an endpoint (or standby) document, checked: ``(site, port, ok)``."""
+    site = doc.get("site")
+    ok = True
+    if not isinstance(site, str) or not site:
+        c.bad(f"{path}.site", f"must be a site name, got {_shown(site)}")
+        ok = False
+    elif topology is not None and not topology.has_site(site):
+        c.bad(f"{path}.site", f"unknown site {_shown(site)}{did_you_mean(site, [s.name for s in topology.sites])}")
+        ok = False
+    port = c.integer(doc.get("port"), f"{path}.port", 1, MAX_PORT)
+    if port is None:
+        ok = False
+    elif ok and topology is not None:
+        hosts = topology.site(site).hosts
+        if port > hosts:
+            c.bad(f"{path}.port", f"port {port} is not an access port of {site} "
+                  f"(its switch has {hosts} host port{'s' if hosts != 1 else ''}: 1..{hosts})"
+                  if hosts else f"port {port}: {site} has no access ports (a {topology.site(site).kind} site)")
+            ok = False
+    if ok and topology is not None and regions and topology.site(site).region not in regions:
+        c.bad(f"{path}.site", f"{site} is in region {topology.site(site).region}, "
+              f"outside allowed_regions {list(regions)}")
+    return site, port, ok
+
+
+def _standby(raw: Any, path: str, primary: str | None, c: _Checker, topology: Topology | None,
+             regions) -> Standby | None:
+    if not isinstance(raw, Mapping):
+        c.bad(path, f"must be a mapping with site and port, got {_shown(raw)}")
+        return None
+    c.unknown_fields(raw, STANDBY_FIELDS, f"{path}.")
+    site, port, ok = _place(raw, path, c, topology, regions)
+    if ok and site == primary:
+        c.bad(f"{path}.site", f"the standby must be at another site than the endpoint ({site}): "
+              "it is where the service comes back when that site is lost")
+        ok = False
+    return Standby(site=site, port=port) if ok else None
 
 
 def _host_address(raw: Any, path: str, c: _Checker) -> str | None:

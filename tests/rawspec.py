@@ -19,6 +19,8 @@ def raw_spec(doc: dict) -> pb.SliceSpec:
     if protection is not None:
         msg.protection = protection if isinstance(protection, int) else PROTECTION_VALUES[protection]
     for e in doc.get("endpoints", []):
-        msg.endpoints.add(site=e.get("site", ""), port=e.get("port", 0), ip=e.get("ip", ""),
-                          vlan=e.get("vlan", 0))
+        m = msg.endpoints.add(site=e.get("site", ""), port=e.get("port", 0), ip=e.get("ip", ""),
+                              vlan=e.get("vlan", 0))
+        if "standby" in e:
+            m.standby.site, m.standby.port = e["standby"].get("site", ""), e["standby"].get("port", 0)
     return msg

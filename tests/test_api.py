@@ -439,3 +439,61 @@ def test_a_link_is_used_again_only_after_it_stayed_up_for_the_hold_down(tmp_path
             time.sleep(0.05)
     finally:
         r.close()
+
+
+def lose_site(api, site: str) -> None:
+    """What controller.app reports when a site is destroyed: its switch gone, then the
+    probes' verdict on every link of it."""
+    api.wire.connected.discard(site)
+    api.ctl.call(lambda: api.ctl.switch_disconnected(site))
+    for l in JAPAN.links_of(site):
+        api.ctl.call(lambda l=l: api.ctl.link_verdict(l.a, l.b, False, "3 probes unanswered"))
+
+
+def test_a_lost_site_moves_endpoints_to_their_standbys_and_failback_brings_them_home(api):
+    dr = doc(name="dr", endpoints=[{"site": "tokyo-dc", "port": 1},
+                                   {"site": "osaka-dc", "port": 1, "ip": "10.0.2.1",
+                                    "standby": {"site": "nagoya-dc", "port": 2}}])
+    s = create(api, dr)
+    assert [(e.site, e.location) for e in s.endpoints] == [("tokyo-dc", "primary"), ("osaka-dc", "primary")]
+    assert s.endpoints[1].standby.site == "nagoya-dc" and s.spec.endpoints[1].standby.port == 2
+    # a lost control channel alone (links still answering) is not a lost site
+    api.wire.connected.discard("osaka-dc")
+    api.ctl.call(lambda: api.ctl.switch_disconnected("osaka-dc"))
+    assert api.slices.GetSlice(pb.GetSliceRequest(name="dr")).endpoints[1].location == "primary"
+    api.wire.connected.add("osaka-dc")
+    api.ctl.call(lambda: api.ctl.switch_connected("osaka-dc"))
+    lose_site(api, "osaka-dc")
+    got = api.slices.GetSlice(pb.GetSliceRequest(name="dr"))
+    moved = got.endpoints[1]
+    assert (moved.site, moved.port, moved.ip, moved.location) == ("nagoya-dc", 2, "10.0.2.1", "standby")
+    assert "osaka-dc down" in moved.location_reason and "unreachable" in moved.location_reason
+    assert got.state == pb.SLICE_STATE_ACTIVE, got.reason
+    assert "osaka-dc" not in {x for l in got.tree for x in (l.a, l.b)}
+    site = next(x for x in api.topology.GetTopology(pb.GetTopologyRequest()).sites if x.name == "osaka-dc")
+    assert site.lost and not site.connected
+    err = error_of(lambda: api.slices.FailbackEndpoints(pb.FailbackEndpointsRequest(name="dr")))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "osaka-dc is down" in err.details()
+    # the site comes back: the endpoint stays on its standby until an operator moves it
+    api.wire.connected.add("osaka-dc")
+    api.ctl.call(lambda: api.ctl.switch_connected("osaka-dc"))
+    for l in JAPAN.links_of("osaka-dc"):
+        api.ctl.call(lambda l=l: api.ctl.link_verdict(l.a, l.b, True, "probes answered"))
+    assert api.slices.GetSlice(pb.GetSliceRequest(name="dr")).endpoints[1].location == "standby"
+    back = api.slices.FailbackEndpoints(pb.FailbackEndpointsRequest(name="dr", site="osaka-dc"))
+    assert (back.endpoints[1].site, back.endpoints[1].location) == ("osaka-dc", "primary")
+    assert api.wire.tables["osaka-dc"] and audit(api.ctl.engine) == []
+
+
+def test_drain_and_undrain_a_site_over_the_api(api):
+    create(api, doc(name="across", endpoints=[{"site": "tokyo-dc", "port": 2}, {"site": "fukuoka-dc", "port": 2}]))
+    t = api.topology.DrainSite(pb.DrainSiteRequest(site="osaka-ix"))
+    assert next(x for x in t.sites if x.name == "osaka-ix").drained
+    tree = api.slices.GetSlice(pb.GetSliceRequest(name="across")).tree
+    assert "osaka-ix" not in {x for l in tree for x in (l.a, l.b)}
+    t = api.topology.UndrainSite(pb.UndrainSiteRequest(site="osaka-ix"))
+    assert not next(x for x in t.sites if x.name == "osaka-ix").drained
+    err = error_of(lambda: api.topology.DrainSite(pb.DrainSiteRequest(site="osaka-xi")))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    err = error_of(lambda: api.slices.FailbackEndpoints(pb.FailbackEndpointsRequest(name="across")))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "standby" in err.details()

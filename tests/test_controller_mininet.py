@@ -536,3 +536,56 @@ def test_a_lost_site_goes_dark_and_comes_back_when_restored(net):
     while pings(src, ip, 1) == 0:
         assert time.monotonic() < deadline, "sendai-dc did not come back"
     assert ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10).state == pb.SLICE_STATE_ACTIVE
+
+
+def test_a_lost_cloud_is_served_at_its_standby_with_the_same_address(net):
+    """Disaster recovery across clouds: osaka-dc is destroyed (links silent, switch cut
+    off); the endpoint there comes back at its standby in nagoya-dc with the same address
+    (the restarted VM announces itself), reached by the other endpoint within 2 s of the
+    loss, as measured by a 10 ms ping stream; GetSlice says where and why. The site's
+    return changes nothing until an operator fails the endpoint back."""
+    ctl, wan = net
+    (src, src_ip), (primary, ip) = host_of(wan, "seoul-dc", 2), host_of(wan, "osaka-dc", 2)
+    standby, standby_ip = host_of(wan, "nagoya-dc", 2)
+    intf = standby.defaultIntf().name
+    dr = {"name": "dr", "tenant": "lab", "bandwidth_mbps": 5, "priority": 7,
+          "endpoints": [{"site": "seoul-dc", "port": 2, "ip": src_ip},
+                        {"site": "osaka-dc", "port": 2, "ip": ip, "standby": {"site": "nagoya-dc", "port": 2}}]}
+    assert create(ctl, dr).state == pb.SLICE_STATE_ACTIVE
+    assert pings(src, ip, 2) > 0
+    stream = PingStream(src, ip, 600, ctl.store.parent / "dr-ping.txt", interval=0.01)
+    time.sleep(1)
+    try:
+        wan.fault_site("osaka-dc", "lost")
+        lost = time.monotonic()
+        # the service restarts at the standby with its address and announces it: gratuitous
+        # ARP once a second, as keepalived or a restarted VM does
+        standby.cmd(f"ip addr flush dev {intf}; ip addr add {ip}/8 dev {intf}")
+        standby.cmd(f"arping -q -U -I {intf} -c 4 {ip} > {ctl.store.parent / 'garp.txt'} 2>&1 &")
+        while (ep := ctl.slices.GetSlice(pb.GetSliceRequest(name="dr"), timeout=5).endpoints[1]).location != "standby":
+            assert time.monotonic() - lost < 10, "the endpoint never moved to its standby"
+            time.sleep(0.05)
+        moved = time.monotonic() - lost
+        sent, got = stream.result()
+        outage = (sent - got) * 0.01
+        print(f"osaka-dc lost: endpoint at its standby after {moved:.2f} s ({ep.location_reason}); "
+              f"{sent - got} of {sent} pings (10 ms apart) lost = {outage:.2f} s of outage")
+        assert (ep.site, ep.port, ep.ip) == ("nagoya-dc", 2, ip) and "osaka-dc down" in ep.location_reason
+        assert outage <= 2.0 and got > 0
+        assert pings(src, ip, 2) == 2
+    finally:
+        wan.fault_site("osaka-dc", "restore")
+    ctl.wait_switches(timeout=30)
+    assert ctl.slices.GetSlice(pb.GetSliceRequest(name="dr")).endpoints[1].location == "standby"
+    assert pings(src, ip, 2) == 2                      # still served at the standby
+    # an operator moves it home: the VM there again, the standby host its old self
+    standby.cmd(f"ip addr flush dev {intf}; ip addr add {standby_ip}/8 dev {intf}")
+    shown = subprocess.run([sys.executable, "-m", "slicectl.cli", "endpoint", "failback", "dr", "--server", ctl.grpc],
+                           capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0 and re.search(r"osaka-dc +2 .* primary +nagoya-dc:2", shown.stdout), \
+        shown.stdout + shown.stderr
+    home = ctl.slices.GetSlice(pb.GetSliceRequest(name="dr")).endpoints[1]
+    assert (home.site, home.location, home.location_reason) == ("osaka-dc", "primary", "")
+    primary.cmd(f"arping -q -U -I {primary.defaultIntf().name} -c 2 {ip}")
+    assert pings(src, ip, 3) >= 2
+    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="dr"), timeout=30)

@@ -29,4 +29,7 @@ def test_api_follows_the_buf_style():
     spec_fields = set(pb.SliceSpec.DESCRIPTOR.fields_by_name)
     assert spec_fields == {"name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms",
                            "priority", "allowed_regions", "protection"}
-    assert set(pb.Endpoint.DESCRIPTOR.fields_by_name) == {"site", "port", "ip", "vlan"}
+    # the spec's endpoint fields, plus where the endpoint is now (output only)
+    assert set(pb.Endpoint.DESCRIPTOR.fields_by_name) == {"site", "port", "ip", "vlan", "standby",
+                                                          "location", "location_reason"}
+    assert set(pb.Standby.DESCRIPTOR.fields_by_name) == {"site", "port"}

@@ -41,16 +41,30 @@ SLICE_STATE_FAILED: SliceState
 SLICE_STATE_DELETED: SliceState
 
 class Endpoint(_message.Message):
-    __slots__ = ("site", "port", "ip", "vlan")
+    __slots__ = ("site", "port", "ip", "vlan", "standby", "location", "location_reason")
     SITE_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     VLAN_FIELD_NUMBER: _ClassVar[int]
+    STANDBY_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_REASON_FIELD_NUMBER: _ClassVar[int]
     site: str
     port: int
     ip: str
     vlan: int
-    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ..., ip: _Optional[str] = ..., vlan: _Optional[int] = ...) -> None: ...
+    standby: Standby
+    location: str
+    location_reason: str
+    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ..., ip: _Optional[str] = ..., vlan: _Optional[int] = ..., standby: _Optional[_Union[Standby, _Mapping]] = ..., location: _Optional[str] = ..., location_reason: _Optional[str] = ...) -> None: ...
+
+class Standby(_message.Message):
+    __slots__ = ("site", "port")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    port: int
+    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class SliceSpec(_message.Message):
     __slots__ = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "protection")
@@ -192,8 +206,16 @@ class WatchSlicesRequest(_message.Message):
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
+class FailbackEndpointsRequest(_message.Message):
+    __slots__ = ("name", "site")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...
+
 class Site(_message.Message):
-    __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts")
+    __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts", "drained", "lost")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +224,8 @@ class Site(_message.Message):
     DPID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_FIELD_NUMBER: _ClassVar[int]
+    LOST_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     region: str
@@ -210,7 +234,9 @@ class Site(_message.Message):
     dpid: int
     connected: bool
     hosts: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ...) -> None: ...
+    drained: bool
+    lost: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ..., drained: _Optional[bool] = ..., lost: _Optional[bool] = ...) -> None: ...
 
 class LinkState(_message.Message):
     __slots__ = ("a", "b", "bandwidth_mbps", "residual_mbps", "delay_ms", "up", "slices", "reason")
@@ -235,6 +261,18 @@ class LinkState(_message.Message):
 class GetTopologyRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class DrainSiteRequest(_message.Message):
+    __slots__ = ("site",)
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    def __init__(self, site: _Optional[str] = ...) -> None: ...
+
+class UndrainSiteRequest(_message.Message):
+    __slots__ = ("site",)
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    def __init__(self, site: _Optional[str] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("name", "sites", "links")
