@@ -55,6 +55,9 @@ class SlicingApp(app_manager.OSKenApp):
         self._errors: dict[int, list[tuple[int, str]]] = defaultdict(list)  # dpid -> (xid, text)
         self._lock = threading.Lock()
         self._was_live: set[tuple[int, int]] = set()   # (dpid, port) once reported OFPPS_LIVE
+        # connected switches that stopped answering (site -> since when): nobody waits for
+        # them until one of their barrier replies shows they are back
+        self._unresponsive: dict[str, float] = {}
         self.controller = SliceController(self.topology, SETTINGS["store"], self,
                                           hold_down_s=SETTINGS.get("hold_down_s", LINK_HOLD_DOWN_S),
                                           **SETTINGS.get("engine", {}))
@@ -104,6 +107,8 @@ class SlicingApp(app_manager.OSKenApp):
             self.controller.post(lambda: self.controller.switch_connected(site))
         elif ev.state == DEAD_DISPATCHER and site is not None and self.dps.get(site) is dp:
             del self.dps[site]
+            with self._lock:
+                self._unresponsive.pop(site, None)
             self._release(dp.id)
             log.info("switch %s disconnected", site)
             self.controller.post(lambda: self.controller.switch_disconnected(site))
@@ -190,6 +195,31 @@ class SlicingApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):
         self._resolve(ev.msg.datapath.id, ev.msg.xid, None, last=True)
+        site = self.site_of.get(ev.msg.datapath.id)
+        with self._lock:
+            since = self._unresponsive.pop(site, None)
+        if since is not None:
+            log.warning("switch %s answers again after %.1f s: reconciling it", site, time.monotonic() - since)
+            self.controller.post(lambda: self.controller.switch_connected(site))
+
+    def _hung(self, site: str) -> SwitchProblem | None:
+        """The problem of a switch known not to answer, after nudging it with a barrier
+        (its reply will say it is back); None for a switch that answers."""
+        with self._lock:
+            since = self._unresponsive.get(site)
+        if since is None:
+            return None
+        dp = self.dps.get(site)
+        if dp is not None:
+            dp.send_msg(dp.ofproto_parser.OFPBarrierRequest(dp))
+        return SwitchProblem(UNCONFIRMED, f"not answering the controller for {time.monotonic() - since:.0f} s")
+
+    def _gave_up_on(self, site: str, what: str) -> None:
+        with self._lock:
+            first = site not in self._unresponsive
+            self._unresponsive.setdefault(site, time.monotonic())
+        if first:
+            log.error("switch %s: %s; not waiting for it until it answers again", site, what)
 
     @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
                  ofp_event.EventOFPMeterConfigStatsReply, ofp_event.EventOFPMeterStatsReply],
@@ -278,8 +308,11 @@ class SlicingApp(app_manager.OSKenApp):
                 pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
                 sent = True
             for site, (dp, first_xid, barrier, w) in pending.items():
-                if not w.done.wait(BARRIER_TIMEOUT_S):
+                if site in self._unresponsive:   # sent, but nobody waits for it
+                    problems[site] = self._hung(site)
+                elif not w.done.wait(BARRIER_TIMEOUT_S):
                     problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
+                    self._gave_up_on(site, problems[site].detail)
                 elif w.lost:
                     problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
                 self._forget(dp, [(barrier.xid, w)])
@@ -291,7 +324,7 @@ class SlicingApp(app_manager.OSKenApp):
 
     def read(self, site: str):
         dp = self.dps.get(site)
-        if dp is None:
+        if dp is None or self._hung(site):
             return None
         ofp, parser = dp.ofproto, dp.ofproto_parser
         reqs = [parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
@@ -302,6 +335,8 @@ class SlicingApp(app_manager.OSKenApp):
         for _r, w in waiters:
             if not w.done.wait(READ_TIMEOUT_S) or w.lost:
                 self._forget(dp, [(r.xid, w) for r, w in waiters])
+                if not w.lost:
+                    self._gave_up_on(site, f"no answer to a read within {READ_TIMEOUT_S:g} s")
                 return None
         self._forget(dp, [(r.xid, w) for r, w in waiters])
         flows, groups, meters = (w.body for _r, w in waiters)
@@ -314,7 +349,7 @@ class SlicingApp(app_manager.OSKenApp):
         dp = self.dps.get(site)
         out = {"ingress_packets": 0, "ingress_bytes": 0, "meter_packets": 0, "meter_bytes": 0,
                "meter_dropped_packets": 0}
-        if dp is None:
+        if dp is None or self._hung(site):
             return out
         ofp, parser = dp.ofproto, dp.ofproto_parser
         flows = parser.OFPFlowStatsRequest(dp, table_id=0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,

@@ -205,3 +205,20 @@ def test_adopt_restores_a_slice_exactly():
     assert b.residual == a.residual and audit(b) == [] and b.record("y") == a.record("y")
     with pytest.raises(ValueError, match="exists already"):
         b.adopt(a.record("y"))
+
+
+def test_in_a_disaster_the_lifeline_is_restored_first_and_the_preempted_come_back_after(engine):
+    """Issue 8, priority live: capacity short after a failure goes to the lifeline, the
+    lower slice is preempted (said so), and restored once the failed link returns."""
+    low = engine.admit(spec("batch", [("sapporo-dc", 1), ("tokyo-dc", 1)], 40, priority=1))
+    assert frozenset(("sapporo-ix", "sendai-ix")) in engine.slices["batch"].tree.links   # the fast way
+    engine.admit(spec("lifeline", [("sapporo-dc", 2), ("tokyo-dc", 2)], 40, priority=7))
+    assert frozenset(("sapporo-ix", "tokyo-ix")) in engine.slices["lifeline"].tree.links  # what was left
+    assert low and engine.slices["batch"].status == PLACED
+    events = engine.link_down("sapporo-ix", "tokyo-ix")
+    assert [(e.kind, e.slice) for e in events] == [("re-placed", "lifeline"), ("preempted", "batch")]
+    assert "preempting batch" in events[0].reason and "lifeline" in engine.slices["batch"].reason
+    assert engine.slices["lifeline"].status == PLACED and engine.slices["batch"].status == PREEMPTED
+    events = engine.link_up("sapporo-ix", "tokyo-ix")
+    assert [(e.kind, e.slice) for e in events] == [("restored", "batch")]
+    assert engine.slices["batch"].status == PLACED

@@ -306,3 +306,31 @@ def test_scale_out_is_make_before_break_on_every_switch(tmp_path):
             assert net.held() == net.planned()
         finally:
             net.close()
+
+
+def test_a_hung_switch_holds_up_nothing_else_and_its_slices_recover_when_it_answers(net, monkeypatch):
+    """Issue 8: a switch that stays connected but answers nothing (no barrier replies, no
+    reads) costs one timeout, once: after that nobody waits for it - not the periodic
+    audit, not requests that touch it, not those that avoid it - and the slices across
+    it are degraded with the reason until it answers again."""
+    import time as clock
+    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 3.0)
+    sw = net.switches["sendai-dc"]
+    sw.answers_barriers = sw.answers_reads = False
+    net.create(MEDICAL)                                  # across sendai-dc: one timeout
+    st = net.ctl.states["medical"]
+    assert st.state == "degraded" and "sendai-dc: no barrier reply" in st.reason
+    started = clock.monotonic()
+    net.ctl.call(net.ctl.audit_switches)                 # reads every switch
+    net.create(RETAIL)                                   # avoids it
+    net.ctl.call(lambda: net.ctl.update({**MEDICAL, "bandwidth_mbps": 15}))   # touches it
+    assert clock.monotonic() - started < 3.0, "something waited for the hung switch again"
+    assert net.ctl.states["retail"].state == "active"
+    st = net.ctl.states["medical"]
+    assert st.state == "degraded" and "sendai-dc: not answering the controller" in st.reason
+    sw.answers_barriers = sw.answers_reads = True        # it answers again
+    net.ctl.call(net.ctl.audit_switches)                 # the next audit nudges it
+    net.ctl.call(lambda: None)
+    assert net.ctl.states["medical"].state == "active"
+    assert net.held() == net.planned()
