@@ -10,13 +10,14 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: coverage bench-engine bench-ttc wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "sudo make demo    controller + japan-intercloud in Mininet + example slices: connectivity, isolation, time to connectivity, map"
 	@echo "sudo make wan-check   the WAN alone: fidelity table of every japan-intercloud link"
 	@echo "sudo make bench-ttc   time to connectivity, p50/p99 over 50 slice creations"
+	@echo "sudo make bench-failover   outage under cuts, a silent link, a lost cloud, drain, scale-out"
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
@@ -65,6 +66,11 @@ wan-check: setup
 bench-ttc: setup
 	@mkdir -p results
 	$(SLICECTL) bench connectivity --creations 50 --json > results/ttc-japan.json; rc=$$?; cat results/ttc-japan.json; exit $$rc
+
+# Outage of a slice under each kind of failure, 10 repetitions each (Mininet, root, ~10 min).
+bench-failover: setup
+	@mkdir -p results
+	$(SLICECTL) bench failover --reps 10 --json results/failover-japan.json
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -170,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--seed", type=int, default=1)
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_connectivity)
+    bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
+                          "link, a lost cloud with a standby, a drain, a scale-out), from 10 ms ping streams, "
+                          "on japan-intercloud in Mininet (needs root)")
+    bf.add_argument("--reps", type=_positive, default=10, metavar="N", help="repetitions per scenario "
+                    "(default: %(default)s)")
+    bf.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                    help="only this scenario (repeatable; default: all)")
+    bf.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
+    bf.set_defaults(func=cmd_bench_failover)
 
     wan = sub.add_parser("wan", help="Mininet emulation of the WAN (needs root)").add_subparsers(
         dest="action", required=True)
@@ -329,8 +338,10 @@ def cmd_spec_check(args) -> int:
             continue
         valid += len(specs)
         for s in specs:
-            print(f"{path}: {s.name}: ok ({len(s.endpoints)} endpoints, {s.bandwidth_mbps:g} Mbit/s, "
-                  f"priority {s.priority}, protection {s.protection})")
+            standbys = sum(1 for e in s.endpoints if e.standby)
+            print(f"{path}: {s.name}: ok ({len(s.endpoints)} endpoints"
+                  + (f", {standbys} with a standby" if standbys else "")
+                  + f", {s.bandwidth_mbps:g} Mbit/s, priority {s.priority}, protection {s.protection})")
     for line in problems:
         print(line, file=sys.stderr)
     against = f" against {topology.name}" if topology else " (no topology: sites and ports not checked)"
@@ -463,6 +474,24 @@ def cmd_bench_connectivity(args) -> int:
               f"({r['connected']} connected, {r['failed']} failed): p50 {t['p50']:.3f} s, p99 {t['p99']:.3f} s, "
               f"max {t['max']:.3f} s; target {r['target_s'] / 60:g} min")
     return EXIT_OK if r["failed"] == 0 else EXIT_FAIL
+
+
+def cmd_bench_failover(args) -> int:
+    from slicectl.failover import GOALS_S, SCENARIOS, format_summary, run_failover_bench
+    unknown = sorted(set(args.scenario or ()) - set(SCENARIOS))
+    if unknown:
+        print(f"slicectl: error: unknown scenario {unknown[0]!r} (one of: {', '.join(SCENARIOS)})", file=sys.stderr)
+        return EXIT_USAGE
+    _sigterm_as_interrupt()
+    r = run_failover_bench(args.reps, progress, tuple(args.scenario or SCENARIOS))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(r, f, indent=2)
+    print(f"outage of a slice on {r['topology']} ({r['repetitions']} repetitions each, "
+          f"{r['stream_interval_ms']:g} ms ping streams)")
+    print(format_summary(r["scenarios"]))
+    missed = [n for n, s in r["scenarios"].items() if n in GOALS_S and s["outage_ms_p50"] > GOALS_S[n] * 1000]
+    return EXIT_FAIL if missed else EXIT_OK
 
 
 def cmd_bench_engine(args) -> int:

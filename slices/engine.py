@@ -410,9 +410,19 @@ class SliceEngine:
         for name in stuck:
             events.append(Event("drain-blocked", name, f"an endpoint at {site} has no standby: still served there"))
         self._forget_failures()
-        touched = {s.name for s in self.slices.values() if s.status == PLACED and s.name not in stuck
-                   and any(site in t.sites for t in (s.tree, s.backup) if t is not None)}
-        return events + failures.repair(self, lambda t: site in t.sites, why, only=touched)
+        touched = sorted((s for s in self.slices.values() if s.status == PLACED and s.name not in stuck
+                          and any(site in t.sites for t in (s.tree, s.backup) if t is not None)),
+                         key=lambda s: (-s.spec.priority, s.name))
+        for s in touched:
+            # a drain moves what can go around the site and cuts nothing: a slice with no
+            # way around (or that would preempt another to find one) stays, and is reported
+            cp = self.checkpoint()
+            moved = failures.repair(self, lambda t: site in t.sites, why, only={s.name})
+            if any(e.kind == "preempted" for e in moved):
+                self.rollback(cp)
+                moved = [Event("drain-blocked", s.name, f"no way around {site}: still crossing it")]
+            events += moved
+        return events
 
     def undrain(self, site: str) -> list[Event]:
         """The site may be crossed again; endpoints moved off it stay at their standbys

@@ -38,3 +38,17 @@ def test_generated_wans_are_connected_geographic_and_repeatable():
     assert all(g.degree(s.name) == 1 for s in t.sites if s.kind == "edge")  # access, not transit
     assert all(l.delay_ms > 0 for l in t.links)
     assert load("generated:50:3").sites == generated_wan(50, 3).sites
+
+
+def test_outage_is_the_longest_run_of_unanswered_probes():
+    from slicectl.failover import Outage, format_summary, outage_of, summarize
+    replies = "".join(f"64 bytes from 10.0.2.1: icmp_seq={n} ttl=64 time=5.1 ms\n"
+                      for n in list(range(1, 11)) + list(range(14, 20)) + list(range(38, 41)))
+    assert outage_of(replies, 40) == (0.18, 21, 40)       # 20..37 missing: 18 probes, 180 ms
+    assert outage_of("", 5) == (0.05, 5, 5)
+    runs = [Outage("silent", x, 1, 250, "a—b") for x in (0.2, 0.18, 0.6)]
+    s = summarize(runs + [Outage("drain", 0.0, 0, 200, "x")])
+    assert s["silent"]["outage_ms_p50"] == 200 and s["silent"]["outage_ms_max"] == 600
+    assert s["silent"]["goal_ms"] == 500 and s["drain"]["goal_ms"] is None
+    table = format_summary(s)
+    assert "silent" in table and "met" in table and "drain" in table

@@ -22,6 +22,7 @@ from proto.defaults import DEFAULT_AUDIT_INTERVAL_S
 from slices.rules import group_slice, meter_id
 from tests.rawspec import raw_spec
 from controller.core import SliceController
+from slicectl.failover import set_bfd
 from slicectl.launcher import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
@@ -429,14 +430,6 @@ def test_a_silently_failed_link_is_noticed_and_routed_around(net):
     assert frozenset((a, b)) not in moved
     wan.fault_link(a, b, "restore")
     wait_link_up(ctl, a, b)
-
-
-def set_bfd(wan, a: str, b: str, enabled: bool) -> None:
-    link = next(l for l in wan.plan.links if {l.a, l.b} == {a, b})
-    args = []
-    for intf in link.ends:
-        args += ["--", "set", "Interface", intf, f"bfd:enable={str(enabled).lower()}"]
-    subprocess.run(["ovs-vsctl", "--timeout=10", *args], check=True, capture_output=True)
 
 
 def link_state(ctl, a: str, b: str):

@@ -133,10 +133,11 @@ def test_drain_moves_transit_and_standby_endpoints_and_reports_the_rest(engine):
     events = engine.drain("osaka-ix")               # the exchange: transit goes around it
     assert "osaka-ix" not in engine.slices["across"].tree.sites
     assert engine.slices["across"].status == PLACED
-    # osaka-dc hangs off osaka-ix alone: no way around for the slice that must reach it, said so
-    assert any(e.kind == "preempted" and e.slice == "stuck" for e in events)
+    # osaka-dc hangs off osaka-ix alone: the slice that must reach it stays, and is reported
+    assert any(e.kind == "drain-blocked" and e.slice == "stuck" and "no way around osaka-ix" in e.reason
+               for e in events)
+    assert engine.slices["stuck"].status == PLACED and "osaka-ix" in engine.slices["stuck"].tree.sites
     engine.undrain("osaka-ix")
-    assert engine.slices["stuck"].status == PLACED          # back when the exchange is
     engine.undrain("osaka-dc")
     assert engine.slices["dr"].moved                         # stays until failed back
     engine.failback("dr")
