@@ -28,7 +28,7 @@ from slices.compiler import Changes, change_phases
 from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
-BARRIER_TIMEOUT_S = 10.0
+BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
 READ_TIMEOUT_S = 10.0
 LINK_HOLD_DOWN_S = 1.0   # a link that comes back is used again only after this long up
 

@@ -113,6 +113,9 @@ class SliceController:
         # with probes (controller.liveness), a link comes back up only when they say so
         self.links_by_probes = False
         self.link_reasons: dict = {}            # link -> why it is down
+        # switches that did not confirm their last changes, until they hold the plan again:
+        # a slice across one is not active, whatever later pushes elsewhere confirm
+        self.switch_problems: dict[str, SwitchProblem] = {}
         self._auditing = threading.Event()
         self._load()
 
@@ -143,7 +146,7 @@ class SliceController:
         switch slow to answer delays the next audit rather than piling them up)."""
         while not self._auditing.wait(interval):
             try:
-                self.call(self.audit_switches, timeout=max(CALL_TIMEOUT_S, 4 * interval))
+                self.audit_switches()
             except Exception:  # a failed audit is logged; the next one tries again
                 log.exception("switch audit failed")
 
@@ -238,22 +241,41 @@ class SliceController:
             log.warning("site %s is back", site)
             self._transact(lambda: self.engine.site_up(site), request=False)
         found = self.wire.read(site)
-        if found is None:
+        if found is not None:
+            self._reconcile(site, found)
+
+    def _reconcile(self, site: str, found: list[Entry], read_against: Plan | None = None) -> None:
+        """Send ``site`` the difference between what it holds (``found``) and the plan.
+        ``read_against``: the plan when ``found`` was read off the owner thread; if the
+        plan has changed since, nothing is sent (the next audit reads again)."""
+        if read_against is not None and read_against is not self.plan:
             return
         wanted = [canonical_entry(e) for entries in self.plan.values() for e in entries if e.switch == site]
         changes = reconcile(found, wanted)
         if len(changes):
             log.info("switch %s: %d deletes, %d modifies, %d adds to match the plan", site,
                      len(changes.deletes), len(changes.modifies), len(changes.adds))
-        self._refresh_states(self._send(changes), self._slices_at(site))
+        problems = self._send(changes)
+        if site not in problems:
+            self.switch_problems.pop(site, None)   # it holds the plan now
+        self._refresh_states(problems, self._slices_at(site))
 
     def audit_switches(self) -> None:
         """Read every connected switch and send it only the difference with the plan, as
         ONOS's FlowRuleManager does: entries deleted by hand come back, foreign ones go,
         and slices left failed or degraded by a switch that refused or did not answer are
-        tried again (their state follows what the switches now confirm)."""
+        tried again (their state follows what the switches now confirm). Called from the
+        auditor thread, the switches are read there and only the repairs queue for the
+        owner."""
         for site in sorted(self.wire.connected_sites()):
-            self.switch_connected(site)
+            if self._owner is None or self._on_owner_thread():
+                self.switch_connected(site)
+                continue
+            # read off the owner thread: a switch slow to answer delays this audit, not requests
+            plan = self.plan
+            found = self.wire.read(site)
+            if found is not None:
+                self.call(lambda site=site, found=found, plan=plan: self._reconcile(site, found, plan))
 
     def switch_disconnected(self, site: str) -> None:
         self._refresh_states({site: SwitchProblem(ABSENT, "switch not connected")}, self._slices_at(site))
@@ -394,8 +416,18 @@ class SliceController:
         self._publish(published)
 
     def _send(self, changes: Changes) -> dict[str, SwitchProblem]:
-        """Push ``changes`` unless there are none; the switches' problems."""
-        return self.wire.push(changes) if len(changes) else {}
+        """Push ``changes`` unless there are none; the switches' problems. A switch that
+        did not confirm keeps its problem (:attr:`switch_problems`) until it confirms a
+        later push or holds the plan at an audit."""
+        if not len(changes):
+            return {}
+        problems = self.wire.push(changes)
+        for site in changes.switches:
+            if site in problems:
+                self.switch_problems[site] = problems[site]
+            else:
+                self.switch_problems.pop(site, None)
+        return problems
 
     def _record(self, tx, events: list[Event], touched: list[str], problems: dict,
                 deleted: str | None) -> list[Published]:
@@ -424,6 +456,7 @@ class SliceController:
                         commit: bool = True) -> dict:
         """Recompute the state of the named slices from the engine and the switches."""
         connected = self.wire.connected_sites()
+        problems = {**self.switch_problems, **problems}
         changed = {}
         for name in names:
             s = self.engine.slices.get(name)

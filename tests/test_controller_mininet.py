@@ -502,6 +502,54 @@ def test_a_miswired_link_is_reported_and_not_used(net):
         wait_link_up(ctl, site, n)
 
 
+def switch_connected(ctl, site: str) -> bool:
+    return next(s for s in ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=5).sites
+                if s.name == site).connected
+
+
+def test_a_hung_switch_degrades_only_the_slices_across_it(net):
+    """sendai-dc's switch stays connected but stops answering barriers and reads (its
+    OpenFlow connection runs through a proxy that swallows them): a slice across it comes
+    back DEGRADED with the reason after one barrier timeout; a slice avoiding it is ACTIVE
+    in normal time; when the switch answers again, the next audit makes the first ACTIVE."""
+    from tests.ofproxy import OpenFlowProxy
+
+    ctl, wan = net
+    bridge = wan.plan.switch_of("sendai-dc").name
+    proxy = OpenFlowProxy(("127.0.0.1", ctl.of))
+    subprocess.run(["ovs-vsctl", "set-controller", bridge, f"tcp:127.0.0.1:{proxy.port}"], check=True)
+    try:
+        deadline = time.monotonic() + 20
+        time.sleep(1)
+        while not switch_connected(ctl, "sendai-dc"):
+            assert time.monotonic() < deadline, "sendai-dc did not reconnect through the proxy"
+            time.sleep(0.2)
+        proxy.hung = True
+        started = time.monotonic()
+        across = create(ctl, spec("across", endpoints(wan, ("sendai-dc", 2), ("sapporo-dc", 2)), 5))
+        took_across = time.monotonic() - started
+        assert across.state == pb.SLICE_STATE_DEGRADED and "sendai-dc" in across.reason, across.reason
+        started = time.monotonic()
+        avoiding = create(ctl, spec("avoiding", endpoints(wan, ("nagoya-dc", 2), ("fukuoka-dc", 1)), 5))
+        took_avoiding = time.monotonic() - started
+        print(f"hung sendai-dc: slice across it {pb.SliceState.Name(across.state)} after {took_across:.2f} s "
+              f"({across.reason}); slice avoiding it {pb.SliceState.Name(avoiding.state)} after {took_avoiding:.2f} s")
+        assert avoiding.state == pb.SLICE_STATE_ACTIVE and took_avoiding < 2.0
+        proxy.hung = False
+        deadline = time.monotonic() + DEFAULT_AUDIT_INTERVAL_S + 10
+        while ctl.slices.GetSlice(pb.GetSliceRequest(name="across"), timeout=5).state != pb.SLICE_STATE_ACTIVE:
+            assert time.monotonic() < deadline, "the slice across sendai-dc stayed degraded"
+            time.sleep(0.2)
+        src, _ = host_of(wan, "sendai-dc", 2)
+        assert pings(src, host_of(wan, "sapporo-dc", 2)[1], 2) > 0
+    finally:
+        subprocess.run(["ovs-vsctl", "set-controller", bridge, f"tcp:127.0.0.1:{ctl.of}"], check=True)
+        proxy.close()
+    for name in ("across", "avoiding"):
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=name), timeout=30)
+    ctl.wait_switches(timeout=30)
+
+
 def test_a_lost_site_goes_dark_and_comes_back_when_restored(net):
     """`site S --mode lost`: its links silent, its switch cut off from the controller (a
     destroyed data centre); the slice with an endpoint there waits, preempted, saying why;

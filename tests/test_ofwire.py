@@ -323,6 +323,8 @@ def test_a_hung_switch_holds_up_nothing_else_and_its_slices_recover_when_it_answ
     assert st.state == "degraded" and "sendai-dc: no barrier reply" in st.reason
     started = clock.monotonic()
     net.ctl.call(net.ctl.audit_switches)                 # reads every switch
+    # the other switches of the slice hold their share: it is still not active
+    assert net.ctl.states["medical"].state == "degraded"
     net.create(RETAIL)                                   # avoids it
     net.ctl.call(lambda: net.ctl.update({**MEDICAL, "bandwidth_mbps": 15}))   # touches it
     assert clock.monotonic() - started < 3.0, "something waited for the hung switch again"
@@ -334,3 +336,21 @@ def test_a_hung_switch_holds_up_nothing_else_and_its_slices_recover_when_it_answ
     net.ctl.call(lambda: None)
     assert net.ctl.states["medical"].state == "active"
     assert net.held() == net.planned()
+
+
+def test_an_audit_reading_a_hung_switch_holds_up_no_request(net, monkeypatch):
+    """The periodic audit reads switches on its own thread: one that does not answer
+    delays the audit, not the requests queued for the owner."""
+    import threading
+    import time as clock
+    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 3.0)
+    net.create(MEDICAL)
+    net.switches["sendai-dc"].answers_reads = False
+    auditor = threading.Thread(target=net.ctl.audit_switches)
+    auditor.start()
+    clock.sleep(0.3)                                     # the audit is waiting for sendai-dc
+    started = clock.monotonic()
+    net.create(RETAIL)
+    assert clock.monotonic() - started < 2.0 and net.ctl.states["retail"].state == "active"
+    auditor.join(timeout=10)
+    assert not auditor.is_alive() and net.held() == net.planned()
