@@ -16,8 +16,10 @@ switch supports (Open vSwitch's BFD, where enabled, only speeds up local failove
   probes every round), so a lost control channel alone never takes a link down, while a
   destroyed site does.
 * a probe is missed once its round trip plus one interval has passed unanswered; a link
-  is **down** after ``misses`` missed probes in a row (counting probes, not time: a
-  controller too busy to send is not mistaken for a dead link), or as soon as a probe
+  is **down** after ``misses`` missed probes in a row that span at least ``misses``
+  intervals plus the round trip (counting probes: a controller too busy to send is not
+  mistaken for a dead link; and time: nor is one that sent a few rounds at once after
+  falling behind), or as soon as a probe
   comes back from a switch or port the topology does not put at the other end
   (**miswired**: reported and not used); it is **up** again only after its probes have
   come back without a miss for ``hold_down_s`` (no flapping). A link is judged only once
@@ -205,7 +207,11 @@ class LinkMonitor:
             return self._set(link, UP, "probes answered")
         if answering and link.status == DOWN and now - link.answering_since >= self.hold_down_s:
             return self._set(link, UP, f"probes answered for {self.hold_down_s:g} s")
-        if overdue >= self.misses and link.status != DOWN and now >= link.judged_from:
+        # and as long as the misses would take at the proper pace: a controller that fell
+        # behind and sent a few rounds at once has not given the link its chance yet
+        silent_for = now - (link.last_answer if link.last_answer is not None else link.judged_from - self.grace_s)
+        if (overdue >= self.misses and silent_for > self.misses * self.interval_s + link.rtt_s
+                and link.status != DOWN and now >= link.judged_from):
             silent = (f"{overdue} probes unanswered, none for {(now - link.last_answer) * 1000:.0f} ms"
                       if link.last_answer is not None else "probes never answered")
             return self._set(link, DOWN, silent)

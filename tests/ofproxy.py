@@ -31,38 +31,34 @@ class OpenFlowProxy:
                 return
             ctl = socket.create_connection(self.controller)
             self._sockets += [switch, ctl]
-            threading.Thread(target=self._from_switch, args=(switch, ctl), daemon=True).start()
-            threading.Thread(target=self._copy, args=(ctl, switch), daemon=True).start()
+            threading.Thread(target=self._pump, args=(switch, ctl, self._unless_hung), daemon=True).start()
+            threading.Thread(target=self._pump, args=(ctl, switch, None), daemon=True).start()
 
-    def _copy(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, keep) -> None:
+        """Copy src to dst until either closes; with ``keep``, message by message."""
+        buf = b""
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if keep is None:
+                    dst.sendall(data)
+                    continue
+                buf += data
+                while len(buf) >= 8 and len(buf) >= struct.unpack_from("!H", buf, 2)[0]:
+                    length = struct.unpack_from("!H", buf, 2)[0]
+                    msg, buf = buf[:length], buf[length:]
+                    if keep(msg):
+                        dst.sendall(msg)
         except OSError:
             pass
         finally:
             for s in (src, dst):
                 s.close()
 
-    def _from_switch(self, switch: socket.socket, ctl: socket.socket) -> None:
-        buf = b""
-        try:
-            while data := switch.recv(65536):
-                buf += data
-                while len(buf) >= 8:
-                    length = struct.unpack_from("!H", buf, 2)[0]
-                    if len(buf) < length:
-                        break
-                    msg, buf = buf[:length], buf[length:]
-                    if self.hung and msg[1] in (OFPT_BARRIER_REPLY, OFPT_MULTIPART_REPLY):
-                        self.swallowed += 1
-                        continue
-                    ctl.sendall(msg)
-        except OSError:
-            pass
-        finally:
-            for s in (switch, ctl):
-                s.close()
+    def _unless_hung(self, msg: bytes) -> bool:
+        if self.hung and msg[1] in (OFPT_BARRIER_REPLY, OFPT_MULTIPART_REPLY):
+            self.swallowed += 1
+            return False
+        return True
 
     def close(self) -> None:
         self._stop.set()

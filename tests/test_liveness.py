@@ -174,3 +174,19 @@ def test_settings_are_checked():
         monitor(interval_s=0)
     with pytest.raises(ValueError):
         monitor(misses=0)
+
+
+def test_a_burst_of_late_rounds_is_not_taken_for_a_dead_link():
+    """A controller that fell behind sends three rounds within 10 ms; their answers come
+    60 ms later: no verdict (three misses in a row must also span three intervals)."""
+    m = monitor()
+    net = Net(m)
+    net.run(2.0)
+    t = net.t
+    for k in range(3):
+        for site in ALL:
+            m.sent(site, m.due(site, net.round + k + 1, set(ALL)), t + k * 0.005)
+    assert [v for v in m.evaluate(t + 0.068, set(ALL)) if frozenset((v.a, v.b)) == LINK.key] == []
+    m.answered(LINK.a, PORTS.toward(LINK.a, LINK.b), probe_mac(INDEX[LINK.b], PORTS.toward(LINK.b, LINK.a)),
+               t + 0.07)
+    assert m.state(LINK.a, LINK.b)[0] == "up"
