@@ -58,11 +58,15 @@ class SlicingApp(app_manager.OSKenApp):
         # connected switches that stopped answering (site -> since when): nobody waits for
         # them until one of their barrier replies shows they are back
         self._unresponsive: dict[str, float] = {}
+        self.metrics = SETTINGS.get("metrics")    # controller.metrics.Metrics, or None
         self.controller = SliceController(self.topology, SETTINGS["store"], self,
                                           hold_down_s=SETTINGS.get("hold_down_s", LINK_HOLD_DOWN_S),
                                           **SETTINGS.get("engine", {}))
         for problem in self.controller.restore_problems:
             log.error(problem)
+        if self.metrics is not None:
+            self.controller.on_repair = self.metrics.audit_repairs.inc
+            self.metrics.watch(self.controller)
         self.monitor: LinkMonitor | None = None
         self._probing = threading.Event()
         self._prober: threading.Thread | None = None
@@ -299,6 +303,8 @@ class SlicingApp(app_manager.OSKenApp):
                     continue
                 first_xid = None
                 for op, e in items:
+                    if self.metrics is not None:
+                        self.metrics.flow_mods.labels(op).inc()
                     for msg in ofwire.to_messages(dp, e, op):
                         with self._lock:
                             dp.set_xid(msg)
@@ -307,6 +313,7 @@ class SlicingApp(app_manager.OSKenApp):
                 barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
                 pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
                 sent = True
+            phase_sent = time.monotonic()
             for site, (dp, first_xid, barrier, w) in pending.items():
                 if site in self._unresponsive:   # sent, but nobody waits for it
                     problems[site] = self._hung(site)
@@ -315,6 +322,8 @@ class SlicingApp(app_manager.OSKenApp):
                     self._gave_up_on(site, problems[site].detail)
                 elif w.lost:
                     problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
+                elif self.metrics is not None:
+                    self.metrics.barrier_seconds.observe(time.monotonic() - phase_sent)
                 self._forget(dp, [(barrier.xid, w)])
                 with self._lock:
                     errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]

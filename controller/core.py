@@ -116,6 +116,7 @@ class SliceController:
         # switches that did not confirm their last changes, until they hold the plan again:
         # a slice across one is not active, whatever later pushes elsewhere confirm
         self.switch_problems: dict[str, SwitchProblem] = {}
+        self.on_repair: Callable[[int], Any] | None = None   # entries an audit had to send
         self._auditing = threading.Event()
         self._load()
 
@@ -255,6 +256,8 @@ class SliceController:
         if len(changes):
             log.info("switch %s: %d deletes, %d modifies, %d adds to match the plan", site,
                      len(changes.deletes), len(changes.modifies), len(changes.adds))
+            if self.on_repair is not None:
+                self.on_repair(len(changes))
         problems = self._send(changes)
         if site not in problems:
             self.switch_problems.pop(site, None)   # it holds the plan now

@@ -8,8 +8,8 @@ import signal
 import socket
 import sys
 
-from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE,
-                            PROBE_INTERVAL_S, PROBE_MISSES)
+from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
+                            DEFAULT_STORE, PROBE_INTERVAL_S, PROBE_MISSES)
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -33,9 +33,11 @@ def _check_free(what: str, host: str, port: int) -> None:
 def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DEFAULT_GRPC,
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
-        probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES}) -> int:
+        probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
+        metrics_addr: str | None = DEFAULT_METRICS) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
-    (``interval_s``, ``misses``), None for no probes."""
+    (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
+    scrapes /metrics (None: nowhere)."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -50,24 +52,33 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     of_host, of_port = _split(openflow_addr, "--openflow")
-    for what, (host, port) in (("--openflow", (of_host, of_port)), ("--grpc", _split(grpc_addr, "--grpc"))):
+    addresses = [("--openflow", (of_host, of_port)), ("--grpc", _split(grpc_addr, "--grpc"))]
+    if metrics_addr:
+        addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
+    for what, (host, port) in addresses:
         _check_free(what, host, port)
     topology = load(topology_name)
     store = Store(store_path)
-    servers = []
+    stoppers: list = []   # what to stop at the end (gRPC, metrics), last started first
+
+    from controller.metrics import Metrics
+    metrics = Metrics() if metrics_addr else None
 
     def ready(ctl):
-        servers.append(serve(ctl, grpc_addr))
+        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None)
+        stoppers.append(lambda: api.stop(grace=1))
+        if metrics:
+            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
         logging.getLogger("intercloud.controller").info(
             "controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
             topology.name, len(topology.sites), len(ctl.engine.slices), store_path, grpc_addr, openflow_addr)
 
     def closing():
-        for s in servers:
-            s.stop(grace=1)
+        while stoppers:
+            stoppers.pop()()
 
     app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
-                        audit_interval=audit_interval or None, probes=probes)
+                        audit_interval=audit_interval or None, probes=probes, metrics=metrics)
     cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
              project="os_ken", default_config_files=[])
 

@@ -223,9 +223,34 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         return self.ctl.call(self._topology)
 
 
-def serve(ctl: SliceController, address: str) -> grpc.Server:
-    """Start the API on ``address`` (host:port) with health and reflection."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"))
+class _Timed(grpc.ServerInterceptor):
+    """Times every unary call into a histogram labelled by method and status code."""
+
+    def __init__(self, histogram):
+        self.histogram = histogram
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method, inner = details.method.rsplit("/", 1)[-1], handler.unary_unary
+
+        def timed(request, context):
+            started = time.monotonic()
+            try:
+                return inner(request, context)
+            finally:
+                code = context.code() or grpc.StatusCode.OK
+                self.histogram.labels(method, code.name).observe(time.monotonic() - started)
+        return grpc.unary_unary_rpc_method_handler(timed, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
+def serve(ctl: SliceController, address: str, api_seconds=None) -> grpc.Server:
+    """Start the API on ``address`` (host:port) with health and reflection; with
+    ``api_seconds`` (a labelled prometheus_client Histogram), time every call."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+                         interceptors=[_Timed(api_seconds)] if api_seconds is not None else [])
     pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl), server)
     pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl), server)
     health_servicer = health.HealthServicer()

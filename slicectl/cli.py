@@ -12,8 +12,8 @@ import signal
 import sys
 from typing import Callable
 
-from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_OPENFLOW, DEFAULT_STORE,
-                            PROBE_INTERVAL_S, PROBE_MISSES)
+from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
+                            DEFAULT_STORE, PROBE_INTERVAL_S, PROBE_MISSES)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "without an answer (default: %(default)s)")
     ctl.add_argument("--no-probes", action="store_true", help="do not probe links: only what the "
                      "switches report (port down, BFD) takes a link out of use")
+    ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
+                     "metrics on http://ADDR/metrics; 'off': none (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)
 
@@ -305,7 +307,7 @@ def cmd_controller(args) -> int:
         probes = None if args.no_probes else {"interval_s": args.probe_interval_ms / 1000,
                                               "misses": args.probe_misses}
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
-                   probes)
+                   probes, None if args.metrics == "off" else args.metrics)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

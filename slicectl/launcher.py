@@ -28,6 +28,7 @@ class ControllerProcess:
         self.topology, self.store, self.log_path = topology, Path(store), Path(log)
         self.options = tuple(options)
         self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.channel = None
@@ -37,7 +38,7 @@ class ControllerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
              "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}",
-             *self.options],
+             "--metrics", self.metrics_url.removeprefix("http://").removesuffix("/metrics"), *self.options],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.channel = grpc.insecure_channel(self.grpc)
         self.slices = pb_grpc.SliceServiceStub(self.channel)

@@ -159,6 +159,24 @@ def iperf(src, dst, dst_ip, args: str, seconds=4) -> float:
     return (r["sum_received"] if "sum_received" in r else r["sum"])["bits_per_second"] / 1e6
 
 
+def test_prometheus_scrapes_the_running_controller(net):
+    """/metrics of the real controller parses with Prometheus's text parser and shows the
+    slice, every switch connected, the entries sent and the API calls by method and code."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    ctl, _wan = net
+    text = urllib.request.urlopen(ctl.metrics_url, timeout=10).read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("intercloud_slices", (("state", "active"),))] >= 1
+    connected = [v for (name, _labels), v in samples.items() if name == "intercloud_switch_connected"]
+    assert len(connected) == len(JAPAN.sites) and all(v == 1 for v in connected)
+    assert samples[("intercloud_openflow_entries_sent_total", (("op", "add"),))] > 0
+    assert samples[("intercloud_api_request_seconds_count", (("code", "OK"), ("method", "CreateSlice")))] >= 1
+
+
 def test_udp_above_the_reservation_is_policed(net):
     ctl, wan = net
     (src, _), (dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])

@@ -49,9 +49,9 @@ def site_ports(site: str) -> list[int]:
 class Network:
     """The real app and owner thread, every switch of japan-intercloud simulated."""
 
-    def __init__(self, tmp_path, seed: int = 0):
+    def __init__(self, tmp_path, seed: int = 0, metrics=None):
         controller.app.SETTINGS.clear()
-        controller.app.SETTINGS.update(topology=JAPAN, store=Store(tmp_path / "store.db"))
+        controller.app.SETTINGS.update(topology=JAPAN, store=Store(tmp_path / "store.db"), metrics=metrics)
         self.app = SlicingApp()
         self.ctl = self.app.controller
         self.switches = {s.name: SimSwitch(s.name, s.dpid, seed=seed + i) for i, s in enumerate(JAPAN.sites)}
@@ -354,3 +354,29 @@ def test_an_audit_reading_a_hung_switch_holds_up_no_request(net, monkeypatch):
     assert clock.monotonic() - started < 2.0 and net.ctl.states["retail"].state == "active"
     auditor.join(timeout=10)
     assert not auditor.is_alive() and net.held() == net.planned()
+
+
+def test_metrics_count_what_the_switches_were_sent_and_report_the_state(tmp_path):
+    """Prometheus metrics, read back with Prometheus's own text parser."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from controller.metrics import Metrics
+
+    metrics = Metrics()
+    n = Network(tmp_path, metrics=metrics)
+    try:
+        n.create(MEDICAL)
+        n.switches["tokyo-dc"].flows.clear()              # entries deleted by hand
+        n.ctl.call(n.ctl.audit_switches)
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+                   for s in f.samples}
+    finally:
+        n.close()
+    assert samples[("intercloud_slices", (("state", "active"),))] == 1
+    assert samples[("intercloud_openflow_entries_sent_total", (("op", "add"),))] > 20
+    assert samples[("intercloud_barrier_wait_seconds_count", ())] > 0
+    assert samples[("intercloud_audit_repairs_total", ())] > 0
+    assert samples[("intercloud_switch_connected", (("site", "tokyo-dc"),))] == 1
+    assert samples[("intercloud_link_up", (("link", "tokyo-dc—tokyo-ix"),))] == 1
+    assert samples[("intercloud_link_free_bits_per_second", (("link", "tokyo-dc—tokyo-ix"),))] == 80e6
