@@ -24,13 +24,13 @@ from os_ken.ofproto import ofproto_v1_3
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
 from controller.liveness import LinkMonitor, parse_returned, probe_frame
+from proto.defaults import LINK_HOLD_DOWN_S
 from slices.compiler import Changes, change_phases
 from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
 
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
 READ_TIMEOUT_S = 10.0
-LINK_HOLD_DOWN_S = 1.0   # a link that comes back is used again only after this long up
 
 # Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
 SETTINGS: dict = {}
@@ -188,13 +188,6 @@ class SlicingApp(app_manager.OSKenApp):
         if origin is not None:
             with self._lock:
                 self.monitor.answered(site, msg.match["in_port"], origin, time.monotonic())
-
-    def link_liveness(self, a: str, b: str) -> tuple[str, str] | None:
-        """``(status, reason)`` of the a—b link by the probes (None without probes)."""
-        if self.monitor is None:
-            return None
-        with self._lock:
-            return self.monitor.state(a, b)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):

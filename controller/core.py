@@ -310,7 +310,7 @@ class SliceController:
         if key not in self.engine.down_links or key in self._coming_up or self.links_by_probes:
             return
         if not self.hold_down_s:
-            self._transact(lambda: self.engine.link_up(site, neighbour), request=False)
+            self._link_up(site, neighbour)
             return
         stamp = self._coming_up[key] = object()
         timer = threading.Timer(self.hold_down_s, lambda: self.post(lambda: self._held_up(key, stamp, site, neighbour)))

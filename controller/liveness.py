@@ -39,12 +39,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from proto.defaults import PROBE_INTERVAL_S, PROBE_MISSES
+from proto.defaults import LINK_HOLD_DOWN_S, PROBE_INTERVAL_S, PROBE_MISSES
 from slices.rules import PROBE_ETH_TYPE, PROBE_OUT, probe_mac_origin
 from topologies.model import Topology
 from topologies.ports import PortMap
 
-PROBE_HOLD_DOWN_S = 1.0
 PROBE_GRACE_S = 1.0
 FRAME_BYTES = 60                      # the Ethernet minimum without the FCS
 WIRE_BYTES = FRAME_BYTES + 4 + 20     # FCS, preamble, start delimiter and inter-frame gap
@@ -112,7 +111,7 @@ class LinkMonitor:
     ports: PortMap
     interval_s: float = PROBE_INTERVAL_S
     misses: int = PROBE_MISSES
-    hold_down_s: float = PROBE_HOLD_DOWN_S
+    hold_down_s: float = LINK_HOLD_DOWN_S
     grace_s: float = PROBE_GRACE_S
     _links: dict = field(default_factory=dict, init=False)
     _at_port: dict = field(default_factory=dict, init=False)

@@ -10,4 +10,5 @@ DEFAULT_STORE = "intercloud-slicing.db"
 DEFAULT_METRICS = "127.0.0.1:9464"   # Prometheus scrapes /metrics here
 DEFAULT_AUDIT_INTERVAL_S = 10.0   # every switch read and repaired this often
 PROBE_INTERVAL_S = 0.05          # a liveness probe over every inter-site link this often
+LINK_HOLD_DOWN_S = 1.0           # a link that comes back is used again only after this long up
 PROBE_MISSES = 3                 # intervals (plus the round trip) without an answer: link down

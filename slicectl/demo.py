@@ -24,6 +24,7 @@ import grpc
 import yaml
 
 from proto.convert import doc_to_spec
+from slicectl.failover import Bench, host_at
 from slicectl.report import percentile, render_table
 from slicectl.wanmap import write_map
 from slicectl.launcher import ControllerProcess
@@ -51,11 +52,6 @@ class Outcome:
     isolated: bool | None = None
 
 
-def _host_for(wan, site: str, port: int):
-    h = next(h for h in wan.plan.hosts if h.site == site and h.port == port and not h.probe)
-    return wan.host(h.name)
-
-
 def ping_once(host, ip: str, wait_s: float = 1.0) -> subprocess.Popen:
     return host.popen(["ping", "-c", "1", "-W", f"{wait_s:g}", "-q", ip],
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -72,7 +68,7 @@ def time_to_connectivity(ctl: ControllerProcess, wan, doc: dict, timeout_s: floa
 def until_connected(wan, docs: list[dict], started: float, timeout_s: float = 60) -> tuple[float | None, int, int]:
     """Probe every ordered endpoint pair of the slices (in parallel, again and again)
     until each has passed a ping; (seconds since ``started`` or None, pairs ok, pairs)."""
-    eps = [[(_host_for(wan, e["site"], e["port"]), e["ip"]) for e in d["endpoints"]] for d in docs]
+    eps = [[(host_at(wan, e["site"], e["port"])[0], e["ip"]) for e in d["endpoints"]] for d in docs]
     todo = {(k, i, j) for k, group in enumerate(eps) for i in range(len(group)) for j in range(len(group)) if i != j}
     total = len(todo)
     running: dict[tuple[int, int, int], subprocess.Popen] = {}
@@ -116,8 +112,6 @@ def drill(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress, wor
     failing silently; the loss of a whole cloud, its lifeline endpoint re-homed to its
     standby; a cloud added to a live slice; an exchange drained for maintenance. Every
     endpoint pair of every slice must pass traffic again after each."""
-    from slicectl.failover import Bench
-
     bench, rows = Bench(ctl, wan, work, progress), []
     by_name = {d["name"]: d for d in docs}
 
@@ -132,13 +126,9 @@ def drill(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress, wor
     a, b = DISASTER_LINK
     hit = _crossing(ctl, docs, link=DISASTER_LINK)
     progress(f"drill 1: trunk {a}—{b} fails silently (ports up, frames lost); slices on it: {', '.join(hit) or 'none'}")
-    doc = by_name[hit[0]] if hit else docs[0]
-    stream = bench.stream(doc, 2.5)
-    time.sleep(0.5)
-    wan.fault_link(a, b, "silent")
-    outage = _result(stream, "silent", f"{a}—{b}")
-    wan.fault_link(a, b, "restore")
-    bench.settle()
+    # the WAN as the demo runs it (BFD on): whichever notices first, BFD or the probes
+    outage = bench.link_failure("silent", by_name[hit[0]] if hit else docs[0], "silent", link=DISASTER_LINK,
+                                probes_only=False)
     row(f"trunk {a}—{b} silent", hit, outage, RECOVERY_TARGET_S)
 
     lifeline = next(d for d in docs if any("standby" in e for e in d["endpoints"]))
@@ -150,8 +140,7 @@ def drill(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress, wor
     outage = bench.site_loss(lifeline, index)
     row(f"cloud {site} lost, endpoint at standby {standby['site']}", hit, outage, RECOVERY_TARGET_S)
 
-    grow = next(d for d in docs if d.get("protection") == "link") if any(
-        d.get("protection") == "link" for d in docs) else docs[-1]
+    grow = next((d for d in docs if d.get("protection") == "link"), docs[-1])
     used = {(e["site"], e["port"]) for d in docs for e in d["endpoints"]} | {
         (e["standby"]["site"], e["standby"]["port"]) for d in docs for e in d["endpoints"] if "standby" in e}
     extra = next((h.site, h.port) for h in wan.plan.hosts if not h.probe and (h.site, h.port) not in used
@@ -160,30 +149,15 @@ def drill(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress, wor
     outage = bench.scale_out(grow, extra, shrink=False)
     row(f"scale-out: {grow['name']} adds {extra[0]}", [grow["name"]], outage, TARGET_S)
 
-    candidates = [(d, bench.transit_site(d["name"])) for d in docs if _has_transit(bench, d["name"])]
-    if not candidates:
+    d, site = next(((d, s) for d in docs if (s := bench.transit_site(d["name"]))), (None, None))
+    if site is None:
         progress("drill 4 skipped: no slice crosses an exchange it could be routed around")
         return rows
-    d, site = candidates[0]
     hit = _crossing(ctl, docs, site=site)
     progress(f"drill 4: exchange {site} drained for maintenance; slices crossing it: {', '.join(hit)}")
-    outage = bench.drain(d)
+    outage = bench.drain(d, site)
     row(f"exchange {site} drained", hit, outage, RECOVERY_TARGET_S)
     return rows
-
-
-def _result(stream, scenario: str, what: str):
-    from slicectl.failover import Outage
-    outage, lost, sent = stream.result()
-    return Outage(scenario, outage, lost, sent, what)
-
-
-def _has_transit(bench, name: str) -> bool:
-    try:
-        bench.transit_site(name)
-        return True
-    except StopIteration:
-        return False
 
 
 def format_drill(rows: list[dict]) -> str:

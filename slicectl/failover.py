@@ -56,10 +56,16 @@ class Stream:
             self.proc = host.popen(["ping", "-n", "-i", f"{STREAM_INTERVAL_S:g}", "-W", "1",
                                     "-c", str(self.count), ip], stdout=out, stderr=subprocess.STDOUT)
 
-    def result(self) -> tuple[float, int, int]:
-        """(outage seconds, probes lost, probes sent)."""
+    def outage(self, scenario: str, what: str) -> Outage:
+        """Once the stream has ended: the outage it saw."""
         self.proc.wait(timeout=self.count * STREAM_INTERVAL_S + 30)
-        return outage_of(self.record.read_text(), self.count)
+        return Outage(scenario, *outage_of(self.record.read_text(), self.count), what)
+
+
+def host_at(wan, site: str, port: int):
+    """The emulated host on ``port`` of ``site``'s switch, and its address."""
+    h = next(h for h in wan.plan.hosts if h.site == site and h.port == port and not h.probe)
+    return wan.host(h.name), h.address
 
 
 def outage_of(ping_output: str, sent: int) -> tuple[float, int, int]:
@@ -110,8 +116,7 @@ class Bench:
         self.n = 0
 
     def host(self, site: str, port: int):
-        h = next(h for h in self.wan.plan.hosts if h.site == site and h.port == port and not h.probe)
-        return self.wan.host(h.name), h.address
+        return host_at(self.wan, site, port)
 
     def create(self, name: str, eps: list[tuple[str, int]], **kw) -> dict:
         doc = {"name": name, "tenant": "bench", "bandwidth_mbps": 5, "priority": 7,
@@ -129,9 +134,9 @@ class Bench:
         kind = {s.name: s.kind for s in self.ctl.topology_api.GetTopology(pb.GetTopologyRequest()).sites}
         return next((l.a, l.b) for l in tree if kind[l.a] == "core" and kind[l.b] == "core")
 
-    def transit_site(self, name: str) -> str:
+    def transit_site(self, name: str) -> str | None:
         """A core site the slice crosses that is not an endpoint site's only way out:
-        one a drain can route the slice around."""
+        one a drain can route the slice around (None if it crosses none)."""
         s = self.ctl.slices.GetSlice(pb.GetSliceRequest(name=name), timeout=10)
         t = self.ctl.topology_api.GetTopology(pb.GetTopologyRequest())
         kind = {x.name: x.kind for x in t.sites}
@@ -141,25 +146,30 @@ class Bench:
             neighbours.setdefault(l.b, set()).add(l.a)
         needed = {next(iter(neighbours[e.site])) for e in s.endpoints if len(neighbours[e.site]) == 1}
         crossed = sorted({x for l in s.tree for x in (l.a, l.b)})
-        return next(x for x in crossed if kind[x] == "core" and x not in needed)
+        return next((x for x in crossed if kind[x] == "core" and x not in needed), None)
 
     def settle(self) -> None:
         """Until every switch is connected and every link in use again."""
         self.ctl.wait_switches(timeout=60)
 
-    def link_failure(self, scenario: str, doc: dict, mode: str) -> Outage:
-        a, b = self.core_link(doc["name"])
-        if scenario == "silent":
+    def link_failure(self, scenario: str, doc: dict, mode: str, link: tuple[str, str] | None = None,
+                     probes_only: bool | None = None) -> Outage:
+        """Break ``link`` (default: a core link of the slice's tree) with fault ``mode``
+        under a stream between the slice's first two endpoints, then restore it.
+        ``probes_only`` (default: for a silent link): BFD off on it meanwhile."""
+        a, b = link or self.core_link(doc["name"])
+        probes_only = scenario == "silent" if probes_only is None else probes_only
+        if probes_only:
             set_bfd(self.wan, a, b, False)
         s = self.stream(doc, 2.5)
         time.sleep(0.5)
         self.wan.fault_link(a, b, mode)
-        outage, lost, sent = s.result()
+        outage = s.outage(scenario, f"{a}—{b}")
         self.wan.fault_link(a, b, "restore")
-        if scenario == "silent":
+        if probes_only:
             set_bfd(self.wan, a, b, True)
         self.settle()
-        return Outage(scenario, outage, lost, sent, f"{a}—{b}")
+        return outage
 
     def site_loss(self, doc: dict, index: int = 1) -> Outage:
         """Lose the site of endpoint ``index`` (which has a standby), streaming to it from
@@ -172,23 +182,25 @@ class Bench:
         self.wan.fault_site(primary["site"], "lost")
         standby_host.cmd(f"ip addr flush dev {intf}; ip addr add {primary['ip']}/8 dev {intf}")
         standby_host.cmd(f"arping -q -U -I {intf} -c 4 {primary['ip']} > /dev/null 2>&1 &")
-        outage, lost, sent = s.result()
+        outage = s.outage("site-loss", primary["site"])
         self.wan.fault_site(primary["site"], "restore")
         standby_host.cmd(f"ip addr flush dev {intf}; ip addr add {standby_ip}/8 dev {intf}")
         self.settle()
         self.ctl.slices.FailbackEndpoints(pb.FailbackEndpointsRequest(name=doc["name"]), timeout=30)
         home = self.host(primary["site"], primary["port"])[0]
         home.cmd(f"arping -q -U -I {home.defaultIntf().name} -c 2 {primary['ip']}")
-        return Outage("site-loss", outage, lost, sent, primary["site"])
+        return outage
 
-    def drain(self, doc: dict) -> Outage:
-        site = self.transit_site(doc["name"])
+    def drain(self, doc: dict, site: str | None = None) -> Outage:
+        """Drain ``site`` (default: a transit site of the slice) under a stream between
+        the slice's first two endpoints, then undrain it."""
+        site = site or self.transit_site(doc["name"])
         s = self.stream(doc, 2.0)
         time.sleep(0.5)
         self.ctl.topology_api.DrainSite(pb.DrainSiteRequest(site=site), timeout=30)
-        outage, lost, sent = s.result()
+        outage = s.outage("drain", site)
         self.ctl.topology_api.UndrainSite(pb.UndrainSiteRequest(site=site), timeout=30)
-        return Outage("drain", outage, lost, sent, site)
+        return outage
 
     def scale_out(self, doc: dict, extra: tuple[str, int], shrink: bool = True) -> Outage:
         """Add a cloud to the slice under a stream between two endpoints it had (and, with
@@ -198,12 +210,12 @@ class Bench:
         s = self.stream(doc, 2.0)
         time.sleep(0.5)
         self.ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(grown)), timeout=30)
-        outage, lost, sent = s.result()
+        outage = s.outage("scale-out", extra[0])
         if shrink:
             self.ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec(doc)), timeout=30)
         else:
             doc["endpoints"] = grown["endpoints"]
-        return Outage("scale-out", outage, lost, sent, extra[0])
+        return outage
 
 
 def set_bfd(wan, a: str, b: str, enabled: bool) -> None:

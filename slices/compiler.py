@@ -10,7 +10,8 @@ Pipeline per switch (fail-secure: anything not matched is dropped):
   toward that endpoint (known unicast is never flooded; ARP needs no flood either);
   Ethernet broadcast is flooded along the slice's tree only, and so is an endpoint's
   gratuitous ARP (an announcement of its own address, e.g. after it moved to its
-  standby). Frames leave links tagged with that link's slice tag and leave endpoints untagged (or with the endpoint's VLAN).
+  standby). Frames leave links tagged with that link's slice tag and leave endpoints
+  untagged (or with the endpoint's VLAN).
 
 Rules per switch grow with the endpoints of the slices crossing it (three per endpoint,
 plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely

@@ -22,7 +22,7 @@ from proto.defaults import DEFAULT_AUDIT_INTERVAL_S
 from slices.rules import group_slice, meter_id
 from tests.rawspec import raw_spec
 from controller.core import SliceController
-from slicectl.failover import set_bfd
+from slicectl.failover import host_at, set_bfd
 from slicectl.launcher import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
@@ -51,9 +51,7 @@ def net(tmp_path_factory):
         wan.stop()
 
 
-def host_of(wan, site, port):
-    h = next(h for h in wan.plan.hosts if h.site == site and h.port == port and not h.probe)
-    return wan.host(h.name), h.address
+host_of = host_at   # (host, address) of an access port
 
 
 def spec(name, endpoints, bw, **kw):
