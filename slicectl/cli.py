@@ -148,6 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(wa)
     wa.set_defaults(func=cmd_watch)
 
+    ve = sub.add_parser("verify", help="the automated connectivity test: every endpoint pair of the slices "
+                        "passes ICMP and TCP within the latency bound, nobody outside gets in; table, JSON, "
+                        "JUnit; exit 0 only when everything holds")
+    ve.add_argument("names", nargs="*", metavar="SLICE", help="the slices to check (default: all)")
+    ve.add_argument("--inventory", required=True, metavar="FILE", help="the hosts (JSON; `wan up --inventory` "
+                    "writes one; format in the README)")
+    ve.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (one test case per check)")
+    ve.add_argument("--throughput", action="store_true", help="also measure TCP goodput of every pair "
+                    "against the reservation (one pair at a time, 2 s each)")
+    ve.add_argument("--ttc", action="store_true", help="also time a fresh probe slice to connectivity "
+                    "against the 10-minute target (created between two free hosts, then deleted)")
+    ve.add_argument("--rtt-tolerance-ms", type=float, default=None, metavar="MS",
+                    help="allowed round trip over twice the one-way bound (default: the inventory's "
+                    "rtt_tolerance_ms, else 5)")
+    ve.add_argument("--no-isolation", dest="isolation", action="store_false",
+                    help="skip the isolation probes from hosts outside each slice")
+    ve.add_argument("--parallel", type=_positive, default=None, metavar="N",
+                    help="checks running at once (default: 12)")
+    _add_client_options(ve)
+    ve.set_defaults(func=cmd_verify)
+
     demo = sub.add_parser("demo", help="the main job (needs root): japan-intercloud in Mininet, its "
                           "fidelity table, then the controller and the example slices: connectivity, "
                           "isolation, time to connectivity, map")
@@ -203,10 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--inventory", required=True, metavar="FILE", help="the running WAN's inventory")
     what = fault.add_subparsers(dest="target", required=True)
     fl = what.add_parser("link", help="cut: ports down; silent: ports up, frames dropped; "
-                         "loss=P%%: P percent dropped; restore")
+                         "loss=P%%: P percent dropped; delay=MS: MS ms each way instead of the configured delay; restore")
     fl.add_argument("a", help="site at one end")
     fl.add_argument("b", help="site at the other end")
-    fl.add_argument("--mode", required=True, help="cut | silent | loss=P%% | restore")
+    fl.add_argument("--mode", required=True, help="cut | silent | loss=P%% | delay=MS | restore")
     fs = what.add_parser("site", help="lost: every link silent and the switch cut off from the "
                          "controller, as a destroyed data centre; restore; swap=N1,N2: the cables "
                          "to neighbours N1 and N2 in each other's ports (again: put back)")
@@ -432,6 +453,43 @@ def cmd_watch(args) -> int:
                 print(json.dumps(client.as_data(ev)), flush=True)
     except KeyboardInterrupt:
         pass
+
+
+@_client
+def cmd_verify(args) -> int:
+    import grpc
+
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl import client, verify
+
+    if args.output == "yaml":
+        print("slicectl: error: verify prints a table or JSON (-o json)", file=sys.stderr)
+        return EXIT_USAGE
+    options = verify.Options(throughput=args.throughput, ttc=args.ttc, isolation=args.isolation)
+    if args.rtt_tolerance_ms is not None:
+        if args.rtt_tolerance_ms < 0:
+            print("slicectl: error: --rtt-tolerance-ms must be >= 0", file=sys.stderr)
+            return EXIT_USAGE
+        options.rtt_tolerance_ms = args.rtt_tolerance_ms
+    if args.parallel:
+        options.parallel = args.parallel
+    try:
+        inventory = verify.load_inventory(args.inventory)
+    except verify.VerifyError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    _sigterm_as_interrupt()
+    with grpc.insecure_channel(args.server) as channel:
+        try:
+            checks = verify.verify(pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel),
+                                   inventory, args.names, options, progress)
+        except grpc.RpcError as e:
+            raise client.explain(e, args.server) from None
+    if args.junit:
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(verify.to_junit(checks))
+    print(verify.to_json(checks) if args.output == "json" else verify.format_table(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAIL
 
 
 @_client

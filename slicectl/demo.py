@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from slicectl.failover import Bench, host_at
 from slicectl.report import percentile, render_table
 from slicectl.wanmap import write_map
 from slicectl.launcher import ControllerProcess
+from slicectl.verify import Options as VerifyOptions, format_table as verify_table, read_inventory, until_connected, verify
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from topologies import load
 
@@ -52,42 +52,31 @@ class Outcome:
     isolated: bool | None = None
 
 
-def ping_once(host, ip: str, wait_s: float = 1.0) -> subprocess.Popen:
-    return host.popen(["ping", "-c", "1", "-W", f"{wait_s:g}", "-q", ip],
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def endpoint_pairs(wan, docs: list[dict]) -> list[tuple[object, str]]:
+    """(host, address) for every ordered endpoint pair of the slices: the host at one
+    endpoint and the address of another."""
+    out = []
+    for d in docs:
+        eps = [(host_at(wan, e["site"], e["port"])[0], e["ip"]) for e in d["endpoints"]]
+        out += [(eps[i][0], eps[j][1]) for i in range(len(eps)) for j in range(len(eps)) if i != j]
+    return out
 
 
-def time_to_connectivity(ctl: ControllerProcess, wan, doc: dict, timeout_s: float = 60) -> tuple[pb.Slice, float | None, int, int]:
+def time_to_connectivity(ctl: ControllerProcess, wan, doc: dict,
+                         timeout_s: float = 60) -> tuple[pb.Slice, float | None, int, int]:
     """Create the slice; seconds until every ordered endpoint pair passes a ping."""
     started = time.monotonic()
     created = ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(doc)), timeout=30)
-    elapsed, ok, total = until_connected(wan, [doc], started, timeout_s)
-    return created, elapsed, ok, total
+    pairs = endpoint_pairs(wan, [doc])
+    elapsed, ok = until_connected(pairs, started, timeout_s, every_s=PROBE_EVERY_S / 5)
+    return created, elapsed, ok, len(pairs)
 
 
-def until_connected(wan, docs: list[dict], started: float, timeout_s: float = 60) -> tuple[float | None, int, int]:
-    """Probe every ordered endpoint pair of the slices (in parallel, again and again)
-    until each has passed a ping; (seconds since ``started`` or None, pairs ok, pairs)."""
-    eps = [[(host_at(wan, e["site"], e["port"])[0], e["ip"]) for e in d["endpoints"]] for d in docs]
-    todo = {(k, i, j) for k, group in enumerate(eps) for i in range(len(group)) for j in range(len(group)) if i != j}
-    total = len(todo)
-    running: dict[tuple[int, int, int], subprocess.Popen] = {}
-    while todo and time.monotonic() - started < timeout_s:
-        for pair in list(todo):
-            proc = running.get(pair)
-            if proc is None:
-                k, i, j = pair
-                running[pair] = ping_once(eps[k][i][0], eps[k][j][1], wait_s=0.5)
-            elif proc.poll() is not None:
-                del running[pair]
-                if proc.returncode == 0:
-                    todo.discard(pair)
-        time.sleep(PROBE_EVERY_S / 5)
-    for proc in running.values():
-        proc.kill()
-        proc.wait()
-    elapsed = time.monotonic() - started
-    return (None if todo else elapsed), total - len(todo), total
+def all_pairs_pass(wan, docs: list[dict], timeout_s: float = 60) -> tuple[float | None, int, int]:
+    """Every ordered endpoint pair of the slices passes a ping (seconds taken or None, ok, all)."""
+    pairs = endpoint_pairs(wan, docs)
+    seconds, ok = until_connected(pairs, time.monotonic(), timeout_s, every_s=PROBE_EVERY_S / 5)
+    return seconds, ok, len(pairs)
 
 
 def set_link(wan, a: str, b: str, up: bool) -> None:
@@ -116,7 +105,7 @@ def drill(ctl: ControllerProcess, wan, docs: list[dict], progress: Progress, wor
     by_name = {d["name"]: d for d in docs}
 
     def row(event: str, touched: list[str], outage, target_s: float) -> None:
-        seconds, ok, total = until_connected(wan, docs, time.monotonic(), timeout_s=60)
+        seconds, ok, total = all_pairs_pass(wan, docs)
         rows.append({"event": event, "touched": touched, "outage_s": outage.outage_s, "lost": outage.lost,
                      "sent": outage.sent, "target_s": target_s, "all_pairs": seconds is not None,
                      "pairs": f"{ok}/{total}"})
@@ -171,23 +160,6 @@ def format_drill(rows: list[dict]) -> str:
                         rule=True)
 
 
-def isolation(wan, slices: list[dict]) -> dict[str, bool]:
-    """For each slice: True when no host outside it gets a ping reply from any of its
-    endpoints (hosts of other slices and hosts in no slice)."""
-    inside = {s["name"]: {(e["site"], e["port"]) for e in s["endpoints"]} for s in slices}
-    hosts = [h for h in wan.plan.hosts if not h.probe]
-    result = {}
-    for s in slices:
-        procs = []
-        for h in hosts:
-            if (h.site, h.port) in inside[s["name"]]:
-                continue
-            for e in s["endpoints"]:
-                procs.append(ping_once(wan.host(h.name), e["ip"], wait_s=1.0))
-        result[s["name"]] = all(p.wait() != 0 for p in procs)
-    return result
-
-
 def load_examples(directory: Path = EXAMPLES) -> list[dict]:
     """The example specs, highest priority first (the order a lifeline deserves)."""
     docs = [yaml.safe_load(p.read_text()) for p in sorted(directory.glob("*.yaml"))]
@@ -234,10 +206,13 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
                 outcomes.append(Outcome(doc["name"], doc.get("priority", 3), sites,
                                         pb.SliceState.Name(s.state).removeprefix("SLICE_STATE_").lower(),
                                         s.worst_delay_ms, ttc, ok, total))
-            progress("checking isolation: every host outside a slice pings each of its endpoints")
-            iso = isolation(wan, docs)
+            progress("slicectl verify: every endpoint pair (ICMP, TCP, round trip against the bound); "
+                     "every host outside a slice pings and ARPs each of its endpoints")
+            checks = verify(ctl.slices, ctl.topology_api, read_inventory(wan.inventory()),
+                            [o.name for o in outcomes if o.ttc_s is not None], VerifyOptions(), progress)
             for o in outcomes:
-                o.isolated = iso[o.name]
+                mine = [c for c in checks if c.slice == o.name and c.check.startswith("isolation")]
+                o.isolated = all(c.ok for c in mine) if mine else None
             rows = drill(ctl, wan, [d for d, o in zip(docs, outcomes) if o.ttc_s is not None], progress, Path(tmp))
             slices = ctl.slices.ListSlices(pb.ListSlicesRequest()).slices
             png, svg = write_map(topo, slices, out_dir / "demo-map")
@@ -245,11 +220,14 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
     print(f"Slices on japan-intercloud (controller + Mininet; "
           f"target of the original programme: connectivity within {TARGET_S / 60:g} minutes)")
     print(format_outcomes(outcomes))
+    print("\nslicectl verify on these slices (every pair both ways; isolation from every other host)")
+    print(verify_table(checks))
     print(f"\nDisaster drill (outage: the longest gap in a 10 ms ping stream between two endpoints "
           f"of a touched slice; targets of the programme: disaster recovery {RECOVERY_TARGET_S / 60:g} min, "
           f"scale-out {TARGET_S / 60:g} min)")
     print(format_drill(rows))
-    good = all(o.ttc_s is not None and o.isolated for o in outcomes) and all(r["all_pairs"] for r in rows)
+    good = (all(o.ttc_s is not None and o.isolated for o in outcomes) and all(c.ok for c in checks)
+            and all(r["all_pairs"] for r in rows))
     print(f"{'PASS' if good else 'FAIL'}: {sum(o.ttc_s is not None for o in outcomes)}/{len(outcomes)} "
           f"slices connected, {sum(bool(o.isolated) for o in outcomes)}/{len(outcomes)} isolated; "
           f"map: {out_dir / 'demo-map.png'}")

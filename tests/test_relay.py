@@ -1,6 +1,7 @@
 """The userspace delay relay between two network namespaces (root; no Mininet)."""
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -97,6 +98,26 @@ def test_relay_delays_both_ways_and_keeps_vlan_tags(two_namespaces):
         relay.terminate()
         assert relay.wait(timeout=5) == 0
     assert min_rtt(na, "10.66.0.2") is None
+
+
+def test_relay_control_file_changes_delay_and_loss_on_sighup(two_namespaces, tmp_path):
+    """What `slicectl wan fault ... --mode delay=MS / silent / restore` writes, the relay obeys."""
+    (na, _nb), (ra, rb) = two_namespaces
+    control = tmp_path / "link.ctl"
+    relay = subprocess.Popen([sys.executable, RELAY_SCRIPT, ra, rb, "5", str(control)])
+    try:
+        time.sleep(0.3)
+        for text, low, high in (("loss 0\ndelay 20\n", 40.0, 42.0),   # slower: 20 ms each way
+                                ("loss 1\ndelay 20\n", None, None),   # silent
+                                ("", 10.0, 11.0)):                    # as configured again
+            control.write_text(text)
+            relay.send_signal(signal.SIGHUP)
+            time.sleep(0.2)
+            rtt = min_rtt(na, "10.66.0.2")
+            assert (rtt is None) if low is None else (rtt is not None and low <= rtt <= high), (text, rtt)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=5)
 
 
 def test_relay_refuses_bad_arguments():

@@ -9,6 +9,9 @@ Link modes:
 * ``silent``: the ports stay up and every frame vanishes, as when a transport network or
   an amplifier fails; only probing notices.
 * ``loss=P%``: P percent of the frames vanish, each direction.
+* ``delay=MS``: frames take MS milliseconds each way instead of the configured delay (a
+  longer route after a reroute in the transport network, a congested carrier): nothing is
+  lost, the link is just slower than the controller was told.
 * ``restore``: the link as configured again.
 
 Site modes: ``lost`` - every link of the site silent and its switch cut off from the
@@ -17,7 +20,7 @@ controller, as a destroyed data centre (fail-secure switches elsewhere keep thei
 N2 change places on its switch (their OpenFlow port numbers are exchanged), as a
 technician's mistake would; the same mode again puts them back.
 
-Silence and loss act on the link's delay line: the userspace relay (its control file,
+Silence, loss and delay act on the link's delay line: the userspace relay (its control file,
 re-read on SIGHUP) or netem's ``loss``. A link with no delay line (0 ms) can be cut but not
 silenced.
 """
@@ -31,19 +34,24 @@ from pathlib import Path
 
 from topologies.emulation.platform import EmulationError
 
-LINK_MODES = ("cut", "silent", "loss=P%", "restore")
+MAX_FAULT_DELAY_MS = 10_000.0
+LINK_MODES = ("cut", "silent", "loss=P%", "delay=MS", "restore")
 SITE_MODES = ("lost", "restore", "swap=N1,N2")
 
 
 def parse_link_mode(mode: str) -> tuple[str, float]:
-    """``(kind, loss fraction)`` of a link mode; EmulationError naming the modes if unknown."""
+    """``(kind, value)`` of a link mode: the loss fraction (cut, silent, loss, restore) or
+    the delay in ms (delay); EmulationError naming the modes if unknown."""
     if mode in ("cut", "silent", "restore"):
         return mode, 1.0 if mode == "silent" else 0.0
     m = re.fullmatch(r"loss=(\d+(?:\.\d+)?)%?", mode)
     if m and 0 <= float(m.group(1)) <= 100:
         return "loss", float(m.group(1)) / 100
+    m = re.fullmatch(r"delay=(\d+(?:\.\d+)?)(?:ms)?", mode)
+    if m and float(m.group(1)) <= MAX_FAULT_DELAY_MS:
+        return "delay", float(m.group(1))
     raise EmulationError(f"unknown link fault mode {mode!r} (one of: {', '.join(LINK_MODES)}; "
-                         "P from 0 to 100)")
+                         f"P from 0 to 100, MS from 0 to {MAX_FAULT_DELAY_MS:g})")
 
 
 def find_link(inventory: dict, a: str, b: str) -> dict:
@@ -56,7 +64,7 @@ def find_link(inventory: dict, a: str, b: str) -> dict:
 
 def link_fault(inventory: dict, a: str, b: str, mode: str) -> str:
     """Apply ``mode`` to the a—b link of the WAN ``inventory`` describes; say what was done."""
-    kind, loss = parse_link_mode(mode)
+    kind, value = parse_link_mode(mode)
     link = find_link(inventory, a, b)
     name = f"{link['a']}—{link['b']}"
     if kind == "cut":
@@ -65,11 +73,14 @@ def link_fault(inventory: dict, a: str, b: str, mode: str) -> str:
     if kind == "restore":
         _ports(link, up=True)
         if link.get("mechanism") in ("relay", "netem"):
-            _loss(link, 0.0)
+            _delay_line(link, loss=0.0, delay_ms=None)
         return f"link {name}: restored"
-    _loss(link, loss)
+    if kind == "delay":
+        _delay_line(link, delay_ms=value)
+        return f"link {name}: {value:g} ms each way (configured: {link['delay_ms']:g} ms)"
+    _delay_line(link, loss=value)
     return (f"link {name}: silent (ports up, every frame dropped)" if kind == "silent"
-            else f"link {name}: {loss:.0%} of frames dropped")
+            else f"link {name}: {value:.0%} of frames dropped")
 
 
 def site_fault(inventory: dict, site: str, mode: str) -> str:
@@ -88,7 +99,7 @@ def site_fault(inventory: dict, site: str, mode: str) -> str:
         if mode == "lost" and link.get("mechanism") not in ("relay", "netem"):
             _ports(link, up=False)  # no delay line to silence: the closest is a cut
         elif mode == "lost":
-            _loss(link, 1.0)
+            _delay_line(link, loss=1.0)
         else:
             link_fault(inventory, link["a"], link["b"], "restore")
     controller = inventory.get("controller")
@@ -125,15 +136,26 @@ def _ports(link: dict, up: bool) -> None:
             raise EmulationError(f"cannot set {intf} {'up' if up else 'down'}: {r.stderr.strip()}")
 
 
-def _loss(link: dict, fraction: float) -> None:
+_KEEP = object()   # "leave this setting of the delay line as it is"
+
+
+def _delay_line(link: dict, loss=_KEEP, delay_ms=_KEEP) -> None:
+    """Set the loss fraction and/or the delay (ms; None: as configured) of the link's
+    delay line, keeping whichever is not given."""
     name = f"{link['a']}—{link['b']}"
     if link.get("mechanism") == "relay":
         control, pid = link.get("relay_control"), link.get("relay_pid")
         if not control or not pid:
             raise EmulationError(f"link {name}: its relay takes no faults (a WAN started without "
                                  "fault control, e.g. by `mn --custom`)")
+        from topologies.emulation.relay import read_control
+
+        now_loss, now_delay = read_control(control)
+        loss = now_loss if loss is _KEEP else loss
+        delay_ms = now_delay if delay_ms is _KEEP else delay_ms
         tmp = Path(f"{control}.tmp")
-        tmp.write_text(f"loss {fraction}\n", encoding="ascii")
+        tmp.write_text(f"loss {loss}\n" + (f"delay {delay_ms}\n" if delay_ms is not None else ""),
+                       encoding="ascii")
         os.replace(tmp, control)
         try:
             os.kill(pid, signal.SIGHUP)
@@ -143,13 +165,28 @@ def _loss(link: dict, fraction: float) -> None:
         from topologies.emulation.links import netem_change_command
 
         for intf in link["interfaces"]:
-            cmd = netem_change_command(intf, link["bandwidth_mbps"], link["delay_ms"], fraction * 100)
+            now_loss, now_delay = _netem_now(intf)
+            cmd = netem_change_command(intf, link["bandwidth_mbps"],
+                                       link["delay_ms"] if delay_ms is None else
+                                       (now_delay if delay_ms is _KEEP else delay_ms),
+                                       100 * (now_loss if loss is _KEEP else loss))
             r = subprocess.run(cmd.split(), capture_output=True, text=True)
             if r.returncode:
                 raise EmulationError(f"link {name}: {cmd}: {r.stderr.strip()}")
     else:
         raise EmulationError(f"link {name} has no delay line ({link['delay_ms']:g} ms): it can be cut "
-                             "(--mode cut), not silenced or made lossy")
+                             "(--mode cut), not silenced, made lossy or slower")
+
+
+def _netem_now(intf: str) -> tuple[float, float]:
+    """(loss fraction, delay ms) of the netem on ``intf`` now."""
+    out = subprocess.run(["tc", "qdisc", "show", "dev", intf], capture_output=True, text=True).stdout
+    line = next((l for l in out.splitlines() if "netem" in l), "")
+    delay = re.search(r"delay ([\d.]+)(us|ms|s)\b", line)
+    loss = re.search(r"loss ([\d.]+)%", line)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return (float(loss.group(1)) / 100 if loss else 0.0,
+            float(delay.group(1)) * scale[delay.group(2)] if delay else 0.0)
 
 
 def _vsctl(*args: str) -> str:

@@ -10,7 +10,9 @@ same way as the real thing.) Frames already queued keep their release time.
 
 SIGHUP re-reads CONTROL_FILE, written by fault injection (``slicectl wan fault``): a line
 ``loss FRACTION`` drops that share of the frames arriving from now on (``loss 1`` is a
-silent failure: the ports stay up, nothing crosses), ``loss 0`` or an empty file ends it.
+silent failure: the ports stay up, nothing crosses), ``loss 0`` or no such line ends it;
+a line ``delay MS`` delays frames arriving from now on by MS instead of ``DELAY_MS`` (a
+longer fibre route, a congested transport network), no such line restores ``DELAY_MS``.
 
 Every frame that arrives on one interface leaves the other one ``DELAY_MS`` later. The
 arrival time is the kernel's receive timestamp (SO_TIMESTAMPNS), so time spent waiting in
@@ -83,17 +85,22 @@ def frame_and_time(data: bytes, ancdata: list, now: float) -> tuple[bytes, float
     return data, arrived
 
 
-def read_control(path: str | None) -> float:
-    """The loss fraction a control file asks for (0 when it is absent or says nothing)."""
+def read_control(path: str | None) -> tuple[float, float | None]:
+    """``(loss fraction, delay in ms or None)`` a control file asks for: ``(0, None)``,
+    no fault, when it is absent or says nothing."""
+    loss, delay_ms = 0.0, None
     if not path:
-        return 0.0
+        return loss, delay_ms
     try:
-        words = open(path, encoding="ascii").read().split()
-        if len(words) == 2 and words[0] == "loss":
-            return min(1.0, max(0.0, float(words[1])))
+        for line in open(path, encoding="ascii"):
+            words = line.split()
+            if len(words) == 2 and words[0] == "loss":
+                loss = min(1.0, max(0.0, float(words[1])))
+            elif len(words) == 2 and words[0] == "delay":
+                delay_ms = max(0.0, float(words[1]))
     except (OSError, ValueError, UnicodeDecodeError):
-        pass  # unreadable or garbled: no fault rather than a dead relay
-    return 0.0
+        return 0.0, None  # unreadable or garbled: no fault rather than a dead relay
+    return loss, delay_ms
 
 
 def relay(if_a: str, if_b: str, delay: list[float], loss: list[float] | None = None) -> None:
@@ -180,11 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     _realtime()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    delay = [delay_ms / 1000.0]
+    delay, loss = [delay_ms / 1000.0], [0.0]
     signal.signal(signal.SIGUSR1, lambda *_: delay.__setitem__(0, REFERENCE_DELAY_MS / 1000.0))
     signal.signal(signal.SIGUSR2, lambda *_: delay.__setitem__(0, delay_ms / 1000.0))
-    loss = [read_control(control)]
-    signal.signal(signal.SIGHUP, lambda *_: loss.__setitem__(0, read_control(control)))
+
+    def reread(*_) -> None:
+        loss[0], changed_ms = read_control(control)
+        delay[0] = (delay_ms if changed_ms is None else changed_ms) / 1000.0
+    reread()
+    signal.signal(signal.SIGHUP, reread)
     if os.getppid() == 1:
         return 0  # parent already gone
     try:

@@ -37,6 +37,13 @@ _RUNNING: set[str] = set()   # run ids of the WANs this process has up
 # measured 136 ms here). Cost: ~20 control packets of ~66 bytes a second each way, about
 # 11 kbit/s, 0.05 % of a 20 Mbit/s link.
 BFD_INTERVAL_MS = 50
+# What this emulation adds to a round trip besides the links' delays, for checks that
+# compare round trips with a slice's latency bound (`slicectl verify` reads it from the
+# inventory). On the userspace datapath one thread polls every port of every bridge in
+# turn (up to ~1 ms a switch pass on japan-intercloud), more while BFD, the controller's
+# probes and the relays share two cores: 5-21 ms measured over 3-5 switches each way
+# (2026-11-23). The kernel datapath adds microseconds.
+RTT_TOLERANCE_MS = {"user": 25.0, "kernel": 5.0}
 
 
 def _quiet(_msg: str) -> None:
@@ -264,6 +271,7 @@ class Wan:
             "bfd_interval_ms": BFD_INTERVAL_MS if self.bfd else None,
             "delay_mechanism": self.delay_mechanism,
             "datapath": self.datapath,
+            "rtt_tolerance_ms": RTT_TOLERANCE_MS.get(self.datapath, RTT_TOLERANCE_MS["user"]),
             "controller": f"{self.controller[0]}:{self.controller[1]}" if self.controller else None,
             "hosts": hosts,
             "switches": [{"name": s.name, "site": s.site, "dpid": s.dpid_hex} for s in self.plan.switches],
@@ -285,7 +293,7 @@ class Wan:
     # -- faults (see topologies.emulation.faults) ---------------------------------------
 
     def fault_link(self, a: str, b: str, mode: str) -> str:
-        """Break or restore the a—b link: cut, silent, loss=P%, restore."""
+        """Break or restore the a—b link: cut, silent, loss=P%, delay=MS, restore."""
         from topologies.emulation.faults import link_fault
         return link_fault(self.inventory(), a, b, mode)
 

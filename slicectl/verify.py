@@ -1,0 +1,608 @@
+"""``slicectl verify``: do the slices work right now, within their bounds, and are they
+isolated? The automated connectivity test a CI job runs against a live controller and
+the hosts of the WAN, with an answer it can read (exit code, JSON, JUnit XML).
+
+Checks, per slice (every slice, or the named ones):
+
+* ``state``: the controller says ACTIVE;
+* ``icmp``: every ordered endpoint pair exchanges pings (at most one of PING_COUNT lost);
+* ``tcp``: every ordered pair opens a TCP connection and gets its bytes echoed back;
+* ``rtt``: the pair's smallest round trip (of PING_COUNT; the median is reported too) is
+  within twice the slice's one-way bound plus a stated tolerance (switches and hosts add
+  a little that the bound, a propagation delay, does not count);
+* ``throughput`` (``--throughput``): TCP goodput of every ordered pair reaches
+  THROUGHPUT_SHARE of the reservation (the meter polices at the reservation: TCP gets a
+  little less);
+* ``isolation-unicast`` / ``isolation-arp``: every host outside the slice pings each
+  endpoint address and asks for it by ARP (a broadcast): nothing may answer;
+
+and once (``--ttc``): ``ttc``, the time from CreateSlice of a fresh two-cloud probe
+slice (between hosts no slice uses) until both directions pass a ping, against the
+programme's 10-minute target; the probe slice is deleted after.
+
+The hosts come from an inventory file, the contract with a WAN this tool did not build
+(``slicectl wan up --inventory`` writes one): ``{"hosts": [{"name", "site", "port",
+"ip", and how to run a command in the host: "pid" (enter that process's network
+namespace), "netns" (a named network namespace) or "exec" (a command prefix such as
+["ssh", "root@10.1.2.3"])}]}``; other keys are ignored. The hosts need ping, arping
+(iputils), python3 and, for ``--throughput``, iperf3.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import grpc
+
+from proto.convert import STATE_NAMES
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.progress import Progress
+from slicectl.report import render_table
+
+TTC_TARGET_S = 600.0        # the programme: connectivity within 10 minutes of a request
+RTT_TOLERANCE_MS = 5.0      # default allowance over 2 x the one-way bound
+THROUGHPUT_SHARE = 0.8      # of the reservation, for TCP through the slice's policer
+THROUGHPUT_SECONDS = 2
+PING_COUNT, PING_INTERVAL_S = 5, 0.2
+PARALLEL = 12               # checks at once: hundreds of pings at once stall a userspace datapath
+TTC_TIMEOUT_S = 60.0
+TTC_PROBE_EVERY_S = 0.01
+ECHO_LIFETIME_S = 600       # a TCP echo server left behind by a killed run exits by itself
+Say = Callable[[str], None]
+KINDS = ("state", "host", "icmp", "rtt", "tcp", "throughput", "isolation-unicast", "isolation-arp", "ttc")
+
+# run inside the hosts (python3 there): a TCP echo server, and a client that checks the echo
+ECHO_SERVER = r"""
+import socket, sys, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1])))
+srv.listen(64)
+srv.settimeout(1)
+print("ready", flush=True)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        continue
+    try:
+        c.settimeout(3)
+        c.sendall(c.recv(64))
+    except OSError:
+        pass
+    finally:
+        c.close()
+"""
+ECHO_CLIENT = r"""
+import socket, sys
+word = b"slicectl-verify"
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    s.settimeout(3)
+    s.sendall(word)
+    got = s.recv(64)
+except OSError as e:
+    print(e)
+    sys.exit(1)
+sys.exit(0 if got == word else 1)
+"""
+
+
+class VerifyError(Exception):
+    """Bad input (inventory, slice names): exit 2, nothing checked."""
+
+
+@dataclass(frozen=True)
+class Host:
+    """A host of the inventory and how to run a command in it."""
+
+    name: str
+    site: str
+    port: int
+    ip: str
+    prefix: tuple[str, ...]      # what runs a command inside it
+    python: str = "python3"
+
+    @property
+    def where(self) -> str:
+        return f"{self.site}:{self.port}"
+
+    def popen(self, argv: list[str], **kw) -> subprocess.Popen:
+        return subprocess.Popen([*self.prefix, *argv], **kw)
+
+    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            return subprocess.CompletedProcess(e.cmd, 124, e.stdout or "", "timed out")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    hosts: list[Host]
+    # what the network adds to round trips besides propagation, if the inventory says
+    # (an emulation's software switches do; see topologies.emulation.wan.RTT_TOLERANCE_MS)
+    rtt_tolerance_ms: float | None = None
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """The inventory file; VerifyError naming the file and field if it is wrong."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise VerifyError(f"{path}: cannot read the inventory ({e.strerror})") from None
+    except ValueError as e:
+        raise VerifyError(f"{path}: not JSON ({e})") from None
+    return read_inventory(doc, str(path))
+
+
+def read_inventory(doc: object, path: str = "inventory") -> Inventory:
+    """An inventory document (see the module's docstring)."""
+    tolerance = doc.get("rtt_tolerance_ms") if isinstance(doc, dict) else None
+    if tolerance is not None and (not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool)
+                                  or tolerance < 0):
+        raise VerifyError(f"{path}: rtt_tolerance_ms: expected milliseconds >= 0, got {tolerance!r}")
+    hosts = doc.get("hosts") if isinstance(doc, dict) else None
+    if not isinstance(hosts, list):
+        raise VerifyError(f"{path}: hosts: expected a list of hosts")
+    out = []
+    for i, h in enumerate(hosts):
+        where = f"{path}: hosts[{i}]"
+        if not isinstance(h, dict):
+            raise VerifyError(f"{where}: expected a mapping")
+        for key, kind in (("site", str), ("port", int), ("ip", str)):
+            if not isinstance(h.get(key), kind) or isinstance(h.get(key), bool):
+                raise VerifyError(f"{where}.{key}: expected {'a string' if kind is str else 'a whole number'}, "
+                                  f"got {h.get(key)!r}")
+        ways = [k for k in ("pid", "netns", "exec") if h.get(k) is not None]
+        if len(ways) != 1:
+            raise VerifyError(f"{where}: give exactly one of pid, netns, exec (how to run a command in "
+                              f"the host), got {', '.join(ways) or 'none'}")
+        local = True
+        if ways == ["pid"]:
+            if not isinstance(h["pid"], int) or h["pid"] <= 0:
+                raise VerifyError(f"{where}.pid: expected a process id, got {h['pid']!r}")
+            prefix = ("nsenter", "-t", str(h["pid"]), "-n", "--")
+        elif ways == ["netns"]:
+            if not isinstance(h["netns"], str) or not h["netns"]:
+                raise VerifyError(f"{where}.netns: expected a namespace name, got {h['netns']!r}")
+            prefix = ("ip", "netns", "exec", h["netns"])
+        else:
+            if not isinstance(h["exec"], list) or not h["exec"] or not all(isinstance(x, str) for x in h["exec"]):
+                raise VerifyError(f"{where}.exec: expected a command prefix (list of strings), got {h['exec']!r}")
+            prefix, local = tuple(h["exec"]), False
+        out.append(Host(str(h.get("name") or f"{h['site']}:{h['port']}"), h["site"], h["port"],
+                        h["ip"].split("/")[0], prefix, sys.executable if local else "python3"))
+    return Inventory(out, None if tolerance is None else float(tolerance))
+
+
+@dataclass
+class Check:
+    slice: str          # "" for checks of the controller as a whole (ttc)
+    check: str          # state, icmp, tcp, rtt, throughput, isolation-unicast, isolation-arp, ttc
+    subject: str        # the pair, the outsider and the endpoint, ...
+    ok: bool
+    measured: str
+    expected: str
+    seconds: float = 0.0
+
+    @property
+    def line(self) -> str:
+        where = f"{self.slice}: " if self.slice else ""
+        return f"{where}{self.check} {self.subject}: measured {self.measured}, expected {self.expected}"
+
+
+@dataclass
+class SliceUnderTest:
+    """A slice as the checks need it: where each endpoint is now, and its address."""
+
+    name: str
+    state: str
+    reason: str
+    bandwidth_mbps: float
+    bound_ms: float | None
+    endpoints: list[tuple[str, int, str]]            # (site, port, ip) where it is now
+    hosts: dict[tuple[str, int], Host] = field(default_factory=dict)
+
+
+def slice_under_test(s: pb.Slice) -> SliceUnderTest:
+    eps = []
+    for e in s.endpoints:
+        at_standby = e.location == "standby" and e.HasField("standby")
+        eps.append((e.standby.site, e.standby.port, e.ip) if at_standby else (e.site, e.port, e.ip))
+    return SliceUnderTest(s.spec.name, STATE_NAMES.get(s.state, "?"), s.reason, s.spec.bandwidth_mbps,
+                          s.spec.max_latency_ms if s.spec.HasField("max_latency_ms") else None, eps)
+
+
+# -- single checks (each runs in the hosts; safe to run in parallel) -----------------------
+
+@dataclass(frozen=True)
+class PingResult:
+    replies: int
+    min_ms: float | None       # the path's delay: what the bound is about
+    median_ms: float | None    # what the slice sees typically (queues, a busy machine)
+
+
+def ping_stats(out: str) -> PingResult:
+    """Replies and round trips from ping's output. The bound is checked against the
+    smallest round trip: a reply held up in a queue of a busy machine (or by the first ARP
+    exchange) says nothing about the path, a slower path slows every reply."""
+    got = re.search(r"(\d+) (?:packets )?received", out)
+    times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
+    return PingResult(int(got.group(1)) if got else 0, min(times, default=None),
+                      statistics.median(times) if times else None)
+
+
+def rtt_limit_ms(bound_ms: float, tolerance_ms: float) -> float:
+    return 2 * bound_ms + tolerance_ms
+
+
+def _subject(src: tuple[str, int, str], dst: tuple[str, int, str]) -> str:
+    return f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]} ({dst[2]})"
+
+
+def ping_checks(s: SliceUnderTest, src, dst, tolerance: tuple[float, str]) -> list[Check]:
+    """icmp and (with a bound) rtt from the host at ``src`` to ``dst``'s address;
+    ``tolerance``: (ms, where the figure comes from)."""
+    started = time.monotonic()
+    r = s.hosts[src[:2]].run(["ping", "-n", "-c", str(PING_COUNT), "-i", f"{PING_INTERVAL_S:g}", "-W", "1", dst[2]],
+                             timeout=PING_COUNT * PING_INTERVAL_S + 10)
+    ping = ping_stats(r.stdout)
+    took = time.monotonic() - started
+    out = [Check(s.name, "icmp", _subject(src, dst), ping.replies >= PING_COUNT - 1,
+                 f"{ping.replies}/{PING_COUNT} replies", f">= {PING_COUNT - 1}/{PING_COUNT}", took)]
+    if s.bound_ms is not None:
+        limit = rtt_limit_ms(s.bound_ms, tolerance[0])
+        out.append(Check(s.name, "rtt", _subject(src, dst), ping.min_ms is not None and ping.min_ms <= limit,
+                         "no reply" if ping.min_ms is None else
+                         f"{ping.min_ms:.2f} ms (median {ping.median_ms:.2f} ms)",
+                         f"<= {limit:g} ms (2 x {s.bound_ms:g} ms bound + {tolerance[0]:g} ms {tolerance[1]})",
+                         took))
+    return out
+
+
+def tcp_check(s: SliceUnderTest, src, dst, echo_port: int) -> list[Check]:
+    """A TCP connection from the host at ``src`` to the echo server at ``dst``."""
+    host = s.hosts[src[:2]]
+    started = time.monotonic()
+    r = host.run([host.python, "-c", ECHO_CLIENT, dst[2], str(echo_port)], timeout=10)
+    return [Check(s.name, "tcp", _subject(src, dst), r.returncode == 0,
+                  "echoed" if r.returncode == 0 else (r.stdout.strip() or r.stderr.strip() or "no echo"),
+                  f"connection to port {echo_port} echoed", time.monotonic() - started)]
+
+
+def throughput_check(s: SliceUnderTest, src, dst) -> Check:
+    """TCP goodput from ``src`` to ``dst`` (iperf3, THROUGHPUT_SECONDS) against the reservation."""
+    server, client = s.hosts[dst[:2]], s.hosts[src[:2]]
+    port = random.randint(20000, 39999)
+    want = THROUGHPUT_SHARE * s.bandwidth_mbps
+    subject = _subject(src, dst)
+    started = time.monotonic()
+    srv = server.popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _attempt in range(10):   # until the server listens
+            r = client.run(["iperf3", "-c", dst[2], "-p", str(port), "-t", str(THROUGHPUT_SECONDS), "-J",
+                            "--connect-timeout", "2000"], timeout=THROUGHPUT_SECONDS + 15)
+            if "refused" not in r.stdout:
+                break
+            time.sleep(0.2)
+        try:
+            mbps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+            measured = f"{mbps:.1f} Mbit/s"
+        except (ValueError, KeyError):
+            mbps, measured = 0.0, "no transfer: " + (r.stdout.strip().splitlines() or [r.stderr.strip()])[-1][:80]
+    finally:
+        srv.kill()
+        srv.wait()
+    return Check(s.name, "throughput", subject, mbps >= want, measured,
+                 f">= {want:g} Mbit/s ({THROUGHPUT_SHARE:.0%} of the {s.bandwidth_mbps:g} Mbit/s reserved)",
+                 time.monotonic() - started)
+
+
+def isolation_checks(s: SliceUnderTest, outsider: Host, target: tuple[str, int, str]) -> list[Check]:
+    """The outsider pings the endpoint's address and asks for it by ARP: no answer allowed."""
+    subject = f"outsider {outsider.name} ({outsider.where}) -> {target[0]}:{target[1]} ({target[2]})"
+    started = time.monotonic()
+    both = [outsider.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for argv in
+            (["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", target[2]],
+             ["arping", "-c", "1", "-w", "1", target[2]])]
+    try:
+        ping, arp = (p.communicate(timeout=10)[0] for p in both)
+    except subprocess.TimeoutExpired:
+        ping = arp = "no answer within 10 s"
+    finally:
+        for p in both:
+            p.kill()
+            p.wait()
+    took = time.monotonic() - started
+    out = []
+    # exit status 0: answered, 1: not answered; anything else: the probe did not run, and
+    # a probe that did not run proves nothing
+    for kind, proc, text, answers in (
+            ("isolation-unicast", both[0], ping, ping_stats(ping).replies),
+            ("isolation-arp", both[1], arp, len(re.findall(r"Unicast reply from", arp)))):
+        if proc.returncode in (0, 1):
+            out.append(Check(s.name, kind, subject, answers == 0, f"{answers} replies", "0 replies", took))
+        elif "Network is unreachable" in text:   # the outsider has no route there: nothing to send
+            out.append(Check(s.name, kind, subject, True, "no route from the outsider", "0 replies", took))
+        else:
+            out.append(Check(s.name, kind, subject, False, f"the probe failed: {_last_line(text)}",
+                             "0 replies", took))
+    return out
+
+
+def _last_line(text: str) -> str:
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return lines[-1][:120] if lines else "no output"
+
+
+def own_addresses(host: Host) -> set[str]:
+    """The IPv4 addresses the host holds now (not only the inventory's)."""
+    r = host.run(["ip", "-4", "-o", "addr", "show"], timeout=10)
+    return set(re.findall(r"inet ([\d.]+)/", r.stdout)) | {host.ip}
+
+
+# -- time to connectivity -------------------------------------------------------------------
+
+def ping_once(host, ip: str, wait_s: float = 1.0) -> subprocess.Popen:
+    """One ping from ``host`` (a :class:`Host` or a Mininet node) to ``ip``, in the background."""
+    return host.popen(["ping", "-n", "-c", "1", "-W", f"{wait_s:g}", "-q", ip],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def until_connected(pairs: list[tuple[object, str]], started: float, timeout_s: float = TTC_TIMEOUT_S,
+                    every_s: float = TTC_PROBE_EVERY_S) -> tuple[float | None, int]:
+    """Ping from each (host, address) pair again and again, all in parallel, until every
+    pair has passed once; (seconds since ``started`` or None on timeout, pairs passed)."""
+    todo = set(range(len(pairs)))
+    running: dict[int, subprocess.Popen] = {}
+    while todo and time.monotonic() - started < timeout_s:
+        for k in list(todo):
+            proc = running.get(k)
+            if proc is None:
+                running[k] = ping_once(*pairs[k], wait_s=0.5)
+            elif proc.poll() is not None:
+                del running[k]
+                if proc.returncode == 0:
+                    todo.discard(k)
+        time.sleep(every_s)
+    for proc in running.values():
+        proc.kill()
+        proc.wait()
+    return (None if todo else time.monotonic() - started), len(pairs) - len(todo)
+
+
+def ttc_check(stub, topology: pb.Topology, slices: list[pb.Slice], hosts: list[Host]) -> Check:
+    """Create a probe slice between two hosts no slice uses (clouds first), time it to
+    connectivity both ways, delete it."""
+    used = set()
+    for s in slices:
+        for e in s.endpoints:
+            used |= {(e.site, e.port), (e.standby.site, e.standby.port)}
+    taken_ips = {e.ip for s in slices for e in s.endpoints}
+    kind = {site.name: site.kind for site in topology.sites}
+    free = [h for h in hosts if (h.site, h.port) not in used and h.ip not in taken_ips and h.site in kind]
+    free.sort(key=lambda h: (kind[h.site] != "cloud", h.site, h.port))
+    a = next(iter(free), None)
+    b = next((h for h in free if a and h.site != a.site), None)
+    name = f"verify-ttc-{os.getpid()}"
+    if b is None:
+        return Check("", "ttc", "probe slice", False, "no two free hosts in different sites",
+                     f"<= {TTC_TARGET_S:g} s")
+    subject = f"probe slice {name}: {a.where} <-> {b.where}"
+    spec = pb.SliceSpec(name=name, tenant="slicectl-verify", bandwidth_mbps=1, priority=0,
+                        endpoints=[pb.Endpoint(site=h.site, port=h.port, ip=h.ip) for h in (a, b)])
+    started = time.monotonic()
+    try:
+        stub.CreateSlice(pb.CreateSliceRequest(spec=spec), timeout=60)
+    except grpc.RpcError as e:
+        return Check("", "ttc", subject, False, f"refused: {e.details() or e.code().name}", f"<= {TTC_TARGET_S:g} s")
+    try:
+        seconds, _ok = until_connected([(a, b.ip), (b, a.ip)], started)
+    finally:
+        stub.DeleteSlice(pb.DeleteSliceRequest(name=name), timeout=60)
+    if seconds is None:
+        return Check("", "ttc", subject, False, f"not connected after {TTC_TIMEOUT_S:g} s",
+                     f"<= {TTC_TARGET_S:g} s", TTC_TIMEOUT_S)
+    return Check("", "ttc", subject, seconds <= TTC_TARGET_S,
+                 f"{seconds:.3f} s ({TTC_TARGET_S / seconds:,.0f}x faster than the target)",
+                 f"<= {TTC_TARGET_S:g} s", seconds)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+@dataclass
+class Options:
+    rtt_tolerance_ms: float | None = None    # None: the inventory's, else RTT_TOLERANCE_MS
+    throughput: bool = False
+    ttc: bool = False
+    isolation: bool = True
+    parallel: int = PARALLEL
+
+
+def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str], options: Options,
+           say: Say) -> list[Check]:
+    """Every check of the named slices (all when none are named), in a stable order."""
+    hosts = inventory.hosts
+    if options.rtt_tolerance_ms is not None:
+        tolerance = (options.rtt_tolerance_ms, "tolerance")
+    elif inventory.rtt_tolerance_ms is not None:
+        tolerance = (inventory.rtt_tolerance_ms, "tolerance, the inventory's")
+    else:
+        tolerance = (RTT_TOLERANCE_MS, "tolerance")
+    slices = _slices(slice_stub, list(names))
+    tests = [slice_under_test(s) for s in slices]
+    at = {(h.site, h.port): h for h in hosts}
+    checks: list[Check] = []
+    pings: list[Callable[[], list[Check]]] = []
+    tcp: list[Callable[[], list[Check]]] = []
+    probes: list[tuple[SliceUnderTest, Host, tuple[str, int, str]]] = []   # isolation: (slice, outsider, endpoint)
+    echo_port = random.randint(40000, 59999)
+    needed: dict[tuple[str, int], Host] = {}
+    legit: dict[tuple[str, int], set[str]] = {}    # location -> addresses it may reach (its slices')
+    for t in tests:
+        for site, port, _ip in t.endpoints:
+            legit.setdefault((site, port), set()).update(ip for *_, ip in t.endpoints)
+    for t in tests:
+        checks.append(Check(t.name, "state", "controller", t.state == "active",
+                            t.state + (f" ({t.reason})" if t.reason and t.state != "active" else ""), "active"))
+        for site, port, ip in t.endpoints:
+            host = at.get((site, port))
+            if host is None:
+                checks.append(Check(t.name, "host", f"{site}:{port} ({ip})", False,
+                                    "no host at this port in the inventory", "a host"))
+            else:
+                t.hosts[(site, port)] = needed[(site, port)] = host
+        reachable = [e for e in t.endpoints if e[:2] in t.hosts]
+        for src in reachable:
+            for dst in reachable:
+                if src is not dst:
+                    pings.append(lambda t=t, src=src, dst=dst: ping_checks(t, src, dst, tolerance))
+                    tcp.append(lambda t=t, src=src, dst=dst: tcp_check(t, src, dst, echo_port))
+        if options.isolation:
+            inside = {e[:2] for e in t.endpoints}
+            probes += [(t, o, target) for o in hosts if (o.site, o.port) not in inside for target in t.endpoints
+                       if target[2] not in legit.get((o.site, o.port), ())]
+    isolation: list[Callable[[], list[Check]]] = []
+    if probes:
+        outsiders = sorted({o for _t, o, _target in probes}, key=lambda h: h.name)
+        with ThreadPoolExecutor(max(1, options.parallel)) as pool:
+            own = dict(zip(outsiders, pool.map(own_addresses, outsiders)))
+        # a host that holds the address itself answers its own pings: no leak to look for
+        isolation = [lambda t=t, o=o, target=target: isolation_checks(t, o, target)
+                     for t, o, target in probes if target[2] not in own[o]]
+    # round trips first, a few at a time and alone (busy hosts and switches would add to
+    # them); then TCP; then isolation
+    checks += _run("endpoint pairs, ICMP", pings, max(1, options.parallel // 3), say)
+    servers = _start_echo_servers(needed.values(), echo_port)
+    try:
+        checks += _run("endpoint pairs, TCP", tcp, options.parallel, say)
+    finally:
+        for proc in servers:
+            proc.kill()
+            proc.wait()
+    checks += _run("isolation", isolation, options.parallel, say)
+    if options.throughput:   # one pair at a time: transfers at once would share links
+        pairs = [(t, src, dst) for t in tests for src in t.endpoints for dst in t.endpoints
+                 if src is not dst and src[:2] in t.hosts and dst[:2] in t.hosts]
+        with Progress("throughput", len(pairs), say) as bar:
+            for t, src, dst in pairs:
+                checks.append(throughput_check(t, src, dst))
+                bar.advance()
+    if options.ttc:
+        say("time to connectivity: creating a probe slice")
+        topology = topology_stub.GetTopology(pb.GetTopologyRequest(), timeout=30)
+        checks.append(ttc_check(slice_stub, topology, slices, hosts))
+    order = {t.name: i for i, t in enumerate(tests)}
+    return sorted(checks, key=lambda c: (order.get(c.slice, len(order)), KINDS.index(c.check)))
+
+
+def _run(what: str, jobs: list[Callable[[], list[Check]]], parallel: int, say: Say) -> list[Check]:
+    out: list[Check] = []
+    with Progress(what, len(jobs), say) as bar, ThreadPoolExecutor(max(1, parallel)) as pool:
+        for result in pool.map(lambda job: job(), jobs):
+            out += result
+            bar.advance()
+    return out
+
+
+def _slices(stub, names: list[str]) -> list[pb.Slice]:
+    if names:
+        return [stub.GetSlice(pb.GetSliceRequest(name=n), timeout=30) for n in names]
+    out, token = [], ""
+    while True:
+        page = stub.ListSlices(pb.ListSlicesRequest(page_size=500, page_token=token), timeout=30)
+        out += page.slices
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+def _start_echo_servers(hosts: Iterable[Host], port: int) -> list[subprocess.Popen]:
+    """A TCP echo server in each host, started together, each waited for until it listens."""
+    procs = [h.popen([h.python, "-c", ECHO_SERVER, str(port), str(ECHO_LIFETIME_S)], stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL, text=True) for h in hosts]
+    for p in procs:
+        p.stdout.readline()   # "ready", or "" if it could not bind (its tcp checks then fail)
+    return procs
+
+
+# -- output -------------------------------------------------------------------------------
+
+def summary(checks: list[Check]) -> dict:
+    failed = [c for c in checks if not c.ok]
+    return {"ok": not failed, "checks": len(checks), "failed": len(failed),
+            "slices": sorted({c.slice for c in checks if c.slice})}
+
+
+def to_json(checks: list[Check]) -> str:
+    return json.dumps({**summary(checks), "ttc_target_s": TTC_TARGET_S,
+                       "results": [asdict(c) for c in checks]}, indent=2)
+
+
+def format_table(checks: list[Check]) -> str:
+    """One row per slice and kind of check (passed/all), then every failure on its own line."""
+    groups: dict[tuple[str, str], list[Check]] = {}
+    for c in checks:
+        groups.setdefault((c.slice or "-", c.check), []).append(c)
+    rows = []
+    for (name, kind), cs in groups.items():
+        passed = sum(c.ok for c in cs)
+        worst = ""
+        if kind in ("icmp", "rtt", "ttc", "throughput", "state") or len(cs) == 1:
+            worst = cs[0].measured if len(cs) == 1 else _extreme(kind, cs)
+        rows.append((name, kind, f"{passed}/{len(cs)}", "ok" if passed == len(cs) else "FAIL", worst))
+    lines = [render_table(("SLICE", "CHECK", "PASSED", "RESULT", "MEASURED"), rows, rule=True)]
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines.append(f"\n{len(failed)} failed:")
+        lines += [f"  {c.line}" for c in failed]
+    s = summary(checks)
+    lines.append(f"\n{'PASS' if s['ok'] else 'FAIL'}: {s['checks'] - s['failed']}/{s['checks']} checks passed "
+                 f"on {len(s['slices'])} slice{'s' * (len(s['slices']) != 1)}")
+    return "\n".join(lines)
+
+
+def _extreme(kind: str, cs: list[Check]) -> str:
+    """The worst measurement of a group: the largest RTT, the fewest replies, the smallest throughput."""
+    values = [(float(m.group()), c.measured) for c in cs if (m := re.match(r"[\d.]+", c.measured))]
+    if not values:
+        return cs[0].measured
+    pick = min if kind in ("throughput", "icmp") else max
+    return ("worst " if len(cs) > 1 else "") + pick(values)[1]
+
+
+def to_junit(checks: list[Check]) -> str:
+    """JUnit XML: one test suite per slice (and one for the controller), one test case per
+    check; a failed check is a <failure> with measured and expected."""
+    root = ET.Element("testsuites", name="slicectl verify", tests=str(len(checks)),
+                      failures=str(sum(not c.ok for c in checks)), errors="0",
+                      time=f"{sum(c.seconds for c in checks):.3f}")
+    suites: dict[str, list[Check]] = {}
+    for c in checks:
+        suites.setdefault(c.slice or "controller", []).append(c)
+    for name, cs in suites.items():
+        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(cs)),
+                              failures=str(sum(not c.ok for c in cs)), errors="0", skipped="0",
+                              time=f"{sum(c.seconds for c in cs):.3f}")
+        for c in cs:
+            case = ET.SubElement(suite, "testcase", classname=f"slicectl.verify.{name}",
+                                 name=f"{c.check} {c.subject}", time=f"{c.seconds:.3f}")
+            if not c.ok:
+                failure = ET.SubElement(case, "failure", message=f"measured {c.measured}, expected {c.expected}",
+                                        type=c.check)
+                failure.text = c.line
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,150 @@
+"""`slicectl verify` against a live controller and two-clouds in Mininet: it passes on a
+healthy slice, and fails naming the right pairs when a switch's flows are deleted by hand,
+when a link becomes slower than the slice's bound allows, and when an outsider is
+bridged in by a rule injected by hand. The controller runs without periodic audits, so
+nothing repairs the damage before verify looks."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from junitparser import JUnitXml
+
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.launcher import ControllerProcess
+from slices.rules import slice_cookie
+from tests.rawspec import raw_spec
+from topologies import load
+
+pytestmark = pytest.mark.mininet
+TWO = load("two-clouds")
+SLICE = "pair"
+A, B, OUTSIDER = ("tokyo-dc", 1), ("osaka-dc", 1), ("tokyo-dc", 2)
+BOUND_MS = 15.0   # one way; the route is ~10.3 ms
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from topologies.emulation.wan import Wan
+
+    d = tmp_path_factory.mktemp("verify")
+    ctl = ControllerProcess("two-clouds", d / "store.db", d / "controller.log",
+                            options=("--audit-interval", "0")).start()
+    wan = Wan(TWO, controller=("127.0.0.1", ctl.of))
+    try:
+        wan.start()
+        ctl.wait_switches()
+        wan.write_inventory(d / "wan.json")
+        create_pair(ctl, wan)
+        yield ctl, wan, d
+    finally:
+        ctl.stop()
+        wan.stop()
+
+
+def host(wan, where):
+    return next(h for h in wan.plan.hosts if (h.site, h.port) == where)
+
+
+def create_pair(ctl, wan) -> pb.Slice:
+    doc = {"name": SLICE, "tenant": "lab", "bandwidth_mbps": 5, "max_latency_ms": BOUND_MS,
+           "endpoints": [{"site": h.site, "port": h.port, "ip": h.address} for h in (host(wan, A), host(wan, B))]}
+    s = ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=30)
+    assert s.state == pb.SLICE_STATE_ACTIVE, s.reason
+    return s
+
+
+def recreate_pair(ctl, wan) -> None:
+    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=SLICE), timeout=30)
+    create_pair(ctl, wan)
+
+
+def verify(ctl, d, *args) -> tuple[int, dict]:
+    r = subprocess.run([sys.executable, "-m", "slicectl.cli", "verify", "--server", ctl.grpc,
+                        "--inventory", str(d / "wan.json"), "-o", "json", *args],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode in (0, 1), r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def failed(report: dict) -> set[tuple[str, str]]:
+    return {(c["check"], c["subject"]) for c in report["results"] if not c["ok"]}
+
+
+def pair(src, dst, wan) -> str:
+    return f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]} ({host(wan, dst).address})"
+
+
+def test_verify_passes_on_a_healthy_slice_with_json_and_junit(lab):
+    ctl, wan, d = lab
+    rc, report = verify(ctl, d, "--junit", str(d / "verify.xml"), "--ttc", "--throughput")
+    assert rc == 0 and report["ok"], failed(report)
+    kinds = [c["check"] for c in report["results"]]
+    # both directions of the pair, 2 outsiders x 2 endpoints x (unicast, ARP), one probe slice
+    assert {k: kinds.count(k) for k in set(kinds)} == {
+        "state": 1, "icmp": 2, "tcp": 2, "rtt": 2, "throughput": 2, "isolation-unicast": 4,
+        "isolation-arp": 4, "ttc": 1}
+    ttc = next(c for c in report["results"] if c["check"] == "ttc")
+    assert 0 < ttc["seconds"] < 600
+    xml = JUnitXml.fromfile(str(d / "verify.xml"))
+    assert xml.tests == len(report["results"]) and xml.failures == 0
+    assert {suite.name for suite in xml} == {SLICE, "controller"}
+    # the probe slice is gone again
+    names = [s.spec.name for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices]
+    assert names == [SLICE]
+
+
+def test_verify_names_the_pairs_when_a_switchs_flows_are_deleted(lab):
+    ctl, wan, d = lab
+    s = ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE))
+    switch = host(wan, A).switch
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", switch,
+                    f"cookie={slice_cookie(s.id):#x}/-1"], check=True)
+    try:
+        rc, report = verify(ctl, d, "--junit", str(d / "broken.xml"))
+        assert rc == 1 and not report["ok"]
+        assert {(k, sub) for k, sub in failed(report) if k in ("icmp", "tcp")} == {
+            (k, pair(x, y, wan)) for k in ("icmp", "tcp") for x, y in ((A, B), (B, A))}
+        assert not {k for k, _ in failed(report)} & {"isolation-unicast", "isolation-arp", "state"}
+        xml = JUnitXml.fromfile(str(d / "broken.xml"))
+        assert xml.failures == len(failed(report))
+        messages = [r.message for suite in xml for case in suite for r in case.result]
+        assert any("measured 0/5 replies" in m for m in messages), messages
+    finally:
+        recreate_pair(ctl, wan)
+    assert verify(ctl, d, SLICE, "--no-isolation")[0] == 0
+
+
+def test_verify_flags_the_round_trip_when_a_link_gets_slower_than_the_bound(lab):
+    ctl, wan, d = lab
+    wan.fault_link("tokyo-ix", "osaka-ix", "delay=40")   # 40 ms each way: RTT > 2 x 15 + 25 (tolerance)
+    try:
+        rc, report = verify(ctl, d, SLICE, "--no-isolation")
+    finally:
+        wan.fault_link("tokyo-ix", "osaka-ix", "restore")
+    assert rc == 1
+    assert failed(report) == {("rtt", pair(A, B, wan)), ("rtt", pair(B, A, wan))}
+    rtts = [float(c["measured"].split()[0]) for c in report["results"] if c["check"] == "rtt"]
+    assert all(80 <= r <= 90 for r in rtts), rtts
+    assert verify(ctl, d, SLICE, "--no-isolation")[0] == 0
+
+
+def test_verify_names_an_outsider_bridged_in_by_hand(lab):
+    ctl, wan, d = lab
+    inside, outsider = host(wan, A), host(wan, OUTSIDER)
+    switch = inside.switch
+    rules = [f"table=0,priority=1000,in_port={outsider.port},actions=output:{inside.port}",
+             f"table=0,priority=1000,in_port={inside.port},dl_dst={outsider.mac},actions=output:{outsider.port}"]
+    for rule in rules:
+        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-flow", switch, rule], check=True)
+    try:
+        rc, report = verify(ctl, d, SLICE)
+    finally:
+        for rule in rules:
+            subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "--strict", "del-flows", switch,
+                            rule.partition(",actions=")[0]], check=True)
+    assert rc == 1
+    leak = f"outsider {outsider.name} ({OUTSIDER[0]}:{OUTSIDER[1]}) -> {A[0]}:{A[1]} ({inside.address})"
+    assert failed(report) == {("isolation-unicast", leak), ("isolation-arp", leak)}
