@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "sudo make wan-check   the WAN alone: fidelity table of every japan-intercloud link"
 	@echo "sudo make bench-ttc   time to connectivity, p50/p99 over 50 slice creations"
 	@echo "sudo make bench-failover   outage under cuts, a silent link, a lost cloud, drain, scale-out"
+	@echo "make report       results/report.html from the last demo run and the benchmarks' JSON"
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
@@ -71,6 +72,10 @@ bench-ttc: setup
 bench-failover: setup
 	@mkdir -p results
 	$(SLICECTL) bench failover --reps 10 --json results/failover-japan.json
+
+# The demo writes results/report.html itself; this adds the benchmarks' figures to it.
+report: venv
+	$(SLICECTL) report --run results/demo-run.json --ttc results/ttc-japan.json --failover results/failover-japan.json
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

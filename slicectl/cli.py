@@ -169,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(ve)
     ve.set_defaults(func=cmd_verify)
 
+    rp = sub.add_parser("report", help="one self-contained HTML page about a run: the map with the slices' "
+                        "trees, time to connectivity against the 10-minute target, outage per disaster, "
+                        "verdict per slice (plus the figures as PNG beside it)")
+    rp.add_argument("--run", default="results/demo-run.json", metavar="FILE",
+                    help="the run record `make demo` writes (default: %(default)s)")
+    rp.add_argument("--ttc", metavar="FILE", help="also `bench connectivity --json` output (its samples)")
+    rp.add_argument("--failover", metavar="FILE", help="also `bench failover --json` output")
+    rp.add_argument("--out", default="results/report.html", metavar="FILE", help="default: %(default)s")
+    rp.set_defaults(func=cmd_report)
+
     demo = sub.add_parser("demo", help="the main job (needs root): japan-intercloud in Mininet, its "
                           "fidelity table, then the controller and the example slices: connectivity, "
                           "isolation, time to connectivity, map")
@@ -520,6 +530,19 @@ def cmd_demo(args) -> int:
         progress("part 2/2: the controller, and slices over gRPC")
     rc = run_demo(progress, Path(args.out))
     return rc if args.skip_fidelity or report["ok"] else EXIT_FAIL
+
+
+def cmd_report(args) -> int:
+    from slicectl.htmlreport import ReportError, write
+
+    try:
+        written = write(args.run, args.out, args.ttc, args.failover)
+    except ReportError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    progress(f"figures: {', '.join(str(p) for p in written[1:])}")
+    print(f"report written to {written[0]}")
+    return EXIT_OK
 
 
 def cmd_bench_connectivity(args) -> int:

@@ -11,11 +11,12 @@ exchanged a ping (probes from every pair run in parallel, every 50 ms).
 """
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,7 @@ import yaml
 
 from proto.convert import doc_to_spec
 from slicectl.failover import Bench, host_at
+from slicectl.htmlreport import run_record, write as write_report
 from slicectl.report import percentile, render_table
 from slicectl.wanmap import write_map
 from slicectl.launcher import ControllerProcess
@@ -228,9 +230,13 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
     print(format_drill(rows))
     good = (all(o.ttc_s is not None and o.isolated for o in outcomes) and all(c.ok for c in checks)
             and all(r["all_pairs"] for r in rows))
+    run = out_dir / "demo-run.json"
+    run.write_text(json.dumps(run_record(topo.name, list(slices), [asdict(o) for o in outcomes], rows,
+                                         [asdict(c) for c in checks], good), indent=2) + "\n")
+    page = write_report(run, out_dir / "report.html")[0]
     print(f"{'PASS' if good else 'FAIL'}: {sum(o.ttc_s is not None for o in outcomes)}/{len(outcomes)} "
           f"slices connected, {sum(bool(o.isolated) for o in outcomes)}/{len(outcomes)} isolated; "
-          f"map: {out_dir / 'demo-map.png'}")
+          f"map: {out_dir / 'demo-map.png'}; report: {page} (run record: {run})")
     return 0 if good else 1
 
 
@@ -264,6 +270,7 @@ def run_ttc_bench(creations: int, seed: int, progress: Progress) -> dict:
                 if (i + 1) % 10 == 0:
                     progress(f"{i + 1}/{creations} slices: median so far {statistics.median(times):.3f} s")
     return {"topology": topo.name, "creations": creations, "connected": len(times), "failed": failures,
+            "samples_s": [round(t, 4) for t in times],
             "ttc_s": {"p50": percentile(times, 50), "p99": percentile(times, 99), "min": min(times, default=None),
                       "max": max(times, default=None)},
             "target_s": TARGET_S, "seed": seed}

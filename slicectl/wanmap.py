@@ -48,8 +48,23 @@ def site_positions(topo: Topology) -> tuple[dict[str, tuple[float, float]], set[
 
 
 def write_map(topo: Topology, slices, path: Path) -> list[Path]:
-    """Draw ``slices`` (API Slice messages: spec.name, spec.bandwidth_mbps, spec.priority,
-    tree, backup) on ``topo``; write ``path`` with .png and .svg; return both paths."""
+    """Draw ``slices`` on ``topo`` (:func:`map_figure`); write ``path`` with .png and .svg;
+    return both paths."""
+    fig = map_figure(topo, slices)
+    out = []
+    path = Path(path)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        for suffix in (".png", ".svg"):
+            target = path.with_suffix(suffix)
+            fig.savefig(target, bbox_inches="tight")
+            out.append(target)
+    plt.close(fig)
+    return out
+
+
+def map_figure(topo: Topology, slices):
+    """A matplotlib figure of ``slices`` (API Slice messages: spec.name,
+    spec.bandwidth_mbps, spec.priority, tree, backup) on ``topo``."""
     pos, guessed = site_positions(topo)
     fig, ax = plt.subplots(figsize=(10, 8), dpi=110)
     mean_lat = sum(p[1] for p in pos.values()) / max(len(pos), 1)
@@ -85,12 +100,4 @@ def write_map(topo: Topology, slices, path: Path) -> list[Path]:
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
     ax.grid(color="#eeeeee", linewidth=0.5)
-    out = []
-    path = Path(path)
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
-        for suffix in (".png", ".svg"):
-            target = path.with_suffix(suffix)
-            fig.savefig(target, bbox_inches="tight")
-            out.append(target)
-    plt.close(fig)
-    return out
+    return fig

@@ -50,7 +50,7 @@ AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
 TIMESPEC = struct.Struct("ll")
 ANCILLARY = socket.CMSG_SPACE(AUXDATA.size) + socket.CMSG_SPACE(TIMESPEC.size)
 MAX_FRAME = 65535
-SPIN_S = 0.0005  # busy-wait this close to a release time
+SPIN_S = 0.0001  # busy-wait this close to a release time
 REFERENCE_DELAY_MS = 1.0
 BATCH = 64  # frames read from one socket before looking at the clock again
 SOCKET_BUFFER = 8 * 1024 * 1024
@@ -112,9 +112,7 @@ def relay(if_a: str, if_b: str, delay: list[float], loss: list[float] | None = N
     peer = {a.fileno(): b, b.fileno(): a}
     sock = {a.fileno(): a, b.fileno(): b}
     line: dict[int, collections.deque] = {a.fileno(): collections.deque(), b.fileno(): collections.deque()}
-    poller = select.epoll()
-    for s in (a, b):
-        poller.register(s.fileno(), select.EPOLLIN)
+    watched = [a.fileno(), b.fileno()]
     while True:
         now = time.time()
         due_next = None
@@ -128,18 +126,18 @@ def relay(if_a: str, if_b: str, delay: list[float], loss: list[float] | None = N
             if queue and (due_next is None or queue[0][0] < due_next):
                 due_next = queue[0][0]
         if due_next is None:
-            timeout = -1
+            timeout = None
         else:
-            # Sleep in epoll until SPIN_S before the deadline (epoll rounds up to whole
-            # ms, hence the extra ms), then poll without sleeping: waking from a long
-            # sleep costs a few hundred us on an idle machine, which would add to the delay.
+            # Sleep in select (microsecond timeouts, on a high-resolution timer with no
+            # slack for a real-time task) until SPIN_S before the deadline, then poll
+            # without sleeping: waking up costs tens of microseconds.
             wait = due_next - time.time()
-            timeout = wait - SPIN_S - 0.001 if wait > SPIN_S + 0.001 else 0
-        events = poller.poll(timeout)
-        if not events and due_next is not None:
+            timeout = wait - SPIN_S if wait > SPIN_S else 0
+        ready, _w, _x = select.select(watched, [], [], timeout)
+        if not ready and due_next is not None:
             continue
         now = time.time()
-        for fd, _ in events:
+        for fd in ready:
             s, queue = sock[fd], line[fd]
             for _ in range(BATCH):
                 try:
@@ -168,7 +166,7 @@ RT_PRIORITY = 10
 
 def _realtime() -> None:
     """Run at a modest real-time priority: a release due now must not wait behind other
-    processes. The relay sleeps in epoll when nothing is due, and the kernel's RT
+    processes. The relay sleeps in select when nothing is due, and the kernel's RT
     throttling (sched_rt_runtime_us) keeps the rest of the machine alive regardless."""
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
