@@ -15,7 +15,6 @@ import base64
 import datetime
 import html
 import io
-import json
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb  # noqa: E402
+from slicectl.jsonfiles import read_json  # noqa: E402
 from slicectl.wanmap import map_figure  # noqa: E402
 from topologies import load  # noqa: E402
 
@@ -47,13 +47,8 @@ def run_record(topology: str, slices: list[pb.Slice], outcomes: list[dict], dril
             "outcomes": outcomes, "drill": drill, "verify": checks}
 
 
-def read_json(path: str | Path, what: str) -> dict:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ReportError(f"{path}: cannot read the {what} ({e.strerror})") from None
-    except ValueError as e:
-        raise ReportError(f"{path}: the {what} is not JSON ({e})") from None
+def read_object(path: str | Path, what: str) -> dict:
+    doc = read_json(path, what, ReportError)
     if not isinstance(doc, dict):
         raise ReportError(f"{path}: the {what} is not a JSON object")
     return doc
@@ -206,10 +201,10 @@ def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None
 def write(run_path: str | Path, out: str | Path, ttc_path: str | None = None,
           failover_path: str | None = None) -> list[Path]:
     """Read the inputs, write the page and its figures; the paths written."""
-    run = read_json(run_path, "run record")
+    run = read_object(run_path, "run record")
     check_run(run, str(run_path))
-    ttc = read_json(ttc_path, "connectivity benchmark") if ttc_path else None
-    failover = read_json(failover_path, "failover benchmark") if failover_path else None
+    ttc = read_object(ttc_path, "connectivity benchmark") if ttc_path else None
+    failover = read_object(failover_path, "failover benchmark") if failover_path else None
     page, figures = build(run, ttc, failover)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

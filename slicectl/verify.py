@@ -47,6 +47,7 @@ import grpc
 
 from proto.convert import STATE_NAMES
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.jsonfiles import read_json
 from slicectl.progress import Progress
 from slicectl.report import render_table
 
@@ -139,13 +140,7 @@ class Inventory:
 
 def load_inventory(path: str | Path) -> Inventory:
     """The inventory file; VerifyError naming the file and field if it is wrong."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise VerifyError(f"{path}: cannot read the inventory ({e.strerror})") from None
-    except ValueError as e:
-        raise VerifyError(f"{path}: not JSON ({e})") from None
-    return read_inventory(doc, str(path))
+    return read_inventory(read_json(path, "inventory", VerifyError), str(path))
 
 
 def read_inventory(doc: object, path: str = "inventory") -> Inventory:

@@ -40,7 +40,7 @@ def test_inventory_hosts_and_how_to_enter_them(tmp_path):
 
 
 @pytest.mark.parametrize("doc, message", [
-    ("{not json", "not JSON"),
+    ("{not json", "the inventory is not JSON"),
     ({"hosts": {}}, "hosts: expected a list"),
     ({"hosts": [], "rtt_tolerance_ms": "5"}, "rtt_tolerance_ms: expected milliseconds"),
     ({"hosts": [{"site": "a", "port": "1", "ip": "10.0.0.1", "pid": 1}]}, "hosts[0].port: expected a whole number"),
