@@ -25,11 +25,10 @@ from google.protobuf import json_format  # noqa: E402
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb  # noqa: E402
 from slicectl.jsonfiles import read_json  # noqa: E402
+from slicectl.targets import RECOVERY_TARGET_S, TTC_TARGET_S  # noqa: E402
 from slicectl.wanmap import map_figure  # noqa: E402
 from topologies import load  # noqa: E402
 
-TTC_TARGET_S = 600.0
-RECOVERY_TARGET_S = 1800.0
 
 
 class ReportError(Exception):

@@ -50,8 +50,8 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.jsonfiles import read_json
 from slicectl.progress import Progress
 from slicectl.report import render_table
+from slicectl.targets import TTC_TARGET_S
 
-TTC_TARGET_S = 600.0        # the programme: connectivity within 10 minutes of a request
 RTT_TOLERANCE_MS = 5.0      # default allowance over 2 x the one-way bound
 THROUGHPUT_SHARE = 0.8      # of the reservation, for TCP through the slice's policer
 THROUGHPUT_SECONDS = 2
