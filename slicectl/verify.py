@@ -437,7 +437,9 @@ def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str]
         tolerance = (inventory.rtt_tolerance_ms, "tolerance, the inventory's")
     else:
         tolerance = (RTT_TOLERANCE_MS, "tolerance")
-    slices = _slices(slice_stub, list(names))
+    names = list(names)
+    everything = _slices(slice_stub, [])   # the unnamed ones too: their ports and addresses are taken
+    slices = _slices(slice_stub, names) if names else everything
     tests = [slice_under_test(s) for s in slices]
     at = {(h.site, h.port): h for h in hosts}
     checks: list[Check] = []
@@ -447,7 +449,7 @@ def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str]
     echo_port = random.randint(40000, 59999)
     needed: dict[tuple[str, int], Host] = {}
     legit: dict[tuple[str, int], set[str]] = {}    # location -> addresses it may reach (its slices')
-    for t in tests:
+    for t in map(slice_under_test, everything):
         for site, port, _ip in t.endpoints:
             legit.setdefault((site, port), set()).update(ip for *_, ip in t.endpoints)
     for t in tests:
@@ -499,7 +501,7 @@ def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str]
     if options.ttc:
         say("time to connectivity: creating a probe slice")
         topology = topology_stub.GetTopology(pb.GetTopologyRequest(), timeout=30)
-        checks.append(ttc_check(slice_stub, topology, slices, hosts))
+        checks.append(ttc_check(slice_stub, topology, everything, hosts))
     order = {t.name: i for i, t in enumerate(tests)}
     return sorted(checks, key=lambda c: (order.get(c.slice, len(order)), KINDS.index(c.check)))
 

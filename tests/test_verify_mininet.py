@@ -148,3 +148,19 @@ def test_verify_names_an_outsider_bridged_in_by_hand(lab):
     assert rc == 1
     leak = f"outsider {outsider.name} ({OUTSIDER[0]}:{OUTSIDER[1]}) -> {A[0]}:{A[1]} ({inside.address})"
     assert failed(report) == {("isolation-unicast", leak), ("isolation-arp", leak)}
+
+
+def test_verify_of_named_slices_still_knows_the_ports_other_slices_hold(lab):
+    """`--ttc` picks its probe slice's hosts among those no slice uses, named or not."""
+    ctl, wan, d = lab
+    others = [host(wan, OUTSIDER), host(wan, ("osaka-dc", 2))]
+    doc = {"name": "other", "tenant": "lab", "bandwidth_mbps": 1,
+           "endpoints": [{"site": h.site, "port": h.port, "ip": h.address} for h in others]}
+    ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=30)
+    try:
+        rc, report = verify(ctl, d, SLICE, "--ttc", "--no-isolation")
+    finally:
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="other"), timeout=30)
+    ttc = next(c for c in report["results"] if c["check"] == "ttc")
+    assert rc == 1 and ttc["measured"] == "no two free hosts in different sites", ttc
+    assert failed(report) == {("ttc", "probe slice")}
