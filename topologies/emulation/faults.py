@@ -21,7 +21,7 @@ N2 change places on its switch (their OpenFlow port numbers are exchanged), as a
 technician's mistake would; the same mode again puts them back.
 
 Silence, loss and delay act on the link's delay line: the userspace relay (its control file,
-re-read on SIGHUP) or netem's ``loss``. A link with no delay line (0 ms) can be cut but not
+re-read on SIGHUP) or netem's ``loss`` and ``delay``. A link with no delay line (0 ms) can be cut but not
 silenced.
 """
 from __future__ import annotations
