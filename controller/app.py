@@ -107,6 +107,8 @@ class SlicingApp(app_manager.OSKenApp):
             self._was_live |= {(dp.id, no) for no, p in (getattr(dp, "ports", {}) or {}).items()
                                if getattr(p, "state", 0) & dp.ofproto.OFPPS_LIVE}
             self.dps[site] = dp
+            with self._lock:   # it has just answered the handshake; if it hangs again, a barrier says so
+                self._unresponsive.pop(site, None)
             log.info("switch %s (dpid %016x) connected", site, dp.id)
             self.controller.post(lambda: self.controller.switch_connected(site))
         elif ev.state == DEAD_DISPATCHER and site is not None and self.dps.get(site) is dp:

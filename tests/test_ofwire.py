@@ -210,7 +210,6 @@ def test_a_switch_that_never_answers_barriers_degrades_its_slices(net, monkeypat
     problems = net.app.push(diff({}, {}))
     assert problems == {}
     net.switches["sendai-dc"].answers_barriers = True
-    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 5)   # no other switch may miss 0.2 s now
     net.event(net.dps["sendai-dc"], MAIN_DISPATCHER)     # it reconnects
     assert net.ctl.states["medical"].state == "active"
 
