@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import struct
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from os_ken.base import app_manager
@@ -24,13 +25,19 @@ from os_ken.ofproto import ofproto_v1_3
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
 from controller.liveness import LinkMonitor, parse_returned, probe_frame
+from controller.sla import SlaMonitor, parse_probe
+from controller.sla import probe_frame as sla_frame
 from proto.defaults import LINK_HOLD_DOWN_S
 from slices.compiler import Changes, change_phases
-from slices.rules import COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY, meter_id, slice_cookie
+from slices.rules import (COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY,
+                          cookie_slice, meter_id, meter_slice, slice_cookie)
 
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
 READ_TIMEOUT_S = 10.0
+ECHO_WINDOW = 10           # a control channel's delay: the smallest of its last 10 echoes
+_ECHO = struct.Struct("!8sd")
+_ECHO_MAGIC = b"ICSLECHO"
 
 # Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
 SETTINGS: dict = {}
@@ -77,6 +84,16 @@ class SlicingApp(app_manager.OSKenApp):
             self._nonce = secrets.randbits(64)
             self._prober = threading.Thread(target=self._probe_every, name="link-probes", daemon=True)
             self._prober.start()
+        self.sla: SlaMonitor | None = None
+        self._echo_s: dict[str, deque] = defaultdict(lambda: deque(maxlen=ECHO_WINDOW))
+        self._sla_thread: threading.Thread | None = None
+        sla = SETTINGS.get("sla")
+        if sla is not None:
+            self.controller.reroute_on_sla = sla.pop("reroute", True)
+            self.sla = SlaMonitor(**sla)
+            self._sla_nonce = secrets.randbits(64)
+            self._sla_thread = threading.Thread(target=self._sla_every, name="sla-probes", daemon=True)
+            self._sla_thread.start()
         self.controller.start(audit_interval=SETTINGS.get("audit_interval"))
         on_ready = SETTINGS.get("on_ready")
         if on_ready:
@@ -84,8 +101,9 @@ class SlicingApp(app_manager.OSKenApp):
 
     def close(self):
         self._probing.set()
-        if self._prober is not None:
-            self._prober.join(timeout=2)
+        for thread in (self._prober, self._sla_thread):
+            if thread is not None:
+                thread.join(timeout=2)
         self.controller.stop()
         on_close = SETTINGS.get("on_close")
         if on_close:
@@ -167,7 +185,7 @@ class SlicingApp(app_manager.OSKenApp):
             for site, dp in dps.items():
                 with self._lock:
                     ports = self.monitor.due(site, seq, set(dps))
-                    self.monitor.sent(site, ports, time.monotonic())
+                    self.monitor.sent(site, ports, time.monotonic(), seq)
                 if ports:  # one packet-out: the copy that comes back on a port is that port's
                     ofp, parser = dp.ofproto, dp.ofproto_parser
                     dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
@@ -183,13 +201,91 @@ class SlicingApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
         msg = ev.msg
+        now = time.monotonic()
         site = self.site_of.get(msg.datapath.id)
-        if self.monitor is None or site is None:
+        if site is None:
             return
-        origin = parse_returned(msg.data, self._nonce)
-        if origin is not None:
+        if self.sla is not None:
+            seq = parse_probe(msg.data, self._sla_nonce)
+            if seq is not None:
+                with self._lock:
+                    self.sla.answered(seq, now, lambda t: (self._channel_s(t.src_site) + self._channel_s(t.dst_site)) / 2)
+                return
+        if self.monitor is None:
+            return
+        returned = parse_returned(msg.data, self._nonce)
+        if returned is not None:
             with self._lock:
-                self.monitor.answered(site, msg.match["in_port"], origin, time.monotonic())
+                self.monitor.answered(site, msg.match["in_port"], returned[0], now, returned[1],
+                                      channel_s=self._channel_s(site))
+
+    # -- live SLA (controller.sla) --------------------------------------------------------------
+
+    def _channel_s(self, site: str) -> float:
+        """The control channel's round trip to ``site``'s switch: the smallest recent echo."""
+        echoes = self._echo_s.get(site)
+        return min(echoes) if echoes else 0.0
+
+    @set_ev_cls(ofp_event.EventOFPEchoReply, MAIN_DISPATCHER)
+    def _echo_reply(self, ev):
+        data = ev.msg.data or b""
+        site = self.site_of.get(ev.msg.datapath.id)
+        if site is None or len(data) != _ECHO.size or data[:8] != _ECHO_MAGIC:
+            return
+        _magic, sent = _ECHO.unpack(data)
+        with self._lock:
+            self._echo_s[site].append(time.monotonic() - sent)
+
+    def _sla_every(self) -> None:
+        """Each interval: an echo to every switch (the control channel's share of a
+        probe's trip), a probe into every slice between every two of its endpoint sites,
+        the slices' statuses judged; the owner hears of each verdict that changed, and of
+        the links' measured delays."""
+        interval, seq = self.sla.interval_s, 0
+        next_at = time.monotonic()
+        while not self._probing.wait(max(0.0, next_at - time.monotonic())):
+            next_at += interval
+            dps = dict(self.dps)
+            for dp in dps.values():
+                dp.send_msg(dp.ofproto_parser.OFPEchoRequest(dp, data=_ECHO.pack(_ECHO_MAGIC, time.monotonic())))
+            targets = self.controller.sla_targets
+            with self._lock:
+                self.sla.watch(list(targets), time.monotonic())
+            for t in targets:
+                dp = dps.get(t.src_site)
+                if dp is None:
+                    continue
+                seq += 1
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                with self._lock:
+                    self.sla.sent(t, seq, time.monotonic())
+                dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)],
+                                                data=sla_frame(t, self._sla_nonce, seq)))
+            with self._lock:
+                statuses, turned = self.sla.evaluate(time.monotonic(), time.time(), list(targets))
+                links = self.monitor.delays_ms() if self.monitor is not None else {}
+            self.controller.sla_status = statuses
+            self.controller.link_delays_ms = links
+            for name in turned:
+                self.controller.post(lambda n=name, st=statuses[name]: self.controller.sla_turned(n, st))
+            slower = self._slower_than_modelled(links)
+            if slower != getattr(self, "_slower", None):
+                self._slower = slower
+                self.controller.post(lambda m=slower: self.controller.links_measured(m))
+            if time.monotonic() - next_at > interval:
+                next_at = time.monotonic()
+
+    def _slower_than_modelled(self, measured: dict) -> dict:
+        """The links measured clearly slower than their model (by more than the SLA
+        tolerance, 2 ms and 20 %: a switch's own forwarding time is not news), at their
+        measured delay rounded to the millisecond (so small jitter changes nothing)."""
+        out = {}
+        for l in self.topology.links:
+            d = measured.get(l.key)
+            if d is not None and d > l.delay_ms * 1.2 + 2.0 + self.sla.tolerance_ms:
+                out[l.key] = float(round(d))
+        return out
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):
@@ -350,27 +446,48 @@ class SlicingApp(app_manager.OSKenApp):
         return entries
 
     def counters(self, site: str, slice_id: int) -> dict[str, int]:
+        """The counters of one slice on one switch (see :meth:`_read_counters`)."""
+        return self._read_counters(site, slice_id).get(slice_id, dict(_ZERO))
+
+    def all_counters(self) -> dict[int, dict[str, int]]:
+        """Every slice's counters summed over every connected switch, by slice id: two
+        requests per switch, whatever the number of slices (for a Prometheus scrape)."""
+        total: dict[int, dict[str, int]] = {}
+        for site in sorted(self.dps):
+            for sid, counts in self._read_counters(site).items():
+                mine = total.setdefault(sid, dict(_ZERO))
+                for k, v in counts.items():
+                    mine[k] += v
+        return total
+
+    def _read_counters(self, site: str, slice_id: int | None = None) -> dict[int, dict[str, int]]:
+        """Packets and bytes entering at endpoint ports (the ingress flows) and seen and
+        dropped by the meters, by slice id, on one switch: of one slice, or of all."""
         dp = self.dps.get(site)
-        out = {"ingress_packets": 0, "ingress_bytes": 0, "meter_packets": 0, "meter_bytes": 0,
-               "meter_dropped_packets": 0}
         if dp is None or self._hung(site):
-            return out
+            return {}
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        flows = parser.OFPFlowStatsRequest(dp, table_id=0, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-                                           cookie=slice_cookie(slice_id), cookie_mask=COOKIE_SLICE_MASK,
-                                           match=parser.OFPMatch())
-        meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id))
+        cookie, mask = (slice_cookie(slice_id), COOKIE_SLICE_MASK) if slice_id else (COOKIE_APP, COOKIE_APP_MASK)
+        flows = parser.OFPFlowStatsRequest(dp, table_id=TABLE_CLASSIFY, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                           cookie=cookie, cookie_mask=mask, match=parser.OFPMatch())
+        meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id) if slice_id else ofp.OFPM_ALL)
         waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
         for _r, w in waiters:
             w.done.wait(READ_TIMEOUT_S)
         self._forget(dp, [(r.xid, w) for r, w in waiters])
+        out: dict[int, dict[str, int]] = {}
         for f in waiters[0][1].body:
-            if f.priority == PRIO_INGRESS and f.table_id == TABLE_CLASSIFY:  # endpoint ingress rules
-                out["ingress_packets"] += f.packet_count
-                out["ingress_bytes"] += f.byte_count
+            sid = cookie_slice(f.cookie)
+            if f.priority == PRIO_INGRESS and sid:  # endpoint ingress rules
+                c = out.setdefault(sid, dict(_ZERO))
+                c["ingress_packets"] += f.packet_count
+                c["ingress_bytes"] += f.byte_count
         for m in waiters[1][1].body:
-            out["meter_packets"] += m.packet_in_count
-            out["meter_bytes"] += m.byte_in_count
-            out["meter_dropped_packets"] += sum(b.packet_band_count for b in m.band_stats)
+            c = out.setdefault(meter_slice(m.meter_id), dict(_ZERO))
+            c["meter_packets"] += m.packet_in_count
+            c["meter_bytes"] += m.byte_in_count
+            c["meter_dropped_packets"] += sum(b.packet_band_count for b in m.band_stats)
         return out
 
+
+_ZERO = {"ingress_packets": 0, "ingress_bytes": 0, "meter_packets": 0, "meter_bytes": 0, "meter_dropped_packets": 0}

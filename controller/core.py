@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
 from controller.ofwire import canonical_entry
+from controller.sla import VIOLATED, WITHIN, SlaStatus, Target, targets_of
 from controller.store import Store, StoreError, placement_from_json
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
 from slices.engine import PREEMPTED, Event, SliceEngine
@@ -117,6 +118,17 @@ class SliceController:
         # a slice across one is not active, whatever later pushes elsewhere confirm
         self.switch_problems: dict[str, SwitchProblem] = {}
         self.on_repair: Callable[[int], Any] | None = None   # entries an audit had to send
+        # prometheus_client histograms (controller.metrics), when metrics are served
+        self.engine_seconds = self.ttc_seconds = None
+        # live SLA (controller.sla): the probes to send, rebuilt whenever placements change
+        # (read by the probing thread without a lock: always a whole new tuple), and each
+        # slice's status as last judged (set by the probing thread, likewise)
+        self.sla_targets: tuple[Target, ...] = ()
+        self._targets: dict[str, list[Target]] = {}
+        self.sla_status: dict[str, SlaStatus] = {}
+        self.link_delays_ms: dict = {}        # each link's measured one-way delay (link probes)
+        self.reroute_on_sla = True            # move a slice whose bound is violated, if it helps
+        self._sla_flagged: set[str] = set()   # slices whose violation was announced
         self._auditing = threading.Event()
         self._load()
 
@@ -195,6 +207,16 @@ class SliceController:
                 continue
             self.states[row.name] = SliceState(row.state, row.reason, row.create_time, row.update_time)
         self.plan = compile_plan(self.engine, self.ports)
+        self._refresh_targets(list(self.engine.slices))
+
+    def _refresh_targets(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self.engine.slices:
+                self._targets[name] = targets_of(self.engine.record(name))
+            else:
+                self._targets.pop(name, None)
+                self._sla_flagged.discard(name)
+        self.sla_targets = tuple(t for ts in self._targets.values() for t in ts)
 
     # -- requests (run on the owner thread) ---------------------------------------------------
 
@@ -354,6 +376,32 @@ class SliceController:
             log.info("link %s—%s up", a, b)
             self._transact(lambda: self.engine.link_up(a, b), request=False)
 
+    # -- live SLA (controller.sla) ------------------------------------------------------------
+
+    def links_measured(self, measured: dict) -> None:
+        """The links' one-way delays as the probes measure them: placements from now on
+        use them (see :meth:`SliceEngine.set_link_delays`)."""
+        for change in self.engine.set_link_delays(measured):
+            log.info("link delay as measured: %s", change)
+
+    def sla_turned(self, name: str, status: SlaStatus) -> None:
+        """A slice's SLA verdict changed: tell the watchers; a slice whose bound is violated
+        by slow links (not by lost probes) moves to a faster tree if the links' measured
+        delays offer one that keeps its bound."""
+        if name not in self.engine.slices or status.state not in (WITHIN, VIOLATED):
+            return
+        if status.state == WITHIN and name not in self._sla_flagged:
+            return   # the first verdict of a new slice: nothing was wrong
+        (self._sla_flagged.add if status.state == VIOLATED else self._sla_flagged.discard)(name)
+        kind = "sla-violated" if status.state == VIOLATED else "sla-restored"
+        st = self.states.get(name)
+        (log.warning if status.state == VIOLATED else log.info)("slice %s: %s (%s)", name, kind, status.reason)
+        self._publish([Published(name, kind, st.state if st else "", status.reason, time.time())])
+        if (status.state == VIOLATED and not status.lost and status.delay_ms is not None
+                and self.reroute_on_sla):
+            self._transact(lambda: self.engine.reroute(name, status.delay_ms, f"SLA violated: {status.reason}"),
+                           request=False)
+
     # -- the one-way flow's last steps ------------------------------------------------------------
 
     def _transact(self, decide: Callable[[], list[Event]], *, created: str | None = None,
@@ -386,7 +434,10 @@ class SliceController:
 
         new_plan = saved[1]
         try:
+            started = time.perf_counter()
             events = decide()
+            if self.engine_seconds is not None:
+                self.engine_seconds.observe(time.perf_counter() - started)
             touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
             new_plan = recompile(self.plan, self.engine, touched, self.ports)
             changes = replace(diff(self.plan, new_plan), drain_s=_drain_s(saved[0].slices, touched))
@@ -409,6 +460,7 @@ class SliceController:
         except BaseException:
             undo()
             raise
+        self._refresh_targets(touched)
         if not request:
             try:
                 with self.store.transaction() as tx:
@@ -481,6 +533,8 @@ class SliceController:
                 else:
                     new = ("active", f"worst delay {s.tree.worst_delay_ms:.2f} ms over {len(s.tree.edges)} links")
             if (st.state, st.reason) != new:
+                if new[0] == "active" and st.state == "requested" and self.ttc_seconds is not None:
+                    self.ttc_seconds.observe(time.time() - st.created)   # time to connectivity
                 st.state, st.reason, st.updated = new[0], new[1], time.time()
                 changed[name] = st
         if commit and changed:

@@ -37,6 +37,7 @@ Pure: no I/O. :mod:`controller.app` sends and receives the frames and feeds the 
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 
 from proto.defaults import LINK_HOLD_DOWN_S, PROBE_INTERVAL_S, PROBE_MISSES
@@ -45,6 +46,7 @@ from topologies.model import Topology
 from topologies.ports import PortMap
 
 PROBE_GRACE_S = 1.0
+DELAY_WINDOW = 20                     # a link's delay: the smallest of its last 20 probes
 FRAME_BYTES = 60                      # the Ethernet minimum without the FCS
 WIRE_BYTES = FRAME_BYTES + 4 + 20     # FCS, preamble, start delimiter and inter-frame gap
 _MAGIC = b"ICPR"
@@ -58,14 +60,15 @@ def probe_frame(nonce: int, seq: int) -> bytes:
     return head.ljust(FRAME_BYTES, b"\0")
 
 
-def parse_returned(data: bytes, nonce: int) -> str | None:
-    """The source address of a returned probe of this controller (``nonce``), else None."""
+def parse_returned(data: bytes, nonce: int) -> tuple[str, int] | None:
+    """The source address and sequence number of a returned probe of this controller
+    (``nonce``), else None."""
     if len(data) < _HEAD.size:
         return None
-    _dst, src, eth_type, magic, got_nonce, _seq = _HEAD.unpack_from(data)
+    _dst, src, eth_type, magic, got_nonce, seq = _HEAD.unpack_from(data)
     if eth_type != PROBE_ETH_TYPE or magic != _MAGIC or got_nonce != nonce:
         return None
-    return ":".join(f"{b:02x}" for b in src)
+    return ":".join(f"{b:02x}" for b in src), seq
 
 
 def probe_load_bps(interval_s: float) -> float:
@@ -101,6 +104,8 @@ class _Link:
     judged_from: float | None = None   # when an end had been connected long enough
     miswired: str = ""
     miswired_at: float | None = None
+    sent_at: dict = field(default_factory=dict)           # sequence -> send time, for delays
+    delays: deque = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))   # one-way, ms
 
 
 @dataclass
@@ -141,20 +146,30 @@ class LinkMonitor:
                 out.append(port)
         return sorted(out)
 
-    def sent(self, site: str, ports: list[int], now: float) -> None:
+    def sent(self, site: str, ports: list[int], now: float, seq: int | None = None) -> None:
         for port in ports:
             link = self._at_port.get((site, port))
             if link is not None:
                 link.pending.append(now)
                 del link.pending[:-4 * self.misses]   # enough to count misses; bounded while down
+                if seq is not None:
+                    link.sent_at[seq] = now
+                    while len(link.sent_at) > 4 * self.misses:
+                        del link.sent_at[next(iter(link.sent_at))]
 
-    def answered(self, site: str, port: int, origin: str, now: float) -> None:
+    def answered(self, site: str, port: int, origin: str, now: float, seq: int | None = None,
+                 channel_s: float = 0.0) -> None:
         """A probe ``site`` sent out of ``port`` came back, returned by the switch port
-        that ``origin`` (its source address) names."""
+        that ``origin`` (its source address) names. With its sequence number, its round
+        trip less ``channel_s`` (the control channel's: out to the switch and back) is
+        one sample of the link's delay."""
         link = self._at_port.get((site, port))
         where = probe_mac_origin(origin)
         if link is None or where is None:
             return
+        at = link.sent_at.pop(seq, None) if seq is not None else None
+        if at is not None:
+            link.delays.append(max(0.0, (now - at - channel_s) * 1000 / 2))
         index, far_port = where
         far = (self._sites[index] if index < len(self._sites) else f"site #{index}", far_port)
         expected = link.ends[(site, port)]
@@ -221,6 +236,11 @@ class LinkMonitor:
             return None
         link.status, link.reason = status, reason
         return Verdict(link.a, link.b, status == UP, reason)
+
+    def delays_ms(self) -> dict:
+        """Each link's measured one-way delay (the smallest of its recent samples: queues
+        only add), for the links with samples."""
+        return {key: min(link.delays) for key, link in self._links.items() if link.delays}
 
     def state(self, a: str, b: str) -> tuple[str, str]:
         """``(status, reason)`` of the a—b link."""

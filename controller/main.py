@@ -34,10 +34,11 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
-        metrics_addr: str | None = DEFAULT_METRICS) -> int:
+        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
-    scrapes /metrics (None: nowhere)."""
+    scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
+    plus ``reroute``, None for no SLA monitoring."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -78,7 +79,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
             stoppers.pop()()
 
     app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
-                        audit_interval=audit_interval or None, probes=probes, metrics=metrics)
+                        audit_interval=audit_interval or None, probes=probes, metrics=metrics,
+                        sla=dict(sla) if sla else None)
     cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
              project="os_ken", default_config_files=[])
 

@@ -1,8 +1,11 @@
 """Prometheus metrics of a running controller, on ``--metrics ADDR`` (prometheus_client).
 
 Two kinds: what happened, counted as it happens (flow-mods sent, barrier waits, API calls
-by method and status, audit repairs); and what is, read from the owner at scrape time
-(slices by state, switches connected, links up and their free capacity). Names follow
+by method and status, audit repairs, engine decision time, time to connectivity of new
+slices); and what is, read at scrape time: from the owner (slices by state, switches
+connected, links up, their free capacity and measured delay, each slice's measured delay
+and SLA verdict) and from the switches (each slice's packets and bytes in at its
+endpoints, and dropped above its reservation: two requests per switch per scrape). Names follow
 Prometheus conventions: an ``intercloud_`` prefix, base units, ``_total`` on counters.
 """
 from __future__ import annotations
@@ -10,12 +13,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from controller.sla import MEASURING, VIOLATED
 
 if TYPE_CHECKING:
     from controller.core import SliceController
 
+_SLICE_COUNTERS = (
+    ("ingress_packets", "ingress_packets", "Packets entering the slice at its endpoints"),
+    ("ingress_bytes", "ingress_bytes", "Bytes entering the slice at its endpoints"),
+    ("meter_dropped_packets", "dropped_packets", "Packets dropped above the slice's reservation (its meters)"),
+)
 STATES = ("requested", "active", "degraded", "preempted", "failed")
 SCRAPE_TIMEOUT_S = 5.0
 
@@ -38,9 +48,16 @@ class Metrics:
                                      registry=r)
         self.audit_repairs = Counter("intercloud_audit_repairs_total",
                                      "Entries sent to a switch to make it hold the plan again", registry=r)
+        self.engine_seconds = Histogram("intercloud_engine_decision_seconds",
+                                        "Time the engine took to decide a change (placement, repair, move)",
+                                        buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1), registry=r)
+        self.ttc_seconds = Histogram("intercloud_time_to_connectivity_seconds",
+                                     "From a slice's creation request to every switch confirming its rules",
+                                     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 600), registry=r)
 
     def watch(self, ctl: "SliceController") -> None:
-        """Report ``ctl``'s state at every scrape."""
+        """Report ``ctl``'s state at every scrape, and time its decisions."""
+        ctl.engine_seconds, ctl.ttc_seconds = self.engine_seconds, self.ttc_seconds
         self.registry.register(_StateCollector(ctl))
 
     def serve(self, host: str, port: int):
@@ -74,8 +91,41 @@ class _StateCollector(Collector):
         for name, up, residual in snap["links"]:
             links.add_metric([name], up)
             free.add_metric([name], residual)
+        measured = GaugeMetricFamily("intercloud_link_measured_delay_seconds",
+                                     "One-way delay of the link as its probes measure it", labels=["link"])
+        for name, delay_ms in snap["link_delays"]:
+            measured.add_metric([name], delay_ms / 1000)
         yield links
         yield free
+        yield measured
+        yield from self._slice_families(snap)
+
+    def _slice_families(self, snap: dict) -> Iterator:
+        delay = GaugeMetricFamily("intercloud_slice_delay_seconds", "Measured one-way delay of the slice's "
+                                  "worst endpoint pair (in-band probes)", labels=["slice"])
+        bound = GaugeMetricFamily("intercloud_slice_delay_bound_seconds", "The slice's latency bound",
+                                  labels=["slice"])
+        violated = GaugeMetricFamily("intercloud_slice_sla_violated", "1 while the slice's SLA is violated "
+                                     "(over its bound, or probes lost), 0 within it", labels=["slice"])
+        for name, sla, bound_ms in snap["sla"]:
+            if bound_ms is not None:
+                bound.add_metric([name], bound_ms / 1000)
+            if sla is not None and sla.delay_ms is not None:
+                delay.add_metric([name], sla.delay_ms / 1000)
+            if sla is not None and sla.state != MEASURING:
+                violated.add_metric([name], int(sla.state == VIOLATED))
+        yield from (delay, bound, violated)
+        counters = getattr(self.ctl.wire, "all_counters", None)
+        if counters is None:
+            return
+        families = {key: CounterMetricFamily(f"intercloud_slice_{what}", text, labels=["slice"])
+                    for key, what, text in _SLICE_COUNTERS}
+        names = snap["names"]
+        for sid, counts in sorted(counters().items()):
+            if sid in names:
+                for key, family in families.items():
+                    family.add_metric([names[sid]], counts[key])
+        yield from families.values()
 
     def _snapshot(self) -> dict:
         ctl, e = self.ctl, self.ctl.engine
@@ -84,6 +134,10 @@ class _StateCollector(Collector):
             states[st.state] = states.get(st.state, 0) + 1
         connected = ctl.wire.connected_sites()
         return {"states": states,
+                "names": {s.number: n for n, s in e.slices.items()},
+                "sla": [(n, ctl.sla_status.get(n), s.spec.max_latency_ms) for n, s in sorted(e.slices.items())],
+                "link_delays": [(f"{l.a}—{l.b}", ctl.link_delays_ms[l.key]) for l in e.topology.links
+                                if l.key in ctl.link_delays_ms],
                 "switches": [(s.name, int(s.name in connected)) for s in e.topology.sites],
                 "links": [(f"{l.a}—{l.b}", int(l.key not in e.down_links), e.residual[l.key] * 1e6)
                           for l in e.topology.links]}

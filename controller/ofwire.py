@@ -133,7 +133,7 @@ def flow_from_stats(site: str, stat) -> Rule:
             actions.append(("unknown", name))
     match = []
     for k, v in stat.match.items():
-        if k == "eth_dst" and isinstance(v, str):
+        if k in ("eth_dst", "eth_src") and isinstance(v, str):
             v = v.lower()
         match.append((k, v))
     return Rule(site, stat.table_id, stat.priority, tuple(sorted(match)), tuple(actions), stat.cookie)

@@ -25,7 +25,7 @@ from grpc_status import rpc_status
 
 from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
 from controller.store import StoreError
-from proto.convert import STATES, spec_message, spec_to_doc, timestamp, unknown_fields
+from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.record import PLACED
@@ -104,6 +104,12 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
     if st:
         msg.create_time.CopyFrom(timestamp(st.created))
         msg.update_time.CopyFrom(timestamp(st.updated))
+    sla = ctl.sla_status.get(name)
+    if sla is not None and p.status == PLACED:
+        msg.sla.CopyFrom(pb.SlaStatus(state=SLA_STATES[sla.state], reason=sla.reason, since=timestamp(sla.since)))
+        if sla.delay_ms is not None:
+            msg.sla.measured_delay_ms = sla.delay_ms
+            msg.sla.worst_pair.CopyFrom(pb.Link(a=sla.pair[0], b=sla.pair[1]))
     if stats and p.status == PLACED:
         total: dict[str, int] = {}
         for site in p.live_spec.sites:

@@ -30,6 +30,9 @@ STATES = {"requested": pb.SLICE_STATE_REQUESTED, "active": pb.SLICE_STATE_ACTIVE
           "degraded": pb.SLICE_STATE_DEGRADED, "preempted": pb.SLICE_STATE_PREEMPTED,
           "failed": pb.SLICE_STATE_FAILED, "deleted": pb.SLICE_STATE_DELETED}
 STATE_NAMES = {v: k for k, v in STATES.items()}
+SLA_STATES = {"measuring": pb.SLA_STATE_MEASURING, "within-bound": pb.SLA_STATE_WITHIN_BOUND,
+              "violated": pb.SLA_STATE_VIOLATED}
+SLA_STATE_NAMES = {v: k for k, v in SLA_STATES.items()}
 
 
 def spec_to_doc(spec: pb.SliceSpec) -> dict[str, Any]:

@@ -12,3 +12,6 @@ DEFAULT_AUDIT_INTERVAL_S = 10.0   # every switch read and repaired this often
 PROBE_INTERVAL_S = 0.05          # a liveness probe over every inter-site link this often
 LINK_HOLD_DOWN_S = 1.0           # a link that comes back is used again only after this long up
 PROBE_MISSES = 3                 # intervals (plus the round trip) without an answer: link down
+SLA_INTERVAL_S = 1.0             # a delay probe between every two endpoint sites of a slice this often
+SLA_WINDOW = 5                   # a pair's delay: the smallest of its last 5 probes
+SLA_HOLD_S = 3.0                 # over (or within) the bound this long before the verdict changes

@@ -13,7 +13,8 @@ import sys
 from typing import Callable
 
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
-                            DEFAULT_STORE, PROBE_INTERVAL_S, PROBE_MISSES)
+                            DEFAULT_STORE, PROBE_INTERVAL_S, PROBE_MISSES, SLA_HOLD_S, SLA_INTERVAL_S,
+                            SLA_WINDOW)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -96,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
                      "without an answer (default: %(default)s)")
     ctl.add_argument("--no-probes", action="store_true", help="do not probe links: only what the "
                      "switches report (port down, BFD) takes a link out of use")
+    ctl.add_argument("--sla-interval", type=float, default=SLA_INTERVAL_S, metavar="SECONDS",
+                     help="measure every slice's delay with an in-band probe between every two of "
+                     "its endpoint sites this often; 0: no SLA monitoring (default: %(default)g)")
+    ctl.add_argument("--sla-hold", type=float, default=SLA_HOLD_S, metavar="SECONDS",
+                     help="a slice is flagged (or cleared) only after its delay has been over "
+                     "(or within) its bound this long (default: %(default)g)")
+    ctl.add_argument("--sla-window", type=int, default=SLA_WINDOW, metavar="N",
+                     help="a pair's delay is the smallest of its last N probes (default: %(default)s)")
+    ctl.add_argument("--sla-tolerance-ms", type=float, default=0.0, metavar="MS",
+                     help="measured delay may exceed the bound by this much before it counts (e.g. "
+                     "an emulation's own forwarding time; default: %(default)g)")
+    ctl.add_argument("--no-reroute", action="store_true", help="only flag a slice whose bound is "
+                     "violated; do not move it to a faster tree")
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
                      "metrics on http://ADDR/metrics; 'off': none (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
@@ -337,8 +351,13 @@ def cmd_controller(args) -> int:
                              f"{args.probe_interval_ms:g} and {args.probe_misses}")
         probes = None if args.no_probes else {"interval_s": args.probe_interval_ms / 1000,
                                               "misses": args.probe_misses}
+        if args.sla_interval < 0 or args.sla_hold < 0 or args.sla_window < 1 or args.sla_tolerance_ms < 0:
+            raise ValueError("--sla-interval, --sla-hold and --sla-tolerance-ms must be >= 0, --sla-window >= 1")
+        sla = None if not args.sla_interval else {
+            "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
+            "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
-                   probes, None if args.metrics == "off" else args.metrics)
+                   probes, None if args.metrics == "off" else args.metrics, sla)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

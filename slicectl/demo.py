@@ -179,7 +179,7 @@ def format_outcomes(outcomes: list[Outcome]) -> str:
 
 
 def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
-    from topologies.emulation.wan import Wan
+    from topologies.emulation.wan import SLA_TOLERANCE_OPTIONS, Wan
 
     out_dir.mkdir(parents=True, exist_ok=True)
     topo = load("japan-intercloud")
@@ -188,7 +188,8 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
         log = out_dir / "demo-controller.log"
         log.write_text("")
         progress(f"starting the controller (log: {log})")
-        with ControllerProcess("japan-intercloud", Path(tmp) / "store.db", log) as ctl, \
+        with ControllerProcess("japan-intercloud", Path(tmp) / "store.db", log,
+                               options=SLA_TOLERANCE_OPTIONS) as ctl, \
                 Wan(topo, controller=("127.0.0.1", ctl.of), progress=progress) as wan:
             took = ctl.wait_switches()
             progress(f"all {len(topo.sites)} switches connected to the controller in {took:.1f} s")

@@ -232,13 +232,14 @@ def run_failover_bench(reps: int, progress: Progress, scenarios=SCENARIOS) -> di
     import tempfile
 
     from topologies import load
-    from topologies.emulation.wan import Wan
+    from topologies.emulation.wan import SLA_TOLERANCE_OPTIONS, Wan
 
     topo = load("japan-intercloud")
     results: list[Outage] = []
     with tempfile.TemporaryDirectory(prefix="slicing-failover-") as tmp:
         work = Path(tmp)
-        with ControllerProcess(topo.name, work / "store.db", work / "controller.log") as ctl, \
+        with ControllerProcess(topo.name, work / "store.db", work / "controller.log",
+                               options=SLA_TOLERANCE_OPTIONS) as ctl, \
                 Wan(topo, controller=("127.0.0.1", ctl.of), progress=progress) as wan:
             ctl.wait_switches()
             bench = Bench(ctl, wan, work, progress)

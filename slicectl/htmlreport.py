@@ -114,8 +114,9 @@ def png(fig) -> bytes:
 # -- the page -------------------------------------------------------------------------------
 
 def slice_rows(run: dict) -> list[tuple]:
-    """Per slice: name, priority, state, bound, worst placed delay, worst measured RTT,
-    verify's verdict (passed/all and what failed)."""
+    """Per slice: name, priority, state, bound, worst placed delay, the controller's live
+    SLA verdict (measured one-way delay), worst RTT verify measured, verify's verdict
+    (passed/all and what failed)."""
     checks: dict[str, list[dict]] = {}
     for c in run["verify"]:
         checks.setdefault(c["slice"], []).append(c)
@@ -132,8 +133,17 @@ def slice_rows(run: dict) -> list[tuple]:
         bound = spec.get("max_latency_ms")
         out.append((name, spec.get("priority", 3), s.get("state", "").removeprefix("SLICE_STATE_").lower(),
                     "-" if bound is None else f"{bound:g} ms", f"{s.get('worst_delay_ms', 0):.2f} ms",
-                    f"{max(rtts):.2f} ms" if rtts else "-", verdict))
+                    _sla_text(s.get("sla", {})), f"{max(rtts):.2f} ms" if rtts else "-", verdict))
     return out
+
+
+def _sla_text(sla: dict) -> str:
+    """A slice's live SLA as the run record has it (Slice.sla as JSON)."""
+    state = sla.get("state", "").removeprefix("SLA_STATE_").lower().replace("_", " ")
+    if not state:
+        return "not monitored"
+    delay = sla.get("measured_delay_ms")
+    return state + (f", {delay:.1f} ms" if delay is not None else "")
 
 
 def _table(head: tuple, rows: list[tuple]) -> str:
@@ -176,8 +186,9 @@ def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None
              f"<p>Run of {html.escape(run.get('time', '?'))}: {len(slices)} slices, "
              f"{len(run['verify'])} verify checks, {len(run['drill'])} drill events.</p>", verdict,
              "<h2>Slices: state, bound, measured, verdict</h2>",
-             _table(("slice", "priority", "state", "one-way bound", "worst placed delay", "worst RTT (min of 5)",
-                     "slicectl verify"), slice_rows(run))]
+             _table(("slice", "priority", "state", "one-way bound", "worst placed delay",
+                     "controller SLA (one way, measured)", "worst RTT (min of 5)", "slicectl verify"),
+                    slice_rows(run))]
     if failed:
         parts += ["<h3>Failed checks</h3>", _table(("slice", "check", "subject", "measured", "expected"),
                                                    [(c["slice"], c["check"], c["subject"], c["measured"],

@@ -13,7 +13,12 @@ Pipeline per switch (fail-secure: anything not matched is dropped):
   standby). Frames leave links tagged with that link's slice tag and leave endpoints
   untagged (or with the endpoint's VLAN).
 
-Rules per switch grow with the endpoints of the slices crossing it (three per endpoint,
+A slice with endpoints at two sites or more also carries the controller's delay probes
+(:mod:`slices.rules`, controller.sla): at each endpoint switch, one rule lets the
+controller's probes in, one per endpoint port drops a host's imitation, and one per
+endpoint address and tree hands a probe that arrived to the controller.
+
+Rules per switch grow with the endpoints of the slices crossing it (five per endpoint,
 plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely
 passes through a switch (two tree links, no endpoint) the switch swaps the tag of one
 link for the other's in table 0: two rules, whatever the slice's size. Protected slices get
@@ -33,8 +38,8 @@ from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE, OFPVID_PRESENT,
                           PROBE_BACK, PROBE_ETH_TYPE, PROBE_OUT, TABLE_CLASSIFY, TABLE_FORWARD,
                           COOKIE_APP, PRIO_ANNOUNCE, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS,
-                          PRIO_PROBE, PRIO_UNICAST, Entry, Group, Meter, Rule, group_id, meter_id, probe_mac,
-                          slice_cookie)
+                          PRIO_PROBE, PRIO_SLA_CATCH, PRIO_SLA_GUARD, PRIO_SLA_INJECT, PRIO_UNICAST, Entry, Group, Meter, Rule,
+                          group_id, meter_id, probe_mac, sla_mac, slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
 
@@ -129,12 +134,19 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     out: list[Entry] = []
     rate = int(round(s.spec.bandwidth_mbps * 1000))
     go = (("write_metadata", meta), ("goto", TABLE_FORWARD))
+    probe_src = _item("eth_src", sla_mac(s.number))
     for site in sorted(at_site):
         out.append(Meter(site, meter_id(s.number), rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
         for e in at_site[site]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), _vid(vid)),
                             (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go, cookie))
+        # delay probes (controller.sla): the controller's enter the slice here; a host's are dropped
+        if len(at_site) > 1:
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_INJECT, (probe_src, ("in_port", OFPP_CONTROLLER)), go,
+                            cookie))
+            for port in sorted({e.port for e in at_site[site]}):
+                out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_GUARD, (probe_src, ("in_port", port)), (), cookie))
     trees = [(s.tree, s.tag, meta, s.backup)]
     if s.backup:
         trees.append((s.backup, s.backup_tag, meta | BACKUP_BIT, s.tree))
@@ -181,6 +193,10 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
                                 (md_match, _IPV4, _item("ipv4_dst", address[e])), actions, cookie))
                 out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
                                 (md_match, _ARP, _item("arp_tpa", address[e])), actions, cookie))
+                if e.site == site and len(at_site) > 1:   # a delay probe for it ends here
+                    out.append(Rule(site, TABLE_FORWARD, PRIO_SLA_CATCH,
+                                    (md_match, _IPV4, probe_src, _item("ipv4_dst", address[e])),
+                                    _TO_CONTROLLER, cookie))
                 # the endpoint announcing itself (gratuitous ARP: for its own address, to
                 # everyone), e.g. restarted at its standby: flooded away from it, not back
                 toward = e.port if e.site == site else port_tag[(site, hops[e.site][site])][0]
@@ -202,6 +218,7 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
 _item = lru_cache(maxsize=1 << 16)(lambda k, v: (k, v))
 _actions = lru_cache(maxsize=1 << 16)(lambda a: a)
 _IPV4, _ARP, _BCAST = ("eth_type", ETH_IPV4), ("eth_type", ETH_ARP), ("eth_dst", BROADCAST)
+_TO_CONTROLLER = (("output", OFPP_CONTROLLER),)
 
 
 def _vid(v: int) -> tuple:

@@ -30,6 +30,8 @@ from slices.rules import MAX_SLICE_ID
 from slices.spec import Endpoint, SliceSpec
 from topologies.model import Topology
 
+REROUTE_GAIN_MS = 1.0   # a slice moves for its SLA only to a tree at least this much faster
+
 __all__ = ["PLACED", "PREEMPTED", "Event", "Placement", "Slice", "SliceEngine"]
 # constraints that freeing lower-priority capacity can cure (a fast route may be full)
 PREEMPTIBLE = ("bandwidth", "latency", "protection")
@@ -495,6 +497,49 @@ class SliceEngine:
                         f"{tree.worst_delay_ms:.2f} ms"
                         + (f", preempting {', '.join(v.name for v in victims)}" if victims else ""))]
         return events + self.replace_victims(victims) + self.restore_waiting()
+
+    # -- measured delays (controller.sla) -----------------------------------------------------
+
+    def set_link_delays(self, measured: dict[LinkKey, float]) -> list[str]:
+        """Place from now on with these one-way delays (ms) where given, the model's
+        elsewhere: a link measured slower than its distance says is no longer chosen for
+        a bound it cannot keep. The links whose delay changed, as sentences."""
+        changed = []
+        for l in self.topology.links:
+            delay = measured.get(l.key, l.delay_ms)
+            edge = self.graph[l.a][l.b]
+            if abs(edge["delay_ms"] - delay) > 1e-9:
+                changed.append(f"{l.a}—{l.b} {edge['delay_ms']:.2f} → {delay:.2f} ms")
+                edge["delay_ms"] = delay
+        if changed:
+            self.paths = PathCache()   # its trees were computed with the old delays
+        return changed
+
+    def reroute(self, name: str, measured_ms: float, why: str) -> list[Event]:
+        """Move slice ``name``, whose worst pair is measured at ``measured_ms``, onto the
+        tree the current delays (:meth:`set_link_delays`) say is best, if that tree keeps
+        its bound and beats the measurement; keeps the tags of links it keeps, so the
+        switches get only the difference (make-before-break, like an update). No move, no
+        event; never preempts."""
+        s = self.get(name)
+        if s.status != PLACED:
+            return []
+        cp = self.checkpoint()
+        old_tags, old_backup_tags = dict(s.tags), dict(s.backup_tags)
+        old_links = s.tree.links
+        self.ledger.drop_all(s)
+        try:
+            tree, backup = self.place_pair(s.live_spec, self.residual)
+            if tree.links == old_links or tree.worst_delay_ms >= measured_ms - REROUTE_GAIN_MS:
+                raise Rejected("latency", "no better tree")
+            self.book(s, tree, backup, old_tags, old_backup_tags)
+            if any(e.standby for e in s.spec.endpoints):
+                self.ledger.hold_standby(s, self.standby_trees_for(s))
+        except Rejected:
+            self.rollback(cp)
+            return []
+        return [Event("re-routed", name, f"{why}; now a tree of {len(tree.edges)} links, worst delay "
+                      f"{tree.worst_delay_ms:.2f} ms with the links' measured delays")]
 
     def adopt(self, p: Placement) -> Slice:
         """Take back a slice exactly as it was (after a controller restart): same id,

@@ -22,6 +22,9 @@ PRIO_ANNOUNCE = 250       # table 1: an endpoint's gratuitous ARP, flooded away 
 PRIO_BROADCAST = 100      # table 1: Ethernet broadcast along the slice's tree
 PRIO_MISS = 0             # both tables: drop everything else (fail-secure)
 PRIO_PROBE = 400          # table 0: the controller's link probes, above every slice
+PRIO_SLA_GUARD = 310      # table 0: a host's frame posing as a delay probe, dropped
+PRIO_SLA_INJECT = 320     # table 0: a delay probe the controller sends into a slice
+PRIO_SLA_CATCH = 260      # table 1: a slice's delay probe at the far endpoint's switch
 
 # Link probes (controller.liveness). A probe leaves a link port addressed to PROBE_OUT;
 # the switch at the far end sends it straight back on the port it came in, readdressed
@@ -32,6 +35,13 @@ PROBE_ETH_TYPE = 0x88B5   # IEEE 802 local experimental ethertype 1
 PROBE_OUT = "02:1c:00:00:00:01"
 PROBE_BACK = "02:1c:00:00:00:02"
 OFPP_IN_PORT = 0xFFFFFFF8
+
+# Slice delay probes (controller.sla). The controller injects a probe into a slice at an
+# endpoint's switch (a packet-out from in_port CONTROLLER, sent through the tables: only
+# the controller can do that), addressed to another endpoint of the slice; the slice's own
+# rules carry it across the WAN, and the far endpoint's switch hands it to the controller
+# instead of the host. Its source address names the slice (:func:`sla_mac`); a frame
+# from an endpoint port with that address is dropped, so hosts cannot forge probes.
 OFPP_CONTROLLER = 0xFFFFFFFD
 
 # Identifiers. Every entry of a slice carries the slice id: its cookie, its meter id and
@@ -90,6 +100,21 @@ def probe_mac_origin(mac: str) -> tuple[int, int] | None:
         return None
     b = [int(x, 16) for x in parts[2:]]
     return b[0] << 8 | b[1], b[2] << 8 | b[3]
+
+
+def sla_mac(slice_id: int) -> str:
+    """The source address of slice ``slice_id``'s delay probes."""
+    if not 0 < slice_id <= 0xFFFFFFFF:
+        raise ValueError(f"no probe address for slice {slice_id}")
+    return "06:1d:" + ":".join(f"{(slice_id >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
+
+
+def sla_mac_slice(mac: str) -> int | None:
+    """The slice id :func:`sla_mac` wrote, or None for any other address."""
+    parts = mac.lower().split(":")
+    if len(parts) != 6 or parts[:2] != ["06", "1d"]:
+        return None
+    return int("".join(parts[2:]), 16)
 
 
 Match = tuple[tuple[str, Any], ...]
@@ -169,4 +194,6 @@ def _fmt(key: str, value: Any) -> str:
         return "none" if value == OFPVID_NONE else str(value & 0xFFF)
     if key in ("eth_type", "metadata"):
         return hex(value)
+    if key == "in_port":
+        return _PORT_NAMES.get(value, str(value))
     return str(value)

@@ -298,6 +298,49 @@ def test_a_cut_link_is_routed_around(net):
     wait_link_up(ctl, a, b)     # after BFD is back and the controller's hold-down
 
 
+def test_a_slice_over_its_bound_on_a_slower_link_moves_to_a_faster_tree(net):
+    """Sapporo—Nagoya (bound 20 ms) goes by Sendai (7.7 ms); the Sendai—Sapporo link turns
+    40 ms slow with its ports up - nothing a switch reports. The controller's in-band
+    probes flag the slice, its link probes show which link is slow, and the slice moves
+    make-before-break to the direct Tokyo—Sapporo link (13.8 ms), within its bound again."""
+    ctl, wan = net
+    where = (("sapporo-dc", 1), ("nagoya-dc", 1))
+    slow = {"sendai-ix", "sapporo-ix"}
+    s = create(ctl, spec("sla-move", endpoints(wan, *where), 5, max_latency_ms=20))
+    assert slow in [{l.a, l.b} for l in s.tree], s.tree
+    events: list = []
+    stream = ctl.slices.WatchSlices(pb.WatchSlicesRequest(name="sla-move"))
+
+    def read():
+        try:
+            events.extend(stream)
+        except grpc.RpcError:   # cancelled at the end
+            pass
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wan.fault_link("sendai-ix", "sapporo-ix", "delay=40")
+    try:
+        deadline = time.monotonic() + 60
+        while slow in [{l.a, l.b} for l in ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).tree]:
+            assert time.monotonic() < deadline, f"never moved; events: {[(e.kind, e.reason) for e in events]}"
+            time.sleep(0.5)
+        (src, _), (_dst, ip) = host_of(wan, *where[0]), host_of(wan, *where[1])
+        assert pings(src, ip) >= 2
+        while ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).sla.state != pb.SLA_STATE_WITHIN_BOUND:
+            assert time.monotonic() < deadline, f"never within bound again: {[(e.kind, e.reason) for e in events]}"
+            time.sleep(0.5)
+    finally:
+        wan.fault_link("sendai-ix", "sapporo-ix", "restore")
+        stream.cancel()
+        reader.join(timeout=5)
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="sla-move"), timeout=30)
+    kinds = [e.kind for e in events if e.kind.startswith(("sla-", "re-routed"))]
+    assert kinds == ["sla-violated", "re-routed", "sla-restored"], [(e.kind, e.reason) for e in events]
+    moved = next(e for e in events if e.kind == "re-routed")
+    print(f"re-routed: {moved.reason}")
+    assert "SLA violated" in moved.reason
+
+
 def wait_link_up(ctl, a: str, b: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not next(l for l in ctl.topology_api.GetTopology(pb.GetTopologyRequest()).links if {l.a, l.b} == {a, b}).up:

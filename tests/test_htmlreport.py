@@ -18,6 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def record() -> dict:
     medical = pb.Slice(spec=pb.SliceSpec(name="medical", priority=7, bandwidth_mbps=20, max_latency_ms=15),
                        state=pb.SLICE_STATE_ACTIVE, worst_delay_ms=4.97,
+                       sla=pb.SlaStatus(state=pb.SLA_STATE_WITHIN_BOUND, measured_delay_ms=6.25),
                        tree=[pb.Link(a="tokyo-dc", b="tokyo-ix"), pb.Link(a="tokyo-ix", b="osaka-ix"),
                              pb.Link(a="osaka-ix", b="osaka-dc")])
     backup = pb.Slice(spec=pb.SliceSpec(name="backup", priority=0, bandwidth_mbps=5),
@@ -55,8 +56,9 @@ def test_the_report_is_one_page_with_its_figures_inside_and_beside_it(tmp_path):
 
 def test_slice_rows_carry_bound_measured_and_verdict():
     rows = slice_rows(record())
-    assert rows[0] == ("medical", 7, "active", "15 ms", "4.97 ms", "10.20 ms", "1/1 checks passed")
-    assert rows[1][3] == "-" and rows[1][6] == "0/1 checks passed; FAILED: icmp"
+    assert rows[0] == ("medical", 7, "active", "15 ms", "4.97 ms", "within bound, 6.2 ms", "10.20 ms",
+                       "1/1 checks passed")
+    assert rows[1][3] == "-" and rows[1][5] == "not monitored" and rows[1][7] == "0/1 checks passed; FAILED: icmp"
 
 
 def test_a_file_that_is_not_a_run_record_is_refused(tmp_path):

@@ -29,6 +29,7 @@ class Net:
     def __init__(self, m: LinkMonitor):
         self.m, self.t, self.round = m, 0.0, 0
         self.wrong: dict = {}
+        self.channel_s = 0.004
 
     def run(self, seconds: float, silent=(), connected=ALL) -> list:
         verdicts, end = [], self.t + seconds
@@ -36,7 +37,7 @@ class Net:
             self.round += 1
             for site in connected:
                 ports = self.m.due(site, self.round, set(connected))
-                self.m.sent(site, ports, self.t)
+                self.m.sent(site, ports, self.t, seq=self.round)
                 for port in ports:
                     far = self.wrong.get((site, port))
                     other = PORTS.neighbour_at(site, port)
@@ -45,16 +46,26 @@ class Net:
                             continue
                         far = (other, PORTS.toward(other, site))
                     # answered within the interval (the japan round trips are < 20 ms)
-                    self.m.answered(site, port, probe_mac(INDEX[far[0]], far[1]), self.t + 0.02)
+                    self.m.answered(site, port, probe_mac(INDEX[far[0]], far[1]), self.t + 0.02,
+                                    seq=self.round, channel_s=self.channel_s)
             self.t += self.m.interval_s
             verdicts += [(round(self.t, 3), v) for v in self.m.evaluate(self.t, set(connected))]
         return verdicts
 
 
+def test_link_delay_is_the_round_trip_less_the_control_channel_halved():
+    """Answers 20 ms after sending, 4 ms of it the control channel: 8 ms each way."""
+    m = monitor()
+    Net(m).run(0.5)
+    delays = m.delays_ms()
+    assert set(delays) == {l.key for l in JAPAN.links}
+    assert all(abs(d - 8.0) < 1e-6 for d in delays.values())
+
+
 def test_probe_frame_round_trip_and_foreign_frames_ignored():
     frame = probe_frame(nonce=42, seq=7)
     assert len(frame) == 60
-    assert parse_returned(frame, 42) == "02:1c:00:00:00:00"
+    assert parse_returned(frame, 42) == ("02:1c:00:00:00:00", 7)
     assert parse_returned(frame, 43) is None          # another controller's, or forged
     assert parse_returned(frame[:20], 42) is None
     assert parse_returned(b"\xff" * 60, 42) is None

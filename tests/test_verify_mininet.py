@@ -2,13 +2,19 @@
 healthy slice, and fails naming the right pairs when a switch's flows are deleted by hand,
 when a link becomes slower than the slice's bound allows, and when an outsider is
 bridged in by a rule injected by hand. The controller runs without periodic audits, so
-nothing repairs the damage before verify looks."""
+nothing repairs the damage before verify looks. And the controller's own view of the
+same: live SLA monitoring flags the slower link, and its metrics show the slice's
+traffic and the violation."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
+import grpc
 import pytest
 from junitparser import JUnitXml
 
@@ -31,7 +37,8 @@ def lab(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("verify")
     ctl = ControllerProcess("two-clouds", d / "store.db", d / "controller.log",
-                            options=("--audit-interval", "0")).start()
+                            options=("--audit-interval", "0", "--sla-interval", "0.2", "--sla-window", "3",
+                                     "--sla-hold", "1")).start()
     wan = Wan(TWO, controller=("127.0.0.1", ctl.of))
     try:
         wan.start()
@@ -164,3 +171,83 @@ def test_verify_of_named_slices_still_knows_the_ports_other_slices_hold(lab):
     ttc = next(c for c in report["results"] if c["check"] == "ttc")
     assert rc == 1 and ttc["measured"] == "no two free hosts in different sites", ttc
     assert failed(report) == {("ttc", "probe slice")}
+
+
+def scrape(ctl) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(ctl.metrics_url, timeout=10).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def sla_of(ctl) -> pb.SlaStatus:
+    return ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE), timeout=10).sla
+
+
+def wait_sla(ctl, state, timeout=30.0) -> pb.SlaStatus:
+    end = time.monotonic() + timeout
+    while True:
+        sla = sla_of(ctl)
+        if sla.state == state or time.monotonic() > end:
+            return sla
+        time.sleep(0.2)
+
+
+def test_the_controller_measures_the_slice_live_and_flags_a_slower_link(lab):
+    """In-band probes measure the pair's one-way delay (the 10.3 ms route, plus the
+    emulation's own forwarding); traffic grows the slice's counters in /metrics; raising
+    the trunk to 40 ms (bound 15) turns the slice violated - on GetSlice, on WatchSlices,
+    in /metrics - and restoring it clears the verdict. Two-clouds has no other path, so
+    nothing is moved."""
+    ctl, wan, d = lab
+    key = (("slice", SLICE),)
+    sla = wait_sla(ctl, pb.SLA_STATE_WITHIN_BOUND)
+    assert sla.state == pb.SLA_STATE_WITHIN_BOUND, sla
+    print(f"healthy: {sla.measured_delay_ms:.1f} ms ({sla.reason})")
+    assert 10 <= sla.measured_delay_ms <= BOUND_MS, sla
+    before = scrape(ctl)
+    assert before[("intercloud_slice_sla_violated", key)] == 0
+    assert before[("intercloud_slice_delay_bound_seconds", key)] == BOUND_MS / 1000
+    assert 0.010 <= before[("intercloud_slice_delay_seconds", key)] <= BOUND_MS / 1000
+    src = wan.host(host(wan, A).name)
+    out = src.cmd(f"ping -c 20 -i 0.05 -q {host(wan, B).address}")
+    assert " 0% packet loss" in out, out
+    grown = ("intercloud_slice_ingress_packets_total", "intercloud_slice_ingress_bytes_total")
+    end = time.monotonic() + 10   # Open vSwitch folds its datapath's counts into flow stats about once a second
+    while True:
+        after = scrape(ctl)
+        if all(after[(n, key)] >= before[(n, key)] + 40 for n in grown) or time.monotonic() > end:
+            break
+        time.sleep(0.5)
+    for name in grown:
+        assert after[(name, key)] >= before[(name, key)] + 40, name   # 20 requests + 20 replies
+    assert ("intercloud_slice_dropped_packets_total", key) in after
+    assert after[("intercloud_time_to_connectivity_seconds_count", ())] >= 1
+    assert after[("intercloud_engine_decision_seconds_count", ())] >= 1
+
+    events: list = []
+    stream = ctl.slices.WatchSlices(pb.WatchSlicesRequest(name=SLICE))
+
+    def read():
+        try:
+            events.extend(stream)
+        except grpc.RpcError:   # cancelled at the end
+            pass
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wan.fault_link("tokyo-ix", "osaka-ix", "delay=40")
+    try:
+        sla = wait_sla(ctl, pb.SLA_STATE_VIOLATED)
+        assert sla.state == pb.SLA_STATE_VIOLATED, sla
+        assert sla.measured_delay_ms >= 40 and "over the bound of 15 ms" in sla.reason, sla
+        assert scrape(ctl)[("intercloud_slice_sla_violated", key)] == 1
+    finally:
+        wan.fault_link("tokyo-ix", "osaka-ix", "restore")
+    sla = wait_sla(ctl, pb.SLA_STATE_WITHIN_BOUND)
+    stream.cancel()
+    reader.join(timeout=5)
+    assert sla.state == pb.SLA_STATE_WITHIN_BOUND, sla
+    kinds = [e.kind for e in events]
+    assert kinds == ["sla-violated", "sla-restored"], kinds
+    assert ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE)).state == pb.SLICE_STATE_ACTIVE

@@ -44,6 +44,10 @@ BFD_INTERVAL_MS = 50
 # probes and the relays share two cores: 5-21 ms measured over 3-5 switches each way
 # (2026-11-23). The kernel datapath adds microseconds.
 RTT_TOLERANCE_MS = {"user": 25.0, "kernel": 5.0}
+# The same allowance one way, for a controller's live SLA verdicts on this emulation
+# (`slicectl controller --sla-tolerance-ms`): the userspace figure, the datapath these
+# machines have.
+SLA_TOLERANCE_OPTIONS = ("--sla-tolerance-ms", f"{RTT_TOLERANCE_MS['user'] / 2:g}")
 
 
 def _quiet(_msg: str) -> None:

@@ -27,6 +27,13 @@ class SliceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SLICE_STATE_PREEMPTED: _ClassVar[SliceState]
     SLICE_STATE_FAILED: _ClassVar[SliceState]
     SLICE_STATE_DELETED: _ClassVar[SliceState]
+
+class SlaState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLA_STATE_UNSPECIFIED: _ClassVar[SlaState]
+    SLA_STATE_MEASURING: _ClassVar[SlaState]
+    SLA_STATE_WITHIN_BOUND: _ClassVar[SlaState]
+    SLA_STATE_VIOLATED: _ClassVar[SlaState]
 PROTECTION_UNSPECIFIED: Protection
 PROTECTION_NONE: Protection
 PROTECTION_LINK: Protection
@@ -39,6 +46,10 @@ SLICE_STATE_DEGRADED: SliceState
 SLICE_STATE_PREEMPTED: SliceState
 SLICE_STATE_FAILED: SliceState
 SLICE_STATE_DELETED: SliceState
+SLA_STATE_UNSPECIFIED: SlaState
+SLA_STATE_MEASURING: SlaState
+SLA_STATE_WITHIN_BOUND: SlaState
+SLA_STATE_VIOLATED: SlaState
 
 class Endpoint(_message.Message):
     __slots__ = ("site", "port", "ip", "vlan", "standby", "location", "location_reason")
@@ -110,8 +121,22 @@ class SliceStats(_message.Message):
     collected: _timestamp_pb2.Timestamp
     def __init__(self, ingress_packets: _Optional[int] = ..., ingress_bytes: _Optional[int] = ..., meter_packets: _Optional[int] = ..., meter_bytes: _Optional[int] = ..., meter_dropped_packets: _Optional[int] = ..., collected: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SlaStatus(_message.Message):
+    __slots__ = ("state", "measured_delay_ms", "worst_pair", "since", "reason")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    WORST_PAIR_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    state: SlaState
+    measured_delay_ms: float
+    worst_pair: Link
+    since: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, state: _Optional[_Union[SlaState, str]] = ..., measured_delay_ms: _Optional[float] = ..., worst_pair: _Optional[_Union[Link, _Mapping]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class Slice(_message.Message):
-    __slots__ = ("spec", "state", "reason", "id", "prefix", "endpoints", "tree", "backup", "worst_delay_ms", "create_time", "update_time", "stats")
+    __slots__ = ("spec", "state", "reason", "id", "prefix", "endpoints", "tree", "backup", "worst_delay_ms", "create_time", "update_time", "stats", "sla")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +149,7 @@ class Slice(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    SLA_FIELD_NUMBER: _ClassVar[int]
     spec: SliceSpec
     state: SliceState
     reason: str
@@ -136,7 +162,8 @@ class Slice(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     stats: SliceStats
-    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., id: _Optional[int] = ..., prefix: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., tree: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., backup: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., worst_delay_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[SliceStats, _Mapping]] = ...) -> None: ...
+    sla: SlaStatus
+    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., id: _Optional[int] = ..., prefix: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., tree: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., backup: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., worst_delay_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[SliceStats, _Mapping]] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ...) -> None: ...
 
 class SliceEvent(_message.Message):
     __slots__ = ("slice", "kind", "state", "reason", "time")
