@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib.packet import arp, packet, vlan
 from os_ken.ofproto import ofproto_v1_3
 
 from controller import ofwire
 from controller.core import ABSENT, REFUSED, UNCONFIRMED, SliceController, SwitchProblem
 from controller.liveness import LinkMonitor, parse_returned, probe_frame
+from controller.dhcp import Lease
+from controller.dhcp import reply as dhcp_reply
 from controller.sla import SlaMonitor, parse_probe
 from controller.sla import probe_frame as sla_frame
 from proto.defaults import LINK_HOLD_DOWN_S
@@ -38,6 +41,7 @@ READ_TIMEOUT_S = 10.0
 ECHO_WINDOW = 10           # a control channel's delay: the smallest of its last 10 echoes
 _ECHO = struct.Struct("!8sd")
 _ECHO_MAGIC = b"ICSLECHO"
+ENDPOINT_FRAMES_PER_S = 20   # DHCP and stray ARP a host may send the controller, per port
 
 # Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
 SETTINGS: dict = {}
@@ -85,6 +89,8 @@ class SlicingApp(app_manager.OSKenApp):
             self._prober = threading.Thread(target=self._probe_every, name="link-probes", daemon=True)
             self._prober.start()
         self.sla: SlaMonitor | None = None
+        self._frame_budget: dict[tuple, list] = {}
+        self.controller.dhcp_lease_s = SETTINGS.get("dhcp_lease_s", self.controller.dhcp_lease_s)
         self._echo_s: dict[str, deque] = defaultdict(lambda: deque(maxlen=ECHO_WINDOW))
         self._sla_thread: threading.Thread | None = None
         sla = SETTINGS.get("sla")
@@ -205,6 +211,8 @@ class SlicingApp(app_manager.OSKenApp):
         site = self.site_of.get(msg.datapath.id)
         if site is None:
             return
+        if self._endpoint_frame(site, msg, now):
+            return
         if self.sla is not None:
             seq = parse_probe(msg.data, self._sla_nonce)
             if seq is not None:
@@ -218,6 +226,48 @@ class SlicingApp(app_manager.OSKenApp):
             with self._lock:
                 self.monitor.answered(site, msg.match["in_port"], returned[0], now, returned[1],
                                       channel_s=self._channel_s(site))
+
+    # -- endpoints' hosts: DHCP and wrong addresses (controller.dhcp) --------------------------
+
+    def _endpoint_frame(self, site: str, msg, now: float) -> bool:
+        """A frame an endpoint rule sent up (its host's ARP from another address than the
+        endpoint's, or its DHCP request): True if it was one, handled. At most
+        ENDPOINT_FRAMES_PER_S per port are looked at; the rest are dropped here."""
+        sid = cookie_slice(msg.cookie)
+        port = msg.match.get("in_port")
+        here = self.controller.endpoint_index.get((sid, site, port)) if sid else None
+        if not here:
+            return False
+        budget = self._frame_budget.get((site, port))
+        if budget is None or now - budget[0] >= 1.0:
+            budget = self._frame_budget[(site, port)] = [now, 0]
+        budget[1] += 1
+        if budget[1] > ENDPOINT_FRAMES_PER_S:
+            return True
+        pkt = packet.Packet(msg.data)
+        tag = pkt.get_protocol(vlan.vlan)
+        vid = tag.vid if tag is not None else None
+        info = next((x for x in here if (x.vlan or None) == vid), None)
+        if info is None:
+            return True
+        request = pkt.get_protocol(arp.arp)
+        if request is not None:
+            if request.src_ip not in ("0.0.0.0", info.address):
+                self.controller.post(lambda: self.controller.endpoint_misaddressed(info.slice, info.label,
+                                                                                   request.src_ip))
+            return True
+        if info.dhcp:
+            answer = dhcp_reply(msg.data, Lease(info.address, info.prefix), self.controller.dhcp_lease_s)
+            if answer is not None:
+                frame, word = answer
+                dp = msg.datapath
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                actions = ([parser.OFPActionPushVlan(0x8100), parser.OFPActionSetField(vlan_vid=vid | ofp.OFPVID_PRESENT)]
+                           if vid else []) + [parser.OFPActionOutput(port)]
+                dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                                actions=actions, data=frame))
+                log.info("DHCP for slice %s at %s: %s", info.slice, info.label, word)
+        return True
 
     # -- live SLA (controller.sla) --------------------------------------------------------------
 

@@ -85,6 +85,21 @@ class SliceState:
 
 
 @dataclass(frozen=True)
+class EndpointInfo:
+    """What the OpenFlow side needs to answer an endpoint's DHCP and check its ARP."""
+
+    slice: str
+    label: str               # site:port[.vlan]
+    address: str
+    prefix: str
+    vlan: int | None
+    dhcp: bool               # no address given: the controller hands it out
+
+
+ADDRESS_HOLD_S = 10.0        # a wrong address is reported until unseen this long
+
+
+@dataclass(frozen=True)
 class Published:
     slice: str
     kind: str
@@ -129,6 +144,13 @@ class SliceController:
         self.link_delays_ms: dict = {}        # each link's measured one-way delay (link probes)
         self.reroute_on_sla = True            # move a slice whose bound is violated, if it helps
         self._sla_flagged: set[str] = set()   # slices whose violation was announced
+        # (slice id, site, port) -> EndpointInfo of the endpoints there, rebuilt with the
+        # targets; read by the OpenFlow side without a lock (replaced whole)
+        self.endpoint_index: dict[tuple, tuple[EndpointInfo, ...]] = {}
+        self._endpoints: dict[str, dict[tuple, tuple[EndpointInfo, ...]]] = {}
+        # slice -> endpoint label -> (the address its host uses instead, last seen)
+        self.address_problems: dict[str, dict[str, tuple[str, float]]] = {}
+        self.dhcp_lease_s = 3600
         self._auditing = threading.Event()
         self._load()
 
@@ -210,13 +232,55 @@ class SliceController:
         self._refresh_targets(list(self.engine.slices))
 
     def _refresh_targets(self, names: Iterable[str]) -> None:
+        """Rebuild what the OpenFlow side reads for the named slices: their SLA probes and
+        their endpoints by (slice id, site, port)."""
         for name in names:
             if name in self.engine.slices:
-                self._targets[name] = targets_of(self.engine.record(name))
+                record = self.engine.record(name)
+                self._targets[name] = targets_of(record)
+                at: dict[tuple, list[EndpointInfo]] = {}
+                for e, address in record.live_addresses:
+                    at.setdefault((record.number, e.site, e.port), []).append(
+                        EndpointInfo(name, str(e), address, record.prefix, e.vlan, not e.ip))
+                self._endpoints[name] = {k: tuple(v) for k, v in at.items()}
             else:
                 self._targets.pop(name, None)
+                self._endpoints.pop(name, None)
                 self._sla_flagged.discard(name)
+                self.address_problems.pop(name, None)
         self.sla_targets = tuple(t for ts in self._targets.values() for t in ts)
+        self.endpoint_index = {k: v for eps in self._endpoints.values() for k, v in eps.items()}
+
+    # -- endpoints' hosts ------------------------------------------------------------------------
+
+    def endpoint_misaddressed(self, name: str, label: str, seen: str) -> None:
+        """The host at endpoint ``label`` of ``name`` sent ARP from ``seen``, not the
+        endpoint's address: it cannot communicate in the slice, which says so (degraded,
+        naming both addresses) until that has not been seen for ADDRESS_HOLD_S."""
+        if name not in self.engine.slices:
+            return
+        problems = self.address_problems.setdefault(name, {})
+        new = problems.get(label, ("", 0))[0] != seen
+        problems[label] = (seen, time.monotonic())
+        if new:
+            log.warning("slice %s: the host at %s uses %s, not the endpoint's address", name, label, seen)
+            self._refresh_states({}, [name])
+            self._recheck_address(name, label)
+
+    def _recheck_address(self, name: str, label: str) -> None:
+        timer = threading.Timer(ADDRESS_HOLD_S, lambda: self.post(lambda: self._address_seen_lately(name, label)))
+        timer.daemon = True
+        timer.start()
+
+    def _address_seen_lately(self, name: str, label: str) -> None:
+        problems = self.address_problems.get(name, {})
+        if label not in problems:
+            return
+        if time.monotonic() - problems[label][1] < ADDRESS_HOLD_S:
+            self._recheck_address(name, label)
+            return
+        del problems[label]
+        self._refresh_states({}, [name])
 
     # -- requests (run on the owner thread) ---------------------------------------------------
 
@@ -532,6 +596,14 @@ class SliceController:
                     new = ("degraded", "protection lost: no disjoint backup until capacity returns")
                 else:
                     new = ("active", f"worst delay {s.tree.worst_delay_ms:.2f} ms over {len(s.tree.edges)} links")
+                wrong = self.address_problems.get(name)
+                if wrong and new[0] in ("active", "degraded"):
+                    record = self.engine.record(name)
+                    mine = {str(e): a for e, a in record.live_addresses}
+                    text = "; ".join(f"the host at {label} uses {seen}, not the endpoint's {mine.get(label, '?')}"
+                                     " (seen in its ARP): it cannot communicate in the slice"
+                                     for label, (seen, _t) in sorted(wrong.items()))
+                    new = ("degraded", text if new[0] == "active" else f"{new[1]}; {text}")
             if (st.state, st.reason) != new:
                 if new[0] == "active" and st.state == "requested" and self.ttc_seconds is not None:
                     self.ttc_seconds.observe(time.time() - st.created)   # time to connectivity

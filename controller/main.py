@@ -34,11 +34,12 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
-        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None) -> int:
+        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
-    plus ``reroute``, None for no SLA monitoring."""
+    plus ``reroute``, None for no SLA monitoring. ``dhcp_lease_s``: the lease given to hosts
+    at endpoints without a given address."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -80,7 +81,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 
     app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
                         audit_interval=audit_interval or None, probes=probes, metrics=metrics,
-                        sla=dict(sla) if sla else None)
+                        sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s)
     cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
              project="os_ken", default_config_files=[])
 

@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--sla-tolerance-ms", type=float, default=0.0, metavar="MS",
                      help="measured delay may exceed the bound by this much before it counts (e.g. "
                      "an emulation's own forwarding time; default: %(default)g)")
+    ctl.add_argument("--dhcp-lease", type=int, default=3600, metavar="SECONDS",
+                     help="lease the controller's DHCP gives hosts at endpoints without a given "
+                     "address (default: %(default)s)")
     ctl.add_argument("--no-reroute", action="store_true", help="only flag a slice whose bound is "
                      "violated; do not move it to a faster tree")
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
@@ -356,8 +359,10 @@ def cmd_controller(args) -> int:
         sla = None if not args.sla_interval else {
             "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
             "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
+        if args.dhcp_lease < 60:
+            raise ValueError(f"--dhcp-lease must be at least 60 seconds, got {args.dhcp_lease}")
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
-                   probes, None if args.metrics == "off" else args.metrics, sla)
+                   probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,7 +3,10 @@
 Pipeline per switch (fail-secure: anything not matched is dropped):
 
 * table 0 (classify): a frame from an endpoint port (with its VLAN, or untagged) is
-  metered to the slice's reservation and marked with the slice id in ``metadata``; a
+  metered to the slice's reservation and marked with the slice id in ``metadata`` - ARP
+  only from the endpoint's own address (ARP from any other goes to the controller, which
+  reports the misconfigured host), and DHCP requests of an endpoint without a given
+  address go to the controller, which answers them (controller.dhcp); a
   frame from a link port carrying one of the slice's per-link tags is untagged and marked
   likewise (with :data:`BACKUP_BIT` for tags of the backup tree). Nothing else enters.
 * table 1 (forward), per slice: IPv4 to an endpoint address and ARP for it go straight
@@ -18,8 +21,8 @@ A slice with endpoints at two sites or more also carries the controller's delay 
 controller's probes in, one per endpoint port drops a host's imitation, and one per
 endpoint address and tree hands a probe that arrived to the controller.
 
-Rules per switch grow with the endpoints of the slices crossing it (five per endpoint,
-plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely
+Rules per switch grow with the endpoints of the slices crossing it (eight per endpoint
+at most, plus one broadcast rule per tree port), never with endpoint pairs; where a tree merely
 passes through a switch (two tree links, no endpoint) the switch swaps the tag of one
 link for the other's in table 0: two rules, whatever the slice's size. Protected slices get
 fast-failover groups wherever a switch has a backup next hop: the group sends on the
@@ -38,7 +41,8 @@ from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE, OFPVID_PRESENT,
                           PROBE_BACK, PROBE_ETH_TYPE, PROBE_OUT, TABLE_CLASSIFY, TABLE_FORWARD,
                           COOKIE_APP, PRIO_ANNOUNCE, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS,
-                          PRIO_PROBE, PRIO_SLA_CATCH, PRIO_SLA_GUARD, PRIO_SLA_INJECT, PRIO_UNICAST, Entry, Group, Meter, Rule,
+                          PRIO_PROBE, PRIO_SLA_CATCH, PRIO_SLA_GUARD, PRIO_SLA_INJECT,
+                          PRIO_ARP_OTHER, PRIO_ARP_OWN, PRIO_DHCP, PRIO_UNICAST, Entry, Group, Meter, Rule,
                           group_id, meter_id, probe_mac, sla_mac, slice_cookie)
 from slices.spec import Endpoint
 from topologies.ports import PortMap
@@ -139,8 +143,18 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
         out.append(Meter(site, meter_id(s.number), rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
         for e in at_site[site]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, (("in_port", e.port), _vid(vid)),
-                            (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go, cookie))
+            ingress = (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go
+            at = (("in_port", e.port), _vid(vid))
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_INGRESS, at, ingress, cookie))
+            # its host's address: ARP from it enters; ARP from any other goes to the
+            # controller (a host configured with a wrong address is reported); without a
+            # given address, its DHCP requests go to the controller, which answers
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OWN, at + (_ARP, _item("arp_spa", address[e])),
+                            ingress, cookie))
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OTHER, at + (_ARP,), _TO_CONTROLLER, cookie))
+            if not e.ip:
+                out.append(Rule(site, TABLE_CLASSIFY, PRIO_DHCP, at + (_IPV4, ("ip_proto", 17), ("udp_dst", 67)),
+                                _TO_CONTROLLER, cookie))
         # delay probes (controller.sla): the controller's enter the slice here; a host's are dropped
         if len(at_site) > 1:
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_INJECT, (probe_src, ("in_port", OFPP_CONTROLLER)), go,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from slices.compiler import BROADCAST, ETH_ARP, ETH_IPV4, Plan
-from slices.rules import OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, Group, Meter, Rule
+from slices.rules import OFPP_CONTROLLER, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, Group, Meter, Rule
 from topologies.model import Topology
 from topologies.ports import PortMap
 
@@ -35,14 +35,16 @@ class Frame:
     eth_type: int = ETH_ARP
     ip_dst: str | None = None      # IPv4 destination, or ARP target address
     vlan: int | None = None        # 802.1Q VID on the wire, None when untagged
+    ip_src: str | None = None      # IPv4 source, or ARP sender address
 
     @classmethod
-    def ipv4(cls, dst: str, *, vlan: int | None = None, eth_dst: str = "02:00:00:00:00:01") -> "Frame":
-        return cls(eth_dst=eth_dst, eth_type=ETH_IPV4, ip_dst=dst, vlan=vlan)
+    def ipv4(cls, dst: str, *, vlan: int | None = None, eth_dst: str = "02:00:00:00:00:01",
+             src: str | None = None) -> "Frame":
+        return cls(eth_dst=eth_dst, eth_type=ETH_IPV4, ip_dst=dst, vlan=vlan, ip_src=src)
 
     @classmethod
-    def arp_request(cls, target: str, *, vlan: int | None = None) -> "Frame":
-        return cls(eth_dst=BROADCAST, eth_type=ETH_ARP, ip_dst=target, vlan=vlan)
+    def arp_request(cls, target: str, *, vlan: int | None = None, sender: str | None = None) -> "Frame":
+        return cls(eth_dst=BROADCAST, eth_type=ETH_ARP, ip_dst=target, vlan=vlan, ip_src=sender)
 
     def fields(self, in_port: int, metadata: int) -> dict:
         f = {"in_port": in_port, "metadata": metadata, "eth_dst": self.eth_dst,
@@ -50,6 +52,8 @@ class Frame:
              "vlan_vid": OFPVID_NONE if self.vlan is None else self.vlan | OFPVID_PRESENT}
         if self.ip_dst is not None:
             f["ipv4_dst" if self.eth_type == ETH_IPV4 else "arp_tpa"] = self.ip_dst
+        if self.ip_src is not None:
+            f["ipv4_src" if self.eth_type == ETH_IPV4 else "arp_spa"] = self.ip_src
         return f
 
 
@@ -209,17 +213,21 @@ def verify(engine, net: FakeNetwork) -> list[str]:
                 if dst == src:
                     continue
                 want = [Delivery(dst.site, dst.port, dst.vlan)]
-                for frame in (Frame.ipv4(s.address[dst], vlan=src.vlan),
-                              Frame.arp_request(s.address[dst], vlan=src.vlan)):
+                for frame in (Frame.ipv4(s.address[dst], vlan=src.vlan, src=s.address[src]),
+                              Frame.arp_request(s.address[dst], vlan=src.vlan, sender=s.address[src])):
                     hits = net.meter_hits[(src.site, s.number)]
                     got = net.send(src.site, src.port, frame)
                     if got != want:
                         problems.append(f"{s.name}: {frame} from {src} reached {got}, want {want}")
                     if net.meter_hits[(src.site, s.number)] != hits + 1:
                         problems.append(f"{s.name}: {frame} from {src} bypassed the slice's meter")
-            got = net.send(src.site, src.port, Frame(vlan=src.vlan, ip_dst="0.0.0.0"))
+            got = net.send(src.site, src.port, Frame(vlan=src.vlan, ip_dst="0.0.0.0", ip_src=s.address[src]))
             if sorted(got) != sorted(mine - {here}):
                 problems.append(f"{s.name}: broadcast from {src} reached {got}")
+            # an ARP from an address that is not the endpoint's: to the controller, nowhere else
+            got = net.send(src.site, src.port, Frame.arp_request("192.0.2.2", vlan=src.vlan, sender="192.0.2.1"))
+            if got != [Delivery(src.site, OFPP_CONTROLLER, src.vlan)]:
+                problems.append(f"{s.name}: ARP from a wrong address at {src} reached {got}")
             for addr in all_addresses:  # other slices' addresses (prefixes may overlap)
                 got = net.send(src.site, src.port, Frame.ipv4(addr, vlan=src.vlan))
                 if not set(got) <= mine - {here}:

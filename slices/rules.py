@@ -24,6 +24,9 @@ PRIO_MISS = 0             # both tables: drop everything else (fail-secure)
 PRIO_PROBE = 400          # table 0: the controller's link probes, above every slice
 PRIO_SLA_GUARD = 310      # table 0: a host's frame posing as a delay probe, dropped
 PRIO_SLA_INJECT = 320     # table 0: a delay probe the controller sends into a slice
+PRIO_DHCP = 306           # table 0: a DHCP request from an endpoint without a given address
+PRIO_ARP_OWN = 305        # table 0: an endpoint's ARP from its own address (enters the slice)
+PRIO_ARP_OTHER = 302      # table 0: an endpoint's ARP from any other address (to the controller)
 PRIO_SLA_CATCH = 260      # table 1: a slice's delay probe at the far endpoint's switch
 
 # Link probes (controller.liveness). A probe leaves a link port addressed to PROBE_OUT;

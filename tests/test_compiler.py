@@ -7,7 +7,7 @@ import pytest
 from slices.compiler import (BASE_OWNER, compile_plan, compile_slice, diff, recompile, render)
 from slices.engine import SliceEngine
 from slices.fakenet import Delivery, FakeNetwork, Frame, verify
-from slices.rules import Group, Meter, Rule, cookie_slice
+from slices.rules import OFPP_CONTROLLER, Group, Meter, Rule, cookie_slice
 from slices.spec import parse_spec
 from topologies import load
 from topologies.ports import PortMap
@@ -58,11 +58,16 @@ def test_vlan_endpoints_are_untagged_on_entry_and_retagged_on_exit():
 def test_broadcast_and_arp_stay_inside_the_slice():
     e = engine_with(MEDICAL, BUSINESS)
     net = FakeNetwork(JAPAN, compile_plan(e))
-    got = net.send("osaka-dc", 1, Frame())
-    assert got == [Delivery("sendai-dc", 1, None), Delivery("tokyo-dc", 1, None)]
     m = e.slices["medical"]
+    osaka = m.addresses[next(x for x in MEDICAL.endpoints if x.site == "osaka-dc")]
+    got = net.send("osaka-dc", 1, Frame(ip_src=osaka))
+    assert got == [Delivery("sendai-dc", 1, None), Delivery("tokyo-dc", 1, None)]
     sendai = next(x for x in MEDICAL.endpoints if x.site == "sendai-dc")
-    assert net.send("osaka-dc", 1, Frame.arp_request(m.addresses[sendai])) == [Delivery("sendai-dc", 1, None)]
+    assert net.send("osaka-dc", 1, Frame.arp_request(m.addresses[sendai], sender=osaka)) == [
+        Delivery("sendai-dc", 1, None)]
+    # the host there configured with another address: its ARP goes to the controller only
+    assert net.send("osaka-dc", 1, Frame.arp_request(m.addresses[sendai], sender="10.0.0.9")) == [
+        Delivery("osaka-dc", OFPP_CONTROLLER, None)]
 
 
 def test_overlapping_prefixes_stay_isolated():

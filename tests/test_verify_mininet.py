@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import pytest
@@ -251,3 +252,52 @@ def test_the_controller_measures_the_slice_live_and_flags_a_slower_link(lab):
     kinds = [e.kind for e in events]
     assert kinds == ["sla-violated", "sla-restored"], kinds
     assert ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE)).state == pb.SLICE_STATE_ACTIVE
+
+
+DHCP_SCRIPT = Path(__file__).parent / "hosts" / "dhclient-script"
+
+
+def test_endpoints_without_addresses_get_them_by_dhcp_and_a_wrong_one_is_reported(lab):
+    """A slice whose endpoints give no address: the hosts run Debian's DHCP client
+    (dhclient), get the slice's addresses from the controller, and reach each other. Then
+    one host is configured by hand with another address of the subnet: the slice turns
+    degraded naming it, and active again once the host has its address back."""
+    ctl, wan, d = lab
+    where = [host(wan, OUTSIDER), host(wan, ("osaka-dc", 2))]
+    doc = {"name": "dhcp", "tenant": "lab", "bandwidth_mbps": 1,
+           "endpoints": [{"site": h.site, "port": h.port} for h in where]}
+    s = ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=30)
+    assigned = {(e.site, e.port): e.ip for e in s.endpoints}
+    nodes = [wan.host(h.name) for h in where]
+    try:
+        for h, node in zip(where, nodes):
+            intf = node.defaultIntf().name
+            node.cmd(f"ip -4 addr flush dev {intf}")
+            out = node.cmd(f"timeout 30 dhclient -1 -v -sf {DHCP_SCRIPT} -pf {d}/dh-{h.name}.pid "
+                           f"-lf {d}/dh-{h.name}.leases {intf} 2>&1")
+            got = node.cmd(f"ip -4 -o addr show dev {intf}")
+            assert f"inet {assigned[(h.site, h.port)]}/24" in got, out + got
+        assert " 0% packet loss" in nodes[0].cmd(f"ping -c 3 -i 0.2 -W 1 {assigned[(where[1].site, where[1].port)]}")
+        assert ctl.slices.GetSlice(pb.GetSliceRequest(name="dhcp")).state == pb.SLICE_STATE_ACTIVE
+
+        right = assigned[(where[0].site, where[0].port)]
+        wrong = right.rsplit(".", 1)[0] + ".77"
+        intf = nodes[0].defaultIntf().name
+        nodes[0].cmd(f"dhclient -x -pf {d}/dh-{where[0].name}.pid")
+        nodes[0].cmd(f"ip -4 addr flush dev {intf}; ip -4 addr add {wrong}/24 dev {intf}")
+        nodes[0].cmd(f"ping -c 3 -i 0.2 -W 1 {assigned[(where[1].site, where[1].port)]}")
+        got = ctl.slices.GetSlice(pb.GetSliceRequest(name="dhcp"))
+        assert got.state == pb.SLICE_STATE_DEGRADED, got
+        assert f"the host at {where[0].site}:{where[0].port} uses {wrong}, not the endpoint's {right}" in got.reason
+        nodes[0].cmd(f"ip -4 addr flush dev {intf}; ip -4 addr add {right}/24 dev {intf}")
+        end = time.monotonic() + 30
+        while ctl.slices.GetSlice(pb.GetSliceRequest(name="dhcp")).state != pb.SLICE_STATE_ACTIVE:
+            assert time.monotonic() < end, "still reported after the host got its address back"
+            time.sleep(0.5)
+        assert " 0% packet loss" in nodes[0].cmd(f"ping -c 3 -i 0.2 -W 1 {assigned[(where[1].site, where[1].port)]}")
+    finally:
+        for h, node in zip(where, nodes):   # stop the clients, give the hosts their own addresses back
+            node.cmd(f"dhclient -x -pf {d}/dh-{h.name}.pid 2>/dev/null")
+            intf = node.defaultIntf().name
+            node.cmd(f"ip -4 addr flush dev {intf}; ip -4 addr add {h.ip} dev {intf}")
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="dhcp"), timeout=30)
