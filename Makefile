@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SLICECTL := $(VENV)/bin/slicectl
 DEB_PACKAGES := mininet openvswitch-switch iperf3 iputils-ping iputils-arping ethtool iproute2 procps \
-                psmisc util-linux python3-venv python3-pip isc-dhcp-client
+                psmisc util-linux python3-venv python3-pip isc-dhcp-client openssl
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
+	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
@@ -74,6 +75,11 @@ bench-failover: setup
 	$(SLICECTL) bench failover --reps 10 --json results/failover-japan.json
 
 # The demo writes results/report.html itself; this adds the benchmarks' figures to it.
+# A local CA and certificates for labs and tests (slicectl certs; openssl).
+CLIENTS ?= admin
+certs: venv
+	$(PY) -m slicectl.cli certs certs $(foreach c,$(CLIENTS),--client $(c))
+
 report: venv
 	$(SLICECTL) report --run results/demo-run.json --ttc results/ttc-japan.json --failover results/failover-japan.json
 

@@ -100,6 +100,11 @@ class SlicingApp(app_manager.OSKenApp):
             self._sla_nonce = secrets.randbits(64)
             self._sla_thread = threading.Thread(target=self._sla_every, name="sla-probes", daemon=True)
             self._sla_thread.start()
+        self._stats_thread: threading.Thread | None = None
+        self._stats_interval = SETTINGS.get("stats_interval_s") or 0
+        if self._stats_interval:
+            self._stats_thread = threading.Thread(target=self._stats_every, name="slice-stats", daemon=True)
+            self._stats_thread.start()
         self.controller.start(audit_interval=SETTINGS.get("audit_interval"))
         on_ready = SETTINGS.get("on_ready")
         if on_ready:
@@ -107,7 +112,7 @@ class SlicingApp(app_manager.OSKenApp):
 
     def close(self):
         self._probing.set()
-        for thread in (self._prober, self._sla_thread):
+        for thread in (self._prober, self._sla_thread, self._stats_thread):
             if thread is not None:
                 thread.join(timeout=2)
         self.controller.stop()
@@ -268,6 +273,22 @@ class SlicingApp(app_manager.OSKenApp):
                                                 actions=actions, data=frame))
                 log.info("DHCP for slice %s at %s: %s", info.slice, info.label, word)
         return True
+
+    # -- per-slice rates ------------------------------------------------------------------------
+
+    def _stats_every(self) -> None:
+        """Each interval, every slice's counters from every switch (two requests a switch):
+        the growth since the last reading is what the slice carries now (GetSlice)."""
+        before, at = None, 0.0
+        while not self._probing.wait(self._stats_interval if before is not None else 1.0):
+            now, totals = time.monotonic(), self.all_counters()
+            if before is not None and now > at:
+                dt = now - at
+                self.controller.slice_rates = {
+                    sid: ((c["ingress_bytes"] - before.get(sid, c)["ingress_bytes"]) * 8 / dt,
+                          (c["meter_dropped_packets"] - before.get(sid, c)["meter_dropped_packets"]) / dt, dt)
+                    for sid, c in totals.items()}
+            before, at = totals, now
 
     # -- live SLA (controller.sla) --------------------------------------------------------------
 

@@ -106,6 +106,7 @@ class Published:
     state: str
     reason: str
     time: float
+    tenant: str = ""     # whose slice: watchers see only their own tenant's events
 
 
 class SliceController:
@@ -142,6 +143,9 @@ class SliceController:
         self._targets: dict[str, list[Target]] = {}
         self.sla_status: dict[str, SlaStatus] = {}
         self.link_delays_ms: dict = {}        # each link's measured one-way delay (link probes)
+        # slice id -> (ingress bit/s, dropped packets/s, over how many seconds): set by the
+        # OpenFlow side every --stats-interval
+        self.slice_rates: dict[int, tuple[float, float, float]] = {}
         self.reroute_on_sla = True            # move a slice whose bound is violated, if it helps
         self._sla_flagged: set[str] = set()   # slices whose violation was announced
         # (slice id, site, port) -> EndpointInfo of the endpoints there, rebuilt with the
@@ -151,6 +155,7 @@ class SliceController:
         # slice -> endpoint label -> (the address its host uses instead, last seen)
         self.address_problems: dict[str, dict[str, tuple[str, float]]] = {}
         self.dhcp_lease_s = 3600
+        self._tenant_of: dict[str, str] = {}   # slice -> tenant, kept until its deletion is published
         self._auditing = threading.Event()
         self._load()
 
@@ -237,6 +242,7 @@ class SliceController:
         for name in names:
             if name in self.engine.slices:
                 record = self.engine.record(name)
+                self._tenant_of[name] = record.spec.tenant
                 self._targets[name] = targets_of(record)
                 at: dict[tuple, list[EndpointInfo]] = {}
                 for e, address in record.live_addresses:
@@ -642,6 +648,10 @@ class SliceController:
                 self._subscribers.remove(q)
 
     def _publish(self, items: list[Published]) -> None:
+        items = [replace(i, tenant=self._tenant_of.get(i.slice, "")) for i in items]
+        for i in items:
+            if i.state == "deleted":
+                self._tenant_of.pop(i.slice, None)
         with self._sub_lock:
             subs = list(self._subscribers)
         for q in subs:

@@ -34,12 +34,17 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
-        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600) -> int:
+        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600,
+        stats_interval_s: float = 5.0, security: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
     plus ``reroute``, None for no SLA monitoring. ``dhcp_lease_s``: the lease given to hosts
-    at endpoints without a given address."""
+    at endpoints without a given address. ``stats_interval_s``: how often every slice's
+    counters are read for its current rates (0: never). ``security``: ``tls_cert``,
+    ``tls_key``, ``client_ca`` (file paths), ``tokens`` (a tokens file), ``admins``
+    (certificate names), ``insecure`` (allow plaintext beyond loopback); see
+    :func:`api_security`."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -59,6 +64,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
     for what, (host, port) in addresses:
         _check_free(what, host, port)
+    credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
     topology = load(topology_name)
     store = Store(store_path)
     stoppers: list = []   # what to stop at the end (gRPC, metrics), last started first
@@ -67,7 +73,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     metrics = Metrics() if metrics_addr else None
 
     def ready(ctl):
-        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None)
+        for warning in warnings:
+            logging.getLogger("intercloud.api").warning(warning)
+        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator)
         stoppers.append(lambda: api.stop(grace=1))
         if metrics:
             stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
@@ -81,7 +89,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 
     app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
                         audit_interval=audit_interval or None, probes=probes, metrics=metrics,
-                        sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s)
+                        sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s,
+                        stats_interval_s=stats_interval_s)
     cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
              project="os_ken", default_config_files=[])
 
@@ -108,6 +117,55 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     # keeping is committed to the store, so leave now rather than wait for it.
     _save_coverage()
     os._exit(0)
+
+
+def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = None,
+                 client_ca: str | None = None, tokens: str | None = None, admins: tuple[str, ...] = (),
+                 insecure: bool = False):
+    """(server credentials or None, authenticator or None, warnings) for the API, from
+    the files given; ValueError naming the file or option that cannot be used."""
+    import grpc
+
+    from controller.auth import Authenticator, check_exposure, load_tokens
+
+    if bool(tls_cert) != bool(tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if client_ca and not tls_cert:
+        raise ValueError("--client-ca needs TLS: give --tls-cert and --tls-key too")
+    if admins and not client_ca:
+        raise ValueError("--admin names a client certificate: give --client-ca too (token admins are "
+                         "marked in the tokens file)")
+    credentials = None
+    if tls_cert:
+        key, cert, ca = (_read_pem(path, what) for path, what in
+                         ((tls_key, "--tls-key"), (tls_cert, "--tls-cert"), (client_ca, "--client-ca")))
+        credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                                  require_client_auth=ca is not None)
+    authenticator = None
+    if client_ca or tokens:
+        authenticator = Authenticator(load_tokens(tokens) if tokens else [], bool(client_ca), set(admins))
+    warnings = [w for w in (check_exposure("the gRPC API", host, credentials is not None, insecure),) if w]
+    if authenticator is None and not _loopback(host):
+        warnings.append("the gRPC API has no client authentication (--client-ca or --tokens): every caller "
+                        "may do everything")
+    return credentials, authenticator, warnings
+
+
+def _loopback(host: str) -> bool:
+    from controller.auth import is_loopback
+    return is_loopback(host)
+
+
+def _read_pem(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = open(path, "rb").read()
+    except OSError as e:
+        raise ValueError(f"{what} {path}: {e.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise ValueError(f"{what} {path}: not a PEM file")
+    return data
 
 
 def _save_coverage() -> None:

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from controller.auth import Identity, caller
 from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
 from controller.store import StoreError
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
@@ -35,6 +36,30 @@ log = logging.getLogger("intercloud.api")
 DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
+
+
+class Forbidden(Exception):
+    """The caller may not do this (PERMISSION_DENIED): the message says why."""
+
+
+def _visible(ctl: SliceController, who: Identity, name: str):
+    """Slice ``name`` if ``who`` may see it; another tenant's is as absent as a missing one."""
+    s = ctl.engine.get(name)
+    if not who.may_see(s.spec.tenant):
+        raise UnknownSlice(name)
+    return s
+
+
+def _own_tenant(who: Identity, doc: dict) -> dict:
+    """A spec a tenant sends is for its own tenant: filled in when left out, refused when
+    it names another."""
+    if who.admin:
+        return doc
+    if not doc.get("tenant"):
+        return {**doc, "tenant": who.tenant}
+    if doc["tenant"] != who.tenant:
+        raise Forbidden(f"{who.name} acts for tenant {who.tenant!r}, not {str(doc['tenant'])[:100]!r}")
+    return doc
 
 
 def _abort(context, code: int, message: str, *details) -> None:
@@ -56,6 +81,8 @@ def _fail(context, err: Exception) -> None:
     elif isinstance(err, UnknownSlice):
         _abort(context, code_pb2.NOT_FOUND, str(err),
                error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=err.args[0]))
+    elif isinstance(err, Forbidden):
+        _abort(context, code_pb2.PERMISSION_DENIED, str(err))
     elif isinstance(err, AlreadyExists):
         _abort(context, code_pb2.ALREADY_EXISTS, str(err))
     elif isinstance(err, NotConnected):
@@ -116,6 +143,11 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
             for k, v in ctl.wire.counters(site, p.number).items():
                 total[k] = total.get(k, 0) + v
         msg.stats.CopyFrom(pb.SliceStats(**total, collected=timestamp(time.time())))
+        rate = ctl.slice_rates.get(p.number)
+        if rate is not None:   # negative after a counter reset (rules reinstalled): not a rate
+            msg.stats.ingress_bits_per_second = max(0.0, rate[0])
+            msg.stats.dropped_packets_per_second = max(0.0, rate[1])
+            msg.stats.rate_interval_s = rate[2]
     return msg
 
 
@@ -140,22 +172,37 @@ class SliceService(pb_grpc.SliceServiceServicer):
         return spec_to_doc(request.spec)
 
     def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
-        doc = self._spec_doc(request, context)
-        return self._run(context, lambda: slice_message(self.ctl, self.ctl.create(doc)))
+        doc, who = self._spec_doc(request, context), caller()
+
+        def create():
+            spec = _own_tenant(who, doc)
+            existing = self.ctl.engine.slices.get(spec.get("name"))
+            if existing is not None and not who.may_see(existing.spec.tenant):
+                raise AlreadyExists(f"the name {existing.name} is taken")
+            return slice_message(self.ctl, self.ctl.create(spec))
+        return self._run(context, create)
 
     def UpdateSlice(self, request, context):  # noqa: N802
-        doc = self._spec_doc(request, context)
-        return self._run(context, lambda: slice_message(self.ctl, self.ctl.update(doc)))
+        doc, who = self._spec_doc(request, context), caller()
+
+        def update():
+            spec = _own_tenant(who, doc)
+            _visible(self.ctl, who, spec.get("name", ""))
+            return slice_message(self.ctl, self.ctl.update(spec))
+        return self._run(context, update)
 
     def GetSlice(self, request, context):  # noqa: N802
-        return self._run(context, lambda: slice_message(self.ctl, request.name, stats=True))
+        who = caller()
+        return self._run(context, lambda: (_visible(self.ctl, who, request.name),
+                                           slice_message(self.ctl, request.name, stats=True))[1])
 
     def DeleteSlice(self, request, context):  # noqa: N802
-        self._run(context, lambda: self.ctl.delete(request.name))
+        who = caller()
+        self._run(context, lambda: (_visible(self.ctl, who, request.name), self.ctl.delete(request.name)))
         return pb.DeleteSliceResponse()
 
     def ListSlices(self, request, context):  # noqa: N802
-        size = request.page_size or DEFAULT_PAGE
+        size, who = request.page_size or DEFAULT_PAGE, caller()
         if not 0 < size <= MAX_PAGE:
             _abort(context, code_pb2.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE}",
                    error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
@@ -163,7 +210,8 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
         def page():
             names = sorted(n for n, s in self.ctl.engine.slices.items()
-                           if (not request.tenant or s.spec.tenant == request.tenant)
+                           if who.may_see(s.spec.tenant)
+                           and (not request.tenant or s.spec.tenant == request.tenant)
                            and (not request.state or STATES.get(self.ctl.states.get(n).state) == request.state)
                            and n > request.page_token)
             out = pb.ListSlicesResponse(slices=[slice_message(self.ctl, n) for n in names[:size]])
@@ -173,9 +221,12 @@ class SliceService(pb_grpc.SliceServiceServicer):
         return self._run(context, page)
 
     def FailbackEndpoints(self, request, context):  # noqa: N802
-        return self._run(context, lambda: slice_message(self.ctl, self.ctl.failback(request.name, request.site)))
+        who = caller()
+        return self._run(context, lambda: (_visible(self.ctl, who, request.name), slice_message(
+            self.ctl, self.ctl.failback(request.name, request.site)))[1])
 
     def WatchSlices(self, request, context):  # noqa: N802
+        who = caller()
         q = self.ctl.subscribe()
         try:
             while context.is_active():
@@ -183,7 +234,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                     item = q.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                if request.name and item.slice != request.name:
+                if (request.name and item.slice != request.name) or not who.may_see(item.tenant):
                     continue
                 yield pb.SliceEvent(slice=item.slice, kind=item.kind, state=STATES.get(item.state, 0),
                                     reason=item.reason, time=timestamp(item.time))
@@ -195,7 +246,8 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
     def __init__(self, ctl: SliceController):
         self.ctl = ctl
 
-    def _topology(self) -> pb.Topology:
+    def _topology(self, who: Identity) -> pb.Topology:
+        """The WAN; a tenant's view counts only its own slices on each link."""
         e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
         out = pb.Topology(name=e.topology.name)
         for s in e.topology.sites:
@@ -204,16 +256,21 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
                           drained=s.name in e.drained, lost=s.name in e.down_sites)
         for l in e.topology.links:
             out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
-                          delay_ms=l.delay_ms, up=l.key not in e.down_links, slices=len(e.slices_on(l.key)),
+                          delay_ms=l.delay_ms, up=l.key not in e.down_links,
+                          slices=sum(1 for x in e.slices_on(l.key) if who.may_see(x.spec.tenant)),
                           reason=self.ctl.link_reasons.get(l.key, "") if l.key in e.down_links else "")
         return out
 
     def _site_change(self, context, site: str, change):
+        who = caller()
+        if not who.admin:
+            _abort(context, code_pb2.PERMISSION_DENIED, f"draining a site is for operators (admins); "
+                   f"{who.name} acts for tenant {who.tenant!r}")
         if not self.ctl.topology.has_site(site):
             _abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.ctl.topology.name}",
                    error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
         try:
-            return self.ctl.call(lambda: (change(site), self._topology())[1])
+            return self.ctl.call(lambda: (change(site), self._topology(who))[1])
         except futures.TimeoutError:
             _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
@@ -226,7 +283,8 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         return self._site_change(context, request.site, self.ctl.undrain)
 
     def GetTopology(self, request, context):  # noqa: N802
-        return self.ctl.call(self._topology)
+        who = caller()
+        return self.ctl.call(lambda: self._topology(who))
 
 
 class _Timed(grpc.ServerInterceptor):
@@ -252,11 +310,15 @@ class _Timed(grpc.ServerInterceptor):
                                                    response_serializer=handler.response_serializer)
 
 
-def serve(ctl: SliceController, address: str, api_seconds=None) -> grpc.Server:
+def serve(ctl: SliceController, address: str, api_seconds=None,
+          credentials: grpc.ServerCredentials | None = None, authenticator=None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
-    ``api_seconds`` (a labelled prometheus_client Histogram), time every call."""
+    ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
+    ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
+    health checks and reflection must say who it is."""
+    interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
-                         interceptors=[_Timed(api_seconds)] if api_seconds is not None else [])
+                         interceptors=interceptors)
     pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl), server)
     pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl), server)
     health_servicer = health.HealthServicer()
@@ -265,7 +327,9 @@ def serve(ctl: SliceController, address: str, api_seconds=None) -> grpc.Server:
     for n in ["", *names]:
         health_servicer.set(n, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    if server.add_insecure_port(address) == 0:
+    bound = (server.add_secure_port(address, credentials) if credentials is not None
+             else server.add_insecure_port(address))
+    if bound == 0:
         raise OSError(f"cannot listen for gRPC on {address}")
     server.start()
     return server

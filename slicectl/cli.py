@@ -52,6 +52,27 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
 def _add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=DEFAULT_GRPC, help="controller gRPC address (default: %(default)s)")
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    p.add_argument("--ca", metavar="FILE", help="TLS: the CA that signed the controller's certificate")
+    p.add_argument("--cert", metavar="FILE", help="mutual TLS: this client's certificate")
+    p.add_argument("--key", metavar="FILE", help="mutual TLS: its private key")
+    p.add_argument("--token-file", metavar="FILE", help="a bearer token (first line of the file); "
+                   "or set SLICECTL_TOKEN")
+
+
+def _server(args):
+    """The controller the command talks to, with the TLS files and token it was given."""
+    import os
+
+    from slicectl.client import ClientError, Server
+    token = os.environ.get("SLICECTL_TOKEN") or None
+    if args.token_file:
+        try:
+            token = open(args.token_file, encoding="utf-8").readline().strip()
+        except OSError as e:
+            raise ClientError(f"--token-file {args.token_file}: {e.strerror}", EXIT_USAGE) from None
+    if bool(args.cert) != bool(args.key):
+        raise ClientError("--cert and --key go together", EXIT_USAGE)
+    return Server(args.server, args.ca, args.cert, args.key, token)
 
 
 def _positive(text: str) -> int:
@@ -108,15 +129,48 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--sla-tolerance-ms", type=float, default=0.0, metavar="MS",
                      help="measured delay may exceed the bound by this much before it counts (e.g. "
                      "an emulation's own forwarding time; default: %(default)g)")
+    ctl.add_argument("--stats-interval", type=float, default=5.0, metavar="SECONDS",
+                     help="read every slice's counters this often for its current throughput "
+                     "(slicectl get); 0: never (default: %(default)g)")
     ctl.add_argument("--dhcp-lease", type=int, default=3600, metavar="SECONDS",
                      help="lease the controller's DHCP gives hosts at endpoints without a given "
                      "address (default: %(default)s)")
     ctl.add_argument("--no-reroute", action="store_true", help="only flag a slice whose bound is "
                      "violated; do not move it to a faster tree")
+    sec = ctl.add_argument_group("security (see README: Security)")
+    sec.add_argument("--tls-cert", metavar="FILE", help="serve the API over TLS with this certificate (PEM)")
+    sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    sec.add_argument("--client-ca", metavar="FILE", help="mutual TLS: clients need a certificate from this "
+                     "CA; its SAN URI tenant:NAME (else its CN) is the caller's tenant")
+    sec.add_argument("--admin", action="append", default=[], metavar="NAME",
+                     help="a client certificate name that is an operator (sees and does everything); "
+                     "repeatable")
+    sec.add_argument("--tokens", metavar="FILE", help="bearer tokens (YAML: tokens: [{name, tenant | role: "
+                     "admin, sha256}]; `slicectl token new` makes one)")
+    sec.add_argument("--insecure", action="store_true", help="allow a plaintext API on an address other "
+                     "machines can reach")
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
                      "metrics on http://ADDR/metrics; 'off': none (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)
+
+    ce = sub.add_parser("certs", help="make a local CA and TLS certificates for the controller and its "
+                        "clients (openssl; for labs and tests)")
+    ce.add_argument("directory", help="where to write ca.pem, server.pem/.key and NAME.pem/.key")
+    ce.add_argument("--client", action="append", default=[], metavar="NAME",
+                    help="a client certificate for NAME (its tenant, or an --admin of the controller); "
+                    "repeatable")
+    ce.add_argument("--host", action="append", default=[], metavar="HOST",
+                    help="another name or address the controller is reached at (besides localhost)")
+    ce.set_defaults(func=cmd_certs)
+    tok = sub.add_parser("token", help="bearer tokens for the API").add_subparsers(dest="action", required=True)
+    tn = tok.add_parser("new", help="a new token: its secret, and the line for the controller's tokens file")
+    tn.add_argument("--name", required=True, help="who holds it (shown in logs)")
+    role = tn.add_mutually_exclusive_group(required=True)
+    role.add_argument("--tenant", help="the tenant it acts for")
+    role.add_argument("--admin", action="store_true", help="an operator's: sees and does everything")
+    tn.add_argument("--out", metavar="FILE", help="write the secret to FILE (mode 600) instead of printing it")
+    tn.set_defaults(func=cmd_token_new)
 
     ap = sub.add_parser("apply", help="create or update the slices of a YAML file")
     ap.add_argument("-f", "--file", required=True, help="YAML spec file ('-' for stdin)")
@@ -344,6 +398,40 @@ def cmd_wan_check(args) -> int:
     return EXIT_OK if report["ok"] else EXIT_FAIL
 
 
+def cmd_certs(args) -> int:
+    from slicectl.certs import CertError, make_all
+    try:
+        written = make_all(args.directory, args.client, args.host)
+    except CertError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_token_new(args) -> int:
+    import os
+
+    from proto.tokens import new_secret
+    secret, digest = new_secret()
+    who = "role: admin" if args.admin else f"tenant: {json.dumps(args.tenant)}"
+    entry = f"  - {{name: {json.dumps(args.name)}, {who}, sha256: {digest}}}"
+    if args.out:
+        try:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as e:
+            print(f"slicectl: error: --out {args.out}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        print(f"# add under 'tokens:' in the controller's --tokens file (the secret is in {args.out}):\n{entry}")
+    else:
+        print(f"# add under 'tokens:' in the controller's --tokens file:\n{entry}\n"
+              f"# the secret (stored nowhere else; slicectl --token-file or SLICECTL_TOKEN):\n{secret}")
+    return EXIT_OK
+
+
 def cmd_controller(args) -> int:
     from controller.main import run
     try:
@@ -359,10 +447,15 @@ def cmd_controller(args) -> int:
         sla = None if not args.sla_interval else {
             "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
             "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
+        if args.stats_interval < 0:
+            raise ValueError(f"--stats-interval must be >= 0 seconds, got {args.stats_interval:g}")
         if args.dhcp_lease < 60:
             raise ValueError(f"--dhcp-lease must be at least 60 seconds, got {args.dhcp_lease}")
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
-                   probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease)
+                   probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease,
+                   args.stats_interval,
+                   {"tls_cert": args.tls_cert, "tls_key": args.tls_key, "client_ca": args.client_ca,
+                    "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure})
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -410,7 +503,7 @@ def cmd_spec_check(args) -> int:
 @_client
 def cmd_apply(args) -> int:
     from slicectl import client
-    slices = client.apply(args.server, args.file)
+    slices = client.apply(_server(args), args.file)
     if args.output == "table":
         print(client.slice_rows(slices))
     else:
@@ -423,7 +516,7 @@ def cmd_get(args) -> int:
     from slicectl import client
     if not args.name:
         return cmd_list.__wrapped__(argparse.Namespace(**vars(args), tenant="", state=""))
-    s = client.call(args.server, "GetSlice", pb.GetSliceRequest(name=args.name))
+    s = client.call(_server(args), "GetSlice", pb.GetSliceRequest(name=args.name))
     print(client.slice_detail(s) if args.output == "table" else client.render(client.as_data(s), args.output))
 
 
@@ -434,7 +527,7 @@ def cmd_list(args) -> int:
     from slicectl import client
     slices, token = [], ""
     while True:
-        page = client.call(args.server, "ListSlices", pb.ListSlicesRequest(
+        page = client.call(_server(args), "ListSlices", pb.ListSlicesRequest(
             page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0)))
         slices += page.slices
         token = page.next_page_token
@@ -450,7 +543,7 @@ def cmd_list(args) -> int:
 def cmd_delete(args) -> int:
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
-    client.call(args.server, "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
+    client.call(_server(args), "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
     print(f"slice {args.name} deleted")
 
 
@@ -458,7 +551,7 @@ def cmd_delete(args) -> int:
 def cmd_endpoint_failback(args) -> int:
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
-    s = client.call(args.server, "FailbackEndpoints", pb.FailbackEndpointsRequest(name=args.name, site=args.site))
+    s = client.call(_server(args), "FailbackEndpoints", pb.FailbackEndpointsRequest(name=args.name, site=args.site))
     print(client.slice_detail(s) if args.output == "table" else client.render(client.as_data(s), args.output))
 
 
@@ -468,7 +561,7 @@ def cmd_site(args) -> int:
     from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
     from slicectl import client
     request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
-    t = client.call(args.server, "DrainSite" if args.verb == "drain" else "UndrainSite", request,
+    t = client.call(_server(args), "DrainSite" if args.verb == "drain" else "UndrainSite", request,
                     kind=pb_grpc.TopologyServiceStub)
     print(client.topology_rows(t) if args.output == "table" else client.render(client.as_data(t), args.output))
 
@@ -478,7 +571,7 @@ def cmd_watch(args) -> int:
     from proto.convert import STATE_NAMES
     from slicectl import client
     try:
-        for ev in client.watch(args.server, args.name):
+        for ev in client.watch(_server(args), args.name):
             if args.output == "table":
                 when = ev.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
                 print(f"{when}  {ev.slice:<24} {ev.kind:<18} {STATE_NAMES.get(ev.state, '-'):<10} {ev.reason}",
@@ -513,7 +606,7 @@ def cmd_verify(args) -> int:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     _sigterm_as_interrupt()
-    with grpc.insecure_channel(args.server) as channel:
+    with _server(args).channel() as channel:
         try:
             checks = verify.verify(pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel),
                                    inventory, args.names, options, progress)
@@ -531,7 +624,7 @@ def cmd_topology_server(args) -> int:
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
     from slicectl import client
-    t = client.call(args.server, "GetTopology", pb.GetTopologyRequest(), kind=pb_grpc.TopologyServiceStub)
+    t = client.call(_server(args), "GetTopology", pb.GetTopologyRequest(), kind=pb_grpc.TopologyServiceStub)
     print(client.topology_rows(t) if args.output == "table" else client.render(client.as_data(t), args.output))
 
 

@@ -9,6 +9,8 @@ unreachable.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 import grpc
@@ -33,8 +35,68 @@ class ClientError(Exception):
         self.code = code
 
 
-def _stub(server: str, kind=pb_grpc.SliceServiceStub):
-    return kind(grpc.insecure_channel(server))
+@dataclass(frozen=True)
+class Server:
+    """Where the controller's API is and how to prove who we are: TLS (``ca`` to check
+    the server, ``cert``/``key`` for mutual TLS) and/or a bearer ``token``."""
+
+    address: str
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    token: str | None = None
+
+    def __str__(self) -> str:
+        return self.address
+
+    def channel(self) -> grpc.Channel:
+        if self.ca or self.cert:
+            try:
+                ca, cert, key = (Path(p).read_bytes() if p else None for p in (self.ca, self.cert, self.key))
+            except OSError as e:
+                raise ClientError(f"{e.filename}: {e.strerror}", EXIT_INVALID) from None
+            channel = grpc.secure_channel(self.address, grpc.ssl_channel_credentials(ca, key, cert))
+        else:
+            channel = grpc.insecure_channel(self.address)
+        if self.token:
+            channel = grpc.intercept_channel(channel, _Bearer(self.token))
+        return channel
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds ``authorization: Bearer TOKEN`` to every call."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or []) + [("authorization", f"Bearer {self.token}")]
+        return _Details(details.method, details.timeout, metadata, details.credentials,
+                        getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+
+@dataclass(frozen=True)
+class _Details(grpc.ClientCallDetails):
+    method: str
+    timeout: float | None
+    metadata: list
+    credentials: object
+    wait_for_ready: object
+    compression: object
+
+
+def server_of(address: "str | Server") -> Server:
+    return address if isinstance(address, Server) else Server(address)
+
+
+def _stub(server: "str | Server", kind=pb_grpc.SliceServiceStub):
+    return kind(server_of(server).channel())
 
 
 def explain(err: grpc.RpcError, server: str) -> ClientError:
@@ -150,6 +212,10 @@ def slice_detail(s: pb.Slice) -> str:
     st = s.stats
     lines.append(f"ingress: {st.ingress_packets} packets, {st.ingress_bytes} bytes; meter: "
                  f"{st.meter_packets} packets, {st.meter_dropped_packets} dropped above the reservation")
+    if st.rate_interval_s:
+        lines.append(f"now:    {st.ingress_bits_per_second / 1e6:.2f} Mbit/s in of {s.spec.bandwidth_mbps:g} "
+                     f"reserved, {st.dropped_packets_per_second:.0f} packets/s dropped "
+                     f"(over the last {st.rate_interval_s:.0f} s)")
     return "\n".join(lines)
 
 

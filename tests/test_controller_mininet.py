@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from proto.defaults import DEFAULT_AUDIT_INTERVAL_S
 from slices.rules import group_slice, meter_id
 from tests.rawspec import raw_spec
+from tests.watching import Events
 from controller.core import SliceController
 from slicectl.failover import host_at, set_bfd
 from slicectl.launcher import ControllerProcess
@@ -203,11 +204,26 @@ def test_prometheus_scrapes_the_running_controller(net):
 def test_udp_above_the_reservation_is_policed(net):
     ctl, wan = net
     (src, _), (dst, ip) = host_of(wan, *MEDICAL[0]), host_of(wan, *MEDICAL[1])
-    got = iperf(src, dst, ip, "-u -b 60M -l 1400")   # 3 x the 20 Mbit/s reservation
+    readings: list = []
+
+    def watch():   # GetSlice while the flood runs: the controller's rates cover 5 s
+        end = time.monotonic() + 9
+        while time.monotonic() < end:
+            readings.append(ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10).stats)
+            time.sleep(1)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    got = iperf(src, dst, ip, "-u -b 60M -l 1400", seconds=10)   # 3 x the 20 Mbit/s reservation
+    watcher.join(timeout=15)
     print(f"UDP at 60 Mbit/s into a 20 Mbit/s slice: {got:.1f} Mbit/s delivered")
     assert 0.5 * 20 <= got <= 1.1 * 20, got
     stats = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical")).stats
     assert stats.ingress_packets > 0 and stats.meter_dropped_packets > 0, stats
+    busy = max(readings, key=lambda st: st.ingress_bits_per_second)
+    print(f"GetSlice during the flood: {busy.ingress_bits_per_second / 1e6:.1f} Mbit/s in, "
+          f"{busy.dropped_packets_per_second:.0f} packets/s dropped over {busy.rate_interval_s:.1f} s")
+    assert busy.rate_interval_s > 0 and busy.ingress_bits_per_second > 25e6, busy
+    assert busy.dropped_packets_per_second > 100, busy
 
 
 def test_two_slices_sharing_a_link_each_get_their_reservation(net):
@@ -308,35 +324,23 @@ def test_a_slice_over_its_bound_on_a_slower_link_moves_to_a_faster_tree(net):
     slow = {"sendai-ix", "sapporo-ix"}
     s = create(ctl, spec("sla-move", endpoints(wan, *where), 5, max_latency_ms=20))
     assert slow in [{l.a, l.b} for l in s.tree], s.tree
-    events: list = []
-    stream = ctl.slices.WatchSlices(pb.WatchSlicesRequest(name="sla-move"))
-
-    def read():
+    with Events(ctl.slices, "sla-move") as events:
+        wan.fault_link("sendai-ix", "sapporo-ix", "delay=40")
         try:
-            events.extend(stream)
-        except grpc.RpcError:   # cancelled at the end
-            pass
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    wan.fault_link("sendai-ix", "sapporo-ix", "delay=40")
-    try:
-        deadline = time.monotonic() + 60
-        while slow in [{l.a, l.b} for l in ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).tree]:
-            assert time.monotonic() < deadline, f"never moved; events: {[(e.kind, e.reason) for e in events]}"
-            time.sleep(0.5)
-        (src, _), (_dst, ip) = host_of(wan, *where[0]), host_of(wan, *where[1])
-        assert pings(src, ip) >= 2
-        while ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).sla.state != pb.SLA_STATE_WITHIN_BOUND:
-            assert time.monotonic() < deadline, f"never within bound again: {[(e.kind, e.reason) for e in events]}"
-            time.sleep(0.5)
-    finally:
-        wan.fault_link("sendai-ix", "sapporo-ix", "restore")
-        stream.cancel()
-        reader.join(timeout=5)
-        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="sla-move"), timeout=30)
-    kinds = [e.kind for e in events if e.kind.startswith(("sla-", "re-routed"))]
-    assert kinds == ["sla-violated", "re-routed", "sla-restored"], [(e.kind, e.reason) for e in events]
-    moved = next(e for e in events if e.kind == "re-routed")
+            deadline = time.monotonic() + 60
+            while slow in [{l.a, l.b} for l in ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).tree]:
+                assert time.monotonic() < deadline, f"never moved; events: {events}"
+                time.sleep(0.5)
+            (src, _), (_dst, ip) = host_of(wan, *where[0]), host_of(wan, *where[1])
+            assert pings(src, ip) >= 2
+            while ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).sla.state != pb.SLA_STATE_WITHIN_BOUND:
+                assert time.monotonic() < deadline, f"never within bound again: {events}"
+                time.sleep(0.5)
+        finally:
+            wan.fault_link("sendai-ix", "sapporo-ix", "restore")
+            ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="sla-move"), timeout=30)
+    assert events.kinds("sla-", "re-routed") == ["sla-violated", "re-routed", "sla-restored"], str(events)
+    moved = next(e for e in events.seen if e.kind == "re-routed")
     print(f"re-routed: {moved.reason}")
     assert "SLA violated" in moved.reason
 

@@ -6,6 +6,9 @@ not on the plan; and the app's send and receive paths (phases and barriers, erro
 reads, counters, switch and port events) run as they do against real switches."""
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -362,17 +365,36 @@ def test_metrics_count_what_the_switches_were_sent_and_report_the_state(tmp_path
     from prometheus_client.parser import text_string_to_metric_families
     from controller.metrics import Metrics
 
+    from controller.sla import SlaStatus
+
     metrics = Metrics()
     n = Network(tmp_path, metrics=metrics)
     try:
-        n.create(MEDICAL)
+        n.create({**MEDICAL, "max_latency_ms": 15})
         n.switches["tokyo-dc"].flows.clear()              # entries deleted by hand
         n.ctl.call(n.ctl.audit_switches)
+        n.ctl.sla_status = {"medical": SlaStatus("violated", 21.5, ("tokyo-dc", "osaka-dc"), 15.0, 0.0, "slow")}
+        n.ctl.link_delays_ms = {JAPAN.links[0].key: 0.5}
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
                    for s in f.samples}
     finally:
         n.close()
+    medical = (("slice", "medical"),)
+    assert samples[("intercloud_slice_delay_seconds", medical)] == 0.0215
+    assert samples[("intercloud_slice_delay_bound_seconds", medical)] == 0.015
+    assert samples[("intercloud_slice_sla_violated", medical)] == 1
+    for counter in ("ingress_packets", "ingress_bytes", "dropped_packets"):
+        assert (f"intercloud_slice_{counter}_total", medical) in samples
+    assert samples[("intercloud_time_to_connectivity_seconds_count", ())] == 1
+    assert samples[("intercloud_engine_decision_seconds_count", ())] >= 1
+    assert samples[("intercloud_link_measured_delay_seconds", (("link", "tokyo-dc—tokyo-ix"),))] == 0.0005
+    # every metric the sample Grafana dashboard plots is one the controller exports
+    exported = {name for name, _labels in samples} | {"intercloud_api_request_seconds_bucket",
+                                                       "intercloud_api_request_seconds_count"}
+    dashboard = json.loads((Path(__file__).parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"intercloud_\w+", t["expr"])}
+    assert used and used <= exported, used - exported
     assert samples[("intercloud_slices", (("state", "active"),))] == 1
     assert samples[("intercloud_openflow_entries_sent_total", (("op", "add"),))] > 20
     assert samples[("intercloud_barrier_wait_seconds_count", ())] > 0

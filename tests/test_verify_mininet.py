@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
-import grpc
 import pytest
 from junitparser import JUnitXml
 
@@ -23,6 +21,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.launcher import ControllerProcess
 from slices.rules import slice_cookie
 from tests.rawspec import raw_spec
+from tests.watching import Events
 from topologies import load
 
 pytestmark = pytest.mark.mininet
@@ -227,30 +226,18 @@ def test_the_controller_measures_the_slice_live_and_flags_a_slower_link(lab):
     assert after[("intercloud_time_to_connectivity_seconds_count", ())] >= 1
     assert after[("intercloud_engine_decision_seconds_count", ())] >= 1
 
-    events: list = []
-    stream = ctl.slices.WatchSlices(pb.WatchSlicesRequest(name=SLICE))
-
-    def read():
+    with Events(ctl.slices, SLICE) as events:
+        wan.fault_link("tokyo-ix", "osaka-ix", "delay=40")
         try:
-            events.extend(stream)
-        except grpc.RpcError:   # cancelled at the end
-            pass
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    wan.fault_link("tokyo-ix", "osaka-ix", "delay=40")
-    try:
-        sla = wait_sla(ctl, pb.SLA_STATE_VIOLATED)
-        assert sla.state == pb.SLA_STATE_VIOLATED, sla
-        assert sla.measured_delay_ms >= 40 and "over the bound of 15 ms" in sla.reason, sla
-        assert scrape(ctl)[("intercloud_slice_sla_violated", key)] == 1
-    finally:
-        wan.fault_link("tokyo-ix", "osaka-ix", "restore")
-    sla = wait_sla(ctl, pb.SLA_STATE_WITHIN_BOUND)
-    stream.cancel()
-    reader.join(timeout=5)
+            sla = wait_sla(ctl, pb.SLA_STATE_VIOLATED)
+            assert sla.state == pb.SLA_STATE_VIOLATED, sla
+            assert sla.measured_delay_ms >= 40 and "over the bound of 15 ms" in sla.reason, sla
+            assert scrape(ctl)[("intercloud_slice_sla_violated", key)] == 1
+        finally:
+            wan.fault_link("tokyo-ix", "osaka-ix", "restore")
+        sla = wait_sla(ctl, pb.SLA_STATE_WITHIN_BOUND)
     assert sla.state == pb.SLA_STATE_WITHIN_BOUND, sla
-    kinds = [e.kind for e in events]
-    assert kinds == ["sla-violated", "sla-restored"], kinds
+    assert events.kinds() == ["sla-violated", "sla-restored"], str(events)
     assert ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE)).state == pb.SLICE_STATE_ACTIVE
 
 

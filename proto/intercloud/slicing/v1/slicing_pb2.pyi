@@ -106,20 +106,26 @@ class Link(_message.Message):
     def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ...) -> None: ...
 
 class SliceStats(_message.Message):
-    __slots__ = ("ingress_packets", "ingress_bytes", "meter_packets", "meter_bytes", "meter_dropped_packets", "collected")
+    __slots__ = ("ingress_packets", "ingress_bytes", "meter_packets", "meter_bytes", "meter_dropped_packets", "collected", "ingress_bits_per_second", "dropped_packets_per_second", "rate_interval_s")
     INGRESS_PACKETS_FIELD_NUMBER: _ClassVar[int]
     INGRESS_BYTES_FIELD_NUMBER: _ClassVar[int]
     METER_PACKETS_FIELD_NUMBER: _ClassVar[int]
     METER_BYTES_FIELD_NUMBER: _ClassVar[int]
     METER_DROPPED_PACKETS_FIELD_NUMBER: _ClassVar[int]
     COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_BITS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_PACKETS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    RATE_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     ingress_packets: int
     ingress_bytes: int
     meter_packets: int
     meter_bytes: int
     meter_dropped_packets: int
     collected: _timestamp_pb2.Timestamp
-    def __init__(self, ingress_packets: _Optional[int] = ..., ingress_bytes: _Optional[int] = ..., meter_packets: _Optional[int] = ..., meter_bytes: _Optional[int] = ..., meter_dropped_packets: _Optional[int] = ..., collected: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    ingress_bits_per_second: float
+    dropped_packets_per_second: float
+    rate_interval_s: float
+    def __init__(self, ingress_packets: _Optional[int] = ..., ingress_bytes: _Optional[int] = ..., meter_packets: _Optional[int] = ..., meter_bytes: _Optional[int] = ..., meter_dropped_packets: _Optional[int] = ..., collected: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingress_bits_per_second: _Optional[float] = ..., dropped_packets_per_second: _Optional[float] = ..., rate_interval_s: _Optional[float] = ...) -> None: ...
 
 class SlaStatus(_message.Message):
     __slots__ = ("state", "measured_delay_ms", "worst_pair", "since", "reason")
