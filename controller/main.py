@@ -35,7 +35,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
         metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600,
-        stats_interval_s: float = 5.0, security: dict | None = None) -> int:
+        stats_interval_s: float = 5.0, security: dict | None = None,
+        watch_limits: tuple[int, int] = (1000, 100)) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -44,13 +45,14 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     counters are read for its current rates (0: never). ``security``: ``tls_cert``,
     ``tls_key``, ``client_ca`` (file paths), ``tokens`` (a tokens file), ``admins``
     (certificate names), ``insecure`` (allow plaintext beyond loopback); see
-    :func:`api_security`."""
+    :func:`api_security`. ``watch_limits``: open watch streams allowed in total and per
+    client."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
 
     from controller import app
-    from controller.service import serve
+    from controller.service import WatchLimits, serve
     from controller.store import Store
     from topologies import load
 
@@ -75,7 +77,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     def ready(ctl):
         for warning in warnings:
             logging.getLogger("intercloud.api").warning(warning)
-        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator)
+        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator,
+                    WatchLimits(*watch_limits))
         stoppers.append(lambda: api.stop(grace=1))
         if metrics:
             stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)

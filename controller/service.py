@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from concurrent import futures
 
@@ -23,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from controller.auth import Identity, caller
+from controller.auth import ANYONE, Identity, caller
 from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
 from controller.store import StoreError
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
@@ -36,6 +37,9 @@ log = logging.getLogger("intercloud.api")
 DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
+MAX_WATCHES, MAX_WATCHES_PER_CLIENT = 1000, 100
+UNARY_WORKERS = 32      # server threads no watch stream can take
+WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
 
 
 class Forbidden(Exception):
@@ -152,8 +156,9 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
 
 
 class SliceService(pb_grpc.SliceServiceServicer):
-    def __init__(self, ctl: SliceController):
+    def __init__(self, ctl: SliceController, watches: "WatchLimits | None" = None):
         self.ctl = ctl
+        self.watches = watches or WatchLimits()
 
     def _run(self, context, fn):
         try:
@@ -227,19 +232,65 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def WatchSlices(self, request, context):  # noqa: N802
         who = caller()
+        client = who.name if who is not ANYONE else context.peer().rsplit(":", 1)[0]
+        refused = self.watches.enter(client)
+        if refused:
+            _abort(context, code_pb2.RESOURCE_EXHAUSTED, refused,
+                   error_details_pb2.ErrorInfo(reason="WATCH_LIMIT", domain=DOMAIN, metadata={"detail": refused}),
+                   error_details_pb2.QuotaFailure(violations=[
+                       error_details_pb2.QuotaFailure.Violation(subject=client, description=refused)]))
         q = self.ctl.subscribe()
+        context.add_callback(lambda: q.put_nowait(None))   # cancelled: stop waiting at once
         try:
             while context.is_active():
                 try:
-                    item = q.get(timeout=0.5)
+                    item = q.get(timeout=WATCH_POLL_S)
                 except queue.Empty:
                     continue
+                if item is None:
+                    break
                 if (request.name and item.slice != request.name) or not who.may_see(item.tenant):
                     continue
                 yield pb.SliceEvent(slice=item.slice, kind=item.kind, state=STATES.get(item.state, 0),
                                     reason=item.reason, time=timestamp(item.time))
         finally:
             self.ctl.unsubscribe(q)
+            self.watches.leave(client)
+
+
+class WatchLimits:
+    """Open WatchSlices streams, in total and per client (its identity, else its address).
+    Each stream holds a server thread while open; the pool has one per allowed stream
+    plus UNARY_WORKERS, so unary calls and health checks always find a thread."""
+
+    def __init__(self, total: int = MAX_WATCHES, per_client: int = MAX_WATCHES_PER_CLIENT):
+        if total < 1 or per_client < 1:
+            raise ValueError("watch limits must be >= 1")
+        self.total, self.per_client = total, per_client
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, client: str) -> str:
+        """Count a new stream of ``client``; the reason it is refused, or "" if not."""
+        with self._lock:
+            if sum(self._open.values()) >= self.total:
+                return (f"too many open watch streams: {self.total} on this controller "
+                        "(--max-watches); close some or use one stream for every slice")
+            if self._open.get(client, 0) >= self.per_client:
+                return (f"too many open watch streams for {client[:100]}: {self.per_client} per client "
+                        "(--max-watches-per-client); one stream can watch every slice")
+            self._open[client] = self._open.get(client, 0) + 1
+            return ""
+
+    def open(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            self._open[client] -= 1
+            if not self._open[client]:
+                del self._open[client]
 
 
 class TopologyService(pb_grpc.TopologyServiceServicer):
@@ -311,15 +362,19 @@ class _Timed(grpc.ServerInterceptor):
 
 
 def serve(ctl: SliceController, address: str, api_seconds=None,
-          credentials: grpc.ServerCredentials | None = None, authenticator=None) -> grpc.Server:
+          credentials: grpc.ServerCredentials | None = None, authenticator=None,
+          watches: WatchLimits | None = None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
     ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
     ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
-    health checks and reflection must say who it is."""
+    health checks and reflection must say who it is; ``watches``: the limits on open
+    watch streams (:class:`WatchLimits`)."""
+    watches = watches or WatchLimits()
     interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator) if i]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
+                                                    thread_name_prefix="grpc"),
                          interceptors=interceptors)
-    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl), server)
+    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, watches), server)
     pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

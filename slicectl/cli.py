@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "repeatable")
     sec.add_argument("--tokens", metavar="FILE", help="bearer tokens (YAML: tokens: [{name, tenant | role: "
                      "admin, sha256}]; `slicectl token new` makes one)")
+    sec.add_argument("--max-watches", type=int, default=1000, metavar="N",
+                     help="open WatchSlices streams allowed in all (default: %(default)s)")
+    sec.add_argument("--max-watches-per-client", type=int, default=100, metavar="N",
+                     help="open WatchSlices streams allowed per client (default: %(default)s)")
     sec.add_argument("--insecure", action="store_true", help="allow a plaintext API on an address other "
                      "machines can reach")
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
@@ -447,6 +451,8 @@ def cmd_controller(args) -> int:
         sla = None if not args.sla_interval else {
             "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
             "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
+        if args.max_watches < 1 or args.max_watches_per_client < 1:
+            raise ValueError("--max-watches and --max-watches-per-client must be >= 1")
         if args.stats_interval < 0:
             raise ValueError(f"--stats-interval must be >= 0 seconds, got {args.stats_interval:g}")
         if args.dhcp_lease < 60:
@@ -455,7 +461,8 @@ def cmd_controller(args) -> int:
                    probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease,
                    args.stats_interval,
                    {"tls_cert": args.tls_cert, "tls_key": args.tls_key, "client_ca": args.client_ca,
-                    "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure})
+                    "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure},
+                   (args.max_watches, args.max_watches_per_client))
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -266,6 +266,11 @@ class SimDatapath:
         self.ports = {p: None for p in ports}
         self.xid = 0
         self.sent: list = []
+        self.closed = False
+        self.answers = True      # False: a connection that went silent
+
+    def close(self) -> None:
+        self.closed = True
 
     def set_xid(self, msg) -> int:
         self.xid = (self.xid + 1) & 0xFFFFFFFF
@@ -277,6 +282,8 @@ class SimDatapath:
             self.set_xid(msg)
         msg.serialize()
         self.sent.append(msg)
+        if self.closed or not self.answers:
+            return
         for reply in self.switch.receive(bytes(msg.buf)):
             self._deliver(reply)
 

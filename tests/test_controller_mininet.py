@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -199,6 +200,61 @@ def test_prometheus_scrapes_the_running_controller(net):
     assert len(connected) == len(JAPAN.sites) and all(v == 1 for v in connected)
     assert samples[("intercloud_openflow_entries_sent_total", (("op", "add"),))] > 0
     assert samples[("intercloud_api_request_seconds_count", (("code", "OK"), ("method", "CreateSlice")))] >= 1
+
+
+def impostor_handshake(port: int, dpid: int) -> tuple[socket.socket, bool]:
+    """Connect to the controller claiming ``dpid`` and answer its handshake as a switch
+    with no ports would; (the socket, whether the controller closed it within 10 s)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(struct.pack("!BBHI", 4, 0, 8, 1))                       # HELLO
+    buf, deadline = b"", time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            break
+        if not data:
+            return s, True
+        buf += data
+        while len(buf) >= 8:
+            _v, kind, length, xid = struct.unpack("!BBHI", buf[:8])
+            if len(buf) < length:
+                break
+            body, buf = buf[8:length], buf[length:]
+            if kind == 5:      # FEATURES_REQUEST -> FEATURES_REPLY
+                s.sendall(struct.pack("!BBHIQIBB2xII", 4, 6, 32, xid, dpid, 0, 2, 0, 0, 0))
+            elif kind == 18:   # MULTIPART_REQUEST (port description) -> an empty reply
+                s.sendall(struct.pack("!BBHIHH4x", 4, 19, 16, xid, struct.unpack("!H", body[:2])[0], 0))
+            elif kind == 2:    # ECHO_REQUEST -> ECHO_REPLY
+                s.sendall(struct.pack("!BBHI", 4, 3, length, xid) + body)
+            elif kind == 20:   # BARRIER_REQUEST -> BARRIER_REPLY
+                s.sendall(struct.pack("!BBHI", 4, 21, 8, xid))
+    return s, False
+
+
+def test_a_second_connection_claiming_a_connected_switch_is_refused(net):
+    """An impostor completes the OpenFlow handshake with tokyo-dc's dpid: the controller
+    closes it, logs it, and the real switch keeps its rules, its slices stay ACTIVE, and
+    the next change still reaches it."""
+    ctl, wan = net
+    tokyo = JAPAN.site("tokyo-dc")
+    switch = f"s{[s.name for s in JAPAN.sites].index('tokyo-dc') + 1}"
+    before = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", switch, "--no-stats"],
+                            capture_output=True, text=True).stdout.count("cookie=")
+    sock, closed = impostor_handshake(ctl.of, tokyo.dpid)
+    sock.close()
+    assert closed, "the impostor's connection was not closed"
+    assert "a second connection" in ctl.log_path.read_text()
+    after = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", switch, "--no-stats"],
+                           capture_output=True, text=True).stdout.count("cookie=")
+    assert after == before > 0
+    medical = ctl.slices.GetSlice(pb.GetSliceRequest(name="medical"))
+    assert medical.state == pb.SLICE_STATE_ACTIVE, medical.reason
+    d = spec("medical", endpoints(wan, *MEDICAL), 21, priority=7, max_latency_ms=15)
+    updated = ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(d)), timeout=30)
+    assert updated.state == pb.SLICE_STATE_ACTIVE, updated.reason
+    d["bandwidth_mbps"] = 20
+    ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(d)), timeout=30)
 
 
 def test_udp_above_the_reservation_is_policed(net):

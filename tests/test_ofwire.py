@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -402,3 +403,41 @@ def test_metrics_count_what_the_switches_were_sent_and_report_the_state(tmp_path
     assert samples[("intercloud_switch_connected", (("site", "tokyo-dc"),))] == 1
     assert samples[("intercloud_link_up", (("link", "tokyo-dc—tokyo-ix"),))] == 1
     assert samples[("intercloud_link_free_bits_per_second", (("link", "tokyo-dc—tokyo-ix"),))] == 80e6
+
+
+def test_a_second_connection_for_a_connected_dpid_is_refused_and_the_switch_keeps_its_slices(net):
+    """An impostor claims tokyo-dc's dpid: refused and closed; the real switch keeps the
+    site, answers the challenge and stays; the next slice's rules go to it alone; the
+    impostor's end changes nothing."""
+    net.create(MEDICAL)
+    real = net.dps["tokyo-dc"]
+    impostor = SimDatapath(SimSwitch("tokyo-dc", real.id), net.app, site_ports("tokyo-dc"))
+    net.event(impostor, MAIN_DISPATCHER)
+    assert impostor.closed and net.app.dps["tokyo-dc"] is real
+    net.create(RETAIL)
+    assert impostor.switch.entries() == [] and net.held() == net.planned()
+    assert {n: st.state for n, st in net.ctl.states.items()} == {"medical": "active", "retail": "active"}
+    net.event(impostor, DEAD_DISPATCHER)
+    assert net.app.dps["tokyo-dc"] is real and not real.closed
+
+
+def test_a_connected_switch_that_fails_the_challenge_is_closed_so_it_can_come_back(net, monkeypatch):
+    """The switch restarted without its old connection being seen to die: the old one does
+    not answer the challenge, so it is closed; the switch's next connection is accepted."""
+    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 0.3)
+    net.create(MEDICAL)
+    old = net.dps["tokyo-dc"]
+    old.answers = False
+    back = SimDatapath(net.switches["tokyo-dc"], net.app, site_ports("tokyo-dc"))
+    net.event(back, MAIN_DISPATCHER)
+    assert back.closed
+    deadline = time.monotonic() + 5
+    while not old.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.closed
+    net.event(old, DEAD_DISPATCHER)                   # os-ken reports the closed connection
+    again = SimDatapath(net.switches["tokyo-dc"], net.app, site_ports("tokyo-dc"))
+    net.event(again, MAIN_DISPATCHER)
+    assert net.app.dps["tokyo-dc"] is again and not again.closed
+    net.ctl.call(lambda: None)
+    assert net.ctl.states["medical"].state == "active" and net.held() == net.planned()
