@@ -221,20 +221,63 @@ class SliceController:
         """Adopt every stored slice exactly as it was, or none of it: a row that is
         invalid, names what no longer exists, or conflicts with a slice adopted before it
         (an endpoint, a tag, capacity) is reported and left out, whole."""
+        waiting = []
         for row in self.store.load():
             cp = self.engine.checkpoint()
             try:
                 spec = parse_spec(row.spec, self.topology)
-                self.engine.adopt(placement_from_json(spec, row.placement, row.reason))
+                placement = placement_from_json(spec, row.placement, row.reason)
             except Exception as e:  # whatever a damaged row holds, the others still load
-                self.engine.rollback(cp)
                 what = str(e) if isinstance(e, (SpecError, ValueError)) else f"{type(e).__name__}: {e}"
                 self.restore_problems.append(f"stored slice {row.name} not restored: {what}")
                 log.error(self.restore_problems[-1])
                 continue
+            try:
+                self.engine.adopt(placement)
+            except ValueError as e:
+                # its placement does not fit this network (less capacity, a link gone, a tag
+                # or id taken): it waits like a preempted slice and is placed by the usual
+                # rules if it can be, never booked beyond capacity
+                self.engine.rollback(cp)
+                why = f"its stored placement does not fit this network: {e}"
+                try:
+                    self.engine.adopt(replace(placement, status=PREEMPTED, reason=why, tree=None, backup=None,
+                                              tags=(), backup_tags=(), standby_trees=(), moved=()))
+                except ValueError as e2:
+                    self.engine.rollback(cp)
+                    self.restore_problems.append(f"stored slice {row.name} not restored: {e2}")
+                    log.error(self.restore_problems[-1])
+                    continue
+                self.restore_problems.append(f"stored slice {row.name}: {why}; waiting to be placed again")
+                log.error(self.restore_problems[-1])
+                waiting.append(row.name)
             self.states[row.name] = SliceState(row.state, row.reason, row.create_time, row.update_time)
+        if waiting:
+            self._place_waiting_after_load(waiting)
         self.plan = compile_plan(self.engine, self.ports)
         self._refresh_targets(list(self.engine.slices))
+
+    def _place_waiting_after_load(self, names: list[str]) -> None:
+        """Slices whose stored placement did not fit: placed again where they fit now
+        (the switches get their rules when they connect), their new placement and state
+        stored."""
+        events = self.engine.restore_waiting()
+        touched = sorted(set(names) | {e.slice for e in events})
+        for e in events:
+            log.info("restored from the store: %s", e)
+        for name in touched:
+            s = self.engine.slices[name]
+            st = self.states.get(name) or SliceState()
+            st.state, st.reason = ("requested", "placed again at start") if s.status != PREEMPTED else \
+                ("preempted", s.reason)
+            self.states[name] = st
+        try:
+            self.store.commit([(self.engine.record(n), self.states[n].state, self.states[n].reason,
+                                self.states[n].created) for n in touched], [],
+                              [(n, "restored" if self.engine.slices[n].status != PREEMPTED else "preempted",
+                                self.states[n].state, self.states[n].reason) for n in touched])
+        except StoreError as e:
+            log.error("%s; the slices placed again at start are not saved", e)
 
     def _refresh_targets(self, names: Iterable[str]) -> None:
         """Rebuild what the OpenFlow side reads for the named slices: their SLA probes and

@@ -53,7 +53,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 
     from controller import app
     from controller.service import WatchLimits, serve
-    from controller.store import Store
+    from controller.store import Store, StoreError
     from topologies import load
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
@@ -64,11 +64,14 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     addresses = [("--openflow", (of_host, of_port)), ("--grpc", _split(grpc_addr, "--grpc"))]
     if metrics_addr:
         addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
+    credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
     for what, (host, port) in addresses:
         _check_free(what, host, port)
-    credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
     topology = load(topology_name)
-    store = Store(store_path)
+    try:
+        store = Store(store_path)
+    except StoreError as e:
+        raise ValueError(str(e)) from None   # one line and exit 2, like any bad option
     stoppers: list = []   # what to stop at the end (gRPC, metrics), last started first
 
     from controller.metrics import Metrics

@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from controller.auth import ANYONE, Identity, caller
-from controller.core import AlreadyExists, NotConnected, SliceController, SwitchRefused
+from controller.core import CALL_TIMEOUT_S, AlreadyExists, NotConnected, SliceController, SwitchRefused
 from controller.store import StoreError
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
@@ -40,6 +40,10 @@ MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is
 MAX_WATCHES, MAX_WATCHES_PER_CLIENT = 1000, 100
 UNARY_WORKERS = 32      # server threads no watch stream can take
 WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
+
+
+class Expired(Exception):
+    """The call's deadline passed before the owner could start it (DEADLINE_EXCEEDED)."""
 
 
 class Forbidden(Exception):
@@ -84,7 +88,9 @@ def _fail(context, err: Exception) -> None:
                    for f, p in err.violations]))
     elif isinstance(err, UnknownSlice):
         _abort(context, code_pb2.NOT_FOUND, str(err),
-               error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=err.args[0]))
+               error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=str(err.args[0])[:MAX_DETAIL]))
+    elif isinstance(err, Expired):
+        _abort(context, code_pb2.DEADLINE_EXCEEDED, str(err))
     elif isinstance(err, Forbidden):
         _abort(context, code_pb2.PERMISSION_DENIED, str(err))
     elif isinstance(err, AlreadyExists):
@@ -161,10 +167,23 @@ class SliceService(pb_grpc.SliceServiceServicer):
         self.watches = watches or WatchLimits()
 
     def _run(self, context, fn):
+        """Run ``fn`` on the owner thread within the call's deadline: a request still
+        waiting for its turn when the deadline passes is not started at all; one that
+        outlives it completes, and the slice's state tells how."""
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+
+        def within_deadline():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Expired("the deadline passed while the request waited its turn; nothing was done")
+            return fn()
         try:
-            return self.ctl.call(fn)
+            return self.ctl.call(within_deadline, timeout=CALL_TIMEOUT_S if remaining is None
+                                 else max(0.0, min(CALL_TIMEOUT_S, remaining)))
         except futures.TimeoutError:
-            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer within the deadline; a "
+                   "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
+                   "yet started is dropped")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
             _fail(context, e)
 
@@ -338,6 +357,50 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         return self.ctl.call(lambda: self._topology(who))
 
 
+class _Garbled:
+    """A request body that is not the message it should be (from a broken or hostile
+    client): the handler answers INVALID_ARGUMENT instead of gRPC's INTERNAL and traceback."""
+
+    def __init__(self, error: Exception, kind: str):
+        self.error, self.kind = error, kind
+
+
+class _Decoding(grpc.ServerInterceptor):
+    """Decodes requests itself, so a body that does not parse is the client's error."""
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        decode, kind = handler.request_deserializer, details.method.rsplit("/", 1)[-1]
+
+        def lenient(data: bytes):
+            try:
+                return decode(data)
+            except Exception as e:   # a protobuf DecodeError, whatever its class in this runtime
+                return _Garbled(e, kind)
+
+        def refuse(request, context):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"the request body is not a valid {request.kind} request: {str(request.error)[:200]}")
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request, context):
+                return refuse(request, context) if isinstance(request, _Garbled) else inner(request, context)
+            return grpc.unary_unary_rpc_method_handler(unary, lenient, handler.response_serializer)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            def streaming(request, context):
+                if isinstance(request, _Garbled):
+                    refuse(request, context)
+                yield from stream(request, context)
+            return grpc.unary_stream_rpc_method_handler(streaming, lenient, handler.response_serializer)
+        return handler
+
+
 class _Timed(grpc.ServerInterceptor):
     """Times every unary call into a histogram labelled by method and status code."""
 
@@ -370,7 +433,8 @@ def serve(ctl: SliceController, address: str, api_seconds=None,
     health checks and reflection must say who it is; ``watches``: the limits on open
     watch streams (:class:`WatchLimits`)."""
     watches = watches or WatchLimits()
-    interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator) if i]
+    interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator,
+                                _Decoding()) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
                          interceptors=interceptors)

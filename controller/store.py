@@ -23,6 +23,8 @@ from slices.record import Placement
 from slices.spec import SliceSpec
 
 LOCK_WAIT_S = 2.0   # how long a write waits for another process's lock before failing
+SCHEMA_VERSION = 1  # PRAGMA user_version of a store this code wrote; 0: written before versions
+OUR_TABLES = {"slices", "events"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS slices (
@@ -112,12 +114,29 @@ def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement
                      standby_trees=tuple((site, tree(t)) for site, t in sorted(d.get("standby_trees", {}).items())))
 
 
+def _why(e: Exception) -> str:
+    """sqlite's words for a problem, with what an operator can do about the common ones."""
+    text = str(e)
+    hints = {"file is not a database": "not a SQLite database (damaged, or another kind of file)",
+             "database is locked": f"locked by another process for over {LOCK_WAIT_S:g} s (another "
+                                   "controller on the same store?)",
+             "attempt to write a readonly database": "read-only (check the file's and its directory's "
+                                                     "permissions)",
+             "unable to open database file": "cannot be opened (does its directory exist and allow access?)"}
+    return next((h for k, h in hints.items() if k in text), text)
+
+
 class StoreError(Exception):
     """The store cannot be read or written (read-only file, locked by another process,
     disk full, not a database). The request that needed it changed nothing."""
 
 
 class Store:
+    """The store file. Opening it checks, before anything else happens, that it is one of
+    ours (or empty), intact, writable and not held by another process, and brings an
+    older schema up to date; each problem is a :class:`StoreError` of one line naming
+    the file."""
+
     def __init__(self, path: str | Path):
         self.path = str(path)
         try:
@@ -125,11 +144,42 @@ class Store:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                       timeout=LOCK_WAIT_S)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"store {self.path}: {e}") from None
+            raise StoreError(f"store {self.path}: {_why(e)}") from None
+        try:
+            self._check_and_migrate()
+        except sqlite3.Error as e:
+            self.db.close()
+            raise StoreError(f"store {self.path}: {_why(e)}") from None
+        except StoreError:
+            self.db.close()
+            raise
+
+    def _check_and_migrate(self) -> None:
+        db = self.db
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                           "AND name NOT LIKE 'sqlite_%'")}
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        columns = {r[1] for r in db.execute("PRAGMA table_info(slices)")}
+        if tables and (not OUR_TABLES <= tables or not {"name", "spec", "placement"} <= columns):
+            raise StoreError(f"store {self.path}: not an intercloud-slicing store (it holds tables "
+                             f"{', '.join(sorted(tables)[:5])}); give another --store")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path}: written by a newer version (schema {version}, this one "
+                             f"reads up to {SCHEMA_VERSION}); upgrade slicectl")
+        problem = db.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            raise StoreError(f"store {self.path}: damaged ({problem}); restore it from a backup")
+        try:
+            db.execute("BEGIN IMMEDIATE")     # the write lock: read-only or held elsewhere fails here
+            db.execute("ROLLBACK")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            if version < SCHEMA_VERSION:      # 0 -> 1: the tables were already these
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"store {self.path} cannot be written: {_why(e)}") from None
 
     def close(self) -> None:
         self.db.close()

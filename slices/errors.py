@@ -29,4 +29,6 @@ class Rejected(Exception):
 
 class UnknownSlice(KeyError):
     def __str__(self) -> str:
-        return f"no slice named {self.args[0]!r}"
+        name = str(self.args[0])
+        shown = name if len(name) <= 80 else f"{name[:60]}... ({len(name)} characters)"
+        return f"no slice named {shown!r}"

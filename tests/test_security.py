@@ -193,7 +193,8 @@ def test_plaintext_beyond_loopback_is_refused_unless_insecure():
     assert check_exposure("the gRPC API", "127.0.0.1", tls=False, insecure=False) is None
     assert check_exposure("the gRPC API", "::1", tls=False, insecure=False) is None
     r = subprocess.run([sys.executable, "-m", "slicectl.cli", "controller", "--topology", "two-clouds",
-                        "--grpc", f"0.0.0.0:{free_port()}", "--metrics", "off"],
+                        "--grpc", f"0.0.0.0:{free_port()}", "--openflow", f"127.0.0.1:{free_port()}",
+                        "--metrics", "off"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "plaintext and reachable from other machines" in r.stderr, r.stderr
 

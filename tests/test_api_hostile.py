@@ -1,0 +1,39 @@
+"""Requests a broken or hostile client sends: the answer is a clear status that fits in a
+reply, and nothing happens that the client was told did not."""
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from tests.rawspec import raw_spec
+from tests.test_api import api, doc, error_of  # noqa: F401  (the fixture)
+
+
+def test_a_huge_unknown_name_is_not_found_with_the_name_cut_short(api):  # noqa: F811
+    for call in (lambda: api.slices.GetSlice(pb.GetSliceRequest(name="x" * 16000)),
+                 lambda: api.slices.DeleteSlice(pb.DeleteSliceRequest(name="x" * 16000))):
+        e = error_of(call)
+        assert e.code() == grpc.StatusCode.NOT_FOUND          # not RESOURCE_EXHAUSTED (metadata overflow)
+        assert "(16000 characters)" in e.details() and len(e.details()) < 200
+
+
+def test_a_body_that_is_not_the_message_is_invalid_argument(api):  # noqa: F811
+    garbage = api.channel.unary_unary("/intercloud.slicing.v1.SliceService/CreateSlice")
+    e = error_of(lambda: garbage(b"\xff\xff\xff\xff", timeout=10))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid CreateSlice request" in e.details()
+    assert api.slices.ListSlices(pb.ListSlicesRequest()).slices == []
+
+
+def test_a_request_whose_deadline_passes_while_queued_is_never_carried_out(api):  # noqa: F811
+    api.ctl.post(lambda: time.sleep(1.5))                   # the owner is busy for 1.5 s
+    e = error_of(lambda: api.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc())), timeout=0.5))
+    assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(1.5)
+    api.ctl.call(lambda: None)                              # everything queued has run
+    assert "medical" not in api.ctl.engine.slices          # it was dropped, not done late
+    assert api.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc())), timeout=30).state == \
+        pb.SLICE_STATE_ACTIVE
