@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
+	@echo "make fuzz           10,000 random specs and request bodies against the API (quick mode in make test)"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
@@ -75,6 +76,11 @@ bench-failover: setup
 	$(SLICECTL) bench failover --reps 10 --json results/failover-japan.json
 
 # The demo writes results/report.html itself; this adds the benchmarks' figures to it.
+# The API fuzzed with 10,000 random specs and 10,000 random request bodies (hypothesis).
+FUZZ_EXAMPLES ?= 10000
+fuzz: venv
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
+
 # A local CA and certificates for labs and tests (slicectl certs; openssl).
 CLIENTS ?= admin
 certs: venv

@@ -22,7 +22,7 @@ from controller.sla import VIOLATED, WITHIN, SlaStatus, Target, targets_of
 from controller.store import Store, StoreError, placement_from_json
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
 from slices.engine import PREEMPTED, Event, SliceEngine
-from slices.errors import SpecError
+from slices.errors import Rejected, SpecError
 from slices.memory import settle_garbage
 from slices.rules import Entry
 from slices.spec import SliceSpec, parse_spec
@@ -155,6 +155,7 @@ class SliceController:
         # slice -> endpoint label -> (the address its host uses instead, last seen)
         self.address_problems: dict[str, dict[str, tuple[str, float]]] = {}
         self.dhcp_lease_s = 3600
+        self.max_slices_per_tenant = 0        # 0: no quota
         self._tenant_of: dict[str, str] = {}   # slice -> tenant, kept until its deletion is published
         self._auditing = threading.Event()
         self._load()
@@ -341,6 +342,12 @@ class SliceController:
                 return spec.name  # idempotent: the same request again
             raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         self._require_connected(spec)
+        if self.max_slices_per_tenant:
+            held = sum(1 for s in self.engine.slices.values() if s.spec.tenant == spec.tenant)
+            if held >= self.max_slices_per_tenant:
+                raise Rejected("quota", f"tenant {spec.tenant!r} has {held} slices, the most this controller "
+                               f"allows one tenant (--max-slices-per-tenant {self.max_slices_per_tenant})",
+                               structural=True)
         self._transact(lambda: self.engine.admit(spec), created=spec.name)
         return spec.name
 

@@ -36,7 +36,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
         metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600,
         stats_interval_s: float = 5.0, security: dict | None = None,
-        watch_limits: tuple[int, int] = (1000, 100)) -> int:
+        watch_limits: tuple[int, int] = (1000, 100), max_slices_per_tenant: int = 0,
+        openflow_tls: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -46,7 +47,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     ``tls_key``, ``client_ca`` (file paths), ``tokens`` (a tokens file), ``admins``
     (certificate names), ``insecure`` (allow plaintext beyond loopback); see
     :func:`api_security`. ``watch_limits``: open watch streams allowed in total and per
-    client."""
+    client. ``max_slices_per_tenant``: a tenant's quota (0: none). ``openflow_tls``:
+    ``cert``, ``key``, ``ca`` files: switches connect over TLS with certificates the CA
+    signed (see :func:`openflow_args`)."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -65,6 +68,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     if metrics_addr:
         addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
     credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
+    from controller.auth import check_exposure
+    of_warning = check_exposure("OpenFlow", of_host, bool(openflow_tls), bool((security or {}).get("insecure")))
+    warnings = warnings + ([of_warning] if of_warning else [])
     for what, (host, port) in addresses:
         _check_free(what, host, port)
     topology = load(topology_name)
@@ -78,6 +84,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     metrics = Metrics() if metrics_addr else None
 
     def ready(ctl):
+        ctl.max_slices_per_tenant = max_slices_per_tenant
         for warning in warnings:
             logging.getLogger("intercloud.api").warning(warning)
         api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator,
@@ -97,8 +104,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
                         audit_interval=audit_interval or None, probes=probes, metrics=metrics,
                         sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s,
                         stats_interval_s=stats_interval_s)
-    cfg.CONF(args=["--ofp-listen-host", of_host, "--ofp-tcp-listen-port", str(of_port)],
-             project="os_ken", default_config_files=[])
+    cfg.CONF(args=openflow_args(of_host, of_port, openflow_tls), project="os_ken", default_config_files=[])
 
     def stop(_signum, _frame):
         raise KeyboardInterrupt
@@ -123,6 +129,21 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     # keeping is committed to the store, so leave now rather than wait for it.
     _save_coverage()
     os._exit(0)
+
+
+def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:
+    """os-ken's listener options: plain TCP, or TLS with the controller's certificate and
+    the CA every switch certificate must chain to (a switch without one is refused at the
+    handshake). ValueError naming a file that cannot be used."""
+    if not tls:
+        return ["--ofp-listen-host", host, "--ofp-tcp-listen-port", str(port)]
+    for option, path in (("--openflow-cert", tls.get("cert")), ("--openflow-key", tls.get("key")),
+                         ("--openflow-ca", tls.get("ca"))):
+        if not path:
+            raise ValueError(f"OpenFlow over TLS needs {option}")
+        _read_pem(path, option)
+    return ["--ofp-listen-host", host, "--ofp-ssl-listen-port", str(port), "--ctl-privkey", tls["key"],
+            "--ctl-cert", tls["cert"], "--ca-certs", tls["ca"]]
 
 
 def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = None,

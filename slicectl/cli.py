@@ -151,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="open WatchSlices streams allowed in all (default: %(default)s)")
     sec.add_argument("--max-watches-per-client", type=int, default=100, metavar="N",
                      help="open WatchSlices streams allowed per client (default: %(default)s)")
+    sec.add_argument("--openflow-cert", metavar="FILE", help="OpenFlow over TLS: the controller's "
+                     "certificate (PEM); with --openflow-key and --openflow-ca")
+    sec.add_argument("--openflow-key", metavar="FILE", help="OpenFlow over TLS: its private key")
+    sec.add_argument("--openflow-ca", metavar="FILE", help="OpenFlow over TLS: switches need a certificate "
+                     "this CA signed")
+    sec.add_argument("--max-slices-per-tenant", type=int, default=0, metavar="N",
+                     help="a tenant may hold at most N slices; 0: no quota (default: %(default)s)")
     sec.add_argument("--insecure", action="store_true", help="allow a plaintext API on an address other "
                      "machines can reach")
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
@@ -295,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--controller", type=_controller_addr, metavar="HOST:PORT",
                     help="remote OpenFlow controller (switches fail-secure); without it the "
                     "switches forward on static least-delay routes")
+    up.add_argument("--controller-tls", metavar="DIR", help="reach the controller over OpenFlow/TLS with "
+                    "DIR/switches.key and DIR/switches.pem, trusting DIR/ca.pem (`slicectl certs DIR "
+                    "--client switches` makes them)")
     up.add_argument("--inventory", metavar="FILE", help="write hosts and switches as JSON "
                     "once the network is up")
     up.add_argument("--probes", action="store_true", help="add one probe host per site")
@@ -369,9 +379,18 @@ def _make_wan(args, probes: bool, controller=None):
     topo = load(args.topology)
     for w in topo.warnings:
         progress(f"warning: {w}")
+    tls = None
+    if getattr(args, "controller_tls", None):
+        from pathlib import Path
+        d = Path(args.controller_tls)
+        tls = tuple(str(d / f) for f in ("switches.key", "switches.pem", "ca.pem"))
+        missing = [f for f in tls if not Path(f).is_file()]
+        if missing:
+            raise SystemExit(f"slicectl: error: --controller-tls {d}: no {missing[0]} (make them with "
+                             f"`slicectl certs {d} --client switches`)")
     return Wan(topo, controller=controller, hosts_per_site=args.hosts, probes=probes,
                delay_mechanism=args.delay_mechanism, datapath=args.datapath, progress=progress,
-               prefix=args.prefix, bfd=args.bfd)
+               prefix=args.prefix, bfd=args.bfd, controller_tls=tls)
 
 
 def cmd_wan_up(args) -> int:
@@ -451,6 +470,8 @@ def cmd_controller(args) -> int:
         sla = None if not args.sla_interval else {
             "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
             "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
+        if args.max_slices_per_tenant < 0:
+            raise ValueError("--max-slices-per-tenant must be >= 0 (0: no quota)")
         if args.max_watches < 1 or args.max_watches_per_client < 1:
             raise ValueError("--max-watches and --max-watches-per-client must be >= 1")
         if args.stats_interval < 0:
@@ -462,7 +483,9 @@ def cmd_controller(args) -> int:
                    args.stats_interval,
                    {"tls_cert": args.tls_cert, "tls_key": args.tls_key, "client_ca": args.client_ca,
                     "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure},
-                   (args.max_watches, args.max_watches_per_client))
+                   (args.max_watches, args.max_watches_per_client), args.max_slices_per_tenant,
+                   {"cert": args.openflow_cert, "key": args.openflow_key, "ca": args.openflow_ca}
+                   if args.openflow_cert or args.openflow_key or args.openflow_ca else None)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

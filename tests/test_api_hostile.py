@@ -37,3 +37,16 @@ def test_a_request_whose_deadline_passes_while_queued_is_never_carried_out(api):
     assert "medical" not in api.ctl.engine.slices          # it was dropped, not done late
     assert api.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc())), timeout=30).state == \
         pb.SLICE_STATE_ACTIVE
+
+
+def test_a_tenant_past_its_quota_is_refused_and_others_are_not(api):  # noqa: F811
+    api.ctl.max_slices_per_tenant = 1
+    create = api.slices.CreateSlice
+    create(pb.CreateSliceRequest(spec=raw_spec(doc())), timeout=30)
+    other = doc(name="second", endpoints=[{"site": "tokyo-dc", "port": 2}, {"site": "osaka-dc", "port": 2}])
+    e = error_of(lambda: create(pb.CreateSliceRequest(spec=raw_spec(other)), timeout=30))
+    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "tenant 'mhlw' has 1 slices" in e.details() and "--max-slices-per-tenant 1" in e.details()
+    assert set(api.ctl.engine.slices) == {"medical"}
+    assert create(pb.CreateSliceRequest(spec=raw_spec({**other, "tenant": "acme"})), timeout=30).state == \
+        pb.SLICE_STATE_ACTIVE

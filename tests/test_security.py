@@ -197,6 +197,10 @@ def test_plaintext_beyond_loopback_is_refused_unless_insecure():
                         "--metrics", "off"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "plaintext and reachable from other machines" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "slicectl.cli", "controller", "--topology", "two-clouds",
+                        "--openflow", f"0.0.0.0:{free_port()}", "--grpc", f"127.0.0.1:{free_port()}",
+                        "--metrics", "off"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "OpenFlow on 0.0.0.0 would be plaintext" in r.stderr, r.stderr
 
 
 def test_a_tokens_file_with_a_problem_is_refused_naming_the_entry(tmp_path):

@@ -70,13 +70,17 @@ class Wan:
     def __init__(self, topo: Topology, *, controller: tuple[str, int] | None = None,
                  hosts_per_site: int | None = None, probes: bool = False,
                  delay_mechanism: str = "auto", datapath: str = "auto",
-                 progress: Progress = _quiet, prefix: str | None = None, bfd: bool | None = None):
+                 progress: Progress = _quiet, prefix: str | None = None, bfd: bool | None = None,
+                 controller_tls: tuple[str, str, str] | None = None):
         """``prefix``: letters in front of every node name (see :mod:`plan`). None picks
         one when starting: none, unless another running WAN already uses those names.
         ``bfd``: Open vSwitch runs BFD on both ends of every inter-site link (see
         :data:`BFD_INTERVAL_MS`), so a link that goes silent stops being live; None: when
         the switches have a controller (the WAN alone has no use for it, and on two cores
-        it costs the userspace datapath a few percent of TCP goodput)."""
+        it costs the userspace datapath a few percent of TCP goodput). ``controller_tls``:
+        (key, certificate, CA certificate) files: the switches reach the controller over
+        OpenFlow/TLS with that key and certificate, and trust controllers the CA signed
+        (Open vSwitch's SSL settings are one per instance: every bridge shares them)."""
         self.bfd = bool(controller) if bfd is None else bfd
         self.topo = topo
         self._plan_options = {"hosts_per_site": hosts_per_site, "probes": probes}
@@ -84,6 +88,7 @@ class Wan:
         self.plan: WanPlan = make_plan(topo, prefix=prefix or "", **self._plan_options)
         self.run_id = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.controller = controller
+        self.controller_tls = controller_tls
         self.requested_mechanism = delay_mechanism
         self.requested_datapath = datapath
         self.progress = progress
@@ -149,7 +154,11 @@ class Wan:
                                  autoSetMacs=False, waitConnected=False)
         if self.controller:
             ip, port = self.controller
-            net.addController("c0", controller=RemoteController, ip=ip, port=port)
+            if self.controller_tls:
+                key, cert, ca = self.controller_tls
+                subprocess.run(["ovs-vsctl", "set-ssl", key, cert, ca], check=True, capture_output=True)
+            net.addController("c0", controller=RemoteController, ip=ip, port=port,
+                              protocol="ssl" if self.controller_tls else "tcp")
         net.build()
         self.progress(f"starting {len(p.switches)} switches")
         net.start()
@@ -225,6 +234,11 @@ class Wan:
                     self.progress(f"mininet stop failed ({e}); sweeping")
             sweep(self.plan)
             _RUNNING.discard(self.run_id)
+            if self.controller_tls and self.net is None:
+                # Open vSwitch's SSL settings: removed only while they are still ours
+                current = subprocess.run(["ovs-vsctl", "get-ssl"], capture_output=True, text=True).stdout
+                if self.controller_tls[0] in current:
+                    subprocess.run(["ovs-vsctl", "del-ssl"], capture_output=True)
             if self.control_dir:
                 shutil.rmtree(self.control_dir, ignore_errors=True)
 
