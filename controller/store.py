@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -145,15 +146,26 @@ class Store:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                       timeout=LOCK_WAIT_S)
         except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"store {self.path}: {_why(e)}") from None
+            raise StoreError(f"store {self.path}: {self._read_only() or _why(e)}") from None
         try:
             self._check_and_migrate()
         except sqlite3.Error as e:
             self.db.close()
-            raise StoreError(f"store {self.path}: {_why(e)}") from None
+            raise StoreError(f"store {self.path}: {self._read_only() or _why(e)}") from None
         except StoreError:
             self.db.close()
             raise
+
+    def _read_only(self) -> str:
+        """Why the store cannot be written, when it is the file or its directory (SQLite's
+        write-ahead log needs files beside it); "" otherwise."""
+        if self.path == ":memory:":
+            return ""
+        path = Path(self.path)
+        for what, target in (("the file", path), ("its directory", path.parent)):
+            if target.exists() and not os.access(target, os.W_OK):
+                return f"read-only ({what} cannot be written: permissions or a read-only file system)"
+        return ""
 
     def _check_and_migrate(self) -> None:
         db = self.db
@@ -179,7 +191,7 @@ class Store:
             if version < SCHEMA_VERSION:      # 0 -> 1: the tables were already these
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.OperationalError as e:
-            raise StoreError(f"store {self.path} cannot be written: {_why(e)}") from None
+            raise StoreError(f"store {self.path} cannot be written: {self._read_only() or _why(e)}") from None
 
     def close(self) -> None:
         self.db.close()

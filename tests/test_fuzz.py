@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.audit import audit
+from tests.rawspec import raw_spec
 from tests.test_api import JAPAN, Running
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -46,10 +47,7 @@ class Tracebacks(logging.Handler):
 def api(tmp_path_factory):
     r = Running(tmp_path_factory.mktemp("fuzz") / "store.db")
     # a standing slice, so updates, deletes and endpoints have something to collide with
-    from tests.rawspec import raw_spec
-    r.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec({
-        "name": "standing", "tenant": "t", "bandwidth_mbps": 5,
-        "endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1}]})))
+    r.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(STANDING)))
     r.tracebacks = Tracebacks()
     logging.getLogger().addHandler(r.tracebacks)
     r.codes = Counter()
@@ -103,41 +101,38 @@ def message(doc: dict) -> pb.SliceSpec:
     return msg
 
 
-def outcome(api, call) -> grpc.StatusCode:
+def checked(api, call) -> grpc.StatusCode:
+    """Make the request; assert its answer is clean, no traceback was logged, a refusal
+    left the store as it was and the engine's invariants hold; undo what it created."""
+    before, names, tracebacks = api.store.dump(), set(api.ctl.engine.slices), api.tracebacks.count
     try:
         call()
         code = grpc.StatusCode.OK
     except grpc.RpcError as e:
         code = e.code()
     api.codes[code] += 1
-    return code
-
-
-def settle(api, names_before: set[str]) -> None:
-    """Delete what a request created, so every example starts from the same state."""
-    for name in set(api.ctl.engine.slices) - names_before:
-        api.ctl.call(lambda name=name: api.ctl.delete(name))
-
-
-@FUZZ
-@given(doc=specs, update=st.booleans())
-def test_random_specs_get_clean_answers_and_refusals_change_nothing(api, doc, update):
-    before, names = api.store.dump(), set(api.ctl.engine.slices)
-    request = pb.UpdateSliceRequest(spec=message(doc)) if update else pb.CreateSliceRequest(spec=message(doc))
-    method = api.slices.UpdateSlice if update else api.slices.CreateSlice
-    tracebacks = api.tracebacks.count
-    code = outcome(api, lambda: method(request, timeout=30))
     assert code in CLEAN, code
     assert api.tracebacks.count == tracebacks
     if code != grpc.StatusCode.OK:
         assert api.store.dump() == before
     assert api.ctl.call(lambda: audit(api.ctl.engine)) == []
-    settle(api, names)
+    for name in set(api.ctl.engine.slices) - names:   # every example starts from the same state
+        api.ctl.call(lambda name=name: api.ctl.delete(name))
+    return code
+
+
+STANDING = {"name": "standing", "tenant": "t", "bandwidth_mbps": 5,
+            "endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1}]}
+
+
+@FUZZ
+@given(doc=specs, update=st.booleans())
+def test_random_specs_get_clean_answers_and_refusals_change_nothing(api, doc, update):
+    request = pb.UpdateSliceRequest(spec=message(doc)) if update else pb.CreateSliceRequest(spec=message(doc))
+    method = api.slices.UpdateSlice if update else api.slices.CreateSlice
+    code = checked(api, lambda: method(request, timeout=30))
     if update and code == grpc.StatusCode.OK and doc["name"] == "standing":   # put it back as it was
-        from tests.rawspec import raw_spec
-        api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec({
-            "name": "standing", "tenant": "t", "bandwidth_mbps": 5,
-            "endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1}]})), timeout=30)
+        api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(STANDING)), timeout=30)
 
 
 METHODS = ["CreateSlice", "GetSlice", "ListSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints"]
@@ -146,14 +141,5 @@ METHODS = ["CreateSlice", "GetSlice", "ListSlices", "UpdateSlice", "DeleteSlice"
 @FUZZ
 @given(method=st.sampled_from(METHODS), body=st.binary(max_size=300))
 def test_random_request_bytes_get_clean_answers(api, method, body):
-    names = set(api.ctl.engine.slices)
-    before = api.store.dump()
     raw = api.channel.unary_unary(f"/intercloud.slicing.v1.SliceService/{method}")
-    tracebacks = api.tracebacks.count
-    code = outcome(api, lambda: raw(body, timeout=30))
-    assert code in CLEAN, code
-    assert api.tracebacks.count == tracebacks
-    if code != grpc.StatusCode.OK:
-        assert api.store.dump() == before
-    assert api.ctl.call(lambda: audit(api.ctl.engine)) == []
-    settle(api, names)
+    checked(api, lambda: raw(body, timeout=30))

@@ -120,3 +120,19 @@ def test_slices_that_no_longer_fit_wait_instead_of_overbooking(tmp_path):
     assert stored == {"s0": "active", "s1": "preempted"}
     again.store.close()
 
+
+
+@pytest.mark.mininet   # (needs root, to mount a read-only file system)
+def test_a_store_on_a_read_only_file_system_is_refused_at_start(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    Store(d / "s.db").close()
+    subprocess.run(["mount", "--bind", str(d), str(d)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(d)], check=True)
+        with pytest.raises(StoreError, match="read-only"):
+            Store(d / "s.db")
+        r = start(d / "s.db")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "read-only" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["umount", str(d)], check=True)
