@@ -156,6 +156,7 @@ class SliceController:
         self.address_problems: dict[str, dict[str, tuple[str, float]]] = {}
         self.dhcp_lease_s = 3600
         self.max_slices_per_tenant = 0        # 0: no quota
+        self._stopped = False
         self._tenant_of: dict[str, str] = {}   # slice -> tenant, kept until its deletion is published
         self._auditing = threading.Event()
         self._load()
@@ -174,6 +175,7 @@ class SliceController:
 
     def stop(self) -> None:
         """Finish the request in hand, drop the queued ones, stop the owner thread."""
+        self._stopped = True
         self._auditing.set()
         if self._auditor is not None:
             self._auditor.join(timeout=5)
@@ -318,7 +320,10 @@ class SliceController:
             self._recheck_address(name, label)
 
     def _recheck_address(self, name: str, label: str) -> None:
-        timer = threading.Timer(ADDRESS_HOLD_S, lambda: self.post(lambda: self._address_seen_lately(name, label)))
+        def later():
+            if not self._stopped:
+                self.post(lambda: self._address_seen_lately(name, label))
+        timer = threading.Timer(ADDRESS_HOLD_S, later)
         timer.daemon = True
         timer.start()
 

@@ -441,3 +441,51 @@ def test_a_connected_switch_that_fails_the_challenge_is_closed_so_it_can_come_ba
     assert net.app.dps["tokyo-dc"] is again and not again.closed
     net.ctl.call(lambda: None)
     assert net.ctl.states["medical"].state == "active" and net.held() == net.planned()
+
+
+def _packet_in(dp, cookie: int, port: int, frame: bytes):
+    return SimpleNamespace(msg=SimpleNamespace(datapath=dp, cookie=cookie, match={"in_port": port}, data=frame))
+
+
+def test_dhcp_on_a_tagged_endpoint_is_answered_tagged_on_its_port_only(net):
+    """An endpoint without an address and with VLAN 300: its host's DISCOVER (tagged, as
+    the switch hands it up) gets an OFFER out of the same port, tagged 300, with the
+    endpoint's address; a wrong-address ARP from it marks the slice degraded."""
+    from os_ken.lib.packet import arp, dhcp, ethernet, packet, vlan
+
+    from slices.rules import slice_cookie
+
+    doc = spec("tagged", [("tokyo-dc", 1), ("osaka-dc", 1)])
+    doc["endpoints"][0]["vlan"] = 300
+    net.create(doc)
+    record = net.ctl.engine.record("tagged")
+    address = next(a for e, a in record.addresses if e.site == "tokyo-dc")
+    p = packet.Packet()
+    p.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:00:09", ethertype=0x8100))
+    p.add_protocol(vlan.vlan(vid=300, ethertype=0x0800))
+    from os_ken.lib.packet import ipv4, udp
+    p.add_protocol(ipv4.ipv4(src="0.0.0.0", dst="255.255.255.255", proto=17))
+    p.add_protocol(udp.udp(src_port=68, dst_port=67))
+    p.add_protocol(dhcp.dhcp(op=dhcp.DHCP_BOOT_REQUEST, chaddr="02:00:00:00:00:09", xid=7, hlen=6,
+                             options=dhcp.options([dhcp.option(dhcp.DHCP_MESSAGE_TYPE_OPT, bytes([dhcp.DHCP_DISCOVER]))])))
+    p.serialize()
+    dp = net.dps["tokyo-dc"]
+    sent_before = len(dp.sent)
+    net.app._packet_in(_packet_in(dp, slice_cookie(record.number), 1, bytes(p.data)))
+    outs = [m for m in dp.sent[sent_before:] if type(m).__name__ == "OFPPacketOut"]
+    assert len(outs) == 1
+    acts = outs[0].actions
+    assert [type(a).__name__ for a in acts] == ["OFPActionPushVlan", "OFPActionSetField", "OFPActionOutput"]
+    assert acts[1].value & 0xFFF == 300 and acts[2].port == 1
+    offer = packet.Packet(outs[0].data).get_protocol(dhcp.dhcp)
+    assert offer.yiaddr == address and offer.xid == 7
+
+    bad = packet.Packet()
+    bad.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:00:09", ethertype=0x8100))
+    bad.add_protocol(vlan.vlan(vid=300, ethertype=0x0806))
+    bad.add_protocol(arp.arp(src_mac="02:00:00:00:00:09", src_ip="192.0.2.9", dst_ip=address))
+    bad.serialize()
+    net.app._packet_in(_packet_in(dp, slice_cookie(record.number), 1, bytes(bad.data)))
+    net.ctl.call(lambda: None)
+    st = net.ctl.states["tagged"]
+    assert st.state == "degraded" and "uses 192.0.2.9, not the endpoint's" in st.reason, st
