@@ -91,6 +91,7 @@ class SlicingApp(app_manager.OSKenApp):
             self._prober.start()
         self.sla: SlaMonitor | None = None
         self._frame_budget: dict[tuple, list] = {}
+        self._slower: dict | None = None     # links last told to the owner as measured slow
         self.controller.dhcp_lease_s = SETTINGS.get("dhcp_lease_s", self.controller.dhcp_lease_s)
         self._echo_s: dict[str, deque] = defaultdict(lambda: deque(maxlen=ECHO_WINDOW))
         self._sla_thread: threading.Thread | None = None
@@ -367,7 +368,7 @@ class SlicingApp(app_manager.OSKenApp):
             for name in turned:
                 self.controller.post(lambda n=name, st=statuses[name]: self.controller.sla_turned(n, st))
             slower = self._slower_than_modelled(links)
-            if slower != getattr(self, "_slower", None):
+            if slower != self._slower:
                 self._slower = slower
                 self.controller.post(lambda m=slower: self.controller.links_measured(m))
             if time.monotonic() - next_at > interval:

@@ -14,6 +14,7 @@ Pure: bytes in, bytes out (os-ken's packet library). :mod:`controller.app` does 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 
 from netaddr import IPNetwork
 from os_ken.lib.packet import dhcp, ethernet, ipv4, packet, udp
@@ -52,15 +53,15 @@ def reply(frame: bytes, lease: Lease, lease_s: int = DHCP_LEASE_S) -> tuple[byte
         answer, word = dhcp.DHCP_OFFER, "offer"
     elif kind == bytes([dhcp.DHCP_REQUEST]):
         wanted = opts.get(dhcp.DHCP_REQUESTED_IP_ADDR_OPT)
-        asked = ".".join(map(str, wanted)) if wanted and len(wanted) == 4 else req.ciaddr
+        asked = str(IPv4Address(wanted)) if wanted and len(wanted) == 4 else req.ciaddr
         answer, word = (dhcp.DHCP_ACK, "ack") if asked == lease.address else (DHCP_NAK, f"nak: it asked for {asked}, the endpoint's address is")
     else:
         return None
     net = IPNetwork(lease.prefix)
     options = [dhcp.option(dhcp.DHCP_MESSAGE_TYPE_OPT, bytes([answer])),
-               dhcp.option(dhcp.DHCP_SERVER_IDENTIFIER_OPT, _packed(lease.server))]
+               dhcp.option(dhcp.DHCP_SERVER_IDENTIFIER_OPT, IPv4Address(lease.server).packed)]
     if answer != DHCP_NAK:
-        options += [dhcp.option(dhcp.DHCP_SUBNET_MASK_OPT, _packed(str(net.netmask))),
+        options += [dhcp.option(dhcp.DHCP_SUBNET_MASK_OPT, net.netmask.packed),
                     dhcp.option(dhcp.DHCP_IP_ADDR_LEASE_TIME_OPT, lease_s.to_bytes(4, "big")),
                     dhcp.option(dhcp.DHCP_RENEWAL_TIME_OPT, (lease_s // 2).to_bytes(4, "big")),
                     dhcp.option(dhcp.DHCP_REBINDING_TIME_OPT, (lease_s * 7 // 8).to_bytes(4, "big"))]
@@ -74,7 +75,3 @@ def reply(frame: bytes, lease: Lease, lease_s: int = DHCP_LEASE_S) -> tuple[byte
     out.add_protocol(body)
     out.serialize()
     return bytes(out.data), f"{word} {lease.address}/{net.prefixlen} to {eth.src}"
-
-
-def _packed(address: str) -> bytes:
-    return bytes(int(x) for x in address.split("."))

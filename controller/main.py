@@ -153,7 +153,7 @@ def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = N
     the files given; ValueError naming the file or option that cannot be used."""
     import grpc
 
-    from controller.auth import Authenticator, check_exposure, load_tokens
+    from controller.auth import Authenticator, check_exposure, is_loopback, load_tokens
 
     if bool(tls_cert) != bool(tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -172,15 +172,10 @@ def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = N
     if client_ca or tokens:
         authenticator = Authenticator(load_tokens(tokens) if tokens else [], bool(client_ca), set(admins))
     warnings = [w for w in (check_exposure("the gRPC API", host, credentials is not None, insecure),) if w]
-    if authenticator is None and not _loopback(host):
+    if authenticator is None and not is_loopback(host):
         warnings.append("the gRPC API has no client authentication (--client-ca or --tokens): every caller "
                         "may do everything")
     return credentials, authenticator, warnings
-
-
-def _loopback(host: str) -> bool:
-    from controller.auth import is_loopback
-    return is_loopback(host)
 
 
 def _read_pem(path: str | None, what: str) -> bytes | None:
