@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -27,6 +27,8 @@ help:
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
 	@echo "make fuzz           10,000 random specs and request bodies against the API (quick mode in make test)"
+	@echo "sudo make lab-check N=NN   the lab course's self-check of exercise NN (SOLUTION=1: the reference)"
+	@echo "make lab-list       the lab course's exercises and their status on this machine"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
@@ -127,6 +129,15 @@ bench-engine: venv
 PROTOS := proto/intercloud/slicing/v1/slicing.proto
 proto: venv
 	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
+
+# The lab course (labs/): `sudo make lab-check N=03` checks your work on exercise 3,
+# `sudo make lab-check N=03 SOLUTION=1` the reference solution; `make lab-list` lists them.
+lab-check: setup
+	@test -n "$(N)" || { echo "usage: sudo make lab-check N=NN [SOLUTION=1]   (make lab-list lists them)" >&2; exit 2; }
+	$(SLICECTL) lab check $(N) $(if $(SOLUTION),--solution)
+
+lab-list: venv
+	@$(SLICECTL) lab list
 
 wan-clean:
 	-$(SLICECTL) wan clean

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import signal
 import sys
 from typing import Callable
@@ -50,7 +51,8 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=DEFAULT_GRPC, help="controller gRPC address (default: %(default)s)")
+    p.add_argument("--server", default=os.environ.get("SLICECTL_SERVER") or DEFAULT_GRPC,
+                   help="controller gRPC address (default: $SLICECTL_SERVER, else %s)" % DEFAULT_GRPC)
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     p.add_argument("--ca", metavar="FILE", help="TLS: the CA that signed the controller's certificate")
     p.add_argument("--cert", metavar="FILE", help="mutual TLS: this client's certificate")
@@ -61,8 +63,6 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
 
 def _server(args):
     """The controller the command talks to, with the TLS files and token it was given."""
-    import os
-
     from slicectl.client import ClientError, Server
     token = os.environ.get("SLICECTL_TOKEN") or None
     if args.token_file:
@@ -295,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
     bf.set_defaults(func=cmd_bench_failover)
 
+    lab = sub.add_parser("lab", help="the lab course in labs/: list the exercises, check your work "
+                         "(needs root)").add_subparsers(dest="action", required=True)
+    lab.add_parser("list", help="the exercises, their time, and their status on this machine").set_defaults(
+        func=cmd_lab_list)
+    lc = lab.add_parser("check", help="run an exercise's self-check on the emulated WAN: item by item, "
+                        "with hints and a score; exit 0 only when everything holds")
+    lc.add_argument("exercise", metavar="NN", help="the exercise number (01, 2, ...) or directory name")
+    lc.add_argument("--solution", action="store_true", help="check the reference solution instead")
+    lc.add_argument("--work", metavar="DIR", help="check the files in DIR (a copy of the exercise "
+                    "directory, a student's hand-in) instead of the exercise directory")
+    lc.set_defaults(func=cmd_lab_check)
+
     wan = sub.add_parser("wan", help="Mininet emulation of the WAN (needs root)").add_subparsers(
         dest="action", required=True)
     up = wan.add_parser("up", help="build the WAN and keep it up until Ctrl-C")
@@ -329,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("site")
     fs.add_argument("--mode", required=True, help="lost | restore | swap=N1,N2")
     fault.set_defaults(func=cmd_wan_fault)
+    ex = wan.add_parser("exec", help="run a command in one host of a running WAN (its network "
+                        "namespace): `wan exec --inventory wan.json tokyo-dc:1 ping -c 3 10.0.2.1`")
+    ex.add_argument("--inventory", required=True, metavar="FILE", help="the running WAN's inventory")
+    ex.add_argument("host", help="SITE:PORT (the host on that port of the site's switch) or a host name (h1_1)")
+    ex.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+    ex.set_defaults(func=cmd_wan_exec)
     clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
     clean.add_argument("topology", nargs="?", default=None,
                        help="the topology that was running (default: all built-ins)")
@@ -740,6 +758,35 @@ def cmd_bench_engine(args) -> int:
     return EXIT_OK if all(t["ok"] is not False for t in report["targets"].values()) else EXIT_FAIL
 
 
+def cmd_lab_list(args) -> int:
+    from slicectl import lab
+    from slicectl.report import render_table
+    rows = lab.list_rows()
+    print(render_table(("lab", "title", "minutes", "your work", "reference solution"), rows, rule=True))
+    total = sum(int(r[2]) for r in rows)
+    print(f"\n{len(rows)} exercises, about {total / 60:.1f} hours in all; instructions in "
+          f"labs/NN-name/README.md; check one with: sudo .venv/bin/slicectl lab check NN")
+    return EXIT_OK
+
+
+def cmd_lab_check(args) -> int:
+    from slicectl import lab
+    if args.solution and args.work:
+        print("slicectl: error: --solution and --work go separately", file=sys.stderr)
+        return EXIT_USAGE
+    _sigterm_as_interrupt()
+    try:
+        exercise = lab.find(args.exercise)
+        result = lab.run_check(exercise, solution=args.solution, work=args.work, progress=progress)
+    except lab.LabError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    print(lab.format_result(result))
+    return EXIT_OK if result.passed else EXIT_FAIL
+
+
 def cmd_wan_fault(args) -> int:
     from topologies.emulation.faults import link_fault, site_fault
     from topologies.emulation.platform import EmulationError
@@ -759,6 +806,30 @@ def cmd_wan_fault(args) -> int:
         return EXIT_USAGE if str(e).startswith(("unknown", "no link", "no site")) else EXIT_FAIL
     progress(said)
     return EXIT_OK
+
+
+def cmd_wan_exec(args) -> int:
+    from slicectl.verify import VerifyError, load_inventory
+    try:
+        hosts = load_inventory(args.inventory).hosts
+    except VerifyError as e:
+        print(f"slicectl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    host = next((h for h in hosts if args.host in (h.name, f"{h.site}:{h.port}")), None)
+    if host is None:
+        print(f"slicectl: error: no host {args.host!r} in {args.inventory}; hosts: "
+              f"{', '.join(f'{h.site}:{h.port}' for h in hosts[:12])}{' ...' if len(hosts) > 12 else ''}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not args.command:
+        print("slicectl: error: give the command to run in the host", file=sys.stderr)
+        return EXIT_USAGE
+    argv = [*host.prefix, *args.command]
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        print(f"slicectl: error: {argv[0]}: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_wan_clean(args) -> int:
