@@ -295,6 +295,12 @@ class SliceController:
                     at.setdefault((record.number, e.site, e.port), []).append(
                         EndpointInfo(name, str(e), address, record.prefix, e.vlan, not e.ip))
                 self._endpoints[name] = {k: tuple(v) for k, v in at.items()}
+                # a host no longer at an endpoint of the slice (failed back from a
+                # standby, endpoint removed) is not the slice's problem any more
+                live = {str(e) for e, _a in record.live_addresses}
+                wrong = self.address_problems.get(name, {})
+                for label in [x for x in wrong if x not in live]:
+                    del wrong[label]
             else:
                 self._targets.pop(name, None)
                 self._endpoints.pop(name, None)
@@ -659,12 +665,12 @@ class SliceController:
                     new = ("active", f"worst delay {s.tree.worst_delay_ms:.2f} ms over {len(s.tree.edges)} links")
                 wrong = self.address_problems.get(name)
                 if wrong and new[0] in ("active", "degraded"):
-                    record = self.engine.record(name)
-                    mine = {str(e): a for e, a in record.live_addresses}
-                    text = "; ".join(f"the host at {label} uses {seen}, not the endpoint's {mine.get(label, '?')}"
+                    mine = {str(e): a for e, a in self.engine.record(name).live_addresses}
+                    text = "; ".join(f"the host at {label} uses {seen}, not the endpoint's {mine[label]}"
                                      " (seen in its ARP): it cannot communicate in the slice"
-                                     for label, (seen, _t) in sorted(wrong.items()))
-                    new = ("degraded", text if new[0] == "active" else f"{new[1]}; {text}")
+                                     for label, (seen, _t) in sorted(wrong.items()) if label in mine)
+                    if text:
+                        new = ("degraded", text if new[0] == "active" else f"{new[1]}; {text}")
             if (st.state, st.reason) != new:
                 if new[0] == "active" and st.state == "requested" and self.ttc_seconds is not None:
                     self.ttc_seconds.observe(time.time() - st.created)   # time to connectivity

@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--out", metavar="FILE", help="write the secret to FILE (mode 600) instead of printing it")
     tn.set_defaults(func=cmd_token_new)
 
-    ap = sub.add_parser("apply", help="create or update the slices of a YAML file")
-    ap.add_argument("-f", "--file", required=True, help="YAML spec file ('-' for stdin)")
+    ap = sub.add_parser("apply", help="create or update the slices of YAML files (every document of "
+                        "every file is checked before any is sent)")
+    ap.add_argument("-f", "--file", required=True, action="append", metavar="FILE",
+                    help="YAML spec file ('-' for stdin); repeat for more files")
     _add_client_options(ap)
     ap.set_defaults(func=cmd_apply)
     spec = sub.add_parser("spec", help="slice spec files").add_subparsers(dest="action", required=True)
@@ -551,7 +553,7 @@ def cmd_spec_check(args) -> int:
 @_client
 def cmd_apply(args) -> int:
     from slicectl import client
-    slices = client.apply(_server(args), args.file)
+    slices = client.apply(_server(args), *args.file)
     if args.output == "table":
         print(client.slice_rows(slices))
     else:

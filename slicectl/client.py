@@ -117,18 +117,22 @@ def explain(err: grpc.RpcError, server: str) -> ClientError:
     return ClientError("\n".join(lines), exit_code)
 
 
-def apply(server: str, path: str) -> list[pb.Slice]:
-    """Create each slice of the file, or update it if it exists. Every spec of the file is
-    checked here first, as the server would (unknown fields, enum names, types, ranges):
-    if any is invalid, nothing is sent."""
-    try:
-        specs = check_docs(read_spec_docs(path))
-    except SpecFileError as e:
-        raise ClientError("invalid slice spec:\n" + "\n".join(f"  {line}" for line in e.lines),
-                          EXIT_INVALID) from None
+def apply(server: str, *paths: str) -> list[pb.Slice]:
+    """Create each slice of the files, in order, or update it if it exists. Every spec of
+    every file is checked here first, as the server would (unknown fields, enum names,
+    types, ranges): if any is invalid, nothing is sent."""
+    specs, problems = [], []
+    for path in paths:
+        try:
+            specs += [(path, spec) for spec in check_docs(read_spec_docs(path))]
+        except SpecFileError as e:
+            problems += e.lines
+    if problems:
+        raise ClientError("invalid slice spec:\n" + "\n".join(f"  {line}" for line in problems),
+                          EXIT_INVALID)
     stub = _stub(server)
     out = []
-    for spec in specs:
+    for path, spec in specs:
         msg = spec_message(spec)
         try:
             try:

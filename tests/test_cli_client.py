@@ -51,6 +51,17 @@ def test_apply_updates_an_existing_slice(api, capsys, tmp_path):
     assert code == 0 and json.loads(out)[0]["spec"]["bandwidth_mbps"] == 25
 
 
+def test_apply_takes_several_files_and_sends_nothing_if_any_is_invalid(api, capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntenant: t\nbandwidth_mbps: ___\nendpoints: []\n")
+    code, _, err = run(capsys, "apply", "-f", MEDICAL, "-f", str(bad), "--server", api.addr)
+    assert code == 2 and "bad.yaml" in err and "bandwidth_mbps" in err
+    code, out, _ = run(capsys, "list", "--server", api.addr)
+    assert "no slices" in out
+    code, out, _ = run(capsys, "apply", "-f", MEDICAL, "-f", "examples/japan/business.yaml", "--server", api.addr)
+    assert code == 0 and "medical-lifeline" in out and "retail-erp" in out
+
+
 def test_errors_name_the_field_and_set_the_exit_code(api, capsys, tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text(yaml.safe_dump({"name": "bad", "tenant": "t", "bandwidth_mbps": 5, "endpoints": [

@@ -489,3 +489,22 @@ def test_dhcp_on_a_tagged_endpoint_is_answered_tagged_on_its_port_only(net):
     net.ctl.call(lambda: None)
     st = net.ctl.states["tagged"]
     assert st.state == "degraded" and "uses 192.0.2.9, not the endpoint's" in st.reason, st
+
+
+def test_a_wrong_address_at_a_standby_is_forgotten_when_the_endpoint_fails_back(net):
+    """The endpoint moved to its standby (a drain); the host there ARPs from its own
+    address: the slice is degraded, naming the standby's port and the endpoint's
+    address. Failed back home, that host is no longer the slice's: active at once (it
+    used to stay degraded, naming an address '?', until the hold ran out)."""
+    doc = spec("dr", [("tokyo-dc", 1), ("osaka-dc", 1)])
+    doc["endpoints"][1]["standby"] = {"site": "nagoya-dc", "port": 2}
+    net.create(doc)
+    net.ctl.call(lambda: net.ctl.drain("osaka-dc"))
+    address = next(a for e, a in net.ctl.engine.record("dr").live_addresses if e.site == "nagoya-dc")
+    net.ctl.call(lambda: net.ctl.endpoint_misaddressed("dr", "nagoya-dc:2", "10.0.3.2"))
+    st = net.ctl.states["dr"]
+    assert st.state == "degraded" and f"nagoya-dc:2 uses 10.0.3.2, not the endpoint's {address}" in st.reason
+    net.ctl.call(lambda: net.ctl.undrain("osaka-dc"))
+    net.ctl.call(lambda: net.ctl.failback("dr"))
+    st = net.ctl.states["dr"]
+    assert st.state == "active" and "?" not in st.reason, st
