@@ -255,6 +255,13 @@ class Net:
             return e.details() or e.code().name
         return ""
 
+    def apply_all(self, docs: list[dict]) -> tuple[bool, str]:
+        """Apply ``docs`` in order; (every one ACTIVE, what happened to each)."""
+        refusals = {d["name"]: self.apply(d) for d in docs}
+        states = {n: self.state(n, "ACTIVE") for n in refusals}
+        return (all(s == "ACTIVE" for s in states.values()),
+                "; ".join(f"{n}: {refusals[n] or states[n]}" for n in refusals))
+
     def get(self, name: str):
         from proto.intercloud.slicing.v1 import slicing_pb2 as pb
         return self.ctl.slices.GetSlice(pb.GetSliceRequest(name=name), timeout=10)

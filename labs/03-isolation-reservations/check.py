@@ -26,14 +26,12 @@ def run(lab) -> None:
     docs = lab.specs("spec", "slices.yaml", topo, names=("video", "backup"))
     by = {d["name"]: d for d in docs}
     with lab.network(topo) as net:
-        refusals = {n: net.apply(by[n]) for n in ("video", "backup")}
-        states = {n: net.state(n, "ACTIVE") for n in by if n in refusals}
-        tenants = {net.get(n).spec.tenant for n in refusals if states[n] == "ACTIVE"}
-        lab.require("active", all(s == "ACTIVE" for s in states.values()) and len(tenants) == 2,
-                    "; ".join(f"{n}: {refusals[n] or states[n]}" for n in refusals) + f"; tenants {sorted(tenants)}",
+        active, what = net.apply_all([by["video"], by["backup"]])
+        tenants = {net.get(n).spec.tenant for n in by} if active else set()
+        lab.require("active", active and len(tenants) == 2, f"{what}; tenants {sorted(tenants)}",
                     "read the controller's reasons; give backup its own tenant (bank-co)")
 
-        crossing = [n for n in refusals if any({l.a, l.b} == set(UPLINK) for l in net.get(n).tree)]
+        crossing = [n for n in by if any({l.a, l.b} == set(UPLINK) for l in net.get(n).tree)]
         left = net.link(*UPLINK).residual_mbps
         lab.expect("share", len(crossing) == 2 and abs(left - 20) < 0.01,
                    f"on the uplink: {', '.join(crossing) or 'neither'}; {left:g} Mbit/s left of 100",

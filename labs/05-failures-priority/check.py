@@ -25,11 +25,8 @@ def run(lab) -> None:
     by = {d["name"]: d for d in docs}
     kind = {s.name: s.kind for s in topo.sites}
     with lab.network(topo) as net:
-        refusals = {n: net.apply(by[n]) for n in ("lifeline", "bulk")}
-        states = {n: net.state(n, "ACTIVE") for n in refusals}
-        lab.require("active", all(s == "ACTIVE" for s in states.values()),
-                    "; ".join(f"{n}: {refusals[n] or states[n]}" for n in refusals),
-                    "read the controller's reasons; priorities are 0-7")
+        active, what = net.apply_all([by["lifeline"], by["bulk"]])
+        lab.require("active", active, what, "read the controller's reasons; priorities are 0-7")
 
         s = net.get("lifeline")
         core = lambda links: {frozenset((l.a, l.b)) for l in links if kind[l.a] == kind[l.b] == "core"}  # noqa: E731
