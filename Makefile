@@ -23,7 +23,7 @@ help:
 	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
-	@echo "make bench-engine   slice engine benchmark (GEANT 2012 and a generated 200-site WAN)"
+	@echo "make bench-engine   slice engine benchmark (GEANT 2012, generated 200- and 750-site WANs; 1k and 10k slices; scarce capacity)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
 	@echo "make fuzz           10,000 random specs and request bodies against the API (quick mode in make test)"
@@ -115,14 +115,23 @@ bench-wan: setup
 	  rc=$$?; $(PY) -c "import json,sys; from slicectl.report import fidelity_table; \
 	  print(fidelity_table(json.load(open(sys.argv[1]))))" results/wan-$(notdir $(basename $(TOPOLOGY))).json; exit $$rc
 
-# The engine's benchmark (no root needed): Topology Zoo's GEANT and a generated 200-site WAN.
+# The engine's benchmark (no root needed): Topology Zoo's GEANT, a generated 200-site and a
+# generated 750-site WAN, each at 1,000 and 10,000 slices, and the 200-site WAN at a tenth of
+# its capacity (scarce: slices preempt each other). Figures in results/engine-*.json; the
+# run takes ~15 minutes (ENGINE_SLICES="1000" for a quick one).
+ENGINE_SLICES ?= 1000 10000
+ENGINE_RUNS := Geant2012 generated:200 generated:750
 bench-engine: venv
 	@mkdir -p results
-	@rc=0; \
-	$(SLICECTL) bench engine --topology Geant2012 --slices 1000 --json > results/engine-geant2012.json || rc=1; \
-	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --json > results/engine-generated-200.json || rc=1; \
+	@rc=0; files=""; \
+	for t in $(ENGINE_RUNS); do for n in $(ENGINE_SLICES); do \
+	  f=results/engine-$$(echo $$t | tr ':' '-')-$$n.json; files="$$files $$f"; \
+	  $(SLICECTL) bench engine --topology $$t --slices $$n --json > $$f || rc=1; \
+	done; done; \
+	f=results/engine-generated-200-scarce-1000.json; files="$$files $$f"; \
+	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --capacity-scale 0.1 --json > $$f || rc=1; \
 	$(PY) -c "import json,sys; from slicectl.bench import format_report; \
-	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" results/engine-geant2012.json results/engine-generated-200.json; \
+	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" $$files; \
 	if [ $$rc != 0 ]; then echo "bench-engine: a target was missed (see above)" >&2; fi; exit $$rc
 
 # Generated gRPC code is committed; tests/test_proto.py fails if it differs from this.

@@ -1,7 +1,7 @@
 """`slicectl bench engine`: how fast the slice engine places and compiles slices.
 
 A benchmark, not a test: it reports figures and checks them against the targets of the
-engine issue, and it runs a tenth of the load in the same process (three times, median)
+scale issue (:data:`TARGETS`), and it runs a tenth of the load in the same process (three times, median)
 as the scaling baseline (the machines are shared and noisy; a ratio from one run means more than two
 absolute numbers from different runs).
 
@@ -30,7 +30,10 @@ from slices.spec import SliceSpec, parse_spec
 from topologies.model import Topology
 from topologies.ports import PortMap
 
-TARGETS = {"total_s_1000": 5.0, "add_one_ms_p99": 20.0, "scaling_10x": 12.0, "peak_rss_mb": 200.0}
+# The scale issue's targets: 10x the slices at most 12x the time; adding or deleting one
+# slice on the loaded network within 20 ms (p99) up to 1,000 slices, 50 ms up to 10,000;
+# at most 500 MB of memory at 10,000 slices.
+TARGETS = {"scaling_10x": 12.0, "one_ms_p99": {1000: 20.0, 10000: 50.0}, "peak_rss_mb": 500.0}
 
 
 def random_specs(topo: Topology, n: int, seed: int, lo: int = 2, hi: int = 10,
@@ -66,6 +69,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 FREEZE_EVERY = 100  # as the controller's owner thread (controller.core.SETTLE_EVERY)
+RESTORE_BATCH = 20  # as the controller (controller.core.RESTORE_BATCH)
 
 
 def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):
@@ -98,7 +102,7 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
         small = statistics.median(_load(topo, specs[: slices // 10], ports)[4] for _ in range(3))
     engine, compiled, per_slice, rejected, total = _load(topo, specs, ports)
     extra = random_specs(topo, probes, seed + 1, endpoints_min, endpoints_max, prefix="probe")
-    add_ms, delete_ms = [], []
+    add_ms, delete_ms, restore_ms, restore_tasks = [], [], [], []
     for spec in extra:
         t0 = time.process_time()
         try:
@@ -110,10 +114,17 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
                 compile_slice(engine.record(name), ports)
         add_ms.append((time.process_time() - t0) * 1000)
         t0 = time.process_time()
-        for ev in engine.release(spec.name):
-            if ev.slice in engine.slices:
-                compile_slice(engine.record(ev.slice), ports)
+        engine.release(spec.name, restore=False)   # as the controller: the caller waits for this
         delete_ms.append((time.process_time() - t0) * 1000)
+        restore_tasks.append(0)
+        while True:                                # ... then the controller's restoration tasks
+            restore_tasks[-1] += 1
+            t0 = time.process_time()
+            for ev in engine.restore_waiting(limit=RESTORE_BATCH):
+                compile_slice(engine.record(ev.slice), ports)
+            restore_ms.append((time.process_time() - t0) * 1000)
+            if not engine.restore_pending:
+                break
     per_switch: dict[str, int] = {}
     for entries in compiled.values():
         for e in entries:
@@ -128,6 +139,8 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
                          "mean": round(statistics.fmean(per_slice), 3) if per_slice else 0.0},
         "add_one_ms_p99": round(_pct(add_ms, 99), 3),
         "delete_one_ms_p99": round(_pct(delete_ms, 99), 3),
+        "restore_after_delete_ms_p99": round(_pct(restore_ms, 99), 3),
+        "restore_tasks_after_delete_max": max(restore_tasks, default=0),
         "rules_total": sum(per_switch.values()),
         "rules_per_switch_max": max(per_switch.values(), default=0),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -143,11 +156,11 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
 def _judge(r: dict) -> dict:
     """Each target: the limit, the figure, whether it holds (None where it does not apply)."""
     n = r["slices_requested"]
+    one_ms = next((v for k, v in sorted(TARGETS["one_ms_p99"].items()) if n <= k), None)
     out = {
-        "total_s": {"limit": TARGETS["total_s_1000"] * n / 1000, "value": r["total_s"]},
-        "add_one_ms_p99": {"limit": TARGETS["add_one_ms_p99"], "value": r["add_one_ms_p99"]},
-        "peak_rss_mb": {"limit": TARGETS["peak_rss_mb"], "value": r["peak_rss_mb"],
-                        "applies": n <= 1000},
+        "add_one_ms_p99": {"limit": one_ms, "value": r["add_one_ms_p99"], "applies": one_ms is not None},
+        "delete_one_ms_p99": {"limit": one_ms, "value": r["delete_one_ms_p99"], "applies": one_ms is not None},
+        "peak_rss_mb": {"limit": TARGETS["peak_rss_mb"], "value": r["peak_rss_mb"], "applies": n <= 10000},
     }
     if "scaling" in r:
         out["scaling_10x"] = {"limit": TARGETS["scaling_10x"], "value": r["scaling"]["ratio_for_10x"]}
@@ -165,7 +178,9 @@ def format_report(r: dict) -> str:
              f"  placed and compiled in {r['total_s']} s; per slice p50 {r['per_slice_ms']['p50']} ms, "
              f"p99 {r['per_slice_ms']['p99']} ms",
              f"  one more slice on the loaded network: add p99 {r['add_one_ms_p99']} ms, "
-             f"delete p99 {r['delete_one_ms_p99']} ms",
+             f"delete p99 {r['delete_one_ms_p99']} ms (then restoring waiting slices in the "
+             f"controller's next tasks, {RESTORE_BATCH} at most each: p99 {r['restore_after_delete_ms_p99']} ms a task, "
+             f"{r['restore_tasks_after_delete_max']} tasks at most)",
              f"  rules: {r['rules_total']} in all, at most {r['rules_per_switch_max']} on one switch; "
              f"peak RSS {r['peak_rss_mb']} MB"]
     if "scaling" in r:
@@ -173,6 +188,8 @@ def format_report(r: dict) -> str:
         lines.append(f"  scaling: {s['slices']} slices took {s['total_s']} s; 10x the slices took "
                      f"{s['ratio_for_10x']}x the time")
     for name, t in r["targets"].items():
-        verdict = "n/a" if t["ok"] is None else "ok" if t["ok"] else "MISSED"
-        lines.append(f"  target {name}: {t['value']} <= {t['limit']:g}: {verdict}")
+        if t["ok"] is None:
+            lines.append(f"  target {name}: {t['value']} (no target at this size)")
+            continue
+        lines.append(f"  target {name}: {t['value']} <= {t['limit']:g}: {'ok' if t['ok'] else 'MISSED'}")
     return "\n".join(lines)

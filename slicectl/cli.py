@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--endpoints-min", type=_positive, default=2, metavar="K")
     be.add_argument("--endpoints-max", type=_positive, default=10, metavar="K")
     be.add_argument("--seed", type=int, default=1)
+    be.add_argument("--capacity-scale", type=float, default=1.0, metavar="F",
+                    help="every link's capacity times F: below 1, capacity runs short and "
+                    "slices preempt each other (the scarce variant; default: %(default)s)")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench_engine)
     bt = bench.add_parser("connectivity", help="time from CreateSlice to traffic between every endpoint "
@@ -751,7 +754,15 @@ def cmd_bench_engine(args) -> int:
     if args.endpoints_min > args.endpoints_max:
         print("slicectl: error: --endpoints-min is above --endpoints-max", file=sys.stderr)
         return EXIT_USAGE
+    if not 0 < args.capacity_scale <= 100:
+        print("slicectl: error: --capacity-scale must be above 0 (and at most 100)", file=sys.stderr)
+        return EXIT_USAGE
     topo = load(args.topology)
+    if args.capacity_scale != 1:
+        from dataclasses import replace
+        topo = replace(topo, name=f"{topo.name}-capacity-x{args.capacity_scale:g}",
+                       links=tuple(replace(l, bandwidth_mbps=l.bandwidth_mbps * args.capacity_scale)
+                                   for l in topo.links))
     progress(f"placing and compiling {args.slices} slices on {topo.name} "
              f"({len(topo.sites)} sites, {len(topo.links)} links), then a tenth of them 3 times")
     report = run(topo, args.slices, seed=args.seed, endpoints_min=args.endpoints_min,

@@ -51,7 +51,8 @@ class Slice:
     # links the backup shares with the primary because no backup could avoid them then
     backup_shared: frozenset = frozenset()
     reason: str = ""
-    # residual capacity when placing this (preempted) slice last failed: see restore_waiting
+    # the links too full for this (preempted) slice when placing it last failed, with their
+    # residual then: see restore_waiting
     failed_at: dict | None = None
     moved: dict[int, str] = field(default_factory=dict)           # endpoint index -> why at standby
     standby_trees: dict[str, Tree] = field(default_factory=dict)  # site -> tree were it lost
@@ -116,6 +117,8 @@ class SliceEngine:
         self.prefixes = PrefixPool(prefix_pool, prefix_len)
         self._numbers = IndexAllocator(1, MAX_SLICE_ID)
         self.endpoint_owner: dict[tuple, str] = {}   # endpoint key -> the slice it belongs to
+        self._unavoidable: tuple = (None, None)     # (down sites and links, what unavoidable() found)
+        self.restore_pending = False                # restore_waiting(limit) stopped before the end
 
     @property
     def capacity(self) -> dict[LinkKey, float]:
@@ -217,10 +220,13 @@ class SliceEngine:
         everywhere else."""
         import networkx as nx
 
-        up = self.graph.copy()
-        up.remove_nodes_from(self.down_sites)
-        up.remove_edges_from(tuple(k) for k in self.down_links)
-        return {frozenset(e) for e in nx.bridges(up)}, set(nx.articulation_points(up))
+        state = (frozenset(self.down_sites), frozenset(self.down_links))
+        if self._unavoidable[0] != state:   # computed once per state of the network
+            up = self.graph.copy()
+            up.remove_nodes_from(self.down_sites)
+            up.remove_edges_from(tuple(k) for k in self.down_links)
+            self._unavoidable = (state, ({frozenset(e) for e in nx.bridges(up)}, set(nx.articulation_points(up))))
+        return self._unavoidable[1]
 
     def backup_for(self, spec: SliceSpec, tree: Tree, residual: dict[LinkKey, float]) -> Tree:
         """A tree disjoint from ``tree`` in the way ``spec.protection`` asks (sharing only
@@ -586,7 +592,7 @@ class SliceEngine:
         try:
             tree, backup = self.place_pair(s.live_spec, self.residual)
         except Rejected as e:
-            s.failed_at = dict(self.residual)
+            s.failed_at = self._blocked(s)
             if otherwise:
                 s.reason = f"{otherwise[1]}; no room elsewhere: {e.reason}"
                 return Event(otherwise[0], s.name, s.reason)
@@ -597,27 +603,46 @@ class SliceEngine:
         return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                      + (f"; {unreserved[0].reason}" if unreserved else ""))
 
-    def restore_waiting(self) -> list[Event]:
-        """Capacity came back: restore preempted slices, highest priority first.
+    def restore_waiting(self, limit: int | None = None) -> list[Event]:
+        """Capacity came back: restore preempted slices, highest priority first. With
+        ``limit``, at most that many are tried; :attr:`restore_pending` then says whether
+        others are left for the next call (the controller spreads a long restoration over
+        several short tasks, so requests are not held up behind it).
 
         Placement depends only on which links have enough residual capacity (down links
-        and sites aside, which reset the memo), so a slice is tried again only if some
-        link crossed its threshold since it last failed: with hundreds waiting, a delete
-        then costs a scan of residuals instead of hundreds of placements."""
-        events = []
+        and sites aside, which reset the memo), so a slice is tried again only if one of
+        the links too full for it when it last failed has been freed since and crossed
+        its threshold: with thousands waiting, a delete then costs a look at the links it
+        freed per waiting slice instead of thousands of placements."""
+        events, tried = [], 0
+        freed = self.ledger.take_freed()
+        self.restore_pending = False
         waiting = sorted((s for s in self.slices.values() if s.status == PREEMPTED),
                          key=lambda s: (-s.spec.priority, s.name))
         for s in waiting:
-            if s.failed_at is not None and not self._crossed(s):
+            if s.failed_at is not None and (freed.isdisjoint(s.failed_at) or not self._crossed(s)):
                 continue
+            if limit is not None and tried >= limit:
+                self.ledger.freed |= freed        # the rest are looked at next time
+                self.restore_pending = True
+                break
+            tried += 1
             ev = self._try_restore(s, "restored")
             if ev:
                 events.append(ev)
         return events
 
-    def _crossed(self, s: Slice) -> bool:
+    def _needs(self, s: Slice) -> tuple[float, ...]:
         b = s.spec.bandwidth_mbps
-        needs = (b, 2 * b) if s.spec.protection != "none" else (b,)
+        return (b, 2 * b) if s.spec.protection != "none" else (b,)
+
+    def _blocked(self, s: Slice) -> dict[LinkKey, float]:
+        """The links too full for ``s`` now, with their residual: what it waits on."""
+        most = max(self._needs(s))
+        return {k: r for k, r in self.residual.items() if r + 1e-9 < most}
+
+    def _crossed(self, s: Slice) -> bool:
+        needs = self._needs(s)
         return any(old + 1e-9 < n <= self.residual[k] + 1e-9
                    for k, old in s.failed_at.items() for n in needs)
 
@@ -625,14 +650,22 @@ class SliceEngine:
         for s in self.slices.values():
             s.failed_at = None
 
-    def release(self, name: str) -> list[Event]:
+    def release(self, name: str, restore: bool = True) -> list[Event]:
+        """Delete slice ``name``; with ``restore``, then place again the preempted slices
+        its capacity lets back in. The controller passes False and calls
+        :meth:`restore_waiting` as a task of its own, after answering the delete: with
+        thousands waiting, restoring is the costly part, and the caller need not wait."""
         s = self.get(name)
         self.ledger.drop_all(s)
         self.prefixes.release(s.prefix)
         self._numbers.release(s.number)
         self._disown(s.spec)
         del self.slices[name]
-        return [Event("released", name, "deleted")] + self.restore_waiting()
+        return [Event("released", name, "deleted")] + (self.restore_waiting() if restore else [])
+
+    def waiting(self) -> bool:
+        """Whether any slice is preempted (waiting for capacity)."""
+        return any(s.status == PREEMPTED for s in self.slices.values())
 
     def link_down(self, a: str, b: str, why: str = "") -> list[Event]:
         key = frozenset((a, b))

@@ -27,12 +27,21 @@ class Ledger:
         self.tags = TagSpace()
         self.on_link: dict[LinkKey, dict[str, int]] = {k: {} for k in capacity}  # name -> trees there
         self.by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in capacity}
+        # links whose residual grew since the engine last looked (restore_waiting): only
+        # a slice waiting on one of them can have become placeable
+        self.freed: set[LinkKey] = set()
+
+    def take_freed(self) -> set[LinkKey]:
+        """The links freed since the last call, forgetting them."""
+        freed, self.freed = self.freed, set()
+        return freed
 
     def copy(self) -> "Ledger":
         other = Ledger.__new__(Ledger)
         other.capacity, other.residual, other.tags = self.capacity, dict(self.residual), self.tags.copy()
         other.on_link = {k: dict(v) for k, v in self.on_link.items()}
         other.by_priority = {k: list(v) for k, v in self.by_priority.items()}
+        other.freed = set(self.freed)
         return other
 
     # -- booking ---------------------------------------------------------------------------
@@ -91,6 +100,8 @@ class Ledger:
         """Book (+1) or free (-1) ``s``'s bandwidth on one link of one of its trees."""
         mbps = s.spec.bandwidth_mbps
         self.residual[key] -= sign * mbps
+        if sign < 0:
+            self.freed.add(key)
         self.by_priority[key][s.spec.priority] += sign * mbps
         on = self.on_link[key]
         count = on.get(s.name, 0) + sign

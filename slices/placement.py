@@ -99,15 +99,35 @@ class PathCache:
         self.graphs = graphs
         self._entries: OrderedDict = OrderedDict()
 
-    def get(self, signature, build) -> tuple[nx.Graph, dict]:
+    def get(self, signature, build) -> "Usable":
         entry = self._entries.get(signature)
         if entry is None:
-            entry = self._entries[signature] = (build(), {})
+            entry = self._entries[signature] = Usable(build())
             while len(self._entries) > self.graphs:
                 self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(signature)
         return entry
+
+
+class Usable:
+    """A usable graph with what was learnt about it: shortest-path trees by root, and
+    which sites are connected at all (a slice whose endpoints are not is refused
+    without a single Dijkstra: what a network full enough to refuse often asks)."""
+
+    __slots__ = ("graph", "trees", "_component")
+
+    def __init__(self, graph: nx.Graph):
+        self.graph, self.trees, self._component = graph, {}, None
+
+    def spt(self, root: str) -> tuple[dict, dict]:
+        return _spt(self.graph, root, self.trees)
+
+    def connected(self, sites: list[str]) -> bool:
+        if self._component is None:
+            self._component = {n: i for i, part in enumerate(nx.connected_components(self.graph)) for n in part}
+        parts = {self._component.get(s) for s in sites}
+        return len(parts) == 1 and None not in parts
 
 
 def _spt(h: nx.Graph, root: str, trees: dict) -> tuple[dict, dict]:
@@ -147,10 +167,10 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     signature = (frozenset(k for k, r in residual.items() if r + EPSILON < need),
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
                  frozenset(allowed), frozenset(t for t in terminals if not transit_ok(t)))
-    h, trees = (cache or PathCache(1)).get(signature, lambda: usable_graph(g, site_ok, link_ok))
+    usable = (cache or PathCache(1)).get(signature, lambda: usable_graph(g, site_ok, link_ok))
     best: Tree | None = None
-    for root in terminals:
-        dist, parent = _spt(h, root, trees)
+    for root in terminals if usable.connected(terminals) else ():
+        dist, parent = usable.spt(root)
         if any(t not in dist for t in terminals):
             break  # the usable graph is cut: no root will do
         edges = set()
@@ -167,7 +187,11 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         if best is None or (cand.worst_delay_ms, len(cand.edges)) < (best.worst_delay_ms, len(best.edges)):
             best = cand
     if best is None:
-        raise _why_unreachable(g, spec, residual, need, site_ok, avoid_links)
+        # the same graph but for bandwidth: which constraint cut the endpoints apart
+        structural = (cache or PathCache(1)).get(
+            ("any bandwidth", *signature[1:]),
+            lambda: usable_graph(g, site_ok, lambda u, v: frozenset((u, v)) not in avoid_links))
+        raise _why_unreachable(g, spec, residual, need, structural)
     if spec.max_latency_ms is not None and best.worst_delay_ms > spec.max_latency_ms + EPSILON:
         a, b = best.worst_pair
         raise Rejected("latency", f"no tree within {spec.max_latency_ms:g} ms between {a} and {b}; "
@@ -175,17 +199,13 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     return best
 
 
-def _why_unreachable(g, spec, residual, need, site_ok, avoid_links) -> Rejected:
-    """Find the constraint that cut the endpoints apart, and say how close it came."""
+def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
+    """Find the constraint that cut the endpoints apart, and say how close it came.
+    ``structural``: the usable graph ignoring bandwidth, from the cache, so that a
+    network full enough to refuse often explains itself cheaply."""
     terminals = list(spec.sites)
-
-    def structural(u, v, d):  # regions and exclusions, but any bandwidth
-        if not (site_ok(u) and site_ok(v)) or frozenset((u, v)) in avoid_links:
-            return None
-        return d["delay_ms"]
-
     root = terminals[0]
-    dist, paths = nx.single_source_dijkstra(g, root, weight=structural)
+    dist, parent = structural.spt(root)
     cut = [t for t in terminals if t not in dist]
     if cut:
         where = f" inside regions {list(spec.allowed_regions)}" if spec.allowed_regions else ""
@@ -194,11 +214,10 @@ def _why_unreachable(g, spec, residual, need, site_ok, avoid_links) -> Rejected:
     # reachable ignoring bandwidth: name the tightest link on the least-delay path
     short = []
     for t in terminals[1:]:
-        p = paths[t]
-        for k in range(len(p) - 1):
-            key = frozenset((p[k], p[k + 1]))
-            if residual[key] + EPSILON < need:
-                short.append((residual[key], p[k], p[k + 1]))
+        while t != root:
+            u, t = t, parent[t]
+            if residual[frozenset((u, t))] + EPSILON < need:
+                short.append((residual[frozenset((u, t))], *sorted((u, t))))
     free, u, v = min(short)
     edge = g[u][v]
     return Rejected("bandwidth", f"link {edge['a']}—{edge['b']} has {free:g} of "

@@ -333,6 +333,27 @@ def test_losing_a_data_centres_only_uplink_preempts_until_it_returns(api):
     assert api.slices.GetSlice(pb.GetSliceRequest(name="medical")).state == pb.SLICE_STATE_ACTIVE
 
 
+def test_a_delete_answers_first_and_the_slices_it_freed_room_for_come_back_after(api):
+    """Osaka's uplink is 100 Mbit/s: 30 low-priority slices of 3 wait behind a lifeline
+    of 100; deleting it answers at once, and the waiting ones are placed again by the
+    controller's own tasks, RESTORE_BATCH at a time, with their rules on the switches."""
+    from controller.core import RESTORE_BATCH
+    for i in range(30):
+        create(api, doc(name=f"low{i}", bw=3, priority=1, endpoints=[
+            {"site": "tokyo-dc", "port": 2, "vlan": 10 + i}, {"site": "osaka-dc", "port": 2, "vlan": 10 + i}]))
+    create(api, doc(name="life", bw=100, endpoints=[{"site": "nagoya-dc", "port": 1}, {"site": "osaka-dc", "port": 1}]))
+    states = lambda: {s.spec.name: s.state for s in api.slices.ListSlices(pb.ListSlicesRequest()).slices}  # noqa: E731
+    assert list(states().values()).count(pb.SLICE_STATE_PREEMPTED) == 30 and 30 > RESTORE_BATCH
+    api.slices.DeleteSlice(pb.DeleteSliceRequest(name="life"))
+    deadline = time.monotonic() + 10
+    while pb.SLICE_STATE_PREEMPTED in states().values() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(states().values()) == {pb.SLICE_STATE_ACTIVE}
+    api.ctl.call(lambda: None)
+    ids = {api.ctl.engine.slices[f"low{i}"].number for i in range(30)}
+    assert ids <= {e.cookie & 0xFFFFFFFF for e in api.wire.entries().values()}
+
+
 def test_updates_survive_a_restart(tmp_path):
     r = Running(tmp_path / "s.db")
     create(r, doc())

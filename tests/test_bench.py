@@ -22,6 +22,16 @@ def test_bench_engine_reports_every_figure(capsys):
     assert report["scaling"]["slices"] == 4
 
 
+def test_the_scarce_variant_runs_short_of_capacity(capsys):
+    main(["bench", "engine", "--topology", "japan-intercloud", "--slices", "60", "--json"])
+    plenty = json.loads(capsys.readouterr().out)
+    main(["bench", "engine", "--topology", "japan-intercloud", "--slices", "60", "--capacity-scale", "0.1", "--json"])
+    scarce = json.loads(capsys.readouterr().out)
+    assert scarce["topology"] == "japan-intercloud-capacity-x0.1"
+    assert scarce["rejected"] + scarce["preempted_at_end"] > plenty["rejected"] + plenty["preempted_at_end"]
+    assert main(["bench", "engine", "--topology", "japan-intercloud", "--capacity-scale", "0"]) == 2
+
+
 def test_bench_engine_bad_input_is_a_usage_error(capsys):
     assert main(["bench", "engine", "--topology", "generated:abc"]) == 2
     assert "generated:SITES" in capsys.readouterr().err

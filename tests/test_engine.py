@@ -115,6 +115,26 @@ def test_preemption_takes_the_smallest_set_lowest_priority_first_then_restores(t
     assert [(x.kind, x.slice) for x in ev] == [("released", "life"), ("restored", "p0")]
 
 
+def test_restoration_can_be_spread_over_several_calls_in_priority_order(tiny):
+    """As the controller does after a delete: the delete answers at once, the waiting
+    slices come back a few at a time, highest priority first, until none is left."""
+    for port, prio in ((1, 0), (2, 1), (3, 2)):
+        tiny.admit(tiny.pair(f"p{prio}", port, 6, prio))
+    tiny.admit(tiny.pair("life", 4, 20, 7))          # takes the whole link: all three wait
+    assert {n: tiny.get(n).status for n in ("p0", "p1", "p2")} == dict.fromkeys(("p0", "p1", "p2"), PREEMPTED)
+    assert [e.kind for e in tiny.release("life", restore=False)] == ["released"]
+    assert tiny.get("p2").status == PREEMPTED and tiny.waiting()
+    calls = []
+    while True:
+        calls.append([e.slice for e in tiny.restore_waiting(limit=1)])
+        assert audit(tiny) == []
+        if not tiny.restore_pending:
+            break
+    assert calls == [["p2"], ["p1"], ["p0"]] and not tiny.waiting()
+    tiny.admit(tiny.pair("big", 4, 20, 7))           # the link full again: nothing comes back
+    assert tiny.restore_waiting() == [] and tiny.get("p0").status == PREEMPTED
+
+
 def test_preempted_slices_are_replaced_elsewhere_when_they_fit(engine):
     # Sapporo has two routes: via Sendai (~6 ms) and direct to Tokyo (12 ms), 50 Mbit/s each
     engine.admit(spec("bg", [("sapporo-dc", 1), ("tokyo-dc", 1)], 30, priority=1))
