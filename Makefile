@@ -118,7 +118,7 @@ bench-wan: setup
 # The engine's benchmark (no root needed): Topology Zoo's GEANT, a generated 200-site and a
 # generated 750-site WAN, each at 1,000 and 10,000 slices, and the 200-site WAN at a tenth of
 # its capacity (scarce: slices preempt each other). Figures in results/engine-*.json; the
-# run takes ~15 minutes (ENGINE_SLICES="1000" for a quick one).
+# run takes ~5 minutes (ENGINE_SLICES="1000" for a quick one).
 ENGINE_SLICES ?= 1000 10000
 ENGINE_RUNS := Geant2012 generated:200 generated:750
 bench-engine: venv
