@@ -21,7 +21,7 @@ from controller.ofwire import canonical_entry
 from controller.sla import VIOLATED, WITHIN, SlaStatus, Target, targets_of
 from controller.store import Store, StoreError, placement_from_json
 from slices.compiler import Changes, Plan, compile_plan, diff, recompile
-from slices.engine import PREEMPTED, Event, SliceEngine
+from slices.engine import PREEMPTED, RESTORE_BATCH, Event, SliceEngine
 from slices.errors import Rejected, SpecError
 from slices.memory import settle_garbage
 from slices.rules import Entry
@@ -32,9 +32,6 @@ from topologies.ports import PortMap
 log = logging.getLogger("intercloud.controller")
 CALL_TIMEOUT_S = 30.0
 SETTLE_EVERY = 100  # requests between garbage settlements
-# waiting slices tried per restoration task after a delete (~3 ms each at 200 sites): a
-# long restoration is several tasks, with requests served in between
-RESTORE_BATCH = 20
 OWNER_THREAD = "slice-owner"
 
 
@@ -298,12 +295,6 @@ class SliceController:
                     at.setdefault((record.number, e.site, e.port), []).append(
                         EndpointInfo(name, str(e), address, record.prefix, e.vlan, not e.ip))
                 self._endpoints[name] = {k: tuple(v) for k, v in at.items()}
-                # a host no longer at an endpoint of the slice (failed back from a
-                # standby, endpoint removed) is not the slice's problem any more
-                live = {str(e) for e, _a in record.live_addresses}
-                wrong = self.address_problems.get(name, {})
-                for label in [x for x in wrong if x not in live]:
-                    del wrong[label]
             else:
                 self._targets.pop(name, None)
                 self._endpoints.pop(name, None)
@@ -679,6 +670,7 @@ class SliceController:
                     new = ("degraded", "protection lost: no disjoint backup until capacity returns")
                 else:
                     new = ("active", f"worst delay {s.tree.worst_delay_ms:.2f} ms over {len(s.tree.edges)} links")
+                # a host no longer at an endpoint (failed back from a standby) is left out
                 wrong = self.address_problems.get(name)
                 if wrong and new[0] in ("active", "degraded"):
                     mine = {str(e): a for e, a in self.engine.record(name).live_addresses}

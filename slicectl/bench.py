@@ -24,7 +24,7 @@ import time
 from slicectl.report import percentile
 from slices.memory import settle_garbage
 from slices.compiler import compile_slice
-from slices.engine import PLACED, SliceEngine
+from slices.engine import PLACED, RESTORE_BATCH, SliceEngine
 from slices.errors import Rejected, SpecError
 from slices.spec import SliceSpec, parse_spec
 from topologies.model import Topology
@@ -69,7 +69,6 @@ def _pct(values: list[float], q: float) -> float:
 
 
 FREEZE_EVERY = 100  # as the controller's owner thread (controller.core.SETTLE_EVERY)
-RESTORE_BATCH = 20  # as the controller (controller.core.RESTORE_BATCH)
 
 
 def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):

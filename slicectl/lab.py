@@ -91,6 +91,7 @@ class Item:
 @dataclass
 class Result:
     exercise: Exercise
+    title: str
     work: Path
     items: list[Item]
     seconds: float = 0.0
@@ -282,11 +283,17 @@ class Net:
                 return state
             time.sleep(0.1)
 
+    def topology(self):
+        from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+        return self.ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=10)
+
     def link(self, a: str, b: str):
         """The controller's view of the a—b link (LinkState: residual_mbps, slices, up)."""
-        from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-        t = self.ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=10)
-        return next(l for l in t.links if {l.a, l.b} == {a, b})
+        return next(l for l in self.topology().links if {l.a, l.b} == {a, b})
+
+    def site(self, name: str):
+        """The controller's view of site ``name`` (Site: connected, drained, lost)."""
+        return next(s for s in self.topology().sites if s.name == name)
 
     def delete(self, name: str) -> None:
         from proto.intercloud.slicing.v1 import slicing_pb2 as pb
@@ -359,6 +366,12 @@ class Net:
         return Stream(src, ip, seconds, self.lab.scratch / f"stream-{tag}.txt")
 
 
+def last_line(text: str | None) -> str:
+    """The last non-empty line of a program's output (at most 160 characters), or ""."""
+    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
+    return lines[-1][:160] if lines else ""
+
+
 def _text(b) -> str:
     return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
 
@@ -386,7 +399,7 @@ def run_check(exercise: Exercise, *, solution: bool = False, work: Path | None =
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     lab = Lab(exercise, work, mod.ITEMS, scratch, progress)
-    result = Result(exercise, work, lab.items)
+    result = Result(exercise, mod.TITLE, work, lab.items)
     started = time.monotonic()
     try:
         mod.run(lab)
@@ -409,7 +422,7 @@ def run_check(exercise: Exercise, *, solution: bool = False, work: Path | None =
 
 def format_result(r: Result) -> str:
     """Item by item: what holds, what does not (with its hint), what was not checked; the score."""
-    lines = [f"Lab {r.exercise.number}: {r.exercise.module().TITLE}", f"checked: {_shown(r.work)}", ""]
+    lines = [f"Lab {r.exercise.number}: {r.title}", f"checked: {_shown(r.work)}", ""]
     for n, it in enumerate(r.items, 1):
         mark = {True: " ok ", False: "FAIL", None: " -- "}[it.ok]
         lines.append(f"[{mark}] {n}. {it.text}")

@@ -171,8 +171,6 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     best: Tree | None = None
     for root in terminals if usable.connected(terminals) else ():
         dist, parent = usable.spt(root)
-        if any(t not in dist for t in terminals):
-            break  # the usable graph is cut: no root will do
         edges = set()
         for t in terminals:
             while t != root:

@@ -337,7 +337,7 @@ def test_a_delete_answers_first_and_the_slices_it_freed_room_for_come_back_after
     """Osaka's uplink is 100 Mbit/s: 30 low-priority slices of 3 wait behind a lifeline
     of 100; deleting it answers at once, and the waiting ones are placed again by the
     controller's own tasks, RESTORE_BATCH at a time, with their rules on the switches."""
-    from controller.core import RESTORE_BATCH
+    from slices.engine import RESTORE_BATCH
     for i in range(30):
         create(api, doc(name=f"low{i}", bw=3, priority=1, endpoints=[
             {"site": "tokyo-dc", "port": 2, "vlan": 10 + i}, {"site": "osaka-dc", "port": 2, "vlan": 10 + i}]))

@@ -72,11 +72,11 @@ def test_lab_list_and_unknown_exercises():
 
 def test_the_report_marks_unchecked_items_and_scores(tmp_path):
     ex = EXERCISES[0]
-    result = lab.Result(ex, tmp_path, [lab.Item("a", "first", True, "fine"), lab.Item("b", "second", False, "x", "do y"),
+    result = lab.Result(ex, "A title", tmp_path, [lab.Item("a", "first", True, "fine"), lab.Item("b", "second", False, "x", "do y"),
                                        lab.Item("c", "third")], seconds=1)
     text = lab.format_result(result)
     assert "[ ok ] 1. first" in text and "hint: do y" in text and "not checked" in text
-    assert "score: 1/3" in text and not result.passed
+    assert "Lab 01: A title" in text and "score: 1/3" in text and not result.passed
 
 
 @pytest.mark.mininet

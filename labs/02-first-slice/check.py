@@ -3,6 +3,8 @@ its endpoints and nobody else within the promised bound; the student's gRPC clie
 a working slice and reports a refusal cleanly."""
 import sys
 
+from slicectl.lab import last_line
+
 TITLE = "First slice: slicectl and a 30-line gRPC client"
 MINUTES = 45
 ITEMS = {
@@ -55,7 +57,7 @@ def check_slice(lab, net, doc) -> None:
 def check_client(lab, net) -> None:
     python = sys.executable
     r = lab.script([python, "client.py", "--name", "from-client"], net.server, timeout=60)
-    if not lab.expect("client-runs", r.returncode == 0, f"exit {r.returncode}: {_last(r.stderr or r.stdout)}",
+    if not lab.expect("client-runs", r.returncode == 0, f"exit {r.returncode}: {last_line(r.stderr or r.stdout)}",
                       "complete the TODOs in client.py; try it with `python client.py` against a "
                       "controller and read its error"):
         return
@@ -77,13 +79,9 @@ def check_client(lab, net) -> None:
     if "Traceback" in r.stderr:
         problems.append("a traceback on stderr")
     elif "Mbit/s" not in r.stderr:
-        problems.append(f"stderr does not give the controller's reason ({_last(r.stderr) or 'empty'})")
+        problems.append(f"stderr does not give the controller's reason ({last_line(r.stderr) or 'empty'})")
     if net.state("too-big") != "ABSENT":
         problems.append(f"too-big exists ({net.state('too-big')})")
-    lab.expect("client-refusal", not problems, "; ".join(problems) or f"exit 1: {_last(r.stderr)}",
+    lab.expect("client-refusal", not problems, "; ".join(problems) or f"exit 1: {last_line(r.stderr)}",
                "catch grpc.RpcError around CreateSlice, print e.details() to sys.stderr and return 1")
 
-
-def _last(text: str) -> str:
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return lines[-1][:160] if lines else ""

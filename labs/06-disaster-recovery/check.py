@@ -4,6 +4,8 @@ traffic, survives the loss of a cloud through its standby (timed against the pro
 and undrains it."""
 import time
 
+from slicectl.lab import last_line
+
 TITLE = "Disaster recovery and scale-out"
 MINUTES = 60
 ITEMS = {
@@ -78,7 +80,7 @@ def run(lab) -> None:
                     "`slicectl endpoint failback --help`: the runbook gets the slice's name as $2")
 
         r = lab.script(["bash", "./runbook.sh", "drain", "osaka-dc"], net.server, timeout=60)
-        drained = site(net, "osaka-dc").drained
+        drained = net.site("osaka-dc").drained
         take_address(standby, osaka["ip"])
         seconds, ok = until_connected(pairs_with(net, grown, osaka["ip"], standby), time.monotonic(), timeout_s=30)
         where = location(net, osaka["ip"])
@@ -91,7 +93,7 @@ def run(lab) -> None:
         take_address(standby, standby_ip)
         take_address(home, osaka["ip"])
         failing = net.unreachable([grown])
-        drained, where = site(net, "osaka-dc").drained, location(net, osaka["ip"])
+        drained, where = net.site("osaka-dc").drained, location(net, osaka["ip"])
         lab.expect("undrain", r.returncode == 0 and r2.returncode == 0 and not drained and where == "primary"
                    and not failing,
                    f"undrain exit {r.returncode}{_last(r.stderr)}; drained {drained}; endpoint at {where}"
@@ -118,12 +120,7 @@ def location(net, ip: str) -> str:
     return next((e.location for e in net.get("medical").endpoints if e.ip == ip), "?")
 
 
-def site(net, name: str):
-    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-    return next(s for s in net.ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=10).sites
-                if s.name == name)
-
-
 def _last(text: str) -> str:
-    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
-    return f" ({lines[-1][:120]})" if lines else ""
+    """The last line of a runbook's stderr, in parentheses, or ""."""
+    line = last_line(text)
+    return f" ({line})" if line else ""
