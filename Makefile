@@ -10,13 +10,14 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: bench-batch lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "sudo make demo    controller + japan-intercloud in Mininet + example slices: connectivity, isolation, time to connectivity, map"
 	@echo "sudo make wan-check   the WAN alone: fidelity table of every japan-intercloud link"
 	@echo "sudo make bench-ttc   time to connectivity, p50/p99 over 50 slice creations"
+	@echo "sudo make bench-batch  1,000 slices created one by one, then in one CreateSlices: slices/s of each"
 	@echo "sudo make bench-failover   outage under cuts, a silent link, a lost cloud, drain, scale-out"
 	@echo "make report       results/report.html from the last demo run and the benchmarks' JSON"
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
@@ -71,6 +72,11 @@ wan-check: setup
 bench-ttc: setup
 	@mkdir -p results
 	$(SLICECTL) bench connectivity --creations 50 --json > results/ttc-japan.json; rc=$$?; cat results/ttc-japan.json; exit $$rc
+
+# 1,000 slices on japan-intercloud, one CreateSlice at a time and then in one CreateSlices (Mininet, root).
+bench-batch: setup
+	@mkdir -p results
+	$(SLICECTL) bench batch --slices 1000 --batch 1000 --json results/batch-japan.json
 
 # Outage of a slice under each kind of failure, 10 repetitions each (Mininet, root, ~10 min).
 bench-failover: setup

@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
@@ -347,14 +348,64 @@ class SliceController:
                 return spec.name  # idempotent: the same request again
             raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         self._require_connected(spec)
-        if self.max_slices_per_tenant:
-            held = sum(1 for s in self.engine.slices.values() if s.spec.tenant == spec.tenant)
-            if held >= self.max_slices_per_tenant:
-                raise Rejected("quota", f"tenant {spec.tenant!r} has {held} slices, the most this controller "
-                               f"allows one tenant (--max-slices-per-tenant {self.max_slices_per_tenant})",
-                               structural=True)
-        self._transact(lambda: self.engine.admit(spec), created=spec.name)
+        self._check_quota([spec])
+        self._transact(lambda: self.engine.admit(spec), created=[spec.name])
         return spec.name
+
+    def create_many(self, docs: list[dict]) -> list[str]:
+        """Create the slices of ``docs`` in one request, all or nothing: one engine pass,
+        one push (one round of rules and barriers per switch), one store transaction.
+
+        A slice that exists with the same spec is left as it is (the request can be sent
+        again). Every problem is named by its place in the request (``specs[3].name``) or
+        its slice; any one fails the whole request and nothing changes."""
+        specs, problems = [], []
+        for i, doc in enumerate(docs):
+            try:
+                specs.append(parse_spec(doc, self.topology))
+            except SpecError as e:
+                problems += [(f"specs[{i}]" + (f".{f}" if f else ""), p) for f, p in e.violations]
+        first: dict[str, int] = {}
+        for i, spec in enumerate(specs):
+            if first.setdefault(spec.name, i) != i:
+                problems.append((f"specs[{i}].name", f"{spec.name!r} is also the name of specs[{first[spec.name]}]"))
+        if problems:
+            raise SpecError(problems)
+        new = []
+        for spec in specs:
+            existing = self.engine.slices.get(spec.name)
+            if existing is None:
+                new.append(spec)
+            elif existing.spec != spec:
+                raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
+        for spec in new:
+            self._require_connected(spec)
+        self._check_quota(new)
+
+        def decide() -> list[Event]:
+            events = []
+            for spec in new:
+                try:
+                    events += self.engine.admit(spec)
+                except Rejected as e:
+                    raise Rejected(e.constraint, f"slice {spec.name}: {e.reason}", e.structural) from None
+            return events
+        if new:
+            self._transact(decide, created=[s.name for s in new])
+        return [s.name for s in specs]
+
+    def _check_quota(self, specs: list[SliceSpec]) -> None:
+        """Refuse ``specs`` if they would take a tenant past --max-slices-per-tenant."""
+        if not self.max_slices_per_tenant:
+            return
+        adding = Counter(s.tenant for s in specs)
+        held = Counter(s.spec.tenant for s in self.engine.slices.values() if s.spec.tenant in adding)
+        for tenant, n in sorted(adding.items()):
+            if held[tenant] + n > self.max_slices_per_tenant:
+                raise Rejected("quota", f"tenant {tenant!r} has {held[tenant]} slices"
+                               + (f" and asks for {n} more" if n > 1 else "")
+                               + f"; this controller allows one tenant at most {self.max_slices_per_tenant} "
+                               f"(--max-slices-per-tenant {self.max_slices_per_tenant})", structural=True)
 
     def update(self, doc: dict) -> str:
         spec = parse_spec(doc, self.topology)
@@ -542,7 +593,7 @@ class SliceController:
 
     # -- the one-way flow's last steps ------------------------------------------------------------
 
-    def _transact(self, decide: Callable[[], list[Event]], *, created: str | None = None,
+    def _transact(self, decide: Callable[[], list[Event]], *, created: Iterable[str] = (),
                   deleted: str | None = None, request: bool = True) -> None:
         """The only way the model changes: engine decision → rule plan → diff → switches →
         store → events.
@@ -576,11 +627,11 @@ class SliceController:
             events = decide()
             if self.engine_seconds is not None:
                 self.engine_seconds.observe(time.perf_counter() - started)
-            touched = sorted({e.slice for e in events if e is not None} | ({created} if created else set()))
+            touched = sorted({e.slice for e in events if e is not None} | set(created))
             new_plan = recompile(self.plan, self.engine, touched, self.ports)
             changes = replace(diff(self.plan, new_plan), drain_s=_drain_s(saved[0].slices, touched))
-            if created:
-                self.states[created] = SliceState()
+            for name in created:
+                self.states[name] = SliceState()
             if request:
                 with self.store.transaction() as tx:
                     sent = changes

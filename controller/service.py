@@ -36,6 +36,7 @@ from slices.errors import Rejected, SpecError, UnknownSlice
 log = logging.getLogger("intercloud.api")
 DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+MAX_BATCH = 1000   # specs in one CreateSlices (the answer stays well under gRPC's 4 MB)
 MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
 MAX_WATCHES, MAX_WATCHES_PER_CLIENT = 1000, 100
 UNARY_WORKERS = 32      # server threads no watch stream can take
@@ -79,12 +80,14 @@ def _abort(context, code: int, message: str, *details) -> None:
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def _fail(context, err: Exception) -> None:
-    """Abort the call with the status that fits ``err``."""
+def _fail(context, err: Exception, root: str = "spec") -> None:
+    """Abort the call with the status that fits ``err``; a spec's field paths are given
+    from ``root``, the request's field that holds the spec (empty: they already are)."""
     if isinstance(err, SpecError):
         _abort(context, code_pb2.INVALID_ARGUMENT, f"invalid slice spec: {err}",
                error_details_pb2.BadRequest(field_violations=[
-                   error_details_pb2.BadRequest.FieldViolation(field=f"spec.{f}" if f else "spec", description=p)
+                   error_details_pb2.BadRequest.FieldViolation(field=".".join(x for x in (root, f) if x),
+                                                               description=p)
                    for f, p in err.violations]))
     elif isinstance(err, UnknownSlice):
         _abort(context, code_pb2.NOT_FOUND, str(err),
@@ -166,7 +169,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
         self.ctl = ctl
         self.watches = watches or WatchLimits()
 
-    def _run(self, context, fn):
+    def _run(self, context, fn, root: str = "spec"):
         """Run ``fn`` on the owner thread within the call's deadline: a request still
         waiting for its turn when the deadline passes is not started at all; one that
         outlives it completes, and the slice's state tells how."""
@@ -185,7 +188,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                    "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
                    "yet started is dropped")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            _fail(context, e)
+            _fail(context, e, root)
 
     def _spec_doc(self, request, context) -> dict:
         """The request's spec as a document; INVALID_ARGUMENT if the message carries fields
@@ -205,6 +208,26 @@ class SliceService(pb_grpc.SliceServiceServicer):
                 raise AlreadyExists(f"the name {existing.name} is taken")
             return slice_message(self.ctl, self.ctl.create(spec))
         return self._run(context, create)
+
+    def CreateSlices(self, request, context):  # noqa: N802
+        if not 0 < len(request.specs) <= MAX_BATCH:
+            _abort(context, code_pb2.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH:,} specs, "
+                   f"this one {len(request.specs):,}", error_details_pb2.BadRequest(field_violations=[
+                       error_details_pb2.BadRequest.FieldViolation(
+                           field="specs", description=f"{len(request.specs):,} specs, not 1..{MAX_BATCH:,}")]))
+        problems = unknown_fields(request)
+        if problems:
+            _fail(context, SpecError(problems), root="")
+        docs, who = [spec_to_doc(s) for s in request.specs], caller()
+
+        def create():
+            owned = [_own_tenant(who, d) for d in docs]
+            for d in owned:
+                existing = self.ctl.engine.slices.get(d.get("name"))
+                if existing is not None and not who.may_see(existing.spec.tenant):
+                    raise AlreadyExists(f"the name {existing.name} is taken")
+            return pb.CreateSlicesResponse(slices=[slice_message(self.ctl, n) for n in self.ctl.create_many(owned)])
+        return self._run(context, create, root="")
 
     def UpdateSlice(self, request, context):  # noqa: N802
         doc, who = self._spec_doc(request, context), caller()

@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "every file is checked before any is sent)")
     ap.add_argument("-f", "--file", required=True, action="append", metavar="FILE",
                     help="YAML spec file ('-' for stdin); repeat for more files")
+    ap.add_argument("--batch", action="store_true",
+                    help="create every slice in one request (CreateSlices, up to 1,000): all of them or none, "
+                         "one round of rules per switch; slices that exist must have the same spec")
     _add_client_options(ap)
     ap.set_defaults(func=cmd_apply)
     spec = sub.add_parser("spec", help="slice spec files").add_subparsers(dest="action", required=True)
@@ -290,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--seed", type=int, default=1)
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_connectivity)
+    bb = bench.add_parser("batch", help="N slices on japan-intercloud in Mininet (needs root), created one "
+                          "CreateSlice at a time, then with CreateSlices: slices/s of each, on real switches")
+    bb.add_argument("--slices", type=_positive, default=1000, help="default: %(default)s")
+    bb.add_argument("--batch", type=_positive, default=1000, help="specs per CreateSlices request (at most "
+                    "1,000; default: %(default)s)")
+    bb.add_argument("--seed", type=int, default=1)
+    bb.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    bb.set_defaults(func=cmd_bench_batch)
     bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
                           "link, a lost cloud with a standby, a drain, a scale-out), from 10 ms ping streams, "
                           "on japan-intercloud in Mininet (needs root)")
@@ -556,7 +567,7 @@ def cmd_spec_check(args) -> int:
 @_client
 def cmd_apply(args) -> int:
     from slicectl import client
-    slices = client.apply(_server(args), *args.file)
+    slices = (client.create_batch if args.batch else client.apply)(_server(args), *args.file)
     if args.output == "table":
         print(client.slice_rows(slices))
     else:
@@ -727,6 +738,20 @@ def cmd_bench_connectivity(args) -> int:
               f"({r['connected']} connected, {r['failed']} failed): p50 {t['p50']:.3f} s, p99 {t['p99']:.3f} s, "
               f"max {t['max']:.3f} s; target {r['target_s'] / 60:g} min")
     return EXIT_OK if r["failed"] == 0 else EXIT_FAIL
+
+
+def cmd_bench_batch(args) -> int:
+    from slicectl.batchbench import format_report, healthy, run_batch_bench
+    if args.slices < 4 or args.slices > 4000 or args.batch > 1000:
+        print("slicectl: error: --slices must be 4..4,000 (a VLAN each) and --batch at most 1,000", file=sys.stderr)
+        return EXIT_USAGE
+    _sigterm_as_interrupt()
+    r = run_batch_bench(args.slices, args.batch, args.seed, progress)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(r, f, indent=2)
+    print(format_report(r))
+    return EXIT_OK if healthy(r) else EXIT_FAIL
 
 
 def cmd_bench_failover(args) -> int:

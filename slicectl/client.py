@@ -117,10 +117,10 @@ def explain(err: grpc.RpcError, server: str) -> ClientError:
     return ClientError("\n".join(lines), exit_code)
 
 
-def apply(server: str, *paths: str) -> list[pb.Slice]:
-    """Create each slice of the files, in order, or update it if it exists. Every spec of
-    every file is checked here first, as the server would (unknown fields, enum names,
-    types, ranges): if any is invalid, nothing is sent."""
+def _checked_specs(paths: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """(file, spec) of every document of the files, each checked here as the server would
+    (unknown fields, enum names, types, ranges); if any is invalid, a ClientError naming
+    every problem."""
     specs, problems = [], []
     for path in paths:
         try:
@@ -130,6 +130,13 @@ def apply(server: str, *paths: str) -> list[pb.Slice]:
     if problems:
         raise ClientError("invalid slice spec:\n" + "\n".join(f"  {line}" for line in problems),
                           EXIT_INVALID)
+    return specs
+
+
+def apply(server: str, *paths: str) -> list[pb.Slice]:
+    """Create each slice of the files, in order, or update it if it exists. If any spec
+    is invalid, nothing is sent."""
+    specs = _checked_specs(paths)
     stub = _stub(server)
     out = []
     for path, spec in specs:
@@ -145,6 +152,19 @@ def apply(server: str, *paths: str) -> list[pb.Slice]:
             err = explain(e, server)
             raise ClientError(f"{path}: slice {spec.name}: {err}", err.code) from None
     return out
+
+
+def create_batch(server: str, *paths: str) -> list[pb.Slice]:
+    """Create every slice of the files in one CreateSlices request: all of them or, if
+    one is invalid, taken or refused, none (slices that exist with the same spec are left
+    as they are)."""
+    specs = _checked_specs(paths)
+    try:
+        return list(_stub(server).CreateSlices(pb.CreateSlicesRequest(specs=[spec_message(s) for _p, s in specs]),
+                                               timeout=TIMEOUT_S).slices)
+    except grpc.RpcError as e:
+        err = explain(e, server)
+        raise ClientError(f"{', '.join(paths)}: no slice created: {err}", err.code) from None
 
 
 def call(server: str, method: str, request, kind=pb_grpc.SliceServiceStub):

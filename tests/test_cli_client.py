@@ -74,3 +74,19 @@ def test_errors_name_the_field_and_set_the_exit_code(api, capsys, tmp_path):
     assert code == 4 and "cannot reach the controller" in err
     code, _, err = run(capsys, "apply", "-f", str(tmp_path / "missing.yaml"), "--server", api.addr)
     assert code == 2 and "missing.yaml" in err
+
+
+def test_apply_batch_creates_all_slices_of_the_files_or_none(api, capsys, tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(yaml.safe_dump({"name": "huge", "tenant": "t", "bandwidth_mbps": 99, "endpoints": [
+        {"site": "fukuoka-dc", "port": 2}, {"site": "seoul-dc", "port": 2}]}))
+    code, _, err = run(capsys, "apply", "--batch", "-f", MEDICAL, "-f", str(huge), "--server", api.addr)
+    assert code == 1 and "no slice created" in err and "slice huge" in err and "Traceback" not in err
+    assert "no slices" in run(capsys, "list", "--server", api.addr)[1]
+    code, out, _ = run(capsys, "apply", "--batch", "-f", MEDICAL, "-f", "examples/japan/business.yaml",
+                       "--server", api.addr, "-o", "json")
+    names = [s["spec"]["name"] for s in json.loads(out)]
+    assert code == 0 and names[0] == "medical-lifeline" and "retail-erp" in names
+    assert {s["state"] for s in json.loads(out)} == {"SLICE_STATE_ACTIVE"}
+    code, out, _ = run(capsys, "apply", "--batch", "-f", MEDICAL, "--server", api.addr)   # again: unchanged
+    assert code == 0 and "medical-lifeline" in out

@@ -25,10 +25,10 @@ from tests.rawspec import raw_spec
 from tests.watching import Events
 from controller.core import SliceController
 from slicectl.failover import host_at, set_bfd
-from slicectl.launcher import ControllerProcess
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from tests.fakewire import FakeWire
+from tests.live import controller_and_wan
 from tests.test_api import INVALID
 from tests.test_spec_typos import create_raw, field_bytes, violations_of
 from topologies import load
@@ -39,18 +39,8 @@ JAPAN = load("japan-intercloud")
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    from topologies.emulation.wan import Wan
-
-    d = tmp_path_factory.mktemp("ctl")
-    ctl = ControllerProcess("japan-intercloud", d / "store.db", d / "controller.log").start()
-    wan = Wan(JAPAN, controller=("127.0.0.1", ctl.of))
-    try:
-        wan.start()
-        ctl.wait_switches()
-        yield ctl, wan
-    finally:
-        ctl.stop()
-        wan.stop()
+    with controller_and_wan("japan-intercloud", tmp_path_factory.mktemp("ctl")) as both:
+        yield both
 
 
 host_of = host_at   # (host, address) of an access port

@@ -18,14 +18,12 @@ import pytest
 from junitparser import JUnitXml
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from slicectl.launcher import ControllerProcess
 from slices.rules import slice_cookie
+from tests.live import controller_and_wan
 from tests.rawspec import raw_spec
 from tests.watching import Events
-from topologies import load
 
 pytestmark = pytest.mark.mininet
-TWO = load("two-clouds")
 SLICE = "pair"
 A, B, OUTSIDER = ("tokyo-dc", 1), ("osaka-dc", 1), ("tokyo-dc", 2)
 BOUND_MS = 15.0   # one way; the route is ~10.3 ms
@@ -33,22 +31,12 @@ BOUND_MS = 15.0   # one way; the route is ~10.3 ms
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from topologies.emulation.wan import Wan
-
     d = tmp_path_factory.mktemp("verify")
-    ctl = ControllerProcess("two-clouds", d / "store.db", d / "controller.log",
-                            options=("--audit-interval", "0", "--sla-interval", "0.2", "--sla-window", "3",
-                                     "--sla-hold", "1")).start()
-    wan = Wan(TWO, controller=("127.0.0.1", ctl.of))
-    try:
-        wan.start()
-        ctl.wait_switches()
+    with controller_and_wan("two-clouds", d, options=("--audit-interval", "0", "--sla-interval", "0.2",
+                                                     "--sla-window", "3", "--sla-hold", "1")) as (ctl, wan):
         wan.write_inventory(d / "wan.json")
         create_pair(ctl, wan)
         yield ctl, wan, d
-    finally:
-        ctl.stop()
-        wan.stop()
 
 
 def host(wan, where):

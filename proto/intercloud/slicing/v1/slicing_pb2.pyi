@@ -191,6 +191,18 @@ class CreateSliceRequest(_message.Message):
     spec: SliceSpec
     def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ...) -> None: ...
 
+class CreateSlicesRequest(_message.Message):
+    __slots__ = ("specs",)
+    SPECS_FIELD_NUMBER: _ClassVar[int]
+    specs: _containers.RepeatedCompositeFieldContainer[SliceSpec]
+    def __init__(self, specs: _Optional[_Iterable[_Union[SliceSpec, _Mapping]]] = ...) -> None: ...
+
+class CreateSlicesResponse(_message.Message):
+    __slots__ = ("slices",)
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    slices: _containers.RepeatedCompositeFieldContainer[Slice]
+    def __init__(self, slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ...) -> None: ...
+
 class GetSliceRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

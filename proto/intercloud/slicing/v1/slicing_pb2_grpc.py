@@ -39,6 +39,11 @@ class SliceServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSliceRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.FromString,
                 _registered_method=True)
+        self.CreateSlices = channel.unary_unary(
+                '/intercloud.slicing.v1.SliceService/CreateSlices',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesResponse.FromString,
+                _registered_method=True)
         self.GetSlice = channel.unary_unary(
                 '/intercloud.slicing.v1.SliceService/GetSlice',
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetSliceRequest.SerializeToString,
@@ -75,6 +80,12 @@ class SliceServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateSlice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSlices(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +134,11 @@ def add_SliceServiceServicer_to_server(servicer, server):
                     servicer.CreateSlice,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSliceRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.SerializeToString,
+            ),
+            'CreateSlices': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSlices,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesResponse.SerializeToString,
             ),
             'GetSlice': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSlice,
@@ -182,6 +198,33 @@ class SliceService:
             '/intercloud.slicing.v1.SliceService/CreateSlice',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSliceRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSlices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.SliceService/CreateSlices',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.CreateSlicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,154 @@
+"""`slicectl bench batch`: many slices on the emulated japan-intercloud with real switches,
+created one CreateSlice at a time and then with CreateSlices, in the same run.
+
+A benchmark, not a test (needs root): it reports slices/s of each way and their ratio.
+Each phase starts from an empty controller and ends when the controller has answered
+every request, which it does only after every switch confirmed the rules with a barrier
+reply; a slice is counted only if its answer says ACTIVE. Between the phases every slice
+is deleted (timed too). To show the rules really forward, three of the slices are
+untagged two-cloud slices between Mininet hosts, pinged after each phase; the switches'
+flow counts after each phase must be equal (the same slices, the same rules).
+
+Link liveness comes from port status alone here (the WAN's BFD and the controller's link
+probes are off): one ovs-vswitchd emulates all 18 switches on two cores, and tens of
+thousands of flow changes stall it for longer than BFD's 150 ms detection time, so every
+link "failed" after ~300 slices (measured), which real switches, each with its own CPU
+and BFD in hardware, would not see.
+
+Load: ``slices`` two- or three-cloud slices on tagged endpoints (a VLAN of their own on a
+random host port of each cloud), 0.01 Mbit/s each so that capacity never refuses one.
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from proto.convert import doc_to_spec
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.demo import all_pairs_pass
+from slicectl.launcher import ControllerProcess
+from topologies import load
+
+Progress = Callable[[str], None]
+PROBE_PAIRS = (("tokyo-dc", "osaka-dc"), ("nagoya-dc", "fukuoka-dc"), ("sapporo-dc", "sendai-dc"))
+
+
+def tagged_docs(topo, n: int, seed: int) -> list[dict]:
+    """``n`` slice specs on the topology's clouds, every endpoint a VLAN of its own."""
+    rng = random.Random(seed)
+    clouds = [s for s in topo.sites if s.kind == "cloud" and s.hosts]
+    vlans = iter(range(2, 4095))
+    docs = []
+    for i in range(n):
+        vlan = next(vlans, None)
+        if vlan is None:
+            raise ValueError(f"at most 4,093 slices: one VLAN each (asked for {n})")
+        docs.append({"name": f"bulk-{i}", "tenant": f"tenant-{i % 20}", "bandwidth_mbps": 0.01,
+                     "endpoints": [{"site": s.name, "port": rng.randint(1, s.hosts), "vlan": vlan}
+                                   for s in rng.sample(clouds, rng.choice([2, 3]))]})
+    return docs
+
+
+def probe_docs(wan) -> list[dict]:
+    """Untagged two-cloud slices between the first hosts of :data:`PROBE_PAIRS`."""
+    docs = []
+    for a, b in PROBE_PAIRS:
+        ends = [next(h for h in wan.plan.hosts if h.site == s and h.port == 1) for s in (a, b)]
+        docs.append({"name": f"probe-{a}-{b}", "tenant": "bench", "bandwidth_mbps": 1,
+                     "endpoints": [{"site": h.site, "port": h.port, "ip": h.address} for h in ends]})
+    return docs
+
+
+def flow_count(wan) -> int:
+    """Flow entries in every switch of the WAN, as Open vSwitch counts them."""
+    total = 0
+    for s in wan.plan.switches:
+        out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-aggregate", s.name],
+                             capture_output=True, text=True, check=True).stdout
+        total += int(out.split("flow_count=")[1].split()[0])
+    return total
+
+
+def _sequential(ctl: ControllerProcess, docs: list[dict], progress: Progress) -> list[pb.Slice]:
+    out = []
+    for i, d in enumerate(docs):
+        out.append(ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(d)), timeout=60))
+        if (i + 1) % 250 == 0:
+            progress(f"  {i + 1}/{len(docs)} created one by one")
+    return out
+
+
+def _batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Progress) -> list[pb.Slice]:
+    out = []
+    for i in range(0, len(docs), size):
+        chunk = docs[i:i + size]
+        out += ctl.slices.CreateSlices(pb.CreateSlicesRequest(specs=[doc_to_spec(d) for d in chunk]),
+                                       timeout=120).slices
+        progress(f"  {len(out)}/{len(docs)} created in requests of up to {size}")
+    return out
+
+
+def _phase(name: str, create: Callable[[], list[pb.Slice]], ctl, wan, docs, probes, progress) -> dict:
+    progress(f"{name}: creating {len(docs)} slices")
+    started = time.monotonic()
+    made = create()
+    seconds = time.monotonic() - started
+    active = sum(1 for s in made if s.state == pb.SLICE_STATE_ACTIVE)
+    _took, ok, pairs = all_pairs_pass(wan, probes, timeout_s=20)
+    flows = flow_count(wan)
+    progress(f"{name}: {len(made)} slices in {seconds:.2f} s ({len(made) / seconds:,.0f}/s), {active} ACTIVE, "
+             f"probe pairs {ok}/{pairs}, {flows:,} flow entries; deleting them")
+    started = time.monotonic()
+    for d in docs:
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=60)
+    deleted_s = time.monotonic() - started
+    return {"slices": len(made), "seconds": round(seconds, 3), "slices_per_s": round(len(made) / seconds, 1),
+            "active": active, "probe_pairs_ok": ok, "probe_pairs": pairs, "flow_entries": flows,
+            "delete_seconds": round(deleted_s, 3)}
+
+
+def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress) -> dict:
+    """Create ``slices`` slices one by one, delete them, create them again in requests of
+    ``batch``; the figures of both phases and the speed-up."""
+    from topologies.emulation.wan import Wan
+
+    topo = load("japan-intercloud")
+    with tempfile.TemporaryDirectory(prefix="slicing-batch-") as tmp:
+        with ControllerProcess("japan-intercloud", Path(tmp) / "store.db", Path(tmp) / "controller.log",
+                               ("--no-probes",)) as ctl, \
+                Wan(topo, controller=("127.0.0.1", ctl.of), progress=progress, bfd=False) as wan:
+            ctl.wait_switches()
+            probes = probe_docs(wan)
+            docs = probes + tagged_docs(topo, slices - len(probes), seed)
+            base = flow_count(wan)
+            one = _phase("one by one", lambda: _sequential(ctl, docs, progress), ctl, wan, docs, probes, progress)
+            many = _phase("batched", lambda: _batched(ctl, docs, batch, progress), ctl, wan, docs, probes, progress)
+            left = flow_count(wan)
+    return {"topology": topo.name, "slices": slices, "batch": batch, "seed": seed,
+            "switches": len(topo.sites), "flow_entries_empty": base, "flow_entries_after_deletes": left,
+            "sequential": one, "batched": many,
+            "speedup": round(one["seconds"] / many["seconds"], 1) if many["seconds"] else None}
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{r['slices']:,} slices on {r['topology']} ({r['switches']} switches, real Open vSwitch):"]
+    for key, label in (("sequential", "one CreateSlice each"), ("batched", f"CreateSlices of up to {r['batch']:,}")):
+        p = r[key]
+        lines.append(f"  {label:<28} {p['seconds']:7.2f} s  {p['slices_per_s']:8,.0f} slices/s  "
+                     f"{p['active']:,} ACTIVE  probes {p['probe_pairs_ok']}/{p['probe_pairs']}  "
+                     f"{p['flow_entries']:,} flow entries  (deleted in {p['delete_seconds']:.1f} s)")
+    lines.append(f"  batched is {r['speedup']}x faster")
+    return "\n".join(lines)
+
+
+def healthy(r: dict) -> bool:
+    """Every slice ACTIVE and every probe pair passing in both phases, the same rules after
+    both, and none left after the deletes."""
+    phases = (r["sequential"], r["batched"])
+    return (all(p["active"] == r["slices"] and p["probe_pairs_ok"] == p["probe_pairs"] for p in phases)
+            and phases[0]["flow_entries"] == phases[1]["flow_entries"]
+            and r["flow_entries_after_deletes"] == r["flow_entries_empty"])
