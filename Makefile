@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SLICECTL := $(VENV)/bin/slicectl
 DEB_PACKAGES := mininet openvswitch-switch iperf3 iputils-ping iputils-arping ethtool iproute2 procps \
-                psmisc util-linux python3-venv python3-pip isc-dhcp-client openssl
+                psmisc util-linux python3-venv python3-pip isc-dhcp-client openssl etcd-server
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=

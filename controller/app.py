@@ -41,6 +41,7 @@ READ_TIMEOUT_S = 10.0
 ECHO_WINDOW = 10           # a control channel's delay: the smallest of its last 10 echoes
 _ECHO = struct.Struct("!8sd")
 _ECHO_MAGIC = b"ICSLECHO"
+FOLLOW_S = 0.5             # how often a cluster's follower looks for changes in the shared state
 ENDPOINT_FRAMES_PER_S = 20   # DHCP and stray ARP a host may send the controller, per port
 
 # Set by controller.main before os-ken instantiates the app (os-ken creates apps itself).
@@ -79,10 +80,15 @@ class SlicingApp(app_manager.OSKenApp):
         if self.metrics is not None:
             self.controller.on_repair = self.metrics.audit_repairs.inc
             self.metrics.watch(self.controller)
+        # a cluster's instance (controller.cluster) changes the network only while it leads
+        self.cluster = SETTINGS.get("cluster")
+        self._led = 0          # the generation whose take-over has completed; 0: not leading
+        self._roles: dict[str, str] = {}   # site -> the role its switch last confirmed to us
+        self._audit_interval = SETTINGS.get("audit_interval")
         self.monitor: LinkMonitor | None = None
         self._probing = threading.Event()
         self._prober: threading.Thread | None = None
-        probes = SETTINGS.get("probes")
+        probes = self._probe_settings = SETTINGS.get("probes")
         if probes is not None:
             self.monitor = LinkMonitor(self.topology, self.controller.ports, **probes)
             self.controller.links_by_probes = True
@@ -107,14 +113,22 @@ class SlicingApp(app_manager.OSKenApp):
         if self._stats_interval:
             self._stats_thread = threading.Thread(target=self._stats_every, name="slice-stats", daemon=True)
             self._stats_thread.start()
-        self.controller.start(audit_interval=SETTINGS.get("audit_interval"))
+        self.controller.start(audit_interval=None if self.cluster else self._audit_interval)
+        self._follower: threading.Thread | None = None
+        if self.cluster is not None:
+            self.cluster.on_elected, self.cluster.on_demoted = self._elected, self._demoted
+            self._follower = threading.Thread(target=self._follow, name="cluster-follow", daemon=True)
+            self._follower.start()
+            self.cluster.run()
         on_ready = SETTINGS.get("on_ready")
         if on_ready:
-            on_ready(self.controller)
+            on_ready(self.controller, self.leads)
 
     def close(self):
         self._probing.set()
-        for thread in (self._prober, self._sla_thread, self._stats_thread):
+        if self.cluster is not None:
+            self.cluster.stop()      # leaving: a follower takes over at once
+        for thread in (self._prober, self._sla_thread, self._stats_thread, self._follower):
             if thread is not None:
                 thread.join(timeout=2)
         self.controller.stop()
@@ -122,6 +136,111 @@ class SlicingApp(app_manager.OSKenApp):
         if on_close:
             on_close()
         super().close()
+
+    # -- a cluster of controllers (controller.cluster) -----------------------------------------
+
+    def leads(self) -> bool:
+        """Whether this instance may change the network: it runs alone, or it is the
+        cluster's leader, its lease alive, and its take-over complete."""
+        return self.cluster is None or (self._led != 0 and self._led == self.cluster.generation
+                                        and self.cluster.leading())
+
+    def _tell(self, fn) -> None:
+        """Hand a switch event to the owner, if this instance acts on the network."""
+        if self.leads():
+            self.controller.post(fn)
+
+    def _send_role(self, dp) -> None:
+        """A switch connecting to a cluster's instance learns its role: MASTER from the
+        leader, SLAVE (which may not change it) from the others."""
+        ofp = dp.ofproto
+        if self.leads():
+            dp.send_msg(dp.ofproto_parser.OFPRoleRequest(dp, ofp.OFPCR_ROLE_MASTER, self._led))
+        elif self.cluster.leader_generation:
+            dp.send_msg(dp.ofproto_parser.OFPRoleRequest(dp, ofp.OFPCR_ROLE_SLAVE, self.cluster.leader_generation))
+
+    def _set_roles(self, role: int, generation: int, wait: bool) -> list[str]:
+        """Ask every connected switch to take this instance as ``role``; with ``wait``,
+        the switches that did not confirm within BARRIER_TIMEOUT_S."""
+        sent = []
+        for site, dp in dict(self.dps).items():
+            msg = dp.ofproto_parser.OFPRoleRequest(dp, role, generation)
+            sent.append((site, dp, msg, self._request(dp, msg)))
+        failed = []
+        for site, dp, msg, w in sent:
+            if wait and not (w.done.wait(BARRIER_TIMEOUT_S) and not w.lost and not self._error_of(dp.id, msg.xid)):
+                failed.append(site)
+            self._forget(dp, [(msg.xid, w)])
+        return failed
+
+    def _error_of(self, dpid: int, xid: int) -> str:
+        with self._lock:
+            return next((text for x, text in self._errors.get(dpid, []) if x == xid), "")
+
+    def _elected(self, generation: int) -> None:
+        """This instance leads now (on the cluster's thread): adopt the state the last
+        leader stored, become MASTER of every switch with the new generation (the old
+        leader, if alive, is demoted by the switches themselves), then audit every switch
+        — rules that are right are left alone — and learn which ports are down."""
+        started = time.monotonic()
+        self.controller.call(self.controller.reload, timeout=120)
+        refused = self._set_roles(ofproto_v1_3.OFPCR_ROLE_MASTER, generation, wait=True)
+        if refused:
+            log.error("switches %s did not confirm this leader as MASTER; their audit will retry",
+                      ", ".join(sorted(refused)))
+        if self._probe_settings is not None:
+            with self._lock:   # liveness is learnt afresh: what a follower heard is not evidence
+                self.monitor = LinkMonitor(self.topology, self.controller.ports, **self._probe_settings)
+        self._led = generation
+        for site, dp in dict(self.dps).items():
+            self.controller.post(lambda site=site: self.controller.switch_connected(site))
+            ofp = dp.ofproto
+            for no, port in (getattr(dp, "ports", {}) or {}).items():
+                if port.state & ofp.OFPPS_LINK_DOWN or port.config & ofp.OFPPC_PORT_DOWN:
+                    self.controller.post(lambda site=site, no=no: self.controller.port_changed(site, no, False))
+        self.controller.start_audits(self._audit_interval)
+        log.warning("took over as the cluster's leader (generation %d) in %.2f s: %d slices, %d switches MASTER",
+                    generation, time.monotonic() - started, len(self.controller.engine.slices),
+                    len(self.dps) - len(refused))
+
+    def _demoted(self, why: str) -> None:
+        """This instance must not change the network any more: it stops auditing and
+        tells the switches it is SLAVE now (if it still reaches them; the next leader's
+        role request demotes it anyway)."""
+        generation, self._led = self._led, 0
+        self.controller.stop_audits()
+        if generation:
+            self._set_roles(ofproto_v1_3.OFPCR_ROLE_SLAVE, generation, wait=False)
+
+    def _follow(self) -> None:
+        """A follower keeps its model as the leader stored it, for reads (any instance
+        answers them) and a quick take-over: whenever etcd's revision moves, it reloads."""
+        seen = None
+        while not self._probing.wait(FOLLOW_S):
+            if self.leads():
+                seen = None
+                continue
+            try:
+                revision = self.cluster.etcd.revision()
+                if revision != seen:
+                    self.controller.call(self.controller.reload, timeout=120)
+                    seen = revision
+            except Exception as e:   # etcd away or slow: the next round tries again
+                log.warning("following the cluster's state: %s", e)
+
+    def roles(self) -> dict[str, str]:
+        """Site -> the OpenFlow role its switch confirmed to this instance ("master",
+        "slave"), for the switches of a cluster's instance that answered a role request."""
+        return dict(self._roles)
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def _role_reply(self, ev):
+        msg = ev.msg
+        site = self.site_of.get(msg.datapath.id)
+        if site is not None:
+            ofp = msg.datapath.ofproto
+            self._roles[site] = {ofp.OFPCR_ROLE_MASTER: "master", ofp.OFPCR_ROLE_SLAVE: "slave"}.get(msg.role, "equal")
+        self._resolve(msg.datapath.id, msg.xid, None, last=True)
 
     # -- switch events -------------------------------------------------------------------------
 
@@ -145,14 +264,17 @@ class SlicingApp(app_manager.OSKenApp):
             with self._lock:   # it has just answered the handshake; if it hangs again, a barrier says so
                 self._unresponsive.pop(site, None)
             log.info("switch %s (dpid %016x) connected", site, dp.id)
-            self.controller.post(lambda: self.controller.switch_connected(site))
+            if self.cluster is not None:
+                self._send_role(dp)
+            self._tell(lambda: self.controller.switch_connected(site))
         elif ev.state == DEAD_DISPATCHER and site is not None and self.dps.get(site) is dp:
             del self.dps[site]
+            self._roles.pop(site, None)
             with self._lock:
                 self._unresponsive.pop(site, None)
             self._release(dp.id)
             log.info("switch %s disconnected", site)
-            self.controller.post(lambda: self.controller.switch_disconnected(site))
+            self._tell(lambda: self.controller.switch_disconnected(site))
 
     def _refuse_second(self, site: str, known, dp) -> None:
         """A connection claims the dpid of a switch that is connected: an impostor, or the
@@ -205,7 +327,7 @@ class SlicingApp(app_manager.OSKenApp):
         if not up and self.monitor is not None:
             with self._lock:
                 self.monitor.port_down(site, desc.port_no, f"{site} port {desc.port_no} down")
-        self.controller.post(lambda: self.controller.port_changed(site, desc.port_no, up))
+        self._tell(lambda: self.controller.port_changed(site, desc.port_no, up))
 
     # -- link probes (controller.liveness) ------------------------------------------------------
 
@@ -217,6 +339,8 @@ class SlicingApp(app_manager.OSKenApp):
         next_at = time.monotonic()
         while not self._probing.wait(max(0.0, next_at - time.monotonic())):
             next_at += interval
+            if not self.leads():   # a SLAVE may not send packets (its take-over starts afresh)
+                continue
             seq += 1
             frame = probe_frame(self._nonce, seq)
             dps = dict(self.dps)
@@ -232,7 +356,7 @@ class SlicingApp(app_manager.OSKenApp):
             with self._lock:
                 verdicts = self.monitor.evaluate(time.monotonic(), set(self.dps))
             for v in verdicts:
-                self.controller.post(lambda v=v: self.controller.link_verdict(v.a, v.b, v.up, v.reason))
+                self._tell(lambda v=v: self.controller.link_verdict(v.a, v.b, v.up, v.reason))
             if time.monotonic() - next_at > interval:   # fell behind (a stalled machine): no burst
                 next_at = time.monotonic()
 
@@ -285,7 +409,7 @@ class SlicingApp(app_manager.OSKenApp):
         request = pkt.get_protocol(arp.arp)
         if request is not None:
             if request.src_ip not in ("0.0.0.0", info.address):
-                self.controller.post(lambda: self.controller.endpoint_misaddressed(info.slice, info.label,
+                self._tell(lambda: self.controller.endpoint_misaddressed(info.slice, info.label,
                                                                                    request.src_ip))
             return True
         if info.dhcp:
@@ -343,6 +467,8 @@ class SlicingApp(app_manager.OSKenApp):
         next_at = time.monotonic()
         while not self._probing.wait(max(0.0, next_at - time.monotonic())):
             next_at += interval
+            if not self.leads():
+                continue
             dps = dict(self.dps)
             for dp in dps.values():
                 dp.send_msg(dp.ofproto_parser.OFPEchoRequest(dp, data=_ECHO.pack(_ECHO_MAGIC, time.monotonic())))
@@ -366,11 +492,11 @@ class SlicingApp(app_manager.OSKenApp):
             self.controller.sla_status = statuses
             self.controller.link_delays_ms = links
             for name in turned:
-                self.controller.post(lambda n=name, st=statuses[name]: self.controller.sla_turned(n, st))
+                self._tell(lambda n=name, st=statuses[name]: self.controller.sla_turned(n, st))
             slower = self._slower_than_modelled(links)
             if slower != self._slower:
                 self._slower = slower
-                self.controller.post(lambda m=slower: self.controller.links_measured(m))
+                self._tell(lambda m=slower: self.controller.links_measured(m))
             if time.monotonic() - next_at > interval:
                 next_at = time.monotonic()
 
@@ -393,7 +519,7 @@ class SlicingApp(app_manager.OSKenApp):
             since = self._unresponsive.pop(site, None)
         if since is not None:
             log.warning("switch %s answers again after %.1f s: reconciling it", site, time.monotonic() - since)
-            self.controller.post(lambda: self.controller.switch_connected(site))
+            self._tell(lambda: self.controller.switch_connected(site))
 
     def _hung(self, site: str) -> SwitchProblem | None:
         """The problem of a switch known not to answer, after nudging it with a barrier

@@ -117,6 +117,7 @@ class SliceController:
         self.store = store
         self.wire = wire
         self.ports = PortMap(topology)
+        self._pool = (prefix_pool, prefix_len)
         self.engine = SliceEngine(topology, prefix_pool=prefix_pool, prefix_len=prefix_len)
         self.states: dict[str, SliceState] = {}
         self.plan: Plan = {}
@@ -168,19 +169,28 @@ class SliceController:
         """Start the owner thread; with ``audit_interval`` (seconds), audit every switch
         that often (:meth:`audit_switches`)."""
         self._owner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=OWNER_THREAD)
-        if audit_interval:
+        self.start_audits(audit_interval)
+
+    def start_audits(self, interval: float | None) -> None:
+        """Audit every switch each ``interval`` seconds (None: never), from now on."""
+        self.stop_audits()
+        if interval:
             self._auditing.clear()
-            self._auditor = threading.Thread(target=self._audit_every, args=(audit_interval,),
+            self._auditor = threading.Thread(target=self._audit_every, args=(interval,),
                                              name="switch-audit", daemon=True)
             self._auditor.start()
+
+    def stop_audits(self) -> None:
+        self._auditing.set()
+        if self._auditor is not None:
+            if self._auditor is not threading.current_thread():
+                self._auditor.join(timeout=5)
+            self._auditor = None
 
     def stop(self) -> None:
         """Finish the request in hand, drop the queued ones, stop the owner thread."""
         self._stopped = True
-        self._auditing.set()
-        if self._auditor is not None:
-            self._auditor.join(timeout=5)
-            self._auditor = None
+        self.stop_audits()
         if self._owner is not None:
             self._owner.shutdown(wait=True, cancel_futures=True)
             self._owner = None
@@ -220,6 +230,17 @@ class SliceController:
         self._owner.submit(self._owned(fn)).add_done_callback(_log_failure)
 
     # -- start-up: take the stored slices back ----------------------------------------------------
+
+    def reload(self) -> None:
+        """Forget the model and adopt the store's again, as at start: a follower in a
+        cluster keeping up with what the leader wrote, or one that has just become the
+        leader (controller.cluster). What the network told this instance (links and
+        sites down) goes too: the switches tell the new leader again."""
+        self.engine = SliceEngine(self.topology, prefix_pool=self._pool[0], prefix_len=self._pool[1])
+        self.states, self.plan, self.restore_problems = {}, {}, []
+        self.switch_problems, self.link_reasons, self._coming_up = {}, {}, {}
+        self._targets, self._endpoints, self._sla_flagged = {}, {}, set()
+        self._load()
 
     def _load(self) -> None:
         """Adopt every stored slice exactly as it was, or none of it: a row that is

@@ -37,7 +37,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600,
         stats_interval_s: float = 5.0, security: dict | None = None,
         watch_limits: tuple[int, int] = (1000, 100), max_slices_per_tenant: int = 0,
-        openflow_tls: dict | None = None) -> int:
+        openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -49,7 +49,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     :func:`api_security`. ``watch_limits``: open watch streams allowed in total and per
     client. ``max_slices_per_tenant``: a tenant's quota (0: none). ``openflow_tls``:
     ``cert``, ``key``, ``ca`` files: switches connect over TLS with certificates the CA
-    signed (see :func:`openflow_args`)."""
+    signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT``: the state
+    is in etcd instead of ``store_path``, and this is one instance (``name``) of a cluster
+    (controller.cluster)."""
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
@@ -74,8 +76,14 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     for what, (host, port) in addresses:
         _check_free(what, host, port)
     topology = load(topology_name)
+    cluster = None
     try:
-        store = Store(store_path)
+        if cluster_url:
+            cluster, store = join_cluster(cluster_url, name or f"{socket.gethostname()}-{grpc_addr.rsplit(':', 1)[1]}",
+                                          grpc_addr, topology.name)
+            store_path = store.path
+        else:
+            store = Store(store_path)
     except StoreError as e:
         raise ValueError(str(e)) from None   # one line and exit 2, like any bad option
     stoppers: list = []   # what to stop at the end (gRPC, metrics), last started first
@@ -83,12 +91,12 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     from controller.metrics import Metrics
     metrics = Metrics() if metrics_addr else None
 
-    def ready(ctl):
+    def ready(ctl, leads):
         ctl.max_slices_per_tenant = max_slices_per_tenant
         for warning in warnings:
             logging.getLogger("intercloud.api").warning(warning)
         api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator,
-                    WatchLimits(*watch_limits))
+                    WatchLimits(*watch_limits), cluster, leads)
         stoppers.append(lambda: api.stop(grace=1))
         if metrics:
             stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
@@ -100,7 +108,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         while stoppers:
             stoppers.pop()()
 
-    app.SETTINGS.update(topology=topology, store=store, on_ready=ready, on_close=closing,
+    app.SETTINGS.update(topology=topology, store=store, cluster=cluster, on_ready=ready, on_close=closing,
                         audit_interval=audit_interval or None, probes=probes, metrics=metrics,
                         sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s,
                         stats_interval_s=stats_interval_s)
@@ -129,6 +137,24 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     # keeping is committed to the store, so leave now rather than wait for it.
     _save_coverage()
     os._exit(0)
+
+
+def join_cluster(url: str, name: str, api: str, topology: str):
+    """(this instance's controller.cluster.Cluster, the cluster's EtcdStore), joined: the
+    state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/."""
+    from controller.cluster import Cluster
+    from controller.etcdstore import Etcd, EtcdStore
+
+    if "/" in name or not name:
+        raise ValueError(f"--name {name!r}: a cluster instance's name cannot be empty or contain '/'")
+    etcd = Etcd(url)
+    prefix = f"/intercloud-slicing/{topology}/"
+    cluster = Cluster(etcd, prefix, name, api)
+    taken = [i for i in cluster.instances() if i.name == name]
+    if taken:
+        raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")
+    cluster.join()
+    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.leading)
 
 
 def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:

@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Callable
 from concurrent import futures
 
 import grpc
@@ -336,17 +337,18 @@ class WatchLimits:
 
 
 class TopologyService(pb_grpc.TopologyServiceServicer):
-    def __init__(self, ctl: SliceController):
-        self.ctl = ctl
+    def __init__(self, ctl: SliceController, cluster=None):
+        self.ctl, self.cluster = ctl, cluster
 
     def _topology(self, who: Identity) -> pb.Topology:
         """The WAN; a tenant's view counts only its own slices on each link."""
         e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
+        roles = getattr(self.ctl.wire, "roles", dict)()
         out = pb.Topology(name=e.topology.name)
         for s in e.topology.sites:
             out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
                           dpid=s.dpid, connected=s.name in connected, hosts=s.hosts,
-                          drained=s.name in e.drained, lost=s.name in e.down_sites)
+                          drained=s.name in e.drained, lost=s.name in e.down_sites, role=roles.get(s.name, ""))
         for l in e.topology.links:
             out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
                           delay_ms=l.delay_ms, up=l.key not in e.down_links,
@@ -377,7 +379,14 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
 
     def GetTopology(self, request, context):  # noqa: N802
         who = caller()
-        return self.ctl.call(lambda: self._topology(who))
+        out = self.ctl.call(lambda: self._topology(who))
+        if self.cluster is not None:
+            try:
+                for i in self.cluster.instances():
+                    out.controllers.add(name=i.name, api=i.api, leader=i.leader, generation=i.generation)
+            except StoreError as e:   # etcd away: the instances are unknown, the rest is still true
+                log.warning("GetTopology: %s", e)
+        return out
 
 
 class _Garbled:
@@ -424,6 +433,44 @@ class _Decoding(grpc.ServerInterceptor):
         return handler
 
 
+WRITES = {"CreateSlice", "CreateSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints", "DrainSite",
+          "UndrainSite"}
+
+
+class _LeaderOnly(grpc.ServerInterceptor):
+    """In a cluster, only the leader changes anything: a write reaching another instance
+    is UNAVAILABLE (retryable, nothing done) and names the leader, so a client with
+    several --server addresses goes there. Reads are answered by every instance."""
+
+    def __init__(self, cluster, leads):
+        self.cluster, self.leads = cluster, leads
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None or details.method.rsplit("/", 1)[-1] not in WRITES:
+            return handler
+        inner = handler.unary_unary
+
+        def only_leader(request, context):
+            if self.leads():
+                return inner(request, context)
+            try:
+                leader = self.cluster.leader()
+            except StoreError as e:
+                leader, why = None, f"the cluster's leader is unknown ({e})"
+            else:
+                why = ("no instance leads the cluster right now (a take-over is under way)" if leader is None else
+                       f"this controller ({self.cluster.name}) does not lead the cluster"
+                       + (" yet: its take-over is under way" if leader.name == self.cluster.name else
+                          f": {leader.name} at {leader.api} does"))
+            _abort(context, code_pb2.UNAVAILABLE, f"{why}; nothing was changed, retry"
+                   + (f" at {leader.api}" if leader is not None and leader.name != self.cluster.name else ""),
+                   error_details_pb2.ErrorInfo(reason="NOT_LEADER", domain=DOMAIN,
+                                               metadata={"leader": leader.api if leader else ""}))
+        return grpc.unary_unary_rpc_method_handler(only_leader, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
 class _Timed(grpc.ServerInterceptor):
     """Times every unary call into a histogram labelled by method and status code."""
 
@@ -449,20 +496,22 @@ class _Timed(grpc.ServerInterceptor):
 
 def serve(ctl: SliceController, address: str, api_seconds=None,
           credentials: grpc.ServerCredentials | None = None, authenticator=None,
-          watches: WatchLimits | None = None) -> grpc.Server:
+          watches: WatchLimits | None = None, cluster=None, leads: Callable[[], bool] | None = None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
     ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
     ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
     health checks and reflection must say who it is; ``watches``: the limits on open
-    watch streams (:class:`WatchLimits`)."""
+    watch streams (:class:`WatchLimits`); ``cluster`` (controller.cluster.Cluster) and
+    ``leads`` (whether this instance may change the network now): writes only on the
+    leader, and GetTopology lists the instances."""
     watches = watches or WatchLimits()
     interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator,
-                                _Decoding()) if i]
+                                _LeaderOnly(cluster, leads) if cluster is not None else None, _Decoding()) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
                          interceptors=interceptors)
     pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, watches), server)
-    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl), server)
+    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, cluster), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [pb.DESCRIPTOR.services_by_name[n].full_name for n in ("SliceService", "TopologyService")]

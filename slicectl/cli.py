@@ -51,8 +51,10 @@ def _add_wan_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=os.environ.get("SLICECTL_SERVER") or DEFAULT_GRPC,
-                   help="controller gRPC address (default: $SLICECTL_SERVER, else %s)" % DEFAULT_GRPC)
+    p.add_argument("--server", action="append", metavar="HOST:PORT",
+                   help="controller gRPC address; give it once for each instance of a cluster (or "
+                   "comma-separated): each call goes to the first that takes it (default: "
+                   "$SLICECTL_SERVER, else %s)" % DEFAULT_GRPC)
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     p.add_argument("--ca", metavar="FILE", help="TLS: the CA that signed the controller's certificate")
     p.add_argument("--cert", metavar="FILE", help="mutual TLS: this client's certificate")
@@ -72,7 +74,8 @@ def _server(args):
             raise ClientError(f"--token-file {args.token_file}: {e.strerror}", EXIT_USAGE) from None
     if bool(args.cert) != bool(args.key):
         raise ClientError("--cert and --key go together", EXIT_USAGE)
-    return Server(args.server, args.ca, args.cert, args.key, token)
+    return Server(",".join(args.server or [os.environ.get("SLICECTL_SERVER") or DEFAULT_GRPC]),
+                  args.ca, args.cert, args.key, token)
 
 
 def _positive(text: str) -> int:
@@ -101,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--topology", required=True, help="the topology the switches belong to (the same "
                      "file the emulation used)")
     ctl.add_argument("--store", default=DEFAULT_STORE, help="SQLite file with slices and events "
-                     "(default: %(default)s)")
+                     "(default: %(default)s; not used with --cluster)")
+    ctl.add_argument("--cluster", metavar="etcd://HOST:PORT", help="run as one instance of a highly "
+                     "available cluster: the state is in this etcd, one instance leads (OpenFlow MASTER), "
+                     "the others follow and take over when it dies")
+    ctl.add_argument("--name", help="this instance's name in the cluster (default: HOST-GRPCPORT)")
     ctl.add_argument("--grpc", default=DEFAULT_GRPC, metavar="ADDR", help="gRPC listen address "
                      "(default: %(default)s)")
     ctl.add_argument("--openflow", default=DEFAULT_OPENFLOW, metavar="ADDR", help="OpenFlow listen "
@@ -327,8 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     up = wan.add_parser("up", help="build the WAN and keep it up until Ctrl-C")
     _add_wan_options(up)
-    up.add_argument("--controller", type=_controller_addr, metavar="HOST:PORT",
-                    help="remote OpenFlow controller (switches fail-secure); without it the "
+    up.add_argument("--controller", type=_controller_addr, metavar="HOST:PORT", action="append",
+                    help="remote OpenFlow controller (switches fail-secure); give it once for each "
+                    "instance of a cluster: every switch connects to all; without it the "
                     "switches forward on static least-delay routes")
     up.add_argument("--controller-tls", metavar="DIR", help="reach the controller over OpenFlow/TLS with "
                     "DIR/switches.key and DIR/switches.pem, trusting DIR/ca.pem (`slicectl certs DIR "
@@ -519,7 +527,8 @@ def cmd_controller(args) -> int:
                     "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure},
                    (args.max_watches, args.max_watches_per_client), args.max_slices_per_tenant,
                    {"cert": args.openflow_cert, "key": args.openflow_key, "ca": args.openflow_ca}
-                   if args.openflow_cert or args.openflow_key or args.openflow_ca else None)
+                   if args.openflow_cert or args.openflow_key or args.openflow_ca else None,
+                   args.cluster, args.name)
     except ValueError as e:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -670,12 +679,12 @@ def cmd_verify(args) -> int:
         print(f"slicectl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     _sigterm_as_interrupt()
-    with _server(args).channel() as channel:
-        try:
-            checks = verify.verify(pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel),
-                                   inventory, args.names, options, progress)
-        except grpc.RpcError as e:
-            raise client.explain(e, args.server) from None
+    server = _server(args)
+    try:
+        checks = verify.verify(client.stub(server), client.stub(server, pb_grpc.TopologyServiceStub),
+                               inventory, args.names, options, progress)
+    except grpc.RpcError as e:
+        raise client.explain(e, str(server)) from None
     if args.junit:
         with open(args.junit, "w", encoding="utf-8") as f:
             f.write(verify.to_junit(checks))

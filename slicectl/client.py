@@ -40,7 +40,7 @@ class Server:
     """Where the controller's API is and how to prove who we are: TLS (``ca`` to check
     the server, ``cert``/``key`` for mutual TLS) and/or a bearer ``token``."""
 
-    address: str
+    address: str                # HOST:PORT, or several, comma-separated (a cluster's instances)
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
@@ -49,15 +49,21 @@ class Server:
     def __str__(self) -> str:
         return self.address
 
-    def channel(self) -> grpc.Channel:
+    @property
+    def addresses(self) -> list[str]:
+        return [a.strip() for a in self.address.split(",") if a.strip()]
+
+    def channel(self, address: str | None = None) -> grpc.Channel:
+        """A channel to ``address`` (default: the first of :attr:`addresses`)."""
+        address = address or self.addresses[0]
         if self.ca or self.cert:
             try:
                 ca, cert, key = (Path(p).read_bytes() if p else None for p in (self.ca, self.cert, self.key))
             except OSError as e:
                 raise ClientError(f"{e.filename}: {e.strerror}", EXIT_INVALID) from None
-            channel = grpc.secure_channel(self.address, grpc.ssl_channel_credentials(ca, key, cert))
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
         else:
-            channel = grpc.insecure_channel(self.address)
+            channel = grpc.insecure_channel(address)
         if self.token:
             channel = grpc.intercept_channel(channel, _Bearer(self.token))
         return channel
@@ -95,13 +101,76 @@ def server_of(address: "str | Server") -> Server:
     return address if isinstance(address, Server) else Server(address)
 
 
-def _stub(server: "str | Server", kind=pb_grpc.SliceServiceStub):
-    return kind(server_of(server).channel())
+def stub(server: "str | Server", kind=pb_grpc.SliceServiceStub):
+    """A stub of ``kind`` for the server: over several addresses, a :class:`_Failover`."""
+    server = server_of(server)
+    if len(server.addresses) > 1:
+        return _Failover(server, kind)
+    return kind(server.channel())
+
+
+def _not_leader(err: grpc.RpcError) -> tuple[bool, str]:
+    """Whether ``err`` is a cluster follower's refusal of a write, and the leader it names."""
+    status = rpc_status.from_call(err)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason == "NOT_LEADER":
+                return True, info.metadata.get("leader", "")
+    return False, ""
+
+
+class _Failover:
+    """A stub over a cluster's instances: each unary call goes to the first that takes
+    it. An instance that cannot be reached, or that does not lead and so refused a write
+    (changing nothing), is skipped — to the leader it names, if it names one. Watch
+    streams go to the leader (the instance that publishes the events)."""
+
+    def __init__(self, server: Server, kind):
+        self.server, self.kind = server, kind
+        self._stubs: dict[str, Any] = {}
+
+    def _at(self, address: str):
+        if address not in self._stubs:
+            self._stubs[address] = self.kind(self.server.channel(address))
+        return self._stubs[address]
+
+    def __getattr__(self, method: str):
+        if method == "WatchSlices":
+            return self._watch
+
+        def call(request, **kwargs):
+            todo, tried, last = list(self.server.addresses), set(), None
+            while todo:
+                address = todo.pop(0)
+                if address in tried:
+                    continue
+                tried.add(address)
+                try:
+                    return getattr(self._at(address), method)(request, **kwargs)
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    last = e
+                    refused, leader = _not_leader(e)
+                    if refused and leader:
+                        todo.insert(0, leader)
+            raise last
+        return call
+
+    def _watch(self, request, **kwargs):
+        topology = _Failover(self.server, pb_grpc.TopologyServiceStub).GetTopology(pb.GetTopologyRequest(),
+                                                                                   timeout=TIMEOUT_S)
+        leader = next((c.api for c in topology.controllers if c.leader), self.server.addresses[0])
+        return self._at(leader).WatchSlices(request, **kwargs)
 
 
 def explain(err: grpc.RpcError, server: str) -> ClientError:
     """A gRPC error as a message a person can act on, and an exit code."""
     code = err.code()
+    if code == grpc.StatusCode.UNAVAILABLE and _not_leader(err)[0]:
+        return ClientError(err.details(), EXIT_UNREACHABLE)
     if code == grpc.StatusCode.UNAVAILABLE:
         return ClientError(f"cannot reach the controller at {server} (is `slicectl controller` running?)",
                            EXIT_UNREACHABLE)
@@ -137,17 +206,17 @@ def apply(server: str, *paths: str) -> list[pb.Slice]:
     """Create each slice of the files, in order, or update it if it exists. If any spec
     is invalid, nothing is sent."""
     specs = _checked_specs(paths)
-    stub = _stub(server)
+    slices = stub(server)
     out = []
     for path, spec in specs:
         msg = spec_message(spec)
         try:
             try:
-                out.append(stub.CreateSlice(pb.CreateSliceRequest(spec=msg), timeout=TIMEOUT_S))
+                out.append(slices.CreateSlice(pb.CreateSliceRequest(spec=msg), timeout=TIMEOUT_S))
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.ALREADY_EXISTS:
                     raise
-                out.append(stub.UpdateSlice(pb.UpdateSliceRequest(spec=msg), timeout=TIMEOUT_S))
+                out.append(slices.UpdateSlice(pb.UpdateSliceRequest(spec=msg), timeout=TIMEOUT_S))
         except grpc.RpcError as e:
             err = explain(e, server)
             raise ClientError(f"{path}: slice {spec.name}: {err}", err.code) from None
@@ -160,7 +229,7 @@ def create_batch(server: str, *paths: str) -> list[pb.Slice]:
     as they are)."""
     specs = _checked_specs(paths)
     try:
-        return list(_stub(server).CreateSlices(pb.CreateSlicesRequest(specs=[spec_message(s) for _p, s in specs]),
+        return list(stub(server).CreateSlices(pb.CreateSlicesRequest(specs=[spec_message(s) for _p, s in specs]),
                                                timeout=TIMEOUT_S).slices)
     except grpc.RpcError as e:
         err = explain(e, server)
@@ -169,14 +238,14 @@ def create_batch(server: str, *paths: str) -> list[pb.Slice]:
 
 def call(server: str, method: str, request, kind=pb_grpc.SliceServiceStub):
     try:
-        return getattr(_stub(server, kind), method)(request, timeout=TIMEOUT_S)
+        return getattr(stub(server, kind), method)(request, timeout=TIMEOUT_S)
     except grpc.RpcError as e:
         raise explain(e, server) from None
 
 
 def watch(server: str, name: str = "") -> Iterable[pb.SliceEvent]:
     try:
-        yield from _stub(server).WatchSlices(pb.WatchSlicesRequest(name=name))
+        yield from stub(server).WatchSlices(pb.WatchSlicesRequest(name=name))
     except grpc.RpcError as e:
         if e.code() != grpc.StatusCode.CANCELLED:
             raise explain(e, server) from None
@@ -250,4 +319,9 @@ def topology_rows(t: pb.Topology) -> str:
     links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
                            "up" if l.up else "DOWN", l.slices, l.reason) for l in t.links])
-    return f"topology {t.name}\n\n{sites}\n\n{links}"
+    out = f"topology {t.name}\n\n{sites}\n\n{links}"
+    if t.controllers:
+        out += "\n\n" + render_table(("CONTROLLER", "API", "ROLE", "GENERATION"),
+                                     [(c.name, c.api, "LEADER (MASTER)" if c.leader else "follower (SLAVE)",
+                                       c.generation or "-") for c in t.controllers])
+    return out

@@ -90,3 +90,14 @@ def test_apply_batch_creates_all_slices_of_the_files_or_none(api, capsys, tmp_pa
     assert {s["state"] for s in json.loads(out)} == {"SLICE_STATE_ACTIVE"}
     code, out, _ = run(capsys, "apply", "--batch", "-f", MEDICAL, "--server", api.addr)   # again: unchanged
     assert code == 0 and "medical-lifeline" in out
+
+
+def test_several_servers_each_call_goes_to_the_first_that_takes_it(api, capsys):
+    from slicectl.launcher import free_port
+    dead = f"127.0.0.1:{free_port()}"          # an instance that is gone
+    code, out, _ = run(capsys, "apply", "-f", MEDICAL, "--server", dead, "--server", api.addr)
+    assert code == 0 and "medical-lifeline" in out
+    code, out, _ = run(capsys, "list", "--server", f"{dead},{api.addr}", "-o", "json")
+    assert code == 0 and json.loads(out)[0]["spec"]["name"] == "medical-lifeline"
+    code, _, err = run(capsys, "list", "--server", dead, "--server", f"127.0.0.1:{free_port()}")
+    assert code == 4 and "cannot reach the controller" in err

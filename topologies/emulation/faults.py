@@ -102,11 +102,11 @@ def site_fault(inventory: dict, site: str, mode: str) -> str:
             _delay_line(link, loss=1.0)
         else:
             link_fault(inventory, link["a"], link["b"], "restore")
-    controller = inventory.get("controller")
-    if controller and mode == "lost":
+    controllers = inventory.get("controllers") or ([inventory["controller"]] if inventory.get("controller") else [])
+    if controllers and mode == "lost":
         _vsctl("del-controller", switch["name"])
-    elif controller:
-        _vsctl("set-controller", switch["name"], f"tcp:{controller}")
+    elif controllers:
+        _vsctl("set-controller", switch["name"], *(f"tcp:{c}" for c in controllers))
     return (f"site {site}: lost ({len(links)} links silent, switch {switch['name']} cut off "
             "from the controller)" if mode == "lost" else f"site {site}: restored")
 

@@ -67,12 +67,14 @@ def choose_delay_mechanism(requested: str = "auto") -> str:
 class Wan:
     """A running emulation of one topology. Use as a context manager."""
 
-    def __init__(self, topo: Topology, *, controller: tuple[str, int] | None = None,
+    def __init__(self, topo: Topology, *, controller: tuple[str, int] | list[tuple[str, int]] | None = None,
                  hosts_per_site: int | None = None, probes: bool = False,
                  delay_mechanism: str = "auto", datapath: str = "auto",
                  progress: Progress = _quiet, prefix: str | None = None, bfd: bool | None = None,
                  controller_tls: tuple[str, str, str] | None = None):
-        """``prefix``: letters in front of every node name (see :mod:`plan`). None picks
+        """``controller``: (host, port) of the controller every switch connects to, or a
+        list of them (a cluster: every switch connects to each, and they settle which one
+        is MASTER). ``prefix``: letters in front of every node name (see :mod:`plan`). None picks
         one when starting: none, unless another running WAN already uses those names.
         ``bfd``: Open vSwitch runs BFD on both ends of every inter-site link (see
         :data:`BFD_INTERVAL_MS`), so a link that goes silent stops being live; None: when
@@ -87,7 +89,9 @@ class Wan:
         self.requested_prefix = prefix
         self.plan: WanPlan = make_plan(topo, prefix=prefix or "", **self._plan_options)
         self.run_id = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.controller = controller
+        self.controllers: list[tuple[str, int]] = (
+            [controller] if isinstance(controller, tuple) else list(controller or []))
+        self.controller = self.controllers[0] if self.controllers else None
         self.controller_tls = controller_tls
         self.requested_mechanism = delay_mechanism
         self.requested_datapath = datapath
@@ -152,12 +156,11 @@ class Wan:
                        control_dir=self.control_dir)
         self.net = net = Mininet(topo=topo, build=False, controller=None, switch=WanSwitch,
                                  autoSetMacs=False, waitConnected=False)
-        if self.controller:
-            ip, port = self.controller
-            if self.controller_tls:
-                key, cert, ca = self.controller_tls
-                subprocess.run(["ovs-vsctl", "set-ssl", key, cert, ca], check=True, capture_output=True)
-            net.addController("c0", controller=RemoteController, ip=ip, port=port,
+        if self.controller_tls and self.controllers:
+            key, cert, ca = self.controller_tls
+            subprocess.run(["ovs-vsctl", "set-ssl", key, cert, ca], check=True, capture_output=True)
+        for i, (ip, port) in enumerate(self.controllers):
+            net.addController(f"c{i}", controller=RemoteController, ip=ip, port=port,
                               protocol="ssl" if self.controller_tls else "tcp")
         net.build()
         self.progress(f"starting {len(p.switches)} switches")
@@ -291,6 +294,7 @@ class Wan:
             "datapath": self.datapath,
             "rtt_tolerance_ms": RTT_TOLERANCE_MS.get(self.datapath, RTT_TOLERANCE_MS["user"]),
             "controller": f"{self.controller[0]}:{self.controller[1]}" if self.controller else None,
+            "controllers": [f"{ip}:{port}" for ip, port in self.controllers],
             "hosts": hosts,
             "switches": [{"name": s.name, "site": s.site, "dpid": s.dpid_hex} for s in self.plan.switches],
             "links": [self._link_inventory(l) for l in self.plan.links],

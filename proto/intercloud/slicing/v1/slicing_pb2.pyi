@@ -260,7 +260,7 @@ class FailbackEndpointsRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...
 
 class Site(_message.Message):
-    __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts", "drained", "lost")
+    __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts", "drained", "lost", "role")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +271,7 @@ class Site(_message.Message):
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     DRAINED_FIELD_NUMBER: _ClassVar[int]
     LOST_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     region: str
@@ -281,7 +282,8 @@ class Site(_message.Message):
     hosts: int
     drained: bool
     lost: bool
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ..., drained: _Optional[bool] = ..., lost: _Optional[bool] = ...) -> None: ...
+    role: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., hosts: _Optional[int] = ..., drained: _Optional[bool] = ..., lost: _Optional[bool] = ..., role: _Optional[str] = ...) -> None: ...
 
 class LinkState(_message.Message):
     __slots__ = ("a", "b", "bandwidth_mbps", "residual_mbps", "delay_ms", "up", "slices", "reason")
@@ -319,12 +321,26 @@ class UndrainSiteRequest(_message.Message):
     site: str
     def __init__(self, site: _Optional[str] = ...) -> None: ...
 
+class ControllerInstance(_message.Message):
+    __slots__ = ("name", "api", "leader", "generation")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    api: str
+    leader: bool
+    generation: int
+    def __init__(self, name: _Optional[str] = ..., api: _Optional[str] = ..., leader: _Optional[bool] = ..., generation: _Optional[int] = ...) -> None: ...
+
 class Topology(_message.Message):
-    __slots__ = ("name", "sites", "links")
+    __slots__ = ("name", "sites", "links", "controllers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     sites: _containers.RepeatedCompositeFieldContainer[Site]
     links: _containers.RepeatedCompositeFieldContainer[LinkState]
-    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ...) -> None: ...
+    controllers: _containers.RepeatedCompositeFieldContainer[ControllerInstance]
+    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ...) -> None: ...

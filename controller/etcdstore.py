@@ -1,0 +1,228 @@
+"""Durable state in etcd, for a cluster of controllers: the same slices, placements,
+states and events as :mod:`controller.store` keeps in SQLite, and the same interface
+(``load``, ``transaction``, ``commit``, ``events``), so the owner (controller.core) does
+not know which one it writes to.
+
+Layout under the cluster's prefix (``/intercloud-slicing/<cluster>/``)::
+
+    slices/<name>          {"seq", "spec", "state", "reason", "placement", "create_time", "update_time"}
+    events/<time ns><n>    {"time", "slice", "kind", "state", "reason"}   (the last EVENTS_KEPT)
+
+Every write of a request is one etcd transaction, and every one is *fenced*: it carries
+the compares of :meth:`controller.cluster.Cluster.fence` (the leader key still names
+this instance, created at this instance's generation), so a leader that lost its lease
+— paused, partitioned — cannot write after another has taken over: its transaction
+fails and its request changes nothing. etcd itself is reached through its JSON gateway
+with ``etcd3gw``.
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from controller.store import StoreError, StoredSlice, placement_to_json
+from slices.record import Placement
+
+with warnings.catch_warnings():   # etcd3gw's futurist asks whether eventlet is there; we do not use it
+    warnings.simplefilter("ignore")
+    import etcd3gw
+    from etcd3gw.utils import _decode, _encode, _increment_last_byte
+
+EVENTS_KEPT = 10_000       # the event log keeps this many, oldest dropped first
+TRIM_EVERY = 200           # commits between two trims of the event log
+TXN_HINT = ("start etcd with --max-txn-ops 10000 --max-request-bytes 33554432 (a request of "
+            "1,000 slices is one transaction of about 2,000 operations)")
+
+
+class EtcdError(StoreError):
+    """etcd cannot be reached or refused a request; nothing of the request was written."""
+
+
+def _b64(text: str) -> str:
+    return _encode(text.encode())
+
+
+def put(key: str, value: str, lease: int | None = None) -> dict:
+    """A put operation of a transaction."""
+    op = {"key": _b64(key), "value": _b64(value)}
+    if lease:
+        op["lease"] = lease
+    return {"request_put": op}
+
+
+def delete(key: str, prefix: bool = False) -> dict:
+    """A delete operation of a transaction: ``key``, or every key starting with it."""
+    op = {"key": _b64(key)}
+    if prefix:
+        op["range_end"] = _encode(_increment_last_byte(key.encode()))
+    return {"request_delete_range": op}
+
+
+class Etcd:
+    """One etcd endpoint, ``etcd://HOST:PORT`` (or ``http://``). Every failure is an
+    :class:`EtcdError` of one line naming the endpoint."""
+
+    def __init__(self, url: str, timeout: float = 2.0):
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("etcd", "http") or ":" not in rest.strip("/"):
+            raise ValueError(f"--cluster must be etcd://HOST:PORT, got {url!r}")
+        host, _, port = rest.strip("/").rpartition(":")
+        if not port.isdigit():
+            raise ValueError(f"--cluster must be etcd://HOST:PORT, got {url!r}")
+        self.url = f"etcd://{host}:{port}"
+        # etcd 3.4 and newer serve the JSON gateway at /v3/ (Debian 12 ships 3.4)
+        self.client = etcd3gw.client(host=host.strip("[]"), port=int(port), timeout=timeout, api_path="/v3/")
+
+    def _call(self, fn: Callable, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:   # requests' and etcd3gw's errors alike: etcd did not do it
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            text = f"{type(e).__name__}{': ' + detail if detail else ''}"
+            if "Connection" in type(e).__name__ or "Timeout" in type(e).__name__:
+                text = f"cannot be reached ({text})"
+            if "too many operations" in text or "request is too large" in text:
+                text += f"; {TXN_HINT}"
+            raise EtcdError(f"etcd at {self.url}: {text}") from None
+
+    def txn(self, compare: list[dict], success: list[dict], failure: list[dict] = ()) -> tuple[bool, int, list]:
+        """One transaction: (whether the compares held, the store's revision after it,
+        the responses of the operations that ran)."""
+        r = self._call(self.client.post, self.client.get_url("/kv/txn"),
+                       json={"compare": compare, "success": success, "failure": list(failure)})
+        return bool(r.get("succeeded")), int(r["header"]["revision"]), r.get("responses", [])
+
+    def get(self, key: str, prefix: bool = False, *, descending: bool = False, limit: int = 0,
+            keys_only: bool = False) -> list[tuple[str, bytes, dict]]:
+        """(key, value, metadata) of ``key``, or of every key under it in key order
+        (``descending``: newest names first), at most ``limit`` of them (0: all)."""
+        body = {"key": _b64(key)}
+        if prefix:
+            body["range_end"] = _encode(_increment_last_byte(key.encode()))
+            body.update(sort_order="DESCEND" if descending else "ASCEND", sort_target="KEY")
+        if limit:
+            body["limit"] = limit
+        if keys_only:
+            body["keys_only"] = True
+        r = self._call(self.client.post, self.client.get_url("/kv/range"), json=body)
+        return [(_decode(kv["key"]).decode(), _decode(kv.get("value", "")), kv) for kv in r.get("kvs", [])]
+
+    def revision(self) -> int:
+        """The store's current revision (changes with every write anywhere in etcd)."""
+        r = self._call(self.client.post, self.client.get_url("/kv/range"),
+                       json={"key": _b64("\0"), "count_only": True})
+        return int(r["header"]["revision"])
+
+    def lease(self, ttl: int):
+        return self._call(self.client.lease, ttl)
+
+    def refresh(self, lease) -> int:
+        """Keep ``lease`` alive; its remaining TTL (0 or less: it has expired)."""
+        return int(self._call(lease.refresh))
+
+    def revoke(self, lease) -> None:
+        self._call(lease.revoke)
+
+
+class EtcdStore:
+    """The cluster's state in etcd under ``prefix``; writes fenced by ``fence()`` (the
+    compares that hold only while this instance leads) and refused at once when
+    ``leading()`` says this instance does not lead."""
+
+    def __init__(self, etcd: Etcd, prefix: str, fence: Callable[[], list[dict]] = lambda: [],
+                 leading: Callable[[], bool] = lambda: True):
+        self.etcd, self.prefix = etcd, prefix.rstrip("/") + "/"
+        self.path = f"{etcd.url}{self.prefix}"       # how errors name the store
+        self.fence, self.leading = fence, leading
+        self._rows: dict[str, tuple[int, float]] = {}   # name -> (seq, create_time) as stored
+        self._commits = 0
+
+    def _slice_key(self, name: str) -> str:
+        return f"{self.prefix}slices/{name}"
+
+    def load(self) -> list[StoredSlice]:
+        rows = []
+        for _key, value, _meta in self.etcd.get(f"{self.prefix}slices/", prefix=True):
+            d = json.loads(value)
+            rows.append((d["seq"], StoredSlice(d["name"], d["spec"], d["state"], d["reason"], d["placement"],
+                                               d["create_time"], d["update_time"])))
+        rows.sort(key=lambda r: r[0])
+        self._rows = {s.name: (seq, s.create_time) for seq, s in rows}
+        return [s for _seq, s in rows]
+
+    @contextmanager
+    def transaction(self) -> Iterator["EtcdTransaction"]:
+        """Collect the writes of one request and send them as one fenced etcd
+        transaction when the block ends (nothing is sent if it raises). A controller
+        that does not lead fails here, before the caller has touched a switch."""
+        if not self.leading():
+            raise StoreError(f"store {self.path}: this controller is not the cluster's leader (any more)")
+        tx = EtcdTransaction(self)
+        yield tx
+        ok, _rev, _ = self.etcd.txn(self.fence(), list(tx.ops.values()))
+        if not ok:
+            raise StoreError(f"store {self.path}: another controller leads the cluster now; nothing was written")
+        self._rows = tx.rows
+        self._commits += 1
+        if self._commits % TRIM_EVERY == 0:
+            self._trim_events()
+
+    def commit(self, upserts: list[tuple[Placement, str, str, float]], deletes: list[str],
+               events: list[tuple[str, str, str, str]]) -> None:
+        with self.transaction() as tx:
+            tx.write(upserts, deletes, events)
+
+    def _trim_events(self) -> None:
+        """Drop all but the newest EVENTS_KEPT events (fenced, like any write)."""
+        newest = self.etcd.get(f"{self.prefix}events/", prefix=True, descending=True, limit=EVENTS_KEPT + 1,
+                               keys_only=True)
+        if len(newest) > EVENTS_KEPT:
+            oldest_kept = newest[EVENTS_KEPT - 1][0]
+            self.etcd.txn(self.fence(), [{"request_delete_range": {
+                "key": _b64(f"{self.prefix}events/"), "range_end": _b64(oldest_kept)}}])
+
+    def events(self, limit: int = 1000) -> list[tuple]:
+        rows = self.etcd.get(f"{self.prefix}events/", prefix=True, descending=True, limit=limit)
+        out = [json.loads(value) for _k, value, _m in rows][::-1]
+        return [(e["time"], e["slice"], e["kind"], e["state"], e["reason"]) for e in out]
+
+    def dump(self) -> tuple:
+        """Everything, comparable: for tests that a bad request changed nothing."""
+        rows = sorted((d["name"], json.dumps(d["spec"]), d["state"], d["reason"], json.dumps(d["placement"]))
+                      for d in (json.loads(v) for _k, v, _m in self.etcd.get(f"{self.prefix}slices/", prefix=True)))
+        return rows, len(self.etcd.get(f"{self.prefix}events/", prefix=True, keys_only=True))
+
+    def close(self) -> None:
+        pass   # etcd3gw's HTTP session needs no closing
+
+
+class EtcdTransaction:
+    """Writes inside :meth:`EtcdStore.transaction`: operations collected, sent at its end."""
+
+    def __init__(self, store: EtcdStore):
+        self.store, self.ops = store, {}     # key -> its last operation (etcd allows one per key)
+        self.rows = dict(store._rows)
+
+    def write(self, upserts: list[tuple[Placement, str, str, float]], deletes: list[str],
+              events: list[tuple[str, str, str, str]]) -> None:
+        """As :meth:`controller.store.Transaction.write`."""
+        now, stamp = time.time(), time.time_ns()
+        for name in deletes:
+            key = self.store._slice_key(name)
+            self.ops[key] = delete(key)
+            self.rows.pop(name, None)
+        top = max((seq for seq, _ in self.rows.values()), default=0)
+        for p, state, reason, created in upserts:
+            seq, created = self.rows.get(p.name) or (top := top + 1, created)
+            self.rows[p.name] = (seq, created)
+            key = self.store._slice_key(p.name)
+            self.ops[key] = put(key, json.dumps(
+                {"name": p.name, "seq": seq, "spec": p.spec.to_dict(), "state": state, "reason": reason,
+                 "placement": placement_to_json(p), "create_time": created, "update_time": now}))
+        for name, kind, state, reason in events:
+            key = f"{self.store.prefix}events/{stamp:020d}{len(self.ops):06d}"
+            self.ops[key] = put(key, json.dumps({"time": now, "slice": name, "kind": kind, "state": state,
+                                                 "reason": reason}))
