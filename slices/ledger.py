@@ -27,6 +27,8 @@ class Ledger:
         self.tags = TagSpace()
         self.on_link: dict[LinkKey, dict[str, int]] = {k: {} for k in capacity}  # name -> trees there
         self.by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in capacity}
+        # per link, per priority: the slices there (preemption looks at one priority at a time)
+        self.by_level: dict[LinkKey, list[set[str]]] = {k: [set() for _ in range(8)] for k in capacity}
         # links whose residual grew since the engine last looked (restore_waiting): only
         # a slice waiting on one of them can have become placeable
         self.freed: set[LinkKey] = set()
@@ -41,6 +43,7 @@ class Ledger:
         other.capacity, other.residual, other.tags = self.capacity, dict(self.residual), self.tags.copy()
         other.on_link = {k: dict(v) for k, v in self.on_link.items()}
         other.by_priority = {k: list(v) for k, v in self.by_priority.items()}
+        other.by_level = {k: [set(names) for names in v] for k, v in self.by_level.items()}
         other.freed = set(self.freed)
         return other
 
@@ -107,8 +110,10 @@ class Ledger:
         count = on.get(s.name, 0) + sign
         if count:
             on[s.name] = count
+            self.by_level[key][s.spec.priority].add(s.name)
         else:
             on.pop(s.name, None)
+            self.by_level[key][s.spec.priority].discard(s.name)
 
     # -- questions ---------------------------------------------------------------------------
 

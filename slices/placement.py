@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
+from heapq import heappop, heappush
 from typing import Iterable, Mapping
 
 import networkx as nx
@@ -76,33 +77,40 @@ def _worst_pair(dist: dict, parent: dict, terminals: list[str]) -> tuple[float, 
     return worst, pair
 
 
-def usable_graph(g: nx.Graph, site_ok, link_ok) -> nx.Graph:
-    """The links a placement may use, as a plain graph weighted by ``delay_ms``: filtered
-    once, so Dijkstra runs without a Python callback per edge."""
-    h = nx.Graph()
-    h.add_nodes_from(n for n in g if site_ok(n))
-    h.add_edges_from((u, v, {"delay_ms": d["delay_ms"]}) for u, v, d in g.edges(data=True)
-                     if site_ok(u) and site_ok(v) and link_ok(u, v))
-    return h
+def adjacency(g: nx.Graph) -> dict[str, tuple[tuple[str, float, LinkKey], ...]]:
+    """Every site's links as (neighbour, delay_ms, link key), in the graph's edge order
+    (so searches break ties exactly as networkx's Dijkstra on the same graph would)."""
+    adj: dict[str, list] = {n: [] for n in g}
+    for u, v, d in g.edges(data=True):
+        key = frozenset((u, v))
+        adj[u].append((v, d["delay_ms"], key))
+        adj[v].append((u, d["delay_ms"], key))
+    return {n: tuple(links) for n, links in adj.items()}
 
 
 class PathCache:
-    """Shortest-path trees already computed, per usable graph.
+    """Shortest-path searches already made, per usable graph, over one topology graph.
 
     A usable graph is fixed by which links are too full for the request, what is
     avoided and which regions are allowed - not by the exact residual numbers - so on a
     network that is not near saturation consecutive placements see the same graph, and a
-    Dijkstra from a site is done once instead of once per slice. Holds the last
-    ``graphs`` usable graphs (a few MB each at 200 sites)."""
+    search from a site is done once instead of once per slice. Holds the last ``graphs``
+    usable graphs."""
 
     def __init__(self, graphs: int = 8):
         self.graphs = graphs
         self._entries: OrderedDict = OrderedDict()
+        self._adjacency: tuple[nx.Graph, dict] | None = None
+
+    def adjacency(self, g: nx.Graph) -> dict:
+        if self._adjacency is None or self._adjacency[0] is not g:
+            self._adjacency = (g, adjacency(g))
+        return self._adjacency[1]
 
     def get(self, signature, build) -> "Usable":
         entry = self._entries.get(signature)
         if entry is None:
-            entry = self._entries[signature] = Usable(build())
+            entry = self._entries[signature] = build()
             while len(self._entries) > self.graphs:
                 self._entries.popitem(last=False)
         else:
@@ -111,31 +119,75 @@ class PathCache:
 
 
 class Usable:
-    """A usable graph with what was learnt about it: shortest-path trees by root, and
-    which sites are connected at all (a slice whose endpoints are not is refused
-    without a single Dijkstra: what a network full enough to refuse often asks)."""
+    """The sites and links a placement may use - a filter over the topology's adjacency,
+    not a copy (building a graph per state of a saturated network cost more than
+    searching it) - with the searches made on it.
 
-    __slots__ = ("graph", "trees", "_component")
+    Each search is Dijkstra's from one root that stops once the sites asked for are
+    settled (or once nothing closer than a bound is left) and resumes where it stopped
+    when a later placement asks for farther ones: on a 750-site WAN a slice's endpoints
+    are usually settled long before the whole graph is."""
 
-    def __init__(self, graph: nx.Graph):
-        self.graph, self.trees, self._component = graph, {}, None
+    __slots__ = ("adj", "sites", "blocked", "searches")
+
+    def __init__(self, adj: dict, sites: frozenset, blocked: frozenset):
+        self.adj, self.sites, self.blocked = adj, sites, blocked
+        self.searches: dict[str, _Search] = {}
+
+    def reach(self, root: str, targets: list[str], bound: float = float("inf")) -> "_Search | None":
+        """The search from ``root`` with every target settled; None if some target is
+        farther than ``bound`` or not reachable at all."""
+        search = self.searches.get(root)
+        if search is None:
+            search = self.searches[root] = _Search(self.adj, self.sites, self.blocked, root)
+        return search if search.settle(targets, bound) else None
 
     def spt(self, root: str) -> tuple[dict, dict]:
-        return _spt(self.graph, root, self.trees)
-
-    def connected(self, sites: list[str]) -> bool:
-        if self._component is None:
-            self._component = {n: i for i, part in enumerate(nx.connected_components(self.graph)) for n in part}
-        parts = {self._component.get(s) for s in sites}
-        return len(parts) == 1 and None not in parts
+        """(distance, parent) of every site reachable from ``root``."""
+        search = self.reach(root, list(self.adj)) or self.searches[root]
+        return search.dist, search.parent
 
 
-def _spt(h: nx.Graph, root: str, trees: dict) -> tuple[dict, dict]:
-    """(distance, parent) of every site reachable from ``root`` in ``h``, memoised."""
-    if root not in trees:
-        dist, paths = nx.single_source_dijkstra(h, root, weight="delay_ms")
-        trees[root] = (dist, {n: p[-2] for n, p in paths.items() if len(p) > 1})
-    return trees[root]
+class _Search:
+    """One resumable Dijkstra (networkx's, step for step: the same trees). It holds the
+    filter, not its :class:`Usable`: no reference cycle, so a search dropped from the
+    cache is freed at once even after gc.freeze (slices.memory) made it permanent."""
+
+    __slots__ = ("adj", "sites", "blocked", "dist", "parent", "seen", "fringe", "counter")
+
+    def __init__(self, adj: dict, sites: frozenset, blocked: frozenset, root: str):
+        self.adj, self.sites, self.blocked = adj, sites, blocked
+        self.dist: dict[str, float] = {}
+        self.parent: dict[str, str] = {}
+        self.seen = {root: 0.0}
+        self.fringe = [(0.0, 0, root)]
+        self.counter = 1
+
+    def settle(self, targets: list[str], bound: float) -> bool:
+        dist, seen, parent, fringe = self.dist, self.seen, self.parent, self.fringe
+        adj, sites, blocked = self.adj, self.sites, self.blocked
+        if any(dist.get(t, 0.0) > bound + EPSILON for t in targets):
+            return False       # settled earlier, farther than the bound
+        missing = [t for t in targets if t not in dist]
+        while missing:
+            if not fringe or fringe[0][0] > bound + EPSILON:
+                return False
+            d, _, v = heappop(fringe)
+            if v in dist:
+                continue
+            dist[v] = d
+            for u, delay, key in adj[v]:
+                if u not in sites or key in blocked:
+                    continue
+                du = d + delay
+                if u not in dist and (u not in seen or du < seen[u]):
+                    seen[u] = du
+                    heappush(fringe, (du, self.counter, u))
+                    self.counter += 1
+                    parent[u] = v
+            if v in missing:
+                missing = [t for t in missing if t not in dist]
+        return True
 
 
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
@@ -155,40 +207,37 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         return ((node["kind"] != "edge" or g.degree(s) < 2) and s not in avoid_sites
                 and node["region"] not in avoid_regions and (not allowed or node["region"] in allowed))
 
-    def site_ok(s: str) -> bool:
-        return s in terminals or transit_ok(s)
-
-    def link_ok(u, v) -> bool:
-        key = frozenset((u, v))
-        return key not in avoid_links and residual[key] + EPSILON >= need
-
     if len(terminals) == 1:
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
+    cache = cache or PathCache(1)
+    exceptions = frozenset(t for t in terminals if not transit_ok(t))
     signature = (frozenset(k for k, r in residual.items() if r + EPSILON < need),
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
-                 frozenset(allowed), frozenset(t for t in terminals if not transit_ok(t)))
-    usable = (cache or PathCache(1)).get(signature, lambda: usable_graph(g, site_ok, link_ok))
+                 frozenset(allowed), exceptions)
+    sites = lambda: frozenset(n for n in g if n in exceptions or transit_ok(n))  # noqa: E731
+    usable = cache.get(signature, lambda: Usable(cache.adjacency(g), sites(), signature[0] | signature[1]))
     best: Tree | None = None
-    for root in terminals if usable.connected(terminals) else ():
-        dist, parent = usable.spt(root)
+    for root in terminals:
+        # a lower bound first: the tree cannot beat the farthest terminal from its root
+        search = usable.reach(root, terminals, best.worst_delay_ms if best is not None else float("inf"))
+        if search is None:
+            if best is None:
+                break          # some endpoint is not reachable at all: no root can join them
+            continue
+        dist, parent = search.dist, search.parent
         edges = set()
         for t in terminals:
             while t != root:
                 edges.add((parent[t], t))
                 t = parent[t]
-        edges = sorted(edges)
-        # a lower bound first: the tree cannot beat the farthest terminal from its root
-        if best is not None and max(dist[t] for t in terminals) > best.worst_delay_ms + EPSILON:
-            continue
         worst, pair = _worst_pair(dist, parent, terminals)
-        cand = Tree(root, tuple(edges), round(worst, 6), pair)
+        cand = Tree(root, tuple(sorted(edges)), round(worst, 6), pair)
         if best is None or (cand.worst_delay_ms, len(cand.edges)) < (best.worst_delay_ms, len(best.edges)):
             best = cand
     if best is None:
         # the same graph but for bandwidth: which constraint cut the endpoints apart
-        structural = (cache or PathCache(1)).get(
-            ("any bandwidth", *signature[1:]),
-            lambda: usable_graph(g, site_ok, lambda u, v: frozenset((u, v)) not in avoid_links))
+        structural = cache.get(("any bandwidth", *signature[1:]),
+                               lambda: Usable(cache.adjacency(g), sites(), signature[1]))
         raise _why_unreachable(g, spec, residual, need, structural)
     if spec.max_latency_ms is not None and best.worst_delay_ms > spec.max_latency_ms + EPSILON:
         a, b = best.worst_pair

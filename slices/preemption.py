@@ -24,11 +24,6 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
     """Lower-priority slices whose release lets ``spec`` fit, and where it then goes.
     Raises Rejected when even the release of every lower priority would not do."""
     ledger = engine.ledger
-
-    def lower(names) -> list["Slice"]:
-        return [x for x in map(engine.slices.get, names)
-                if x.status == PLACED and x.spec.priority < spec.priority]
-
     # bookings of preempted slices are already gone, so every booking counts
     tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority))
     need: dict[LinkKey, float] = {}
@@ -37,18 +32,24 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
             need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
     deficit = {k: n - ledger.residual[k] for k, n in need.items() if n - ledger.residual[k] > EPSILON}
     chosen: list["Slice"] = []
-    candidates = sorted(lower({n for k in deficit for n in ledger.on_link[k]}),
-                        key=lambda s: (s.spec.priority, -s.spec.bandwidth_mbps, s.name))
-    for s in candidates:  # lowest priority first
+    # lowest priority first (then largest bandwidth), one priority at a time: the search
+    # stops at the priority that covers the deficit, never sorting the slices above it
+    for priority in range(spec.priority):
         if not deficit:
             break
-        helps = [k for k in s.booked_links() if k in deficit]
-        if helps:
-            chosen.append(s)
-            for k in helps:
-                deficit[k] -= s.spec.bandwidth_mbps
-                if deficit[k] <= EPSILON:
-                    del deficit[k]
+        there = set().union(*(ledger.by_level[k][priority] for k in deficit))
+        for s in sorted(map(engine.slices.__getitem__, there), key=lambda s: (-s.spec.bandwidth_mbps, s.name)):
+            if not deficit:
+                break
+            if s.status != PLACED:
+                continue
+            helps = [k for k in deficit if s.name in ledger.on_link[k]]
+            if helps:
+                chosen.append(s)
+                for k in helps:
+                    deficit[k] -= s.spec.bandwidth_mbps
+                    if deficit[k] <= EPSILON:
+                        del deficit[k]
     # prune: drop any victim (highest priority first) that is not needed after all
     for s in sorted(chosen, key=lambda s: (-s.spec.priority, s.spec.bandwidth_mbps)):
         rest = [v for v in chosen if v is not s]
