@@ -115,7 +115,7 @@ class SliceEngine:
         self.graph = topology.graph()
         self.ledger = Ledger({l.key: l.bandwidth_mbps for l in topology.links})
         self.slices: dict[str, Slice] = {}
-        self.paths = PathCache()
+        self.paths, self.backup_paths = PathCache(), PathCache(1)   # backups: avoid-sets of their own
         self.down_links: set[LinkKey] = set()
         self.down_sites: set[str] = set()
         self.drained: set[str] = set()             # sites in maintenance: no transit
@@ -250,7 +250,7 @@ class SliceEngine:
             regions = {self.graph.nodes[x]["region"] for x in transit} - home
         return place(self.graph, spec, after,
                      avoid_links=self.down_links | (set(tree.links) - bridges),
-                     avoid_sites=avoid_sites, avoid_regions=regions)
+                     avoid_sites=avoid_sites, avoid_regions=regions, cache=self.backup_paths)
 
     def book(self, s: Slice, tree: Tree, backup: Tree | None, prefer: dict | None = None,
              prefer_backup: dict | None = None, exact: bool = False) -> None:
@@ -523,7 +523,8 @@ class SliceEngine:
                 changed.append(f"{l.a}—{l.b} {edge['delay_ms']:.2f} → {delay:.2f} ms")
                 edge["delay_ms"] = delay
         if changed:
-            self.paths = PathCache()   # its trees were computed with the old delays
+            # their searches (and adjacency) were made with the old delays
+            self.paths, self.backup_paths = PathCache(), PathCache(1)
         return changed
 
     def reroute(self, name: str, measured_ms: float, why: str) -> list[Event]:

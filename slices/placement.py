@@ -17,16 +17,19 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from heapq import heappop, heappush
 from typing import Iterable, Mapping
 
 import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from slices.errors import Rejected
 from slices.spec import SliceSpec
 
 LinkKey = frozenset  # frozenset({site_a, site_b})
 EPSILON = 1e-9
+INF = float("inf")
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,14 @@ class Tree:
         return self._adjacent.get(site, [])
 
 
-def _worst_pair(dist: dict, parent: dict, terminals: list[str]) -> tuple[float, tuple[str, str]]:
-    """The two terminals farthest apart on the shortest-path tree given by ``parent``:
-    d(a, b) = d(a) + d(b) - 2 d(lowest common ancestor)."""
+def _worst_pair(dist: list, parent: list, terminals: list[int]) -> tuple[float, tuple[int, int]]:
+    """The two terminals farthest apart on the shortest-path tree given by ``parent``
+    (site indices; a negative parent: the root): d(a, b) = d(a) + d(b) - 2 d(lowest
+    common ancestor)."""
     ancestors = {}
     for t in terminals:
         chain, x = [t], t
-        while x in parent:
+        while parent[x] >= 0:
             x = parent[x]
             chain.append(x)
         ancestors[t] = chain
@@ -73,39 +77,53 @@ def _worst_pair(dist: dict, parent: dict, terminals: list[str]) -> tuple[float, 
             lca = next(x for x in ancestors[b] if x in up_a)
             d = dist[a] + dist[b] - 2 * dist[lca]
             if d > worst + EPSILON:
-                worst, pair = d, tuple(sorted((a, b)))
+                worst, pair = d, (a, b)
     return worst, pair
 
 
-def adjacency(g: nx.Graph) -> dict[str, tuple[tuple[str, float, LinkKey], ...]]:
-    """Every site's links as (neighbour, delay_ms, link key), in the graph's edge order
-    (so searches break ties exactly as networkx's Dijkstra on the same graph would)."""
-    adj: dict[str, list] = {n: [] for n in g}
-    for u, v, d in g.edges(data=True):
-        key = frozenset((u, v))
-        adj[u].append((v, d["delay_ms"], key))
-        adj[v].append((u, d["delay_ms"], key))
-    return {n: tuple(links) for n, links in adj.items()}
+class Network:
+    """The topology graph as arrays for scipy's shortest paths: site indices, and every
+    link's ends, delay and key."""
+
+    def __init__(self, g: nx.Graph):
+        self.names = list(g)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        edges = list(g.edges(data=True))
+        self.keys = [frozenset((u, v)) for u, v, _ in edges]
+        self.link = {k: i for i, k in enumerate(self.keys)}
+        self.u = np.array([self.index[u] for u, _, _ in edges], dtype=np.int32)
+        self.v = np.array([self.index[v] for _, v, _ in edges], dtype=np.int32)
+        self.delay = np.array([d["delay_ms"] for _, _, d in edges], dtype=float)
 
 
 class PathCache:
-    """Shortest-path searches already made, per usable graph, over one topology graph.
+    """Shortest-path trees already computed, per usable graph, over one topology graph.
 
     A usable graph is fixed by which links are too full for the request, what is
     avoided and which regions are allowed - not by the exact residual numbers - so on a
-    network that is not near saturation consecutive placements see the same graph, and a
-    search from a site is done once instead of once per slice. Holds the last ``graphs``
-    usable graphs."""
+    network that is not near saturation consecutive placements see the same graph, and
+    the tree from a site is computed once instead of once per slice. Holds the last
+    ``graphs`` usable graphs."""
 
     def __init__(self, graphs: int = 8):
         self.graphs = graphs
         self._entries: OrderedDict = OrderedDict()
-        self._adjacency: tuple[nx.Graph, dict] | None = None
+        self._network: tuple[nx.Graph, Network] | None = None
+        self._sites: OrderedDict = OrderedDict()   # what is avoided -> the sites left to use
 
-    def adjacency(self, g: nx.Graph) -> dict:
-        if self._adjacency is None or self._adjacency[0] is not g:
-            self._adjacency = (g, adjacency(g))
-        return self._adjacency[1]
+    def sites(self, key, build) -> frozenset:
+        """The sites a placement may use, by what it avoids (which rarely changes)."""
+        found = self._sites.get(key)
+        if found is None:
+            found = self._sites[key] = build()
+            if len(self._sites) > 64:
+                self._sites.popitem(last=False)
+        return found
+
+    def network(self, g: nx.Graph) -> Network:
+        if self._network is None or self._network[0] is not g:
+            self._network = (g, Network(g))
+        return self._network[1]
 
     def get(self, signature, build) -> "Usable":
         entry = self._entries.get(signature)
@@ -119,75 +137,43 @@ class PathCache:
 
 
 class Usable:
-    """The sites and links a placement may use - a filter over the topology's adjacency,
-    not a copy (building a graph per state of a saturated network cost more than
-    searching it) - with the searches made on it.
+    """The sites and links a placement may use, as a sparse matrix, with the
+    shortest-path trees computed on it: scipy's Dijkstra (compiled), all the roots a
+    placement needs in one call. In pure Python the searches were two thirds of the
+    engine's time on a saturated 750-site WAN, where every placement sees a new usable
+    graph (``slicectl bench engine``, profiled)."""
 
-    Each search is Dijkstra's from one root that stops once the sites asked for are
-    settled (or once nothing closer than a bound is left) and resumes where it stopped
-    when a later placement asks for farther ones: on a 750-site WAN a slice's endpoints
-    are usually settled long before the whole graph is."""
+    __slots__ = ("net", "matrix", "trees")
 
-    __slots__ = ("adj", "sites", "blocked", "searches")
+    def __init__(self, net: Network, sites: frozenset, blocked: frozenset):
+        ok = np.zeros(len(net.names), dtype=bool)
+        ok[[net.index[n] for n in sites]] = True
+        keep = ok[net.u] & ok[net.v]
+        cut = [net.link[k] for k in blocked if k in net.link]
+        keep[cut] = False
+        n = len(net.names)
+        self.net = net
+        # explicit zeros are links of no delay (sites in one place), not missing links
+        self.matrix = csr_matrix((net.delay[keep], (net.u[keep], net.v[keep])), shape=(n, n))
+        self.trees: dict[str, tuple[list, list]] = {}   # root -> (distance, parent) by site index
 
-    def __init__(self, adj: dict, sites: frozenset, blocked: frozenset):
-        self.adj, self.sites, self.blocked = adj, sites, blocked
-        self.searches: dict[str, _Search] = {}
-
-    def reach(self, root: str, targets: list[str], bound: float = float("inf")) -> "_Search | None":
-        """The search from ``root`` with every target settled; None if some target is
-        farther than ``bound`` or not reachable at all."""
-        search = self.searches.get(root)
-        if search is None:
-            search = self.searches[root] = _Search(self.adj, self.sites, self.blocked, root)
-        return search if search.settle(targets, bound) else None
+    def tree(self, roots: list[str], root: str) -> tuple[list, list]:
+        """(distance, parent index) of every site from ``root`` (inf and -1 where it cannot
+        be reached); computed with every other root of ``roots`` not known yet."""
+        if root not in self.trees:
+            todo = [r for r in dict.fromkeys(roots) if r not in self.trees]
+            idx = [self.net.index[r] for r in todo]
+            dist, pred = dijkstra(self.matrix, directed=False, indices=idx, return_predecessors=True)
+            for r, d, p in zip(todo, dist.tolist(), pred.tolist()):
+                self.trees[r] = (d, p)
+        return self.trees[root]
 
     def spt(self, root: str) -> tuple[dict, dict]:
-        """(distance, parent) of every site reachable from ``root``."""
-        search = self.reach(root, list(self.adj)) or self.searches[root]
-        return search.dist, search.parent
-
-
-class _Search:
-    """One resumable Dijkstra (networkx's, step for step: the same trees). It holds the
-    filter, not its :class:`Usable`: no reference cycle, so a search dropped from the
-    cache is freed at once even after gc.freeze (slices.memory) made it permanent."""
-
-    __slots__ = ("adj", "sites", "blocked", "dist", "parent", "seen", "fringe", "counter")
-
-    def __init__(self, adj: dict, sites: frozenset, blocked: frozenset, root: str):
-        self.adj, self.sites, self.blocked = adj, sites, blocked
-        self.dist: dict[str, float] = {}
-        self.parent: dict[str, str] = {}
-        self.seen = {root: 0.0}
-        self.fringe = [(0.0, 0, root)]
-        self.counter = 1
-
-    def settle(self, targets: list[str], bound: float) -> bool:
-        dist, seen, parent, fringe = self.dist, self.seen, self.parent, self.fringe
-        adj, sites, blocked = self.adj, self.sites, self.blocked
-        if any(dist.get(t, 0.0) > bound + EPSILON for t in targets):
-            return False       # settled earlier, farther than the bound
-        missing = [t for t in targets if t not in dist]
-        while missing:
-            if not fringe or fringe[0][0] > bound + EPSILON:
-                return False
-            d, _, v = heappop(fringe)
-            if v in dist:
-                continue
-            dist[v] = d
-            for u, delay, key in adj[v]:
-                if u not in sites or key in blocked:
-                    continue
-                du = d + delay
-                if u not in dist and (u not in seen or du < seen[u]):
-                    seen[u] = du
-                    heappush(fringe, (du, self.counter, u))
-                    self.counter += 1
-                    parent[u] = v
-            if v in missing:
-                missing = [t for t in missing if t not in dist]
-        return True
+        """(distance, parent) by site name of every site reachable from ``root``."""
+        dist, parent = self.tree([root], root)
+        names = self.net.names
+        return ({names[i]: d for i, d in enumerate(dist) if d != INF},
+                {names[i]: names[p] for i, p in enumerate(parent) if p >= 0})
 
 
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
@@ -214,30 +200,39 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     signature = (frozenset(k for k, r in residual.items() if r + EPSILON < need),
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
                  frozenset(allowed), exceptions)
-    sites = lambda: frozenset(n for n in g if n in exceptions or transit_ok(n))  # noqa: E731
-    usable = cache.get(signature, lambda: Usable(cache.adjacency(g), sites(), signature[0] | signature[1]))
+    sites = lambda: cache.sites(signature[2:], lambda: frozenset(  # noqa: E731
+        n for n in g if n in exceptions or transit_ok(n)))
+    usable = cache.get(signature, lambda: Usable(cache.network(g), sites(), signature[0] | signature[1]))
+    names, index = usable.net.names, usable.net.index
+    ends = [index[t] for t in terminals]
     best: Tree | None = None
+    first: list | None = None
     for root in terminals:
-        # a lower bound first: the tree cannot beat the farthest terminal from its root
-        search = usable.reach(root, terminals, best.worst_delay_ms if best is not None else float("inf"))
-        if search is None:
-            if best is None:
-                break          # some endpoint is not reachable at all: no root can join them
+        r = index[root]
+        # lower bounds first: the tree cannot beat the farthest terminal from its root,
+        # which is at least |d(first root, t) - d(first root, root)| away (triangle inequality)
+        if best is not None and max(abs(first[t] - first[r]) for t in ends) > best.worst_delay_ms + EPSILON:
             continue
-        dist, parent = search.dist, search.parent
+        dist, parent = usable.tree(terminals, root)
+        far = max(dist[t] for t in ends)
+        if far == INF:
+            break              # some endpoint is not reachable at all: no root can join them
+        if best is not None and far > best.worst_delay_ms + EPSILON:
+            continue
+        first = first or dist
         edges = set()
-        for t in terminals:
-            while t != root:
-                edges.add((parent[t], t))
+        for t in ends:
+            while t != r:
+                edges.add((names[parent[t]], names[t]))
                 t = parent[t]
-        worst, pair = _worst_pair(dist, parent, terminals)
-        cand = Tree(root, tuple(sorted(edges)), round(worst, 6), pair)
+        worst, pair = _worst_pair(dist, parent, ends)
+        cand = Tree(root, tuple(sorted(edges)), round(worst, 6), tuple(sorted((names[pair[0]], names[pair[1]]))))
         if best is None or (cand.worst_delay_ms, len(cand.edges)) < (best.worst_delay_ms, len(best.edges)):
             best = cand
     if best is None:
         # the same graph but for bandwidth: which constraint cut the endpoints apart
         structural = cache.get(("any bandwidth", *signature[1:]),
-                               lambda: Usable(cache.adjacency(g), sites(), signature[1]))
+                               lambda: Usable(cache.network(g), sites(), signature[1]))
         raise _why_unreachable(g, spec, residual, need, structural)
     if spec.max_latency_ms is not None and best.worst_delay_ms > spec.max_latency_ms + EPSILON:
         a, b = best.worst_pair

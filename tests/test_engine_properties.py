@@ -166,9 +166,9 @@ def test_the_generator_exercises_every_path():
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 10_000), st.data())
-def test_the_resumable_search_finds_what_networkx_dijkstra_finds(seed, data):
-    """slices.placement's own Dijkstra (stopped when the asked sites are settled or past a
-    bound, resumed later) settles each site at networkx's distance, by networkx's path."""
+def test_the_usable_graphs_trees_are_networkx_dijkstras(seed, data):
+    """slices.placement's shortest-path trees (scipy's Dijkstra on a sparse matrix of the
+    usable sites and links) give every site networkx's distance, by networkx's path."""
     from slices.placement import PathCache, Usable
 
     topo = random_wan(seed)
@@ -177,22 +177,21 @@ def test_the_resumable_search_finds_what_networkx_dijkstra_finds(seed, data):
         g.add_edge(l.a, l.b, delay_ms=l.delay_ms)
     names = sorted(g)
     blocked = frozenset(frozenset(e) for e in list(g.edges)[: data.draw(st.integers(0, 2), label="blocked links")])
-    usable = Usable(PathCache().adjacency(g), frozenset(names), blocked)
-    h = nx.Graph((u, v, d) for u, v, d in g.edges(data=True) if frozenset((u, v)) not in blocked)
-    h.add_nodes_from(names)
-    root = data.draw(st.sampled_from(names))
-    want_dist, want_paths = nx.single_source_dijkstra(h, root, weight="delay_ms")
-    for _ in range(3):   # ask, stop, resume: a bound, then more sites
-        targets = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4))
-        bound = data.draw(st.sampled_from([float("inf"), 1.0, 5.0, 20.0]))
-        search = usable.reach(root, targets, bound)
-        reachable = all(t in want_dist and want_dist[t] <= bound + 1e-9 for t in targets)
-        assert (search is not None) == reachable
-        if search is not None:
-            for t in targets:
-                assert search.dist[t] == want_dist[t]
-                path, x = [t], t
-                while x != root:
-                    x = search.parent[x]
-                    path.append(x)
-                assert path[::-1] == want_paths[t]
+    gone = set(data.draw(st.lists(st.sampled_from(names), max_size=2), label="sites left out"))
+    usable = Usable(PathCache().network(g), frozenset(names) - gone, blocked)
+    h = nx.Graph((u, v, d) for u, v, d in g.edges(data=True)
+                 if frozenset((u, v)) not in blocked and not {u, v} & gone)
+    roots = data.draw(st.lists(st.sampled_from(sorted(set(names) - gone) or names), min_size=1, max_size=3))
+    for root in roots:
+        dist, parent = usable.spt(root)
+        if root in gone:
+            continue
+        h.add_node(root)
+        want_dist, want_paths = nx.single_source_dijkstra(h, root, weight="delay_ms")
+        assert dist == want_dist
+        for t in want_dist:
+            path, x = [t], t
+            while x != root:
+                x = parent[x]
+                path.append(x)
+            assert path[::-1] == want_paths[t]
