@@ -181,13 +181,13 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
                 for x, y in (through, through[::-1]):
                     (pin, tin), (pout, tout) = port_tag[(site, x)], port_tag[(site, y)]
                     out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                    (("in_port", pin), _vid(tin | OFPVID_PRESENT)),
+                                    (_item("in_port", pin), _vid(tin | OFPVID_PRESENT)),
                                     _actions((("set_vlan", tout), ("output", pout))), cookie))
                 continue
             for nb in tree.neighbours(site):
                 pin, tin = port_tag[(site, nb)]
                 out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                (("in_port", pin), _vid(tin | OFPVID_PRESENT)), into, cookie))
+                                (_item("in_port", pin), _vid(tin | OFPVID_PRESENT)), into, cookie))
             members = [port_tag[(site, nb)] for nb in tree.neighbours(site)]
             members += [(e.port, e.vlan) for e in at_site.get(site, ())]
             for index, e in enumerate(eps):
@@ -228,9 +228,11 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
 
 
 # Rules of many slices share most of their parts (match items, action lists); sharing one
-# copy of each keeps a plan of half a million rules in tens of MB.
-_item = lru_cache(maxsize=1 << 16)(lambda k, v: (k, v))
-_actions = lru_cache(maxsize=1 << 16)(lambda a: a)
+# copy of each keeps a plan of half a million rules in tens of MB. Sized for 10,000 slices
+# of up to 10 endpoints (three items per endpoint address): a smaller cache evicts items
+# still in use, and every rule compiled after holds a copy of its own.
+_item = lru_cache(maxsize=1 << 20)(lambda k, v: (k, v))
+_actions = lru_cache(maxsize=1 << 18)(lambda a: a)
 _IPV4, _ARP, _BCAST = ("eth_type", ETH_IPV4), ("eth_type", ETH_ARP), ("eth_dst", BROADCAST)
 _TO_CONTROLLER = (("output", OFPP_CONTROLLER),)
 
