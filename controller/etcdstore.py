@@ -17,6 +17,7 @@ with ``etcd3gw``.
 """
 from __future__ import annotations
 
+import base64
 import json
 import time
 import warnings
@@ -29,7 +30,6 @@ from slices.record import Placement
 with warnings.catch_warnings():   # etcd3gw's futurist asks whether eventlet is there; we do not use it
     warnings.simplefilter("ignore")
     import etcd3gw
-    from etcd3gw.utils import _decode, _encode, _increment_last_byte
 
 EVENTS_KEPT = 10_000       # the event log keeps this many, oldest dropped first
 TRIM_EVERY = 200           # commits between two trims of the event log
@@ -42,7 +42,20 @@ class EtcdError(StoreError):
 
 
 def _b64(text: str) -> str:
-    return _encode(text.encode())
+    """A key or value as etcd's JSON gateway takes it (base64)."""
+    return base64.b64encode(text.encode()).decode()
+
+
+def _prefix_end(key: str) -> str:
+    """The end of the range of every key starting with ``key`` (etcd's convention: the
+    prefix with its last byte plus one), base64."""
+    raw = bytearray(key.encode())
+    while raw and raw[-1] == 0xFF:
+        raw.pop()
+    if not raw:
+        return base64.b64encode(b"\0").decode()   # every key
+    raw[-1] += 1
+    return base64.b64encode(bytes(raw)).decode()
 
 
 def put(key: str, value: str, lease: int | None = None) -> dict:
@@ -57,7 +70,7 @@ def delete(key: str, prefix: bool = False) -> dict:
     """A delete operation of a transaction: ``key``, or every key starting with it."""
     op = {"key": _b64(key)}
     if prefix:
-        op["range_end"] = _encode(_increment_last_byte(key.encode()))
+        op["range_end"] = _prefix_end(key)
     return {"request_delete_range": op}
 
 
@@ -101,14 +114,15 @@ class Etcd:
         (``descending``: newest names first), at most ``limit`` of them (0: all)."""
         body = {"key": _b64(key)}
         if prefix:
-            body["range_end"] = _encode(_increment_last_byte(key.encode()))
+            body["range_end"] = _prefix_end(key)
             body.update(sort_order="DESCEND" if descending else "ASCEND", sort_target="KEY")
         if limit:
             body["limit"] = limit
         if keys_only:
             body["keys_only"] = True
         r = self._call(self.client.post, self.client.get_url("/kv/range"), json=body)
-        return [(_decode(kv["key"]).decode(), _decode(kv.get("value", "")), kv) for kv in r.get("kvs", [])]
+        return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", "")), kv)
+                for kv in r.get("kvs", [])]
 
     def revision(self) -> int:
         """The store's current revision (changes with every write anywhere in etcd)."""
