@@ -9,6 +9,7 @@ ask "what if every lower priority left" in links x 8 steps rather than per slice
 """
 from __future__ import annotations
 
+from operator import add
 from typing import TYPE_CHECKING
 
 from slices.placement import LinkKey, Tree
@@ -122,4 +123,8 @@ class Ledger:
 
     def if_lower_left(self, priority: int) -> dict[LinkKey, float]:
         """Residual capacity of every link if every slice below ``priority`` left it."""
-        return {key: r + sum(self.by_priority[key][:priority]) for key, r in self.residual.items()}
+        if priority == 0:
+            return dict(self.residual)
+        # by_priority has the residual's keys in the same order (both made from capacity)
+        lower = (sum(held[:priority]) for held in self.by_priority.values())
+        return dict(zip(self.residual, map(add, self.residual.values(), lower)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import compress
 from typing import Iterable, Mapping
 
 import networkx as nx
@@ -110,6 +111,14 @@ class Network:
         self.u = np.array([self.index[u] for u, _, _ in edges], dtype=np.int32)
         self.v = np.array([self.index[v] for _, v, _ in edges], dtype=np.int32)
         self.delay = np.array([d["delay_ms"] for _, _, d in edges], dtype=float)
+        # every link in both directions, by (from, to): a usable graph's sparse matrix is
+        # a selection of these, built without sorting, searched as a directed graph
+        # (scipy would otherwise transpose an undirected matrix on every search)
+        rows, cols = np.concatenate([self.u, self.v]), np.concatenate([self.v, self.u])
+        order = np.lexsort((cols, rows))
+        self.rows, self.cols = rows[order], cols[order]
+        self.entry_link = np.concatenate([np.arange(len(edges))] * 2)[order]
+        self.entry_delay = self.delay[self.entry_link]
 
 
 class PathCache:
@@ -169,8 +178,11 @@ class Usable:
         keep[cut] = False
         n = len(net.names)
         self.net = net
+        entries = keep[net.entry_link]
+        indptr = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(net.rows[entries], minlength=n), out=indptr[1:])
         # explicit zeros are links of no delay (sites in one place), not missing links
-        self.matrix = csr_matrix((net.delay[keep], (net.u[keep], net.v[keep])), shape=(n, n))
+        self.matrix = csr_matrix((net.entry_delay[entries], net.cols[entries], indptr), shape=(n, n))
         self.trees: dict[str, tuple[list, list]] = {}   # root -> (distance, parent) by site index
 
     def tree(self, roots: list[str], root: str) -> tuple[list, list]:
@@ -179,7 +191,7 @@ class Usable:
         if root not in self.trees:
             todo = [r for r in dict.fromkeys(roots) if r not in self.trees]
             idx = [self.net.index[r] for r in todo]
-            dist, pred = dijkstra(self.matrix, directed=False, indices=idx, return_predecessors=True)
+            dist, pred = dijkstra(self.matrix, directed=True, indices=idx, return_predecessors=True)
             for r, d, p in zip(todo, dist.tolist(), pred.tolist()):
                 self.trees[r] = (d, p)
         return self.trees[root]
@@ -213,7 +225,7 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
     cache = cache or PathCache(1)
     exceptions = frozenset(t for t in terminals if not transit_ok(t))
-    signature = (frozenset(k for k, r in residual.items() if r + EPSILON < need),
+    signature = (_too_full(residual, need),
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
                  frozenset(allowed), exceptions)
     sites = lambda: cache.sites(signature[2:], lambda: frozenset(  # noqa: E731
@@ -221,40 +233,59 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     usable = cache.get(signature, lambda: Usable(cache.network(g), sites(), signature[0] | signature[1]))
     names, index = usable.net.names, usable.net.index
     ends = [index[t] for t in terminals]
-    best: Tree | None = None
+    best = None              # (worst delay, links, root index, parent, tree sites, worst pair)
     first: list | None = None
     for root in terminals:
         r = index[root]
         # lower bounds first: the tree cannot beat the farthest terminal from its root,
         # which is at least |d(first root, t) - d(first root, root)| away (triangle inequality)
-        if best is not None and max(abs(first[t] - first[r]) for t in ends) > best.worst_delay_ms + EPSILON:
+        if best is not None and max(abs(first[t] - first[r]) for t in ends) > best[0] + EPSILON:
             continue
         dist, parent = usable.tree(terminals, root)
         far = max(dist[t] for t in ends)
         if far == INF:
             break              # some endpoint is not reachable at all: no root can join them
-        if best is not None and far > best.worst_delay_ms + EPSILON:
+        if best is not None and far > best[0] + EPSILON:
             continue
         first = first or dist
-        edges = set()
-        for t in ends:
-            while t != r:
-                edges.add(_edge(names[parent[t]], names[t]))
-                t = parent[t]
+        below = _branches(parent, ends, r)
         worst, pair = _worst_pair(dist, parent, ends)
-        cand = Tree(root, tuple(sorted(edges)), round(worst, 6), tuple(sorted((names[pair[0]], names[pair[1]]))))
-        if best is None or (cand.worst_delay_ms, len(cand.edges)) < (best.worst_delay_ms, len(best.edges)):
-            best = cand
+        worst = round(worst, 6)
+        if best is None or (worst, len(below)) < best[:2]:
+            best = (worst, len(below), r, parent, below, pair)
     if best is None:
         # the same graph but for bandwidth: which constraint cut the endpoints apart
         structural = cache.get(("any bandwidth", *signature[1:]),
                                lambda: Usable(cache.network(g), sites(), signature[1]))
         raise _why_unreachable(g, spec, residual, need, structural)
-    if spec.max_latency_ms is not None and best.worst_delay_ms > spec.max_latency_ms + EPSILON:
-        a, b = best.worst_pair
+    worst, _n, r, parent, below, pair = best
+    # only the winner becomes a Tree: its edges (parent, child) away from the root
+    tree = Tree(names[r], tuple(sorted(_edge(names[parent[x]], names[x]) for x in below)), worst,
+                tuple(sorted((names[pair[0]], names[pair[1]]))))
+    if spec.max_latency_ms is not None and worst > spec.max_latency_ms + EPSILON:
+        a, b = tree.worst_pair
         raise Rejected("latency", f"no tree within {spec.max_latency_ms:g} ms between {a} and {b}; "
-                       f"best is {best.worst_delay_ms:.1f} ms")
-    return best
+                       f"best is {worst:.1f} ms")
+    return tree
+
+
+def _too_full(residual: Mapping[LinkKey, float], need: float) -> frozenset:
+    """The links with less than ``need`` left (compared in numpy: this runs for every
+    placement, over every link of the topology)."""
+    left = np.fromiter(residual.values(), dtype=float, count=len(residual))
+    return frozenset(compress(residual, (left + EPSILON < need).tolist()))
+
+
+def _branches(parent: list, ends: list[int], root: int) -> list[int]:
+    """The sites of the shortest-path tree (``parent``, site indices) joining ``ends`` to
+    ``root``, root excepted: each is the child end of one tree link."""
+    seen, out = {root}, []
+    for t in ends:
+        while t not in seen:
+            seen.add(t)
+            out.append(t)
+            t = parent[t]
+    return out
 
 
 def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
@@ -263,8 +294,10 @@ def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
     network full enough to refuse often explains itself cheaply."""
     terminals = list(spec.sites)
     root = terminals[0]
-    dist, parent = structural.spt(root)
-    cut = [t for t in terminals if t not in dist]
+    names, index = structural.net.names, structural.net.index
+    r = index[root]
+    dist, parent = structural.tree([root], root)
+    cut = [t for t in terminals if dist[index[t]] == INF]
     if cut:
         where = f" inside regions {list(spec.allowed_regions)}" if spec.allowed_regions else ""
         return Rejected("region" if spec.allowed_regions else "topology",
@@ -272,10 +305,12 @@ def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
     # reachable ignoring bandwidth: name the tightest link on the least-delay path
     short = []
     for t in terminals[1:]:
-        while t != root:
-            u, t = t, parent[t]
-            if residual[frozenset((u, t))] + EPSILON < need:
-                short.append((residual[frozenset((u, t))], *sorted((u, t))))
+        x = index[t]
+        while x != r:
+            u, x = names[x], parent[x]
+            free = residual[link_key(u, names[x])]
+            if free + EPSILON < need:
+                short.append((free, *sorted((u, names[x]))))
     free, u, v = min(short)
     edge = g[u][v]
     return Rejected("bandwidth", f"link {edge['a']}—{edge['b']} has {free:g} of "

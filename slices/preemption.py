@@ -8,6 +8,7 @@ it is not guaranteed to be the smallest set possible (that is a knapsack problem
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from slices.placement import LinkKey, Tree
@@ -51,16 +52,21 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
                     if deficit[k] <= EPSILON:
                         del deficit[k]
     # prune: drop any victim (highest priority first) that is not needed after all
+    freed = _freed(chosen)
     for s in sorted(chosen, key=lambda s: (-s.spec.priority, s.spec.bandwidth_mbps)):
-        rest = [v for v in chosen if v is not s]
-        if _covers(engine, rest, need):
-            chosen = rest
+        bw = s.spec.bandwidth_mbps
+        links = s.booked_links()
+        if all(ledger.residual[k] + freed[k] - bw + EPSILON >= n for k, n in need.items() if k in links):
+            chosen = [v for v in chosen if v is not s]
+            for k in links:
+                freed[k] -= bw
     return chosen, tree, backup
 
 
-def _covers(engine: "SliceEngine", victims: list["Slice"], need: dict[LinkKey, float]) -> bool:
-    freed: dict[LinkKey, float] = {}
+def _freed(victims: list["Slice"]) -> dict[LinkKey, float]:
+    """What releasing ``victims`` gives back on each link."""
+    freed: dict[LinkKey, float] = defaultdict(float)
     for v in victims:
         for k in v.booked_links():
-            freed[k] = freed.get(k, 0.0) + v.spec.bandwidth_mbps
-    return all(engine.ledger.residual[k] + freed.get(k, 0.0) + EPSILON >= n for k, n in need.items())
+            freed[k] += v.spec.bandwidth_mbps
+    return freed
