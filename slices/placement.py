@@ -14,6 +14,7 @@ this bounds the worst pair directly, which is what ``max_latency_ms`` asks for.
 """
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -60,20 +61,19 @@ class Tree:
     def links(self) -> frozenset:
         return frozenset(link_key(*e) for e in self.edges)
 
-    @cached_property
+    # Computed when asked, not kept: a 750-site WAN at 10,000 slices held ~55 MB of
+    # cached site sets and adjacency (tracemalloc), for questions asked once per compile.
+    @property
     def sites(self) -> frozenset[str]:
         return frozenset(s for e in self.edges for s in e) or frozenset({self.root})
 
-    @cached_property
-    def _adjacent(self) -> dict[str, tuple[str, ...]]:
-        adj: dict[str, set] = {}
+    def adjacency(self) -> dict[str, tuple[str, ...]]:
+        """Each site of the tree -> its neighbours on the tree, sorted."""
+        adj: dict[str, list] = {}
         for a, b in self.edges:
-            adj.setdefault(a, set()).add(b)
-            adj.setdefault(b, set()).add(a)
+            adj.setdefault(a, []).append(b)
+            adj.setdefault(b, []).append(a)
         return {x: tuple(sorted(n)) for x, n in adj.items()}
-
-    def neighbours(self, site: str) -> tuple[str, ...]:
-        return self._adjacent.get(site, ())
 
 
 def _worst_pair(dist: list, parent: list, terminals: list[int]) -> tuple[float, tuple[int, int]]:
@@ -183,17 +183,18 @@ class Usable:
         np.cumsum(np.bincount(net.rows[entries], minlength=n), out=indptr[1:])
         # explicit zeros are links of no delay (sites in one place), not missing links
         self.matrix = csr_matrix((net.entry_delay[entries], net.cols[entries], indptr), shape=(n, n))
-        self.trees: dict[str, tuple[list, list]] = {}   # root -> (distance, parent) by site index
+        self.trees: dict[str, tuple[array, array]] = {}   # root -> (distance, parent) by site index
 
-    def tree(self, roots: list[str], root: str) -> tuple[list, list]:
+    def tree(self, roots: list[str], root: str) -> tuple[array, array]:
         """(distance, parent index) of every site from ``root`` (inf and -1 where it cannot
         be reached); computed with every other root of ``roots`` not known yet."""
         if root not in self.trees:
             todo = [r for r in dict.fromkeys(roots) if r not in self.trees]
             idx = [self.net.index[r] for r in todo]
             dist, pred = dijkstra(self.matrix, directed=True, indices=idx, return_predecessors=True)
-            for r, d, p in zip(todo, dist.tolist(), pred.tolist()):
-                self.trees[r] = (d, p)
+            for r, d, p in zip(todo, dist, pred.astype(np.int32)):
+                # compact (8 and 4 bytes a site, not a Python object each), read like lists
+                self.trees[r] = (array("d", d.tobytes()), array("i", p.tobytes()))
         return self.trees[root]
 
     def spt(self, root: str) -> tuple[dict, dict]:

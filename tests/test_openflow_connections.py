@@ -16,8 +16,23 @@ def threads_of(pid: int) -> int:
         return int(next(line for line in f if line.startswith("Threads:")).split()[1])
 
 
+def wait_listening(port: int, seconds: float = 30.0) -> None:
+    """Until the controller (starting on a busy machine takes a few seconds) accepts
+    OpenFlow connections."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_1000_openflow_connect_close_cycles_leave_the_thread_count_where_it_was(tmp_path):
     with ControllerProcess("two-clouds", tmp_path / "store.db", tmp_path / "controller.log") as ctl:
+        wait_listening(ctl.of)
         time.sleep(1.0)
         start = threads_of(ctl.proc.pid)
         for i in range(CYCLES):
