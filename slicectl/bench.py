@@ -20,6 +20,7 @@ import random
 import resource
 import statistics
 import time
+from typing import NamedTuple
 
 from slicectl.report import percentile
 from slices.memory import settle_garbage
@@ -71,10 +72,28 @@ def _pct(values: list[float], q: float) -> float:
 FREEZE_EVERY = 100  # as the controller's owner thread (controller.core.SETTLE_EVERY)
 
 
-def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):
+class Load(NamedTuple):
+    engine: SliceEngine
+    compiled: dict[str, tuple]
+    per_slice: list[float]             # ms each, in order
+    kinds: dict[str, list[float]]      # ms of each admission, by what it took (see _kind)
+    rejected: int
+    total: float                       # s
+
+
+def _kind(events: list) -> str:
+    """plain: placed as the network was; preempting: displaced lower priorities (the
+    time then includes re-placing and recompiling them); rejected."""
+    if not events:
+        return "rejected"
+    return "preempting" if len(events) > 1 else "plain"
+
+
+def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap, unfreeze: bool = True) -> Load:
     engine = SliceEngine(topo, prefix_len=28)
     compiled: dict[str, tuple] = {}
     per_slice, rejected = [], 0
+    kinds: dict[str, list[float]] = {"plain": [], "preempting": [], "rejected": []}
     started = time.process_time()
     for spec in specs:
         t0 = time.process_time()
@@ -88,8 +107,15 @@ def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap):
         if len(per_slice) % FREEZE_EVERY == FREEZE_EVERY - 1:
             settle_garbage()
         per_slice.append((time.process_time() - t0) * 1000)
-    gc.unfreeze()
-    return engine, compiled, per_slice, rejected, time.process_time() - started
+        kinds[_kind(events)].append(per_slice[-1])
+    if unfreeze:
+        gc.unfreeze()
+    return Load(engine, compiled, per_slice, kinds, rejected, time.process_time() - started)
+
+
+def _by_kind(kinds: dict[str, list[float]]) -> dict:
+    return {k: {"count": len(v), "mean_ms": round(statistics.fmean(v), 3) if v else None}
+            for k, v in kinds.items()}
 
 
 def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
@@ -98,11 +124,24 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
     specs = random_specs(topo, slices, seed, endpoints_min, endpoints_max)
     small = None
     if scaling and slices >= 20:  # the median of three runs: a short run is a noisy one
-        small = statistics.median(_load(topo, specs[: slices // 10], ports)[4] for _ in range(3))
-    engine, compiled, per_slice, rejected, total = _load(topo, specs, ports)
+        runs = sorted((_load(topo, specs[: slices // 10], ports) for _ in range(3)), key=lambda r: r.total)
+        small = runs[1]
+    # the probes run on the loaded engine as the controller's owner thread runs requests:
+    # the garbage settled every FREEZE_EVERY requests, the long-lived plan frozen
+    engine, compiled, per_slice, kinds, rejected, total = _load(topo, specs, ports, unfreeze=False)
+    settle_garbage()
+    requests = 0
+
+    def request() -> None:
+        nonlocal requests
+        requests += 1
+        if requests % FREEZE_EVERY == 0:
+            settle_garbage()
+
     extra = random_specs(topo, probes, seed + 1, endpoints_min, endpoints_max, prefix="probe")
     add_ms, delete_ms, restore_ms, restore_tasks = [], [], [], []
     for spec in extra:
+        request()
         t0 = time.process_time()
         try:
             events = engine.admit(spec)
@@ -112,18 +151,21 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
             if name in engine.slices:
                 compile_slice(engine.record(name), ports)
         add_ms.append((time.process_time() - t0) * 1000)
+        request()
         t0 = time.process_time()
         engine.release(spec.name, restore=False)   # as the controller: the caller waits for this
         delete_ms.append((time.process_time() - t0) * 1000)
         restore_tasks.append(0)
         while True:                                # ... then the controller's restoration tasks
             restore_tasks[-1] += 1
+            request()
             t0 = time.process_time()
             for ev in engine.restore_waiting(limit=RESTORE_BATCH):
                 compile_slice(engine.record(ev.slice), ports)
             restore_ms.append((time.process_time() - t0) * 1000)
             if not engine.restore_pending:
                 break
+    gc.unfreeze()
     per_switch: dict[str, int] = {}
     for entries in compiled.values():
         for e in entries:
@@ -136,6 +178,7 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
         "total_s": round(total, 3),
         "per_slice_ms": {"p50": round(_pct(per_slice, 50), 3), "p99": round(_pct(per_slice, 99), 3),
                          "mean": round(statistics.fmean(per_slice), 3) if per_slice else 0.0},
+        "by_kind": _by_kind(kinds),
         "add_one_ms_p99": round(_pct(add_ms, 99), 3),
         "delete_one_ms_p99": round(_pct(delete_ms, 99), 3),
         "restore_after_delete_ms_p99": round(_pct(restore_ms, 99), 3),
@@ -146,8 +189,9 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
         "seed": seed, "endpoints": [endpoints_min, endpoints_max],
     }
     if small is not None:
-        report["scaling"] = {"slices": slices // 10, "total_s": round(small, 3),
-                             "ratio_for_10x": round(total / small, 2) if small else None}
+        report["scaling"] = {"slices": slices // 10, "total_s": round(small.total, 3),
+                             "ratio_for_10x": round(total / small.total, 2) if small.total else None,
+                             "by_kind": _by_kind(small.kinds)}
     report["targets"] = _judge(report)
     return report
 
@@ -182,13 +226,24 @@ def format_report(r: dict) -> str:
              f"{r['restore_tasks_after_delete_max']} tasks at most)",
              f"  rules: {r['rules_total']} in all, at most {r['rules_per_switch_max']} on one switch; "
              f"peak RSS {r['peak_rss_mb']} MB"]
+    lines.append("  admissions: " + _kinds_text(r["by_kind"]))
     if "scaling" in r:
         s = r["scaling"]
         lines.append(f"  scaling: {s['slices']} slices took {s['total_s']} s; 10x the slices took "
                      f"{s['ratio_for_10x']}x the time")
+        lines.append(f"    at {s['slices']} slices: " + _kinds_text(s["by_kind"]))
     for name, t in r["targets"].items():
         if t["ok"] is None:
             lines.append(f"  target {name}: {t['value']} (no target at this size)")
             continue
         lines.append(f"  target {name}: {t['value']} <= {t['limit']:g}: {'ok' if t['ok'] else 'MISSED'}")
     return "\n".join(lines)
+
+
+def _kinds_text(by_kind: dict) -> str:
+    """How many admissions of each kind, and what one cost on average."""
+    words = {"plain": "placed as the network was",
+             "preempting": "displacing lower priorities (re-placing and recompiling them included)",
+             "rejected": "rejected"}
+    return "; ".join(f"{v['count']} {words[k]}" + (f", {v['mean_ms']} ms each" if v["count"] else "")
+                     for k, v in by_kind.items())

@@ -29,7 +29,8 @@ def audit(engine: "SliceEngine") -> list[str]:
     compiled plan claim one key on a switch.
     """
     problems = []
-    for key, on in engine.ledger.on_link.items():
+    for key in engine.ledger.capacity:
+        on = engine.ledger.holders(key)
         want = {x.name: (key in (x.tree.links if x.tree else ())) + (key in (x.backup.links if x.backup else ()))
                 + (key in x.standby_links) for x in engine.slices.values()}
         if on != {n: c for n, c in want.items() if c}:

@@ -26,10 +26,10 @@ class Ledger:
         self.capacity = dict(capacity)
         self.residual = dict(capacity)
         self.tags = TagSpace()
-        self.on_link: dict[LinkKey, dict[str, int]] = {k: {} for k in capacity}  # name -> trees there
         self.by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in capacity}
-        # per link, per priority: the slices there (preemption looks at one priority at a time)
-        self.by_level: dict[LinkKey, list[set[str]]] = {k: [set() for _ in range(8)] for k in capacity}
+        # per link, per priority: the slices there, each with how many of its trees cross
+        # the link (preemption looks at one priority at a time)
+        self.by_level: dict[LinkKey, list[dict[str, int]]] = {k: [{} for _ in range(8)] for k in capacity}
         # links whose residual grew since the engine last looked (restore_waiting): only
         # a slice waiting on one of them can have become placeable
         self.freed: set[LinkKey] = set()
@@ -42,9 +42,8 @@ class Ledger:
     def copy(self) -> "Ledger":
         other = Ledger.__new__(Ledger)
         other.capacity, other.residual, other.tags = self.capacity, dict(self.residual), self.tags.copy()
-        other.on_link = {k: dict(v) for k, v in self.on_link.items()}
         other.by_priority = {k: list(v) for k, v in self.by_priority.items()}
-        other.by_level = {k: [set(names) for names in v] for k, v in self.by_level.items()}
+        other.by_level = {k: [dict(names) for names in v] for k, v in self.by_level.items()}
         other.freed = set(self.freed)
         return other
 
@@ -107,19 +106,22 @@ class Ledger:
         if sign < 0:
             self.freed.add(key)
         self.by_priority[key][s.spec.priority] += sign * mbps
-        on = self.on_link[key]
+        on = self.by_level[key][s.spec.priority]
         count = on.get(s.name, 0) + sign
         if count:
             on[s.name] = count
-            self.by_level[key][s.spec.priority].add(s.name)
         else:
             on.pop(s.name, None)
-            self.by_level[key][s.spec.priority].discard(s.name)
 
     # -- questions ---------------------------------------------------------------------------
 
+    def holders(self, key: LinkKey) -> dict[str, int]:
+        """The slices holding capacity on link ``key``, each with how many of its trees
+        (primary, backup, standby) cross it."""
+        return {name: n for level in self.by_level[key] for name, n in level.items()}
+
     def names_on(self, key: LinkKey) -> list[str]:
-        return sorted(self.on_link[key])
+        return sorted(name for level in self.by_level[key] for name in level)
 
     def if_lower_left(self, priority: int) -> dict[LinkKey, float]:
         """Residual capacity of every link if every slice below ``priority`` left it."""

@@ -44,7 +44,7 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
                 break
             if s.status != PLACED:
                 continue
-            helps = [k for k in deficit if s.name in ledger.on_link[k]]
+            helps = [k for k in deficit if s.name in ledger.by_level[k][priority]]
             if helps:
                 chosen.append(s)
                 for k in helps:

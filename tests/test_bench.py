@@ -20,6 +20,10 @@ def test_bench_engine_reports_every_figure(capsys):
     assert report["admitted"] > 0 and report["rules_total"] > 0
     assert set(report["per_slice_ms"]) >= {"p50", "p99"}
     assert report["scaling"]["slices"] == 4
+    # every admission is counted once, by what it took
+    kinds = report["by_kind"]
+    assert sum(k["count"] for k in kinds.values()) == 40 and kinds["rejected"]["count"] == report["rejected"]
+    assert sum(k["count"] for k in report["scaling"]["by_kind"].values()) == 4
 
 
 def test_the_scarce_variant_runs_short_of_capacity(capsys):
@@ -29,6 +33,7 @@ def test_the_scarce_variant_runs_short_of_capacity(capsys):
     scarce = json.loads(capsys.readouterr().out)
     assert scarce["topology"] == "japan-intercloud-capacity-x0.1"
     assert scarce["rejected"] + scarce["preempted_at_end"] > plenty["rejected"] + plenty["preempted_at_end"]
+    assert scarce["by_kind"]["rejected"]["count"] > plenty["by_kind"]["rejected"]["count"]
     assert main(["bench", "engine", "--topology", "japan-intercloud", "--capacity-scale", "0"]) == 2
 
 
@@ -62,3 +67,13 @@ def test_outage_is_the_longest_run_of_unanswered_probes():
     assert s["silent"]["goal_ms"] == 500 and s["drain"]["goal_ms"] is None
     table = format_summary(s)
     assert "silent" in table and "met" in table and "drain" in table
+
+
+def test_admissions_are_told_apart_by_what_they_took():
+    from slicectl.bench import _kind
+    from slices.engine import Event
+    admitted, preempted = Event("admitted", "new", ""), Event("preempted", "old", "preempted by new")
+    assert _kind([admitted]) == "plain"
+    assert _kind([admitted, preempted]) == "preempting"
+    assert _kind([admitted, preempted, Event("re-placed", "old2", "")]) == "preempting"
+    assert _kind([]) == "rejected"

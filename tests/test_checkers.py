@@ -49,7 +49,8 @@ ENGINE_CORRUPTIONS = {
                      "residual"),
     "oversubscribed": (lambda e: e.capacity.__setitem__(next(iter(e.slices["medical"].tree.links)), 1),
                        "oversubscribed"),
-    "link index": (lambda e: e.ledger.on_link[next(iter(e.slices["gov"].tree.links))].pop("gov"), "link index"),
+    "link index": (lambda e: e.ledger.by_level[next(iter(e.slices["gov"].tree.links))][e.slices["gov"].spec.priority]
+                   .pop("gov"), "link index"),
     "duplicate tag": (lambda e: e.slices["retail"].tags.__setitem__(shared_link(e), e.slices["medical"].tags[shared_link(e)]),
                       "used by"),
     "missing tag": (lambda e: e.slices["gov"].tags.pop(next(iter(e.slices["gov"].tree.links))), "no tag"),
