@@ -124,7 +124,9 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
     specs = random_specs(topo, slices, seed, endpoints_min, endpoints_max)
     small = None
     if scaling and slices >= 20:  # the median of three runs: a short run is a noisy one
-        runs = sorted((_load(topo, specs[: slices // 10], ports) for _ in range(3)), key=lambda r: r.total)
+        # only the figures are kept: the engines and plans would weigh on the big run's memory
+        runs = sorted((_load(topo, specs[: slices // 10], ports)._replace(engine=None, compiled=None)
+                       for _ in range(3)), key=lambda r: r.total)
         small = runs[1]
     # the probes run on the loaded engine as the controller's owner thread runs requests:
     # the garbage settled every FREEZE_EVERY requests, the long-lived plan frozen

@@ -31,7 +31,7 @@ primary tree while its port is live, else onto the backup tree, where the frame 
 """
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -77,18 +77,30 @@ def base_entries(topology: "Topology", ports: PortMap) -> tuple[Entry, ...]:
     return tuple(sorted(out, key=_order))
 
 
-def _next_hops(adj: dict[str, tuple[str, ...]], dest: str) -> dict[str, str]:
-    """For every site of the tree (``adj``: its adjacency), the neighbour one step closer
-    to ``dest``."""
-    hop, todo = {}, deque([dest])
-    seen = {dest}
+def _toward_root(adj: dict[str, tuple[str, ...]], root: str) -> dict[str, str]:
+    """Each site of the tree (``adj``: its adjacency) but ``root`` -> its neighbour one
+    step closer to ``root``."""
+    up, todo, seen = {}, [root], {root}
     while todo:
-        x = todo.popleft()
+        x = todo.pop()
         for y in adj.get(x, ()):
             if y not in seen:
                 seen.add(y)
-                hop[y] = x
+                up[y] = x
                 todo.append(y)
+    return up
+
+
+def _next_hops(up: dict[str, str], dest: str) -> dict[str, str]:
+    """For every site of the tree but ``dest``, the neighbour one step closer to ``dest``:
+    toward the tree's root (``up``: :func:`_toward_root`), except on the way from the
+    root down to ``dest``. One tree search per tree, not one per endpoint."""
+    hop = dict(up)
+    x = dest
+    while x in up:
+        hop[up[x]] = x
+        x = up[x]
+    hop.pop(dest, None)
     return hop
 
 
@@ -171,13 +183,15 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
             port_tag[(b, a)] = (ports.toward(b, a), tag)
         adj = tree.adjacency()
         other_sites = other.sites if other is not None else frozenset()
-        hops = {e.site: _next_hops(adj, e.site) for e in eps}
+        up = _toward_root(adj, tree.root)
+        hops = {e.site: _next_hops(up, e.site) for e in eps}
         # the same at every site of the tree: one copy each
         to_ip = {e: (md_match, _IPV4, _item("ipv4_dst", address[e])) for e in eps}
         to_arp = {e: (md_match, _ARP, _item("arp_tpa", address[e])) for e in eps}
         if label == "primary" and s.backup:
             backup_adj = s.backup.adjacency()
-            backup_hops = {e.site: _next_hops(backup_adj, e.site) for e in eps}
+            backup_up = _toward_root(backup_adj, s.backup.root)
+            backup_hops = {e.site: _next_hops(backup_up, e.site) for e in eps}
         else:
             backup_hops = {}
         for site in sorted(adj or (tree.root,)):   # (a tree of one site has no links)
