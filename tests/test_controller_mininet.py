@@ -452,30 +452,39 @@ def test_a_locked_store_fails_requests_cleanly_and_one_port_keeps_one_owner(net)
     ctl, wan = net
     d = spec("owner", endpoints(wan, ("sapporo-dc", 1), ("nagoya-dc", 2)), 5)
     create(ctl, d)
-    src, _ = host_of(wan, "sapporo-dc", 1)
-    _dst, ip = host_of(wan, "nagoya-dc", 2)
-    before, stored = switch_state(), Store(ctl.store).dump()
-    lock = sqlite3.connect(ctl.store, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
     try:
-        moved = spec("owner", endpoints(wan, ("sapporo-dc", 2), ("nagoya-dc", 2)), 5)
-        with pytest.raises(grpc.RpcError) as e:
-            ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(moved)), timeout=30)
-        assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "locked" in e.value.details()
-    finally:
-        lock.close()
-    assert switch_state() == before and Store(ctl.store).dump() == stored
-    with pytest.raises(grpc.RpcError) as e:    # sapporo-dc:1 is still owner's
-        create(ctl, spec("intruder", endpoints(wan, ("sapporo-dc", 1), ("osaka-dc", 2)), 5))
-    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "belongs to slice owner" in e.value.details()
-    ctl.kill9()
-    ctl.start()
-    ctl.wait_switches()
-    listed = {s.spec.name: s for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices}
-    assert "intruder" not in listed and listed["owner"].state == pb.SLICE_STATE_ACTIVE
-    assert [(e.site, e.port) for e in listed["owner"].spec.endpoints] == [("sapporo-dc", 1), ("nagoya-dc", 2)]
-    assert pings(src, ip) > 0
-    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="owner"), timeout=30)
+        src, _ = host_of(wan, "sapporo-dc", 1)
+        _dst, ip = host_of(wan, "nagoya-dc", 2)
+        before, stored = switch_state(), Store(ctl.store).dump()
+        lock = sqlite3.connect(ctl.store, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            moved = spec("owner", endpoints(wan, ("sapporo-dc", 2), ("nagoya-dc", 2)), 5)
+            with pytest.raises(grpc.RpcError) as e:
+                ctl.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(moved)), timeout=30)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "locked" in e.value.details()
+        finally:
+            lock.close()
+        after = switch_state()
+        changed = {sw: (before.get(sw), after.get(sw)) for sw in before.keys() | after.keys()
+                   if before.get(sw) != after.get(sw)}
+        assert not changed, f"switches changed by a failed update (before, after): {changed}"
+        assert Store(ctl.store).dump() == stored
+        with pytest.raises(grpc.RpcError) as e:    # sapporo-dc:1 is still owner's
+            create(ctl, spec("intruder", endpoints(wan, ("sapporo-dc", 1), ("osaka-dc", 2)), 5))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "belongs to slice owner" in e.value.details()
+        ctl.kill9()
+        ctl.start()
+        ctl.wait_switches()
+        listed = {s.spec.name: s for s in ctl.slices.ListSlices(pb.ListSlicesRequest()).slices}
+        assert "intruder" not in listed and listed["owner"].state == pb.SLICE_STATE_ACTIVE
+        assert [(e.site, e.port) for e in listed["owner"].spec.endpoints] == [("sapporo-dc", 1), ("nagoya-dc", 2)]
+        assert pings(src, ip) > 0
+    finally:   # whatever failed above, the module's later tests get the network without it
+        try:
+            ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name="owner"), timeout=30)
+        except grpc.RpcError:
+            pass
 
 
 def test_flows_deleted_by_hand_come_back_within_one_audit_period(net):
