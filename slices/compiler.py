@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from slices.record import PLACED, Placement
+from slices.placement import Tree
 from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE, OFPVID_PRESENT,
                           PROBE_BACK, PROBE_ETH_TYPE, PROBE_OUT, TABLE_CLASSIFY, TABLE_FORWARD,
                           COOKIE_APP, PRIO_ANNOUNCE, PRIO_BROADCAST, PRIO_INGRESS, PRIO_LINK, PRIO_MISS,
@@ -102,6 +103,14 @@ def _next_hops(up: dict[str, str], dest: str) -> dict[str, str]:
         x = up[x]
     hop.pop(dest, None)
     return hop
+
+
+def _routes(tree: Tree, eps: list[Endpoint]) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, str]]]:
+    """The tree's adjacency, and for each endpoint's site the next hop toward it from
+    every other site of the tree."""
+    adj = tree.adjacency()
+    up = _toward_root(adj, tree.root)
+    return adj, {e.site: _next_hops(up, e.site) for e in eps}
 
 
 @lru_cache(maxsize=1 << 16)
@@ -173,6 +182,9 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     trees = [(s.tree, s.tag, meta, s.backup)]
     if s.backup:
         trees.append((s.backup, s.backup_tag, meta | BACKUP_BIT, s.tree))
+    # each tree's adjacency and next hops toward every endpoint, worked out once: the
+    # primary's rules need the backup's next hops too (failover groups)
+    routes = {id(t): _routes(t, eps) for t, *_ in trees}
     for label, (tree, tags, md, other) in zip(("primary", "backup"), trees):
         md_match = _item("metadata", md)
         into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
@@ -181,19 +193,12 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
             tag = tags[frozenset((a, b))]
             port_tag[(a, b)] = (ports.toward(a, b), tag)
             port_tag[(b, a)] = (ports.toward(b, a), tag)
-        adj = tree.adjacency()
+        adj, hops = routes[id(tree)]
         other_sites = other.sites if other is not None else frozenset()
-        up = _toward_root(adj, tree.root)
-        hops = {e.site: _next_hops(up, e.site) for e in eps}
         # the same at every site of the tree: one copy each
         to_ip = {e: (md_match, _IPV4, _item("ipv4_dst", address[e])) for e in eps}
         to_arp = {e: (md_match, _ARP, _item("arp_tpa", address[e])) for e in eps}
-        if label == "primary" and s.backup:
-            backup_adj = s.backup.adjacency()
-            backup_up = _toward_root(backup_adj, s.backup.root)
-            backup_hops = {e.site: _next_hops(backup_up, e.site) for e in eps}
-        else:
-            backup_hops = {}
+        backup_hops = routes[id(s.backup)][1] if label == "primary" and s.backup else {}
         for site in sorted(adj or (tree.root,)):   # (a tree of one site has no links)
             through = _pass_through(adj, other_sites, site, at_site)
             if through:

@@ -121,7 +121,7 @@ class Ledger:
         return {name: n for level in self.by_level[key] for name, n in level.items()}
 
     def names_on(self, key: LinkKey) -> list[str]:
-        return sorted(name for level in self.by_level[key] for name in level)
+        return sorted(self.holders(key))
 
     def if_lower_left(self, priority: int) -> dict[LinkKey, float]:
         """Residual capacity of every link if every slice below ``priority`` left it."""

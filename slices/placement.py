@@ -197,13 +197,6 @@ class Usable:
                 self.trees[r] = (array("d", d.tobytes()), array("i", p.tobytes()))
         return self.trees[root]
 
-    def spt(self, root: str) -> tuple[dict, dict]:
-        """(distance, parent) by site name of every site reachable from ``root``."""
-        dist, parent = self.tree([root], root)
-        names = self.net.names
-        return ({names[i]: d for i, d in enumerate(dist) if d != INF},
-                {names[i]: names[p] for i, p in enumerate(parent) if p >= 0})
-
 
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
           avoid_links: Iterable[LinkKey] = (), avoid_sites: Iterable[str] = (),

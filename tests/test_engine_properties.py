@@ -183,7 +183,9 @@ def test_the_usable_graphs_trees_are_networkx_dijkstras(seed, data):
                  if frozenset((u, v)) not in blocked and not {u, v} & gone)
     roots = data.draw(st.lists(st.sampled_from(sorted(set(names) - gone) or names), min_size=1, max_size=3))
     for root in roots:
-        dist, parent = usable.spt(root)
+        d, p = usable.tree([root], root)
+        dist = {usable.net.names[i]: x for i, x in enumerate(d) if x != float("inf")}
+        parent = {usable.net.names[i]: usable.net.names[j] for i, j in enumerate(p) if j >= 0}
         if root in gone:
             continue
         h.add_node(root)
