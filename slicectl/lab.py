@@ -335,16 +335,18 @@ class Net:
         from topologies.emulation.fidelity import min_rtt
         return min_rtt(host, ip, count)
 
-    def udp(self, src, dst, mbps: float, seconds: int = 3, port: int = 5401) -> float | None:
-        """Send UDP at ``mbps`` from ``src`` to ``dst`` (Mininet hosts) for ``seconds``;
-        the Mbit/s that arrived (iperf3's receiver figure), None if iperf3 failed."""
+    def udp(self, src, dst, mbps: float, seconds: int = 3, port: int = 5401,
+            datagram: int = 1400) -> float | None:
+        """Send UDP at ``mbps`` in ``datagram``-byte datagrams from ``src`` to ``dst``
+        (Mininet hosts) for ``seconds``; the Mbit/s that arrived (iperf3's receiver
+        figure), None if iperf3 failed."""
         server = dst.popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         try:
             out = ""
             for _ in range(20):   # the server needs a moment to listen
                 r = src.popen(["iperf3", "-c", dst.IP(), "-p", str(port), "-u", "-b", f"{mbps:g}M",
-                               "-t", str(seconds), "-l", "1400", "-J"], stdout=subprocess.PIPE,
+                               "-t", str(seconds), "-l", str(datagram), "-J"], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
                 out = r.communicate(timeout=seconds + 20)[0]
                 if "unable to connect" not in out and "Connection refused" not in out:

@@ -361,14 +361,16 @@ def test_a_cut_link_is_routed_around(net):
 
 
 def test_a_slice_over_its_bound_on_a_slower_link_moves_to_a_faster_tree(net):
-    """Sapporo—Nagoya (bound 20 ms) goes by Sendai (7.7 ms); the Sendai—Sapporo link turns
+    """Sapporo—Nagoya (bound 30 ms) goes by Sendai (7.7 ms); the Sendai—Sapporo link turns
     40 ms slow with its ports up - nothing a switch reports. The controller's in-band
     probes flag the slice, its link probes show which link is slow, and the slice moves
-    make-before-break to the direct Tokyo—Sapporo link (13.8 ms), within its bound again."""
+    make-before-break to the direct Tokyo—Sapporo link (13.8 ms), within its bound again.
+    (The bound leaves room for the emulation's own cost: its relays and userspace
+    switches add 3 ms to that tree on a quiet host, 6 ms with both cores kept busy.)"""
     ctl, wan = net
     where = (("sapporo-dc", 1), ("nagoya-dc", 1))
     slow = {"sendai-ix", "sapporo-ix"}
-    s = create(ctl, spec("sla-move", endpoints(wan, *where), 5, max_latency_ms=20))
+    s = create(ctl, spec("sla-move", endpoints(wan, *where), 5, max_latency_ms=30))
     assert slow in [{l.a, l.b} for l in s.tree], s.tree
     with Events(ctl.slices, "sla-move") as events:
         wan.fault_link("sendai-ix", "sapporo-ix", "delay=40")
@@ -379,8 +381,9 @@ def test_a_slice_over_its_bound_on_a_slower_link_moves_to_a_faster_tree(net):
                 time.sleep(0.5)
             (src, _), (_dst, ip) = host_of(wan, *where[0]), host_of(wan, *where[1])
             assert pings(src, ip) >= 2
-            while ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).sla.state != pb.SLA_STATE_WITHIN_BOUND:
-                assert time.monotonic() < deadline, f"never within bound again: {events}"
+            deadline = time.monotonic() + 30
+            while (sla := ctl.slices.GetSlice(pb.GetSliceRequest(name="sla-move")).sla).state != pb.SLA_STATE_WITHIN_BOUND:
+                assert time.monotonic() < deadline, f"never within bound again ({sla.reason}): {events}"
                 time.sleep(0.5)
         finally:
             wan.fault_link("sendai-ix", "sapporo-ix", "restore")

@@ -1,5 +1,7 @@
 """Self-check of lab 4: two Tokyo—Sapporo slices with the tightest bounds the WAN can keep
 are both admitted, and the wire shows they really take different routes."""
+import time
+
 TITLE = "Latency bounds and admission"
 MINUTES = 45
 ITEMS = {
@@ -43,10 +45,16 @@ def run(lab) -> None:
                    "lower the bound until the controller refuses; its refusal names the best it can do "
                    "with trading in place")
 
-        rtts = {}
-        for n, d in by.items():
-            src, _ = net.host(d["endpoints"][0]["site"], d["endpoints"][0]["port"])
-            rtts[n] = net.rtt_ms(src, d["endpoints"][1]["ip"], count=10)
+        # the least of 20 pings, three times over for each slice in turn: one busy moment
+        # of the emulation's two cores (every ping of a burst late) is not a route
+        rtts: dict = {n: None for n in by}
+        for _round in range(3):
+            for n, d in by.items():
+                src, _ = net.host(d["endpoints"][0]["site"], d["endpoints"][0]["port"])
+                got = net.rtt_ms(src, d["endpoints"][1]["ip"], count=20)
+                if got is not None:
+                    rtts[n] = got if rtts[n] is None else min(rtts[n], got)
+                time.sleep(0.3)
         want = 2 * (a.worst_delay_ms - t.worst_delay_ms)
         ok = None not in rtts.values() and abs(rtts["analytics"] - rtts["trading"] - want) <= 4
         lab.expect("wire", ok, ", ".join(f"{n} {'-' if v is None else f'{v:.2f}'} ms" for n, v in rtts.items())
