@@ -355,6 +355,11 @@ class SlicingApp(app_manager.OSKenApp):
                                                     data=frame))
             with self._lock:
                 verdicts = self.monitor.evaluate(time.monotonic(), set(self.dps))
+                ask = self.monitor.unconfirmed(time.monotonic())
+            for site in ask:   # missed probes and nothing heard since: is it us or the links?
+                dp = dps.get(site)
+                if dp is not None:
+                    self._echo(dp)
             for v in verdicts:
                 self._tell(lambda v=v: self.controller.link_verdict(v.a, v.b, v.up, v.reason))
             if time.monotonic() - next_at > interval:   # fell behind (a stalled machine): no burst
@@ -457,6 +462,13 @@ class SlicingApp(app_manager.OSKenApp):
         _magic, sent = _ECHO.unpack(data)
         with self._lock:
             self._echo_s[site].append(time.monotonic() - sent)
+            if self.monitor is not None:
+                self.monitor.returned(sent)
+
+    @staticmethod
+    def _echo(dp) -> None:
+        """An echo request carrying its send time (answered in :meth:`_echo_reply`)."""
+        dp.send_msg(dp.ofproto_parser.OFPEchoRequest(dp, data=_ECHO.pack(_ECHO_MAGIC, time.monotonic())))
 
     def _sla_every(self) -> None:
         """Each interval: an echo to every switch (the control channel's share of a
@@ -471,7 +483,7 @@ class SlicingApp(app_manager.OSKenApp):
                 continue
             dps = dict(self.dps)
             for dp in dps.values():
-                dp.send_msg(dp.ofproto_parser.OFPEchoRequest(dp, data=_ECHO.pack(_ECHO_MAGIC, time.monotonic())))
+                self._echo(dp)
             targets = self.controller.sla_targets
             with self._lock:
                 self.sla.watch(list(targets), time.monotonic())

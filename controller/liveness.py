@@ -19,7 +19,11 @@ switch supports (Open vSwitch's BFD, where enabled, only speeds up local failove
   is **down** after ``misses`` missed probes in a row that span at least ``misses``
   intervals plus the round trip (counting probes: a controller too busy to send is not
   mistaken for a dead link; and time: nor is one that sent a few rounds at once after
-  falling behind), or as soon as a probe
+  falling behind), provided something sent after the last of them has come back - another
+  link's probe, or an echo the controller then asks the switches for (a controller too
+  busy to *read* its switches, or a switch process stalled as a whole, hears no link and
+  is not mistaken for every link dead: measured on the emulation, all probes of a round
+  came back 60-110 ms late together when its two cores were saturated), or as soon as a probe
   comes back from a switch or port the topology does not put at the other end
   (**miswired**: reported and not used); it is **up** again only after its probes have
   come back without a miss for ``hold_down_s`` (no flapping). A link is judged only once
@@ -121,6 +125,7 @@ class LinkMonitor:
     _links: dict = field(default_factory=dict, init=False)
     _at_port: dict = field(default_factory=dict, init=False)
     _sites: list = field(default_factory=list, init=False)
+    _heard_up_to: float = field(default=float("-inf"), init=False)   # see returned()
 
     def __post_init__(self):
         if self.interval_s <= 0 or self.misses < 1 or self.hold_down_s < 0:
@@ -170,6 +175,7 @@ class LinkMonitor:
         at = link.sent_at.pop(seq, None) if seq is not None else None
         if at is not None:
             link.delays.append(max(0.0, (now - at - channel_s) * 1000 / 2))
+            self.returned(at)
         index, far_port = where
         far = (self._sites[index] if index < len(self._sites) else f"site #{index}", far_port)
         expected = link.ends[(site, port)]
@@ -182,6 +188,27 @@ class LinkMonitor:
             link.answering_since = now
         link.last_answer = now
         link.pending.clear()
+
+    def returned(self, sent_at: float) -> None:
+        """Something the controller sent at ``sent_at`` (a probe over any link, an echo to
+        any switch) has come back and been read: the way back from the switches is
+        working for what was sent until then, so a link whose probes of that time are
+        still missing is silent itself."""
+        self._heard_up_to = max(self._heard_up_to, sent_at)
+
+    def unconfirmed(self, now: float) -> list[str]:
+        """The ends of links that have missed their probes while nothing sent since came
+        back from any link: ask their switches for an echo (see :meth:`returned`)."""
+        out = set()
+        for link in self._links.values():
+            last = self._last_overdue(link, now)
+            if link.status != DOWN and last is not None and self._heard_up_to < last:
+                out.update((link.a, link.b))
+        return sorted(out)
+
+    def _last_overdue(self, link: _Link, now: float) -> float | None:
+        """When the newest missed probe of ``link`` was sent (None: nothing missed)."""
+        return next((t for t in reversed(link.pending) if now - t > link.rtt_s + self.interval_s), None)
 
     def port_down(self, site: str, port: int, reason: str) -> None:
         """The switch reported the port down: the link is down at once, and comes back
@@ -225,7 +252,8 @@ class LinkMonitor:
         # behind and sent a few rounds at once has not given the link its chance yet
         silent_for = now - (link.last_answer if link.last_answer is not None else link.judged_from - self.grace_s)
         if (overdue >= self.misses and silent_for > self.misses * self.interval_s + link.rtt_s
-                and link.status != DOWN and now >= link.judged_from):
+                and link.status != DOWN and now >= link.judged_from
+                and self._heard_up_to >= self._last_overdue(link, now)):   # the way back works
             silent = (f"{overdue} probes unanswered, none for {(now - link.last_answer) * 1000:.0f} ms"
                       if link.last_answer is not None else "probes never answered")
             return self._set(link, DOWN, silent)

@@ -11,13 +11,15 @@ from topologies import load
 
 
 @contextmanager
-def controller_and_wan(topology: str, directory: Path, options: tuple[str, ...] = ()) -> Iterator[tuple]:
+def controller_and_wan(topology: str, directory: Path, options: tuple[str, ...] = (),
+                       **wan_options) -> Iterator[tuple]:
     """``(controller, wan)``: the controller on ``topology`` with its store and log in
-    ``directory``, every switch of the started WAN connected to it."""
+    ``directory``, every switch of the started WAN (``wan_options``: more arguments of
+    :class:`Wan`, e.g. ``bfd=False``) connected to it."""
     from topologies.emulation.wan import Wan
 
     ctl = ControllerProcess(topology, directory / "store.db", directory / "controller.log", options=options).start()
-    wan = Wan(load(topology), controller=("127.0.0.1", ctl.of))
+    wan = Wan(load(topology), controller=("127.0.0.1", ctl.of), **wan_options)
     try:
         wan.start()
         ctl.wait_switches()

@@ -24,14 +24,16 @@ def monitor(**kw) -> LinkMonitor:
 
 class Net:
     """Rounds of probes over japan-intercloud; ``wrong`` maps (site, port) to the far
-    (site, port) a miswired cable really reaches."""
+    (site, port) a miswired cable really reaches. The connected switches answer the
+    echoes the monitor asks for within the round, unless the controller hears nothing
+    (``deaf``: it reads none of its switches' messages)."""
 
     def __init__(self, m: LinkMonitor):
         self.m, self.t, self.round = m, 0.0, 0
         self.wrong: dict = {}
         self.channel_s = 0.004
 
-    def run(self, seconds: float, silent=(), connected=ALL) -> list:
+    def run(self, seconds: float, silent=(), connected=ALL, deaf=False) -> list:
         verdicts, end = [], self.t + seconds
         while self.t < end - 1e-9:
             self.round += 1
@@ -41,6 +43,8 @@ class Net:
                 for port in ports:
                     far = self.wrong.get((site, port))
                     other = PORTS.neighbour_at(site, port)
+                    if deaf:
+                        continue
                     if far is None:
                         if frozenset((site, other)) in silent:
                             continue
@@ -50,6 +54,8 @@ class Net:
                                     seq=self.round, channel_s=self.channel_s)
             self.t += self.m.interval_s
             verdicts += [(round(self.t, 3), v) for v in self.m.evaluate(self.t, set(connected))]
+            if not deaf and set(self.m.unconfirmed(self.t)) & set(connected):
+                self.m.returned(self.t)    # an echo sent now, back before the next round
         return verdicts
 
 
@@ -121,6 +127,34 @@ def test_a_busy_controller_that_sends_nothing_takes_no_link_down():
     net = Net(m)
     net.run(2.0)
     assert m.evaluate(net.t + 5.0, set(ALL)) == []
+
+
+def test_a_controller_that_hears_nothing_takes_no_link_down():
+    """Probes go out but nothing comes back to be read (the controller's reading stalled,
+    or the switches' process as a whole): no verdict, and none when the answers come in
+    again; a link that really died meanwhile is down within a few rounds of that."""
+    m = monitor()
+    net = Net(m)
+    net.run(2.0)
+    assert net.run(1.0, deaf=True) == []
+    assert m.unconfirmed(net.t) != []      # the monitor asks the switches for echoes
+    assert net.run(1.0) == []
+    assert net.run(1.0, deaf=True) == []
+    heard_again = net.t
+    down = net.run(0.5, silent={LINK.key})
+    assert [(frozenset((v.a, v.b)), v.up) for _t, v in down] == [(LINK.key, False)]
+    assert down[0][0] - heard_again <= 0.15
+
+
+def test_a_silent_link_with_no_other_link_answering_is_judged_by_echoes():
+    """Every link silent, the switches still answering echoes: the links are dead, not
+    the controller's hearing."""
+    m = monitor()
+    net = Net(m)
+    net.run(2.0)
+    down = net.run(1.0, silent={l.key for l in JAPAN.links})
+    assert {frozenset((v.a, v.b)) for _t, v in down if not v.up} == {l.key for l in JAPAN.links}
+    assert max(t for t, _v in down) - 2.0 <= 0.30
 
 
 def test_a_port_reported_down_needs_probes_and_hold_down_to_come_back():
