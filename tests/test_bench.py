@@ -67,6 +67,9 @@ def test_outage_is_the_longest_run_of_unanswered_probes():
     assert s["silent"]["goal_ms"] == 500 and s["drain"]["goal_ms"] is None
     table = format_summary(s)
     assert "silent" in table and "met" in table and "drain" in table
+    cuts = summarize([Outage("cut-unprotected", 0.03, 3, 250, "c—d"), Outage("cut-protected-one-end", 0.05, 5, 250, "a—b"),
+                      Outage("cut-protected", 0.02, 2, 250, "a—e")])
+    assert list(cuts) == ["cut-protected", "cut-protected-one-end", "cut-unprotected"]
 
 
 def test_admissions_are_told_apart_by_what_they_took():
