@@ -201,14 +201,15 @@ class LinkMonitor:
         back from any link: ask their switches for an echo (see :meth:`returned`)."""
         out = set()
         for link in self._links.values():
-            last = self._last_overdue(link, now)
-            if link.status != DOWN and last is not None and self._heard_up_to < last:
+            missed = self._missed(link, now)
+            if link.status != DOWN and missed and self._heard_up_to < missed[-1]:
                 out.update((link.a, link.b))
         return sorted(out)
 
-    def _last_overdue(self, link: _Link, now: float) -> float | None:
-        """When the newest missed probe of ``link`` was sent (None: nothing missed)."""
-        return next((t for t in reversed(link.pending) if now - t > link.rtt_s + self.interval_s), None)
+    def _missed(self, link: _Link, now: float) -> list[float]:
+        """When the probes ``link`` missed were sent, oldest first: a probe is missed once
+        its round trip and one more interval have passed unanswered."""
+        return [t for t in link.pending if now - t > link.rtt_s + self.interval_s]
 
     def port_down(self, site: str, port: int, reason: str) -> None:
         """The switch reported the port down: the link is down at once, and comes back
@@ -234,9 +235,10 @@ class LinkMonitor:
         return out
 
     def _judge(self, link: _Link, now: float) -> Verdict | None:
-        # a probe is missed once its round trip and one more interval have passed: counting
-        # probes, not time, a controller too busy to send is not mistaken for a dead link
-        overdue = sum(1 for t in link.pending if now - t > link.rtt_s + self.interval_s)
+        # counting missed probes, not time, a controller too busy to send is not mistaken
+        # for a dead link
+        missed = self._missed(link, now)
+        overdue = len(missed)
         if overdue:
             link.answering_since = None
         if link.miswired_at is not None and now - link.miswired_at > self.misses * self.interval_s + link.rtt_s:
@@ -253,7 +255,7 @@ class LinkMonitor:
         silent_for = now - (link.last_answer if link.last_answer is not None else link.judged_from - self.grace_s)
         if (overdue >= self.misses and silent_for > self.misses * self.interval_s + link.rtt_s
                 and link.status != DOWN and now >= link.judged_from
-                and self._heard_up_to >= self._last_overdue(link, now)):   # the way back works
+                and self._heard_up_to >= missed[-1]):   # the way back works
             silent = (f"{overdue} probes unanswered, none for {(now - link.last_answer) * 1000:.0f} ms"
                       if link.last_answer is not None else "probes never answered")
             return self._set(link, DOWN, silent)
