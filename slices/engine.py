@@ -210,7 +210,7 @@ class SliceEngine:
         if down:
             raise Rejected("site", f"endpoint site {down[0]} is down")
         tree = place(self.graph, spec, residual, avoid_links=self.down_links,
-                     avoid_sites=self._avoided_sites(spec), cache=self.paths)
+                     avoid_sites=self._avoided_sites(spec), no_tags=self.ledger.tags.full, cache=self.paths)
         if spec.protection == "none":
             return tree, None
         try:
@@ -233,10 +233,15 @@ class SliceEngine:
             self._unavoidable = (state, ({frozenset(e) for e in nx.bridges(up)}, set(nx.articulation_points(up))))
         return self._unavoidable[1]
 
-    def backup_for(self, spec: SliceSpec, tree: Tree, residual: dict[LinkKey, float]) -> Tree:
+    def backup_for(self, spec: SliceSpec, tree: Tree, residual: dict[LinkKey, float],
+                   tree_tags_held: bool = False) -> Tree:
         """A tree disjoint from ``tree`` in the way ``spec.protection`` asks (sharing only
-        what :meth:`unavoidable` names), fitting in ``residual`` once ``tree`` is booked."""
+        what :meth:`unavoidable` names), fitting in ``residual`` once ``tree`` is booked,
+        with a tag of its own on every link (``tree_tags_held``: ``tree`` has its tags)."""
         bridges, cut_sites = self.unavoidable()
+        no_tags = self.ledger.tags.full
+        if not tree_tags_held:   # a link shared with the primary needs a second tag
+            no_tags = no_tags | {k for k in tree.links & bridges if self.ledger.tags.free(k) < 2}
         after = dict(residual)
         for key in tree.links:
             after[key] -= spec.bandwidth_mbps
@@ -250,12 +255,14 @@ class SliceEngine:
             regions = {self.graph.nodes[x]["region"] for x in transit} - home
         return place(self.graph, spec, after,
                      avoid_links=self.down_links | (set(tree.links) - bridges),
-                     avoid_sites=avoid_sites, avoid_regions=regions, cache=self.backup_paths)
+                     avoid_sites=avoid_sites, avoid_regions=regions, no_tags=no_tags, cache=self.backup_paths)
 
     def book(self, s: Slice, tree: Tree, backup: Tree | None, prefer: dict | None = None,
              prefer_backup: dict | None = None, exact: bool = False) -> None:
         """Place ``s`` on ``tree`` (and ``backup``) through the ledger: see
-        :meth:`Ledger.hold` for ``prefer`` and ``exact``."""
+        :meth:`Ledger.hold` for ``prefer`` and ``exact``. Changes nothing and raises
+        Rejected if a link has too few tags left for both trees."""
+        self.ledger.check_tags(tree, backup)
         s.status, s.reason = PLACED, ""
         self.ledger.hold(s, "tree", tree, prefer, exact)
         if backup is not None:
@@ -289,6 +296,7 @@ class SliceEngine:
         if taken:
             raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
         victims, tree, backup = self.place_or_preempt(spec)
+        self.ledger.check_tags(tree, backup)   # before anything changes
         cp = self.checkpoint() if any(e.standby for e in spec.endpoints) else None
         prefix = self.prefixes.allocate()
         try:
@@ -342,7 +350,8 @@ class SliceEngine:
                 raise Rejected("standby", f"the standby site {down[0]} (for {names}) is down")
             try:
                 trees[site] = place(self.graph, scenario, given_back, avoid_links=self.down_links,
-                                    avoid_sites=self._avoided_sites(scenario) | {site}, cache=self.paths)
+                                    avoid_sites=self._avoided_sites(scenario) | {site},
+                                    no_tags=self.ledger.tags.full, cache=self.paths)
             except Rejected as e:
                 raise Rejected("standby", f"no room to recover {names} at standby were {site} lost: "
                                f"{e.reason}", structural=e.structural) from None
@@ -597,6 +606,7 @@ class SliceEngine:
     def _try_restore(self, s: Slice, kind: str, otherwise: tuple[str, str] | None = None) -> Event | None:
         try:
             tree, backup = self.place_pair(s.live_spec, self.residual)
+            self.book(s, tree, backup)
         except Rejected as e:
             s.failed_at = self._blocked(s)
             if otherwise:
@@ -604,7 +614,6 @@ class SliceEngine:
                 return Event(otherwise[0], s.name, s.reason)
             return None
         s.failed_at = None
-        self.book(s, tree, backup)
         unreserved = self.reserve_standby(s, kind)
         return Event(kind, s.name, f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                      + (f"; {unreserved[0].reason}" if unreserved else ""))
@@ -643,9 +652,12 @@ class SliceEngine:
         return (b, 2 * b) if s.spec.protection != "none" else (b,)
 
     def _blocked(self, s: Slice) -> dict[LinkKey, float]:
-        """The links too full for ``s`` now, with their residual: what it waits on."""
+        """The links too full for ``s`` now, with their residual: what it waits on. A link
+        with every tag in use counts as having nothing left: any slice leaving it frees a tag."""
         most = max(self._needs(s))
-        return {k: r for k, r in self.residual.items() if r + 1e-9 < most}
+        blocked = {k: r for k, r in self.residual.items() if r + 1e-9 < most}
+        blocked.update(dict.fromkeys(self.ledger.tags.full, float("-inf")))
+        return blocked
 
     def _crossed(self, s: Slice) -> bool:
         needs = self._needs(s)

@@ -9,11 +9,12 @@ ask "what if every lower priority left" in links x 8 steps rather than per slice
 """
 from __future__ import annotations
 
+from collections import Counter
 from operator import add
 from typing import TYPE_CHECKING
 
 from slices.placement import LinkKey, Tree
-from slices.resources import TagSpace
+from slices.resources import TagSpace, no_tag_left
 
 if TYPE_CHECKING:
     from slices.engine import Slice
@@ -54,7 +55,8 @@ class Ledger:
         link and a tag per link - the one in ``prefer`` where it is free (an update or a
         re-protection keeps the tags of links it keeps, so their rules do not change),
         else a new one. ``exact``: the preferred tag or ValueError (restoring saved state
-        must not renumber)."""
+        must not renumber). Changes nothing and raises Rejected when a link has no tag left."""
+        self.check_tags(tree)
         prefer = prefer or {}
         tags = {}
         for key in tree.links:
@@ -68,6 +70,14 @@ class Ledger:
                 tags[key] = self.tags.allocate(key)
         setattr(s, which, tree)
         setattr(s, TAGS_OF[which], tags)
+
+    def check_tags(self, *trees: Tree | None) -> None:
+        """Rejected unless every link has a free tag for each of ``trees`` crossing it
+        (a primary and its backup may share a link no backup can avoid)."""
+        need = Counter(k for t in trees if t is not None for k in t.links)
+        for key, n in need.items():
+            if self.tags.free(key) < n:
+                raise no_tag_left(key)
 
     def drop(self, s: "Slice", which: str) -> None:
         """Give back what ``s``'s ``which`` tree holds (bandwidth and tags) and forget it."""

@@ -27,6 +27,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from slices.errors import Rejected
+from slices.resources import no_tag_left
 from slices.spec import SliceSpec
 
 LinkKey = frozenset  # frozenset({site_a, site_b})
@@ -201,8 +202,9 @@ class Usable:
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
           avoid_links: Iterable[LinkKey] = (), avoid_sites: Iterable[str] = (),
           avoid_regions: Iterable[str] = (), need_mbps: float | None = None,
-          cache: PathCache | None = None) -> Tree:
+          no_tags: frozenset | set = frozenset(), cache: PathCache | None = None) -> Tree:
     """Best tree for ``spec``; :class:`Rejected` if none meets the constraints.
+    ``no_tags``: links with no slice tag left, as unusable as full ones.
     ``cache`` (one per graph ``g``) saves recomputing shortest paths across calls."""
     need = spec.bandwidth_mbps if need_mbps is None else need_mbps
     terminals = list(spec.sites)
@@ -219,7 +221,7 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
     cache = cache or PathCache(1)
     exceptions = frozenset(t for t in terminals if not transit_ok(t))
-    signature = (_too_full(residual, need),
+    signature = (_too_full(residual, need) | no_tags,
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
                  frozenset(allowed), exceptions)
     sites = lambda: cache.sites(signature[2:], lambda: frozenset(  # noqa: E731
@@ -251,7 +253,7 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         # the same graph but for bandwidth: which constraint cut the endpoints apart
         structural = cache.get(("any bandwidth", *signature[1:]),
                                lambda: Usable(cache.network(g), sites(), signature[1]))
-        raise _why_unreachable(g, spec, residual, need, structural)
+        raise _why_unreachable(g, spec, residual, need, no_tags, structural)
     worst, _n, r, parent, below, pair = best
     # only the winner becomes a Tree: its edges (parent, child) away from the root
     tree = Tree(names[r], tuple(sorted(_edge(names[parent[x]], names[x]) for x in below)), worst,
@@ -282,7 +284,7 @@ def _branches(parent: list, ends: list[int], root: int) -> list[int]:
     return out
 
 
-def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
+def _why_unreachable(g, spec, residual, need, no_tags, structural) -> Rejected:
     """Find the constraint that cut the endpoints apart, and say how close it came.
     ``structural``: the usable graph ignoring bandwidth, from the cache, so that a
     network full enough to refuse often explains itself cheaply."""
@@ -297,14 +299,19 @@ def _why_unreachable(g, spec, residual, need, structural) -> Rejected:
         return Rejected("region" if spec.allowed_regions else "topology",
                         f"no path between {root} and {cut[0]}{where}")
     # reachable ignoring bandwidth: name the tightest link on the least-delay path
-    short = []
+    short, tagless = [], []
     for t in terminals[1:]:
         x = index[t]
         while x != r:
             u, x = names[x], parent[x]
-            free = residual[link_key(u, names[x])]
+            key = link_key(u, names[x])
+            free = residual[key]
             if free + EPSILON < need:
                 short.append((free, *sorted((u, names[x]))))
+            elif key in no_tags:
+                tagless.append(key)
+    if not short:
+        return no_tag_left(min(tagless, key=sorted))
     free, u, v = min(short)
     edge = g[u][v]
     return Rejected("bandwidth", f"link {edge['a']}—{edge['b']} has {free:g} of "

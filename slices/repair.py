@@ -62,7 +62,7 @@ def new_backup(engine: "SliceEngine", s: "Slice", why: str, prefer: dict | None 
     for key in s.tree.links:  # backup_for books the primary itself: hand it back
         residual[key] += s.spec.bandwidth_mbps
     try:
-        backup = engine.backup_for(s.live_spec, s.tree, residual)
+        backup = engine.backup_for(s.live_spec, s.tree, residual, tree_tags_held=True)
     except Rejected as e:
         return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
     engine.ledger.hold(s, "backup", backup, prefer)

@@ -102,30 +102,55 @@ class PrefixPool:
         return self._index.in_use
 
 
+def no_tag_left(link: frozenset) -> Rejected:
+    a, b = sorted(link)
+    return Rejected("tags", f"link {a}—{b} already carries {TAG_MAX - TAG_MIN + 1} slices: no tag left")
+
+
 class TagSpace:
-    """Slice tags, one independent 2..4094 space per link."""
+    """Slice tags, one independent 2..4094 space per link. Knows which links have no tag
+    left (:attr:`full`): placement treats them like links without the bandwidth, so a
+    slice goes around a link carrying 4,093 others instead of being refused."""
+
+    SIZE = TAG_MAX - TAG_MIN + 1
 
     def __init__(self) -> None:
         self._links: dict[frozenset, IndexAllocator] = {}
+        self.full: set[frozenset] = set()
+
+    def free(self, link: frozenset) -> int:
+        """How many tags of ``link`` are free."""
+        alloc = self._links.get(link)
+        return self.SIZE - (alloc.in_use if alloc else 0)
 
     def allocate(self, link: frozenset) -> int:
         alloc = self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX))
         tag = alloc.allocate()
         if tag is None:
-            a, b = sorted(link)
-            raise Rejected("tags", f"link {a}—{b} already carries {alloc.in_use} slices: no tag left")
+            raise no_tag_left(link)
+        self._note(link, alloc)
         return tag
 
     def release(self, link: frozenset, tag: int) -> None:
         self._links[link].release(tag)
+        self.full.discard(link)
 
     def copy(self) -> "TagSpace":
         other = TagSpace()
         other._links = {k: a.copy() for k, a in self._links.items()}
+        other.full = set(self.full)
         return other
 
     def take(self, link: frozenset, tag: int) -> bool:
-        return self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX)).take(tag)
+        alloc = self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX))
+        if not alloc.take(tag):
+            return False
+        self._note(link, alloc)
+        return True
+
+    def _note(self, link: frozenset, alloc: IndexAllocator) -> None:
+        if alloc.in_use >= self.SIZE:
+            self.full.add(link)
 
     @property
     def in_use(self) -> int:
