@@ -5,6 +5,8 @@ tests/test_checkers.py (each kind of corruption is reported).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -103,8 +105,14 @@ def audit(engine: "SliceEngine") -> list[str]:
         problems += [f"rule {p}" for p in plan_problems(compile_plan(engine))]
     except Exception as e:  # a broken engine may not even compile: that is a finding too
         problems.append(f"the rule plan cannot be compiled: {type(e).__name__}: {e}")
-    if engine.ledger.tags.in_use != len(tag_owner):
-        problems.append(f"{engine.ledger.tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
+    tags = engine.ledger.tags
+    if tags.in_use != len(tag_owner):
+        problems.append(f"{tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
+    used = Counter(key for key, _tag in tag_owner)
+    for name, known, free_below in (("full", tags.full, 1), ("scarce", tags.scarce, 2)):
+        actual = {k for k, n in used.items() if tags.SIZE - n < free_below}
+        if known != actual:
+            problems.append(f"links the tag space calls {name} are not: {sorted(map(sorted, known ^ actual))[:4]}")
     if engine.prefixes.in_use != len(engine.slices):
         problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
     return problems

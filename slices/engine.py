@@ -34,7 +34,7 @@ REROUTE_GAIN_MS = 1.0   # a slice moves for its SLA only to a tree at least this
 
 __all__ = ["PLACED", "PREEMPTED", "Event", "Placement", "Slice", "SliceEngine"]
 # constraints that freeing lower-priority capacity can cure (a fast route may be full)
-PREEMPTIBLE = ("bandwidth", "latency", "protection")
+PREEMPTIBLE = ("bandwidth", "latency", "protection", "tags")
 
 
 # waiting slices tried per restoration task after a delete (~3 ms each at 200 sites): the
@@ -204,17 +204,20 @@ class SliceEngine:
         """Sites ``spec`` may not cross: lost ones, and drained ones it has no endpoint at."""
         return self.down_sites | (self.drained - set(spec.sites))
 
-    def place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float]) -> tuple[Tree, Tree | None]:
-        """Primary tree and, if protected, a disjoint backup; both fit ``residual`` together."""
+    def place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float],
+                   no_tags: set[LinkKey] | None = None) -> tuple[Tree, Tree | None]:
+        """Primary tree and, if protected, a disjoint backup; both fit ``residual`` together
+        and avoid ``no_tags`` (by default the links with every tag in use)."""
+        no_tags = self.ledger.tags.full if no_tags is None else no_tags
         down = [s for s in spec.sites if s in self.down_sites]
         if down:
             raise Rejected("site", f"endpoint site {down[0]} is down")
         tree = place(self.graph, spec, residual, avoid_links=self.down_links,
-                     avoid_sites=self._avoided_sites(spec), no_tags=self.ledger.tags.full, cache=self.paths)
+                     avoid_sites=self._avoided_sites(spec), no_tags=no_tags, cache=self.paths)
         if spec.protection == "none":
             return tree, None
         try:
-            return tree, self.backup_for(spec, tree, residual)
+            return tree, self.backup_for(spec, tree, residual, no_tags=no_tags)
         except Rejected as e:
             raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
                            f"{e.reason}", structural=e.structural) from None
@@ -234,12 +237,13 @@ class SliceEngine:
         return self._unavoidable[1]
 
     def backup_for(self, spec: SliceSpec, tree: Tree, residual: dict[LinkKey, float],
-                   tree_tags_held: bool = False) -> Tree:
+                   tree_tags_held: bool = False, no_tags: set[LinkKey] | None = None) -> Tree:
         """A tree disjoint from ``tree`` in the way ``spec.protection`` asks (sharing only
         what :meth:`unavoidable` names), fitting in ``residual`` once ``tree`` is booked,
-        with a tag of its own on every link (``tree_tags_held``: ``tree`` has its tags)."""
+        with a tag of its own on every link but ``no_tags`` (``tree_tags_held``: ``tree``
+        has its tags)."""
         bridges, cut_sites = self.unavoidable()
-        no_tags = self.ledger.tags.full
+        no_tags = self.ledger.tags.full if no_tags is None else no_tags
         if not tree_tags_held:   # a link shared with the primary needs a second tag
             no_tags = no_tags | {k for k in tree.links & bridges if self.ledger.tags.free(k) < 2}
         after = dict(residual)
@@ -296,7 +300,7 @@ class SliceEngine:
         if taken:
             raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
         victims, tree, backup = self.place_or_preempt(spec)
-        self.ledger.check_tags(tree, backup)   # before anything changes
+        self.ledger.check_tags(tree, backup, freeing=victims)   # before anything changes
         cp = self.checkpoint() if any(e.standby for e in spec.endpoints) else None
         prefix = self.prefixes.allocate()
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from operator import add
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from slices.placement import LinkKey, Tree
 from slices.resources import TagSpace, no_tag_left
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from slices.engine import Slice
 
 TAGS_OF = {"tree": "tags", "backup": "backup_tags"}   # which tree -> the slice's tags of it
+
+
+def tag_links(s: "Slice") -> list[LinkKey]:
+    """The links ``s`` holds a tag on, once per tree (a link its primary and backup share
+    is there twice)."""
+    return [*s.tags, *s.backup_tags]
 
 
 class Ledger:
@@ -71,12 +77,16 @@ class Ledger:
         setattr(s, which, tree)
         setattr(s, TAGS_OF[which], tags)
 
-    def check_tags(self, *trees: Tree | None) -> None:
-        """Rejected unless every link has a free tag for each of ``trees`` crossing it
-        (a primary and its backup may share a link no backup can avoid)."""
+    def check_tags(self, *trees: Tree | None, freeing: Iterable["Slice"] = ()) -> None:
+        """Rejected unless every link has a free tag for each of ``trees`` crossing it (a
+        primary and its backup may share a link no backup can avoid), counting the tags
+        the slices ``freeing`` would give back."""
+        if all(self.tags.scarce.isdisjoint(t.links) for t in trees if t is not None):
+            return   # every link has two tags or more left: enough for a primary and its backup
         need = Counter(k for t in trees if t is not None for k in t.links)
+        freed = Counter(k for s in freeing for k in tag_links(s))
         for key, n in need.items():
-            if self.tags.free(key) < n:
+            if self.tags.free(key) + freed[key] < n:
                 raise no_tag_left(key)
 
     def drop(self, s: "Slice", which: str) -> None:

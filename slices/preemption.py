@@ -1,16 +1,17 @@
 """Which lower-priority slices make room for a higher one.
 
 A slice that does not fit may displace slices of *strictly lower* priority. The set is
-chosen greedily - on the links the new slice lacks capacity, lowest priority first (then
-largest bandwidth) - and then pruned of any victim, highest priority first, whose
-release turns out not to be needed. That keeps it small and spares higher priorities;
+chosen greedily - on the links the new slice lacks capacity or a free tag, lowest
+priority first (then largest bandwidth) - and then pruned of any victim, highest
+priority first, whose release turns out not to be needed. That keeps it small and spares higher priorities;
 it is not guaranteed to be the smallest set possible (that is a knapsack problem).
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Mapping
 
+from slices.ledger import tag_links
 from slices.placement import LinkKey, Tree
 from slices.record import PLACED
 from slices.spec import SliceSpec
@@ -26,41 +27,66 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
     Raises Rejected when even the release of every lower priority would not do."""
     ledger = engine.ledger
     # bookings of preempted slices are already gone, so every booking counts
-    tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority))
+    tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority),
+                                     no_tags=_full_if_lower_left(engine, spec.priority))
     need: dict[LinkKey, float] = {}
+    trees_on: Counter = Counter()
     for t in (tree, backup):
         for key in t.links if t else ():
             need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
+            trees_on[key] += 1
     deficit = {k: n - ledger.residual[k] for k, n in need.items() if n - ledger.residual[k] > EPSILON}
+    tag_deficit = {k: n - ledger.tags.free(k) for k, n in trees_on.items() if n > ledger.tags.free(k)}
+    short_of_tags = bool(tag_deficit)
     chosen: list["Slice"] = []
     # lowest priority first (then largest bandwidth), one priority at a time: the search
     # stops at the priority that covers the deficit, never sorting the slices above it
     for priority in range(spec.priority):
-        if not deficit:
+        if not deficit and not tag_deficit:
             break
-        there = set().union(*(ledger.by_level[k][priority] for k in deficit))
+        there = set().union(*(ledger.by_level[k][priority] for k in (*deficit, *tag_deficit)))
         for s in sorted(map(engine.slices.__getitem__, there), key=lambda s: (-s.spec.bandwidth_mbps, s.name)):
-            if not deficit:
+            if not deficit and not tag_deficit:
                 break
             if s.status != PLACED:
                 continue
             helps = [k for k in deficit if s.name in ledger.by_level[k][priority]]
-            if helps:
+            tags = Counter(k for k in tag_links(s) if k in tag_deficit) if tag_deficit else {}
+            if helps or tags:
                 chosen.append(s)
-                for k in helps:
-                    deficit[k] -= s.spec.bandwidth_mbps
-                    if deficit[k] <= EPSILON:
-                        del deficit[k]
+                _cover(deficit, {k: s.spec.bandwidth_mbps for k in helps})
+                _cover(tag_deficit, tags)
     # prune: drop any victim (highest priority first) that is not needed after all
     freed = _freed(chosen)
+    freed_tags = Counter(k for v in chosen for k in tag_links(v)) if short_of_tags else Counter()
     for s in sorted(chosen, key=lambda s: (-s.spec.priority, s.spec.bandwidth_mbps)):
         bw = s.spec.bandwidth_mbps
         links = s.booked_links()
-        if all(ledger.residual[k] + freed[k] - bw + EPSILON >= n for k, n in need.items() if k in links):
+        own_tags = Counter(tag_links(s)) if short_of_tags else Counter()
+        if all(ledger.residual[k] + freed[k] - bw + EPSILON >= n for k, n in need.items() if k in links) and \
+                all(ledger.tags.free(k) + freed_tags[k] - own_tags[k] >= trees_on[k] for k in own_tags if k in trees_on):
             chosen = [v for v in chosen if v is not s]
             for k in links:
                 freed[k] -= bw
+            freed_tags.subtract(own_tags)
     return chosen, tree, backup
+
+
+def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> None:
+    """Take what a victim gives back off ``deficit``, forgetting the links it covers."""
+    for k, amount in given.items():
+        deficit[k] -= amount
+        if deficit[k] <= EPSILON:
+            del deficit[k]
+
+
+def _full_if_lower_left(engine: "SliceEngine", priority: int) -> set[LinkKey]:
+    """The links that would still have every tag in use if every slice below
+    ``priority`` left (one holding a tag there would free it)."""
+    ledger = engine.ledger
+    return {k for k in ledger.tags.full
+            if not any(k in engine.slices[n].tags or k in engine.slices[n].backup_tags
+                       for level in ledger.by_level[k][:priority] for n in level)}
 
 
 def _freed(victims: list["Slice"]) -> dict[LinkKey, float]:

@@ -116,7 +116,8 @@ class TagSpace:
 
     def __init__(self) -> None:
         self._links: dict[frozenset, IndexAllocator] = {}
-        self.full: set[frozenset] = set()
+        self.full: set[frozenset] = set()     # no tag left
+        self.scarce: set[frozenset] = set()   # fewer than two left (a primary and its backup)
 
     def free(self, link: frozenset) -> int:
         """How many tags of ``link`` are free."""
@@ -132,13 +133,16 @@ class TagSpace:
         return tag
 
     def release(self, link: frozenset, tag: int) -> None:
-        self._links[link].release(tag)
+        alloc = self._links[link]
+        alloc.release(tag)
         self.full.discard(link)
+        if self.SIZE - alloc.in_use >= 2:
+            self.scarce.discard(link)
 
     def copy(self) -> "TagSpace":
         other = TagSpace()
         other._links = {k: a.copy() for k, a in self._links.items()}
-        other.full = set(self.full)
+        other.full, other.scarce = set(self.full), set(self.scarce)
         return other
 
     def take(self, link: frozenset, tag: int) -> bool:
@@ -149,8 +153,10 @@ class TagSpace:
         return True
 
     def _note(self, link: frozenset, alloc: IndexAllocator) -> None:
-        if alloc.in_use >= self.SIZE:
-            self.full.add(link)
+        if self.SIZE - alloc.in_use < 2:
+            self.scarce.add(link)
+            if alloc.in_use >= self.SIZE:
+                self.full.add(link)
 
     @property
     def in_use(self) -> int:

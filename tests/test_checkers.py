@@ -55,6 +55,7 @@ ENGINE_CORRUPTIONS = {
                       "used by"),
     "missing tag": (lambda e: e.slices["gov"].tags.pop(next(iter(e.slices["gov"].tree.links))), "no tag"),
     "leaked tag": (lambda e: e.tags.allocate(next(iter(e.slices["gov"].tree.links))), "leak"),
+    "link called full": (lambda e: e.tags.full.add(next(iter(e.slices["gov"].tree.links))), "calls full"),
     "tree misses a site": (lambda e: setattr(e.slices["medical"], "tree", _tree_without_last_edge(e.slices["medical"])),
                            "misses endpoint sites"),
     "tree on a down link": (lambda e: e.down_links.add(next(iter(e.slices["gov"].tree.links))), "down link"),

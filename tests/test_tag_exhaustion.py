@@ -87,10 +87,22 @@ def test_with_no_tag_left_anywhere_a_slice_is_refused_by_link_and_nothing_change
     fill(e, PAIR, TAGS)
     before = books(e)
     with pytest.raises(Rejected) as err:
-        e.admit(spec(PAIR, "one-too-many", 5000, priority=7))
+        e.admit(spec(PAIR, "one-too-many", 5000))        # the same priority: never preempts
     assert err.value.constraint == "tags"
     assert err.value.reason == "link east—west already carries 4093 slices: no tag left"
     assert books(e) == before and audit(e) == []
+
+
+def test_a_lifeline_takes_the_tag_of_the_lowest_priority_which_waits_for_one():
+    e = SliceEngine(PAIR)
+    fill(e, PAIR, TAGS - 1)                                # priority 3
+    e.admit(spec(PAIR, "cheap", 4999, priority=1))
+    events = e.admit(spec(PAIR, "lifeline", 5000, priority=7))
+    assert [(x.kind, x.slice) for x in events] == [("admitted", "lifeline"), ("preempted", "cheap")]
+    assert e.get("lifeline").status == PLACED and e.get("cheap").status == PREEMPTED
+    assert "no tag left" in e.get("cheap").reason and audit(e) == []
+    e.release("fill-0")
+    assert e.get("cheap").status == PLACED and audit(e) == []
 
 
 def test_a_protected_slice_needs_two_tags_on_the_link_its_backup_shares():
