@@ -23,6 +23,7 @@ from slices.repair import shared_text
 from slices.errors import Rejected, UnknownSlice
 from slices.ledger import Ledger
 from slices.placement import LinkKey, PathCache, Tree, place
+from slices.disjoint import disjoint_pair
 from slices.preemption import choose_victims
 from slices.record import PLACED, PREEMPTED, Event, Placement, live_spec
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
@@ -219,8 +220,34 @@ class SliceEngine:
         try:
             return tree, self.backup_for(spec, tree, residual, no_tags=no_tags)
         except Rejected as e:
+            # cut off by the primary itself, not by full links: a disjoint pair may exist
+            if e.constraint in ("topology", "region"):
+                pair = self._disjoint_pair(spec, residual, no_tags)
+                if pair is not None:
+                    return pair
             raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
                            f"{e.reason}", structural=e.structural) from None
+
+    def _disjoint_pair(self, spec: SliceSpec, residual: dict[LinkKey, float],
+                       no_tags: set[LinkKey]) -> tuple[Tree, Tree] | None:
+        """For a slice between two sites whose least-delay tree left no disjoint backup:
+        the disjoint pair of paths of least total delay (:mod:`slices.disjoint`), if one
+        exists and fits together; None otherwise (and for more sites, or region
+        protection)."""
+        if len(spec.sites) != 2 or spec.protection not in ("link", "site"):
+            return None
+        bridges, cut_sites = self.unavoidable()
+        try:
+            tree, backup = disjoint_pair(self.graph, spec, residual, avoid_links=self.down_links,
+                                         avoid_sites=self._avoided_sites(spec), no_tags=no_tags,
+                                         shared_links=bridges, shared_sites=cut_sites,
+                                         sites_too=spec.protection == "site")
+        except Rejected:
+            return None
+        shared = tree.links & backup.links
+        if any(residual[k] + 1e-9 < 2 * spec.bandwidth_mbps or self.ledger.tags.free(k) < 2 for k in shared):
+            return None
+        return tree, backup
 
     def unavoidable(self) -> tuple[set[LinkKey], set[str]]:
         """Links and sites no backup can avoid: the bridges and cut sites of the working

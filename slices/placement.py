@@ -199,6 +199,14 @@ class Usable:
         return self.trees[root]
 
 
+def can_transit(g: nx.Graph, site: str, avoid_sites: set[str], avoid_regions: set[str], allowed: set[str]) -> bool:
+    """Whether a tree may pass through ``site``: not an ``edge`` site (one with a single
+    link cannot be transit anyway), not avoided, in an allowed region."""
+    node = g.nodes[site]
+    return ((node["kind"] != "edge" or g.degree(site) < 2) and site not in avoid_sites
+            and node["region"] not in avoid_regions and (not allowed or node["region"] in allowed))
+
+
 def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
           avoid_links: Iterable[LinkKey] = (), avoid_sites: Iterable[str] = (),
           avoid_regions: Iterable[str] = (), need_mbps: float | None = None,
@@ -210,12 +218,9 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
     terminals = list(spec.sites)
     allowed = set(spec.allowed_regions)
     avoid_links, avoid_sites, avoid_regions = set(avoid_links), set(avoid_sites), set(avoid_regions)
-    nodes = g.nodes
 
-    def transit_ok(s: str) -> bool:  # (an edge site with one link cannot be transit anyway)
-        node = nodes[s]
-        return ((node["kind"] != "edge" or g.degree(s) < 2) and s not in avoid_sites
-                and node["region"] not in avoid_regions and (not allowed or node["region"] in allowed))
+    def transit_ok(s: str) -> bool:
+        return can_transit(g, s, avoid_sites, avoid_regions, allowed)
 
     if len(terminals) == 1:
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
