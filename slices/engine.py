@@ -35,6 +35,7 @@ REROUTE_GAIN_MS = 1.0   # a slice moves for its SLA only to a tree at least this
 
 __all__ = ["PLACED", "PREEMPTED", "Event", "Placement", "Slice", "SliceEngine"]
 # constraints that freeing lower-priority capacity can cure (a fast route may be full)
+NO_TAG = float("-inf")   # in a waiting slice's failed_at: that link had no tag left
 PREEMPTIBLE = ("bandwidth", "latency", "protection", "tags")
 
 
@@ -684,15 +685,17 @@ class SliceEngine:
 
     def _blocked(self, s: Slice) -> dict[LinkKey, float]:
         """The links too full for ``s`` now, with their residual: what it waits on. A link
-        with every tag in use counts as having nothing left: any slice leaving it frees a tag."""
+        with every tag in use is there as :data:`NO_TAG`, whatever its residual."""
         most = max(self._needs(s))
         blocked = {k: r for k, r in self.residual.items() if r + 1e-9 < most}
-        blocked.update(dict.fromkeys(self.ledger.tags.full, float("-inf")))
+        blocked.update(dict.fromkeys(self.ledger.tags.full, NO_TAG))
         return blocked
 
     def _crossed(self, s: Slice) -> bool:
-        needs = self._needs(s)
-        return any(old + 1e-9 < n <= self.residual[k] + 1e-9
+        """Whether a link ``s`` waits on has changed enough to try it again: past one of
+        its needs in bandwidth, or a tag free where none was."""
+        needs, full = self._needs(s), self.ledger.tags.full
+        return any(k not in full if old is NO_TAG else old + 1e-9 < n <= self.residual[k] + 1e-9
                    for k, old in s.failed_at.items() for n in needs)
 
     def _forget_failures(self) -> None:

@@ -82,6 +82,22 @@ def test_a_slice_waiting_for_a_tag_comes_back_when_one_is_freed(triangle):
     assert triangle.get("around").tree.links == {link_key("west", "east")}
 
 
+def test_a_freed_tag_is_tried_by_the_waiting_slices_once_not_forever(triangle):
+    for i in range(30):
+        triangle.admit(spec(TRIANGLE, f"around-{i}", 5000 + i))
+    triangle.link_down("relay", "east")
+    waiting = sorted(n for n, s in triangle.slices.items() if s.status == PREEMPTED)
+    assert len(waiting) == 30
+    triangle.release("fill-7", restore=False)
+    for tasks in range(1, 10):            # as the controller: RESTORE_BATCH at a time
+        triangle.restore_waiting(limit=20)
+        if not triangle.restore_pending:
+            break
+    assert tasks <= 2
+    assert sum(triangle.get(n).status == PLACED for n in waiting) == 1
+    assert triangle.restore_waiting(limit=20) == [] and not triangle.restore_pending
+
+
 def test_with_no_tag_left_anywhere_a_slice_is_refused_by_link_and_nothing_changes():
     e = SliceEngine(PAIR)
     fill(e, PAIR, TAGS)
