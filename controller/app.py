@@ -220,6 +220,7 @@ class SlicingApp(app_manager.OSKenApp):
             if self.leads():
                 seen = None
                 continue
+            self._claim_slave()
             try:
                 revision = self.cluster.etcd.revision()
                 if revision != seen:
@@ -227,6 +228,14 @@ class SlicingApp(app_manager.OSKenApp):
                     seen = revision
             except Exception as e:   # etcd away or slow: the next round tries again
                 log.warning("following the cluster's state: %s", e)
+
+    def _claim_slave(self) -> None:
+        """Ask to be SLAVE of every switch that has not confirmed it: a switch that
+        connected before this follower knew of any leader got no role request then, and
+        would keep it EQUAL (told everything, fenced by nothing)."""
+        for site, dp in dict(self.dps).items():
+            if self._roles.get(site) != "slave":
+                self._send_role(dp)
 
     def roles(self) -> dict[str, str]:
         """Site -> the OpenFlow role its switch confirmed to this instance ("master",
