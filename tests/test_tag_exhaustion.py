@@ -1,7 +1,11 @@
 """A link carries at most 4,093 slices (one VLAN id each, 2..4094): past that the engine
 goes around it, refuses by name when it cannot, waits for a tag like for bandwidth,
 and never half-books a slice. Filled for real, no patched limits: ~1 s per full link."""
+import random
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from slices.audit import audit
 from slices.engine import PLACED, PREEMPTED, SliceEngine
@@ -133,3 +137,51 @@ def test_a_protected_slice_needs_two_tags_on_the_link_its_backup_shares():
     e.admit(spec(BRIDGED, "unprotected", 5001))             # the last tag: one tree fits
     assert e.get("unprotected").status == PLACED and link_key("west", "hub") in e.ledger.tags.full
     assert audit(e) == []
+
+
+# Three clouds, every link a few tags short of full: random requests, deletes, failures
+# and restorations around the limit keep every invariant, and a refusal changes nothing.
+TRIO = _topology("trio", [("west", "cloud", 8), ("east", "cloud", 8), ("relay", "cloud", 8)],
+                 [("west", "east"), ("west", "relay"), ("relay", "east")])
+PAIRS = [("west", "east"), ("west", "relay"), ("relay", "east")]
+LEFT = 2   # tags left on each link
+
+
+@pytest.fixture(scope="module")
+def nearly_full_trio():
+    e = SliceEngine(TRIO)
+    for n, (a, b) in enumerate(PAIRS):
+        for i in range(TAGS - LEFT):
+            e.admit(spec(TRIO, f"fill-{n}-{i}", n * 4100 + i, a, b))
+    assert all(e.ledger.tags.free(link_key(a, b)) == LEFT for a, b in PAIRS)
+    return e
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.tuples(st.sampled_from(["admit", "admit", "admit", "release", "down", "up", "restore"]),
+                              st.integers(0, 2**32 - 1)), min_size=1, max_size=10))
+def test_random_operations_around_the_tag_limit_keep_every_invariant(nearly_full_trio, ops):
+    e = nearly_full_trio
+    cp = e.checkpoint()
+    try:
+        for n, (kind, seed) in enumerate(ops):
+            rng = random.Random(seed)
+            if kind == "admit":
+                a, b = rng.choice(PAIRS)
+                before = books(e)
+                try:
+                    e.admit(spec(TRIO, f"new-{n}", 20_000 + n, a, b, priority=rng.randint(0, 7),
+                                 protection=rng.choice(["none", "none", "link"])))
+                except Rejected:
+                    assert books(e) == before
+            elif kind == "release":
+                e.release(rng.choice(sorted(e.slices)), restore=rng.random() < 0.5)
+            elif kind == "down":
+                e.link_down(*rng.choice(PAIRS))
+            elif kind == "up":
+                e.link_up(*rng.choice(PAIRS))
+            else:
+                e.restore_waiting(limit=20)
+        assert audit(e, rules=False) == [], ops     # (0.2 s at 12,000 slices: once an example)
+    finally:
+        e.rollback(cp)
