@@ -6,7 +6,6 @@ tests/test_checkers.py (each kind of corruption is reported).
 from __future__ import annotations
 
 from collections import Counter
-
 from typing import TYPE_CHECKING
 
 import networkx as nx

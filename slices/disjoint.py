@@ -1,8 +1,8 @@
 """Two disjoint paths at once, for a protected slice between two sites.
 
 The engine places a primary tree first and then looks for a backup avoiding it. Between
-two sites that can fail where a disjoint pair exists: the least-delay path may take the
-one link a second path needed (the "trap" of Suurballe's paper). Measured on Topology
+two sites that order can fail although a disjoint pair exists: the least-delay path may
+take the one link a second path needed (the "trap" of Suurballe's paper). Measured on Topology
 Zoo WANs before this existed: 17 of 150 random protected pairs refused on Internet2, 8
 on SINET, 5 on WIDE, 20 on a generated 200-site WAN - every one of them with a
 disjoint pair (a flow of two found it). A minimum-cost flow of two units from one site
@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 import networkx as nx
 
 from slices.errors import Rejected
-from slices.placement import EPSILON, LinkKey, Tree, _edge, can_transit, link_key
+from slices.placement import EPSILON, LinkKey, Tree, can_transit, link_key, tree_edge
 from slices.spec import SliceSpec
 
 IN, OUT = "in", "out"
@@ -75,7 +75,7 @@ def disjoint_pair(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float
     for delay, sites in paths:
         if spec.max_latency_ms is not None and delay > spec.max_latency_ms + EPSILON:
             raise Rejected("latency", f"the disjoint pair between {a} and {b} takes {delay:.1f} ms")
-        trees.append(Tree(a, tuple(sorted(_edge(x, y) for x, y in zip(sites, sites[1:]))), delay,
+        trees.append(Tree(a, tuple(sorted(tree_edge(x, y) for x, y in zip(sites, sites[1:]))), delay,
                           tuple(sorted((a, b)))))
     return trees[0], trees[1]
 

@@ -44,9 +44,12 @@ def link_key(a: str, b: str) -> LinkKey:
     return _KEYS.setdefault(key, key)
 
 
-def _edge(a: str, b: str) -> tuple[str, str]:
+def tree_edge(a: str, b: str) -> tuple[str, str]:
+    """The shared (parent, child) edge a—b of a tree."""
     edge = (a, b)
     return _EDGES.setdefault(edge, edge)
+
+
 EPSILON = 1e-9
 INF = float("inf")
 
@@ -261,7 +264,7 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         raise _why_unreachable(g, spec, residual, need, no_tags, structural)
     worst, _n, r, parent, below, pair = best
     # only the winner becomes a Tree: its edges (parent, child) away from the root
-    tree = Tree(names[r], tuple(sorted(_edge(names[parent[x]], names[x]) for x in below)), worst,
+    tree = Tree(names[r], tuple(sorted(tree_edge(names[parent[x]], names[x]) for x in below)), worst,
                 tuple(sorted((names[pair[0]], names[pair[1]]))))
     if spec.max_latency_ms is not None and worst > spec.max_latency_ms + EPSILON:
         a, b = tree.worst_pair
