@@ -221,33 +221,33 @@ class SliceEngine:
         try:
             return tree, self.backup_for(spec, tree, residual, no_tags=no_tags)
         except Rejected as e:
+            why = e
             # cut off by the primary itself, not by full links: a disjoint pair may exist
             if e.constraint in ("topology", "region"):
-                pair = self._disjoint_pair(spec, residual, no_tags)
-                if pair is not None:
-                    return pair
+                try:
+                    return self._disjoint_pair(spec, residual, no_tags)
+                except Rejected as pair:
+                    if pair.constraint == "latency":   # there is one, too slow: say so
+                        why = pair
             raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
-                           f"{e.reason}", structural=e.structural) from None
+                           f"{why.reason}", structural=e.structural) from None
 
     def _disjoint_pair(self, spec: SliceSpec, residual: dict[LinkKey, float],
-                       no_tags: set[LinkKey]) -> tuple[Tree, Tree] | None:
+                       no_tags: set[LinkKey]) -> tuple[Tree, Tree]:
         """For a slice between two sites whose least-delay tree left no disjoint backup:
         the disjoint pair of paths of least total delay (:mod:`slices.disjoint`), if one
-        exists and fits together; None otherwise (and for more sites, or region
+        exists and fits together; Rejected otherwise (and for more sites, or region
         protection)."""
         if len(spec.sites) != 2 or spec.protection not in ("link", "site"):
-            return None
+            raise Rejected("protection", "a disjoint pair joins two sites, link- or site-disjoint")
         bridges, cut_sites = self.unavoidable()
-        try:
-            tree, backup = disjoint_pair(self.graph, spec, residual, avoid_links=self.down_links,
-                                         avoid_sites=self._avoided_sites(spec), no_tags=no_tags,
-                                         shared_links=bridges, shared_sites=cut_sites,
-                                         sites_too=spec.protection == "site")
-        except Rejected:
-            return None
-        shared = tree.links & backup.links
-        if any(residual[k] + 1e-9 < 2 * spec.bandwidth_mbps or self.ledger.tags.free(k) < 2 for k in shared):
-            return None
+        tree, backup = disjoint_pair(self.graph, spec, residual, avoid_links=self.down_links,
+                                     avoid_sites=self._avoided_sites(spec), no_tags=no_tags,
+                                     shared_links=bridges, shared_sites=cut_sites,
+                                     sites_too=spec.protection == "site")
+        for k in tree.links & backup.links:
+            if residual[k] + 1e-9 < 2 * spec.bandwidth_mbps or self.ledger.tags.free(k) < 2:
+                raise Rejected("bandwidth", f"{'—'.join(sorted(k))} cannot carry both paths of {spec.name}")
         return tree, backup
 
     def unavoidable(self) -> tuple[set[LinkKey], set[str]]:

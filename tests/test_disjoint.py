@@ -48,6 +48,8 @@ def test_the_pair_keeps_the_latency_bound_or_the_slice_is_refused():
     with pytest.raises(Rejected) as err:
         e.admit(spec("tight", 1, "link", max_latency_ms=3.5))   # the pair's paths take 4 ms
     assert err.value.constraint == "protection"
+    assert err.value.reason == ("no link-disjoint backup for tight: "
+                                "the disjoint pair between east and west takes 4.0 ms")
     assert e.slices == {} and e.residual == e.capacity
 
 
