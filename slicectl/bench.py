@@ -20,6 +20,7 @@ import random
 import resource
 import statistics
 import time
+from collections import Counter
 from typing import NamedTuple
 
 from slicectl.report import percentile
@@ -77,7 +78,7 @@ class Load(NamedTuple):
     compiled: dict[str, tuple]
     per_slice: list[float]             # ms each, in order
     kinds: dict[str, list[float]]      # ms of each admission, by what it took (see _kind)
-    rejected: int
+    rejected: dict[str, int]           # refusals by the constraint that refused them
     total: float                       # s
 
 
@@ -92,15 +93,15 @@ def _kind(events: list) -> str:
 def _load(topo: Topology, specs: list[SliceSpec], ports: PortMap, unfreeze: bool = True) -> Load:
     engine = SliceEngine(topo, prefix_len=28)
     compiled: dict[str, tuple] = {}
-    per_slice, rejected = [], 0
+    per_slice, rejected = [], Counter()
     kinds: dict[str, list[float]] = {"plain": [], "preempting": [], "rejected": []}
     started = time.process_time()
     for spec in specs:
         t0 = time.process_time()
         try:
             events = engine.admit(spec)
-        except Rejected:
-            rejected += 1
+        except Rejected as e:
+            rejected[e.constraint] += 1
             events = []
         for name in {ev.slice for ev in events}:
             compiled[name] = compile_slice(engine.record(name), ports) if name in engine.slices else ()
@@ -175,7 +176,8 @@ def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
     placed = sum(1 for s in engine.slices.values() if s.status == PLACED)
     report = {
         "topology": topo.name, "sites": len(topo.sites), "links": len(topo.links),
-        "slices_requested": slices, "admitted": slices - rejected, "rejected": rejected,
+        "slices_requested": slices, "admitted": slices - rejected.total(), "rejected": rejected.total(),
+        "rejected_by_constraint": dict(rejected.most_common()),
         "placed_at_end": placed, "preempted_at_end": len(engine.slices) - placed,
         "total_s": round(total, 3),
         "per_slice_ms": {"p50": round(_pct(per_slice, 50), 3), "p99": round(_pct(per_slice, 99), 3),
@@ -218,8 +220,10 @@ def _judge(r: dict) -> dict:
 def format_report(r: dict) -> str:
     lines = [f"engine benchmark on {r['topology']}: {r['sites']} sites, {r['links']} links; "
              f"{r['slices_requested']} slices of {r['endpoints'][0]}-{r['endpoints'][1]} endpoints (seed {r['seed']})",
-             f"  admitted {r['admitted']}, rejected {r['rejected']}; at the end {r['placed_at_end']} placed, "
-             f"{r['preempted_at_end']} preempted",
+             f"  admitted {r['admitted']}, rejected {r['rejected']}"
+             + (" (" + ", ".join(f"{k} {n}" for k, n in r["rejected_by_constraint"].items()) + ")"
+                if r["rejected"] else "")
+             + f"; at the end {r['placed_at_end']} placed, {r['preempted_at_end']} preempted",
              f"  placed and compiled in {r['total_s']} s; per slice p50 {r['per_slice_ms']['p50']} ms, "
              f"p99 {r['per_slice_ms']['p99']} ms",
              f"  one more slice on the loaded network: add p99 {r['add_one_ms_p99']} ms, "

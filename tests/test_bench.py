@@ -5,6 +5,7 @@ import json
 import networkx as nx
 
 from slicectl.cli import main
+from slicectl.bench import format_report
 from topologies import load
 from topologies.generate import generated_wan
 
@@ -34,6 +35,11 @@ def test_the_scarce_variant_runs_short_of_capacity(capsys):
     assert scarce["topology"] == "japan-intercloud-capacity-x0.1"
     assert scarce["rejected"] + scarce["preempted_at_end"] > plenty["rejected"] + plenty["preempted_at_end"]
     assert scarce["by_kind"]["rejected"]["count"] > plenty["by_kind"]["rejected"]["count"]
+    # refusals by what refused them: a network a tenth the size runs out of bandwidth
+    assert sum(scarce["rejected_by_constraint"].values()) == scarce["rejected"]
+    assert scarce["rejected_by_constraint"].get("bandwidth", 0) > plenty["rejected_by_constraint"].get("bandwidth", 0)
+    line = next(x for x in format_report(scarce).splitlines() if x.startswith("  admitted"))
+    assert f"rejected {scarce['rejected']} (" in line and f"bandwidth {scarce['rejected_by_constraint']['bandwidth']}" in line
     assert main(["bench", "engine", "--topology", "japan-intercloud", "--capacity-scale", "0"]) == 2
 
 
