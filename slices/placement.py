@@ -229,7 +229,8 @@ def place(g: nx.Graph, spec: SliceSpec, residual: Mapping[LinkKey, float], *,
         return Tree(terminals[0], (), 0.0, (terminals[0], terminals[0]))
     cache = cache or PathCache(1)
     exceptions = frozenset(t for t in terminals if not transit_ok(t))
-    signature = (_too_full(residual, need) | no_tags if no_tags else _too_full(residual, need),
+    too_full = _too_full(residual, need)
+    signature = (too_full | no_tags if no_tags else too_full,
                  frozenset(avoid_links), frozenset(avoid_sites), frozenset(avoid_regions),
                  frozenset(allowed), exceptions)
     sites = lambda: cache.sites(signature[2:], lambda: frozenset(  # noqa: E731

@@ -3,8 +3,9 @@
 A slice that does not fit may displace slices of *strictly lower* priority. The set is
 chosen greedily - on the links the new slice lacks capacity or a free tag, lowest
 priority first (then largest bandwidth) - and then pruned of any victim, highest
-priority first, whose release turns out not to be needed. That keeps it small and spares higher priorities;
-it is not guaranteed to be the smallest set possible (that is a knapsack problem).
+priority first, whose release turns out not to be needed. That keeps it small and
+spares higher priorities; it is not guaranteed to be the smallest set possible (that
+is a knapsack problem).
 """
 from __future__ import annotations
 
@@ -29,12 +30,8 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
     # bookings of preempted slices are already gone, so every booking counts
     tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority),
                                      no_tags=_full_if_lower_left(engine, spec.priority))
-    need: dict[LinkKey, float] = {}
-    trees_on: Counter = Counter()
-    for t in (tree, backup):
-        for key in t.links if t else ():
-            need[key] = need.get(key, 0.0) + spec.bandwidth_mbps
-            trees_on[key] += 1
+    trees_on = Counter(k for t in (tree, backup) if t for k in t.links)   # 2 where they share a link
+    need = {k: n * spec.bandwidth_mbps for k, n in trees_on.items()}
     deficit = {k: n - ledger.residual[k] for k, n in need.items() if n - ledger.residual[k] > EPSILON}
     tag_deficit = {k: n - ledger.tags.free(k) for k, n in trees_on.items() if n > ledger.tags.free(k)}
     short_of_tags = bool(tag_deficit)

@@ -104,7 +104,7 @@ class PrefixPool:
 
 def no_tag_left(link: frozenset) -> Rejected:
     a, b = sorted(link)
-    return Rejected("tags", f"link {a}—{b} already carries {TAG_MAX - TAG_MIN + 1} slices: no tag left")
+    return Rejected("tags", f"link {a}—{b} already carries {TagSpace.SIZE} slices: no tag left")
 
 
 class TagSpace:
