@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: bench-batch lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: lock test-latest bench-batch lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +25,8 @@ help:
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012, generated 200- and 750-site WANs; 1k and 10k slices; scarce capacity)"
+	@echo "make lock           refresh requirements.lock (newest versions setup.cfg allows, hashed); then make proto"
+	@echo "sudo make test-latest   every test with the newest allowed versions, in a scratch venv (drift check)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
 	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
 	@echo "make fuzz           10,000 random specs and request bodies against the API (quick mode in make test)"
@@ -55,11 +57,35 @@ ovs-restart: venv
 	$(PY) -m topologies.emulation.platform --restart
 
 # Debian's Mininet lives in /usr/lib/python3/dist-packages, seen only by Debian's python3.
+# Exactly the versions in requirements.lock (hashed), whatever PyPI holds today; the project
+# itself is installed editable on top, with no dependency resolution of its own.
+PIP := $(PY) -m pip install -q --disable-pip-version-check
 venv: $(STAMP)
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): requirements.lock setup.cfg pyproject.toml
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PIP) --require-hashes -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# requirements.lock anew from setup.cfg's floors: the newest versions they allow, each with its
+# hashes (pip-tools, in a venv of its own). Then `make proto` and `make test`, and commit all.
+LOCK_VENV := .venv-lock
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { /usr/bin/python3 -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install -q --disable-pip-version-check pip-tools; }
+	$(LOCK_VENV)/bin/pip-compile -q --upgrade --extra test --all-build-deps --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host -o requirements.lock setup.cfg
+
+# Drift seen before it bites: the newest versions setup.cfg allows, in a scratch venv, and
+# every test with them (not in CI: a new upstream release must not break a landing).
+LATEST_VENV := .venv-latest
+test-latest: deb-packages ovs
+	rm -rf $(LATEST_VENV)
+	/usr/bin/python3 -m venv --system-site-packages $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade -e '.[test]'
+	$(LATEST_VENV)/bin/python -m pip list --format=freeze > $(LATEST_VENV)/versions.txt
+	@echo "newest allowed versions: $(LATEST_VENV)/versions.txt"
+	$(LATEST_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
 	$(SLICECTL) demo
@@ -158,4 +184,4 @@ wan-clean:
 	-$(SLICECTL) wan clean
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis results
+	rm -rf $(VENV) $(LOCK_VENV) $(LATEST_VENV) build *.egg-info .pytest_cache .hypothesis results

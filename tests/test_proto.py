@@ -33,3 +33,43 @@ def test_api_follows_the_buf_style():
     assert set(pb.Endpoint.DESCRIPTOR.fields_by_name) == {"site", "port", "ip", "vlan", "standby",
                                                           "location", "location_reason"}
     assert set(pb.Standby.DESCRIPTOR.fields_by_name) == {"site", "port"}
+
+
+def _locked(package: str) -> str:
+    """The version requirements.lock pins for ``package``."""
+    import re
+
+    text = (REPO / "requirements.lock").read_text()
+    found = re.search(rf"^{re.escape(package)}==(\S+)", text, re.MULTILINE)
+    assert found, f"requirements.lock pins no {package}"
+    return found.group(1)
+
+
+def test_generated_code_is_from_the_locked_generator():
+    """The comparison above means something only when it runs the generator the lock pins
+    (`make setup` installs exactly that), and the committed code says which one made it."""
+    from importlib.metadata import version
+
+    assert version("grpcio-tools") == _locked("grpcio-tools"), \
+        "grpcio-tools differs from requirements.lock: run `sudo make setup`"
+    made_by = (REPO / "proto/intercloud/slicing/v1/slicing_pb2_grpc.py").read_text()
+    assert f"GRPC_GENERATED_VERSION = '{_locked('grpcio-tools')}'" in made_by
+
+
+def test_the_lock_pins_every_package_with_hashes():
+    """Each requirement of setup.cfg is pinned exactly and hashed, so two machines install
+    the same bytes; the runtime grpcio is at least the generator that made the code."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    wanted = cfg["options"]["install_requires"].split() + cfg["options.extras_require"]["test"].split()
+    text = (REPO / "requirements.lock").read_text()
+    for requirement in wanted:
+        name = requirement.split(">=")[0].lower().replace("_", "-")
+        _locked(name)
+    blocks = [b for b in text.split("\n") if b and b[0].isalpha()]
+    assert blocks and all("==" in b and b.rstrip().endswith("\\") for b in blocks)
+    from packaging.version import Version
+
+    assert Version(_locked("grpcio")) >= Version(_locked("grpcio-tools"))
