@@ -9,7 +9,8 @@ import socket
 import sys
 
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
-                            DEFAULT_STORE, PROBE_INTERVAL_S, PROBE_MISSES)
+                            DEFAULT_STORE, DHCP_LEASE_S, MAX_SLICES_PER_TENANT, MAX_WATCHES,
+                            MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, STATS_INTERVAL_S)
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -34,9 +35,10 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
         probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
-        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = 3600,
-        stats_interval_s: float = 5.0, security: dict | None = None,
-        watch_limits: tuple[int, int] = (1000, 100), max_slices_per_tenant: int = 0,
+        metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = DHCP_LEASE_S,
+        stats_interval_s: float = STATS_INTERVAL_S, security: dict | None = None,
+        watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
+        max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
         openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
@@ -56,7 +58,6 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     from os_ken.base.app_manager import AppManager
     from os_ken.lib import hub
 
-    from controller import app
     from controller.service import WatchLimits, serve
     from controller.store import Store, StoreError
     from topologies import load
@@ -86,32 +87,25 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
             store = Store(store_path)
     except StoreError as e:
         raise ValueError(str(e)) from None   # one line and exit 2, like any bad option
-    stoppers: list = []   # what to stop at the end (gRPC, metrics), last started first
-
     from controller.metrics import Metrics
-    metrics = Metrics() if metrics_addr else None
+    from controller.settings import ProbeSettings, Settings, SlaSettings
+    from controller.wiring import build
 
-    def ready(ctl, leads):
-        ctl.max_slices_per_tenant = max_slices_per_tenant
-        for warning in warnings:
-            logging.getLogger("intercloud.api").warning(warning)
-        api = serve(ctl, grpc_addr, metrics.api_seconds if metrics else None, credentials, authenticator,
-                    WatchLimits(*watch_limits), cluster, leads)
-        stoppers.append(lambda: api.stop(grace=1))
-        if metrics:
-            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
-        logging.getLogger("intercloud.controller").info(
-            "controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
-            topology.name, len(topology.sites), len(ctl.engine.slices), store_path, grpc_addr, openflow_addr)
+    sla = dict(sla) if sla else None
+    settings = Settings(audit_interval_s=audit_interval or None,
+                        probes=ProbeSettings(**probes) if probes is not None else None,
+                        sla=SlaSettings(tuple(sorted((k, v) for k, v in sla.items() if k != "reroute")),
+                                        sla.get("reroute", True)) if sla is not None else None,
+                        dhcp_lease_s=dhcp_lease_s, stats_interval_s=stats_interval_s,
+                        max_slices_per_tenant=max_slices_per_tenant, watch_limits=tuple(watch_limits))
+    metrics = Metrics() if metrics_addr else None
+    wiring = build(topology, store, settings, cluster, metrics)
+    stoppers: list = [wiring.close]   # what to stop at the end (gRPC, metrics), last started first
 
     def closing():
         while stoppers:
             stoppers.pop()()
 
-    app.SETTINGS.update(topology=topology, store=store, cluster=cluster, on_ready=ready, on_close=closing,
-                        audit_interval=audit_interval or None, probes=probes, metrics=metrics,
-                        sla=dict(sla) if sla else None, dhcp_lease_s=dhcp_lease_s,
-                        stats_interval_s=stats_interval_s)
     cfg.CONF(args=openflow_args(of_host, of_port, openflow_tls), project="os_ken", default_config_files=[])
 
     def stop(_signum, _frame):
@@ -121,8 +115,21 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     signal.signal(signal.SIGINT, signal.default_int_handler)
     manager = AppManager.get_instance()
     try:
+        wiring.start()   # the owner thread before any switch can connect
         manager.load_apps(["controller.app"])
-        services = manager.instantiate_apps(**manager.create_contexts())
+        services = manager.instantiate_apps(wiring=wiring, **manager.create_contexts())
+        for warning in warnings:
+            logging.getLogger("intercloud.api").warning(warning)
+        api = serve(wiring.controller, grpc_addr, metrics.api_seconds if metrics else None, credentials,
+                    authenticator, WatchLimits(*settings.watch_limits), cluster, wiring.leadership.leads,
+                    reads=wiring.reads)
+        stoppers.append(lambda: api.stop(grace=1))
+        if metrics:
+            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
+        logging.getLogger("intercloud.controller").info(
+            "controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
+            topology.name, len(topology.sites), len(wiring.reads.call(wiring.reads.names)), store_path, grpc_addr,
+            openflow_addr)
         hub.joinall(services)
     except KeyboardInterrupt:
         logging.getLogger("intercloud.controller").info("stopping (state is in %s)", store_path)

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from controller.sla import MEASURING, VIOLATED
 
 if TYPE_CHECKING:
-    from controller.core import SliceController
+    from controller.readmodel import ReadModel
 
 _SLICE_COUNTERS = (
     ("ingress_packets", "ingress_packets", "Packets entering the slice at its endpoints"),
@@ -55,10 +55,10 @@ class Metrics:
                                      "From a slice's creation request to every switch confirming its rules",
                                      buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 600), registry=r)
 
-    def watch(self, ctl: "SliceController") -> None:
-        """Report ``ctl``'s state at every scrape, and time its decisions."""
-        ctl.engine_seconds, ctl.ttc_seconds = self.engine_seconds, self.ttc_seconds
-        self.registry.register(_StateCollector(ctl))
+    def watch(self, reads: "ReadModel") -> None:
+        """Report the state ``reads`` sees at every scrape (decisions and times to
+        connectivity are timed by the controller itself: controller.pipeline.Timings)."""
+        self.registry.register(_StateCollector(reads))
 
     def serve(self, host: str, port: int):
         """Serve /metrics on host:port (a daemon thread); the server, to shut down."""
@@ -67,12 +67,12 @@ class Metrics:
 
 
 class _StateCollector(Collector):
-    def __init__(self, ctl: "SliceController"):
-        self.ctl = ctl
+    def __init__(self, reads: "ReadModel"):
+        self.reads = reads
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            snap = self.ctl.call(self._snapshot, timeout=SCRAPE_TIMEOUT_S)
+            snap = self.reads.call(self._snapshot, timeout=SCRAPE_TIMEOUT_S)
         except Exception:  # an owner too busy to answer: this scrape shows no state
             return
         slices = GaugeMetricFamily("intercloud_slices", "Slices by state", labels=["state"])
@@ -115,29 +115,22 @@ class _StateCollector(Collector):
             if sla is not None and sla.state != MEASURING:
                 violated.add_metric([name], int(sla.state == VIOLATED))
         yield from (delay, bound, violated)
-        counters = getattr(self.ctl.wire, "all_counters", None)
+        counters = self.reads.all_counters()
         if counters is None:
             return
         families = {key: CounterMetricFamily(f"intercloud_slice_{what}", text, labels=["slice"])
                     for key, what, text in _SLICE_COUNTERS}
-        names = snap["names"]
-        for sid, counts in sorted(counters().items()):
-            if sid in names:
-                for key, family in families.items():
-                    family.add_metric([names[sid]], counts[key])
+        for name, counts in counters.items():
+            for key, family in families.items():
+                family.add_metric([name], counts[key])
         yield from families.values()
 
     def _snapshot(self) -> dict:
-        ctl, e = self.ctl, self.ctl.engine
-        states: dict[str, int] = {}
-        for st in ctl.states.values():
-            states[st.state] = states.get(st.state, 0) + 1
-        connected = ctl.wire.connected_sites()
-        return {"states": states,
-                "names": {s.number: n for n, s in e.slices.items()},
-                "sla": [(n, ctl.sla_status.get(n), s.spec.max_latency_ms) for n, s in sorted(e.slices.items())],
-                "link_delays": [(f"{l.a}—{l.b}", ctl.link_delays_ms[l.key]) for l in e.topology.links
-                                if l.key in ctl.link_delays_ms],
-                "switches": [(s.name, int(s.name in connected)) for s in e.topology.sites],
-                "links": [(f"{l.a}—{l.b}", int(l.key not in e.down_links), e.residual[l.key] * 1e6)
-                          for l in e.topology.links]}
+        r = self.reads
+        links = r.links()
+        return {"states": r.state_counts(),
+                "sla": r.sla_bounds(),
+                "link_delays": [(f"{l.a}—{l.b}", l.measured_delay_ms) for l in links
+                                if l.measured_delay_ms is not None],
+                "switches": [(s.name, int(s.connected)) for s in r.sites()],
+                "links": [(f"{l.a}—{l.b}", int(l.up), l.residual_mbps * 1e6) for l in links]}

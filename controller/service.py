@@ -27,7 +27,9 @@ from grpc_status import rpc_status
 
 from controller.auth import ANYONE, Identity, caller
 from controller.core import CALL_TIMEOUT_S, AlreadyExists, NotConnected, SliceController, SwitchRefused
+from controller.readmodel import ReadModel
 from controller.store import StoreError
+from proto.defaults import MAX_WATCHES, MAX_WATCHES_PER_CLIENT
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
@@ -39,7 +41,6 @@ DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 MAX_BATCH = 1000   # specs in one CreateSlices (the answer stays well under gRPC's 4 MB)
 MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
-MAX_WATCHES, MAX_WATCHES_PER_CLIENT = 1000, 100
 UNARY_WORKERS = 32      # server threads no watch stream can take
 WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
 
@@ -52,12 +53,12 @@ class Forbidden(Exception):
     """The caller may not do this (PERMISSION_DENIED): the message says why."""
 
 
-def _visible(ctl: SliceController, who: Identity, name: str):
-    """Slice ``name`` if ``who`` may see it; another tenant's is as absent as a missing one."""
-    s = ctl.engine.get(name)
-    if not who.may_see(s.spec.tenant):
+def _visible(reads: ReadModel, who: Identity, name: str) -> None:
+    """UnknownSlice unless ``who`` may see slice ``name``: another tenant's is as absent as
+    a missing one."""
+    tenant = reads.tenant_of(name)
+    if tenant is None or not who.may_see(tenant):
         raise UnknownSlice(name)
-    return s
 
 
 def _own_tenant(who: Identity, doc: dict) -> dict:
@@ -123,12 +124,12 @@ def _fail(context, err: Exception, root: str = "spec") -> None:
                f"{type(err).__name__}: {str(err)[:MAX_DETAIL]}")
 
 
-def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Slice:
+def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
     """The API view of one slice (call on the owner thread)."""
-    p = ctl.engine.record(name)
-    st = ctl.states.get(name)
-    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(st.state if st else "requested", 0),
-                   reason=st.reason if st else p.reason, id=p.number, prefix=p.prefix)
+    view = reads.slice(name)
+    p = view.record
+    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(view.state, 0), reason=view.reason,
+                   id=p.number, prefix=p.prefix)
     moved = dict(p.moved)
     for i, (e, address) in enumerate(p.addresses):
         at = e.on_standby() if i in moved else e
@@ -142,22 +143,18 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
         msg.worst_delay_ms = p.tree.worst_delay_ms
     if p.backup is not None:
         msg.backup.extend(pb.Link(a=a, b=b) for a, b in p.backup.edges)
-    if st:
-        msg.create_time.CopyFrom(timestamp(st.created))
-        msg.update_time.CopyFrom(timestamp(st.updated))
-    sla = ctl.sla_status.get(name)
+    if view.created is not None:
+        msg.create_time.CopyFrom(timestamp(view.created))
+        msg.update_time.CopyFrom(timestamp(view.updated))
+    sla = view.sla
     if sla is not None and p.status == PLACED:
         msg.sla.CopyFrom(pb.SlaStatus(state=SLA_STATES[sla.state], reason=sla.reason, since=timestamp(sla.since)))
         if sla.delay_ms is not None:
             msg.sla.measured_delay_ms = sla.delay_ms
             msg.sla.worst_pair.CopyFrom(pb.Link(a=sla.pair[0], b=sla.pair[1]))
     if stats and p.status == PLACED:
-        total: dict[str, int] = {}
-        for site in p.live_spec.sites:
-            for k, v in ctl.wire.counters(site, p.number).items():
-                total[k] = total.get(k, 0) + v
-        msg.stats.CopyFrom(pb.SliceStats(**total, collected=timestamp(time.time())))
-        rate = ctl.slice_rates.get(p.number)
+        msg.stats.CopyFrom(pb.SliceStats(**reads.counters(name), collected=timestamp(time.time())))
+        rate = view.rates
         if rate is not None:   # negative after a counter reset (rules reinstalled): not a rate
             msg.stats.ingress_bits_per_second = max(0.0, rate[0])
             msg.stats.dropped_packets_per_second = max(0.0, rate[1])
@@ -166,8 +163,8 @@ def slice_message(ctl: SliceController, name: str, stats: bool = False) -> pb.Sl
 
 
 class SliceService(pb_grpc.SliceServiceServicer):
-    def __init__(self, ctl: SliceController, watches: "WatchLimits | None" = None):
-        self.ctl = ctl
+    def __init__(self, ctl: SliceController, reads: ReadModel, watches: "WatchLimits | None" = None):
+        self.ctl, self.reads = ctl, reads
         self.watches = watches or WatchLimits()
 
     def _run(self, context, fn, root: str = "spec"):
@@ -204,10 +201,10 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
         def create():
             spec = _own_tenant(who, doc)
-            existing = self.ctl.engine.slices.get(spec.get("name"))
-            if existing is not None and not who.may_see(existing.spec.tenant):
-                raise AlreadyExists(f"the name {existing.name} is taken")
-            return slice_message(self.ctl, self.ctl.create(spec))
+            owner = self.reads.tenant_of(spec.get("name"))
+            if owner is not None and not who.may_see(owner):
+                raise AlreadyExists(f"the name {spec.get('name')} is taken")
+            return slice_message(self.reads, self.ctl.create(spec))
         return self._run(context, create)
 
     def CreateSlices(self, request, context):  # noqa: N802
@@ -224,10 +221,10 @@ class SliceService(pb_grpc.SliceServiceServicer):
         def create():
             owned = [_own_tenant(who, d) for d in docs]
             for d in owned:
-                existing = self.ctl.engine.slices.get(d.get("name"))
-                if existing is not None and not who.may_see(existing.spec.tenant):
-                    raise AlreadyExists(f"the name {existing.name} is taken")
-            return pb.CreateSlicesResponse(slices=[slice_message(self.ctl, n) for n in self.ctl.create_many(owned)])
+                owner = self.reads.tenant_of(d.get("name"))
+                if owner is not None and not who.may_see(owner):
+                    raise AlreadyExists(f"the name {d.get('name')} is taken")
+            return pb.CreateSlicesResponse(slices=[slice_message(self.reads, n) for n in self.ctl.create_many(owned)])
         return self._run(context, create, root="")
 
     def UpdateSlice(self, request, context):  # noqa: N802
@@ -235,18 +232,18 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
         def update():
             spec = _own_tenant(who, doc)
-            _visible(self.ctl, who, spec.get("name", ""))
-            return slice_message(self.ctl, self.ctl.update(spec))
+            _visible(self.reads, who, spec.get("name", ""))
+            return slice_message(self.reads, self.ctl.update(spec))
         return self._run(context, update)
 
     def GetSlice(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: (_visible(self.ctl, who, request.name),
-                                           slice_message(self.ctl, request.name, stats=True))[1])
+        return self._run(context, lambda: (_visible(self.reads, who, request.name),
+                                           slice_message(self.reads, request.name, stats=True))[1])
 
     def DeleteSlice(self, request, context):  # noqa: N802
         who = caller()
-        self._run(context, lambda: (_visible(self.ctl, who, request.name), self.ctl.delete(request.name)))
+        self._run(context, lambda: (_visible(self.reads, who, request.name), self.ctl.delete(request.name)))
         return pb.DeleteSliceResponse()
 
     def ListSlices(self, request, context):  # noqa: N802
@@ -257,12 +254,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
                        field="page_size", description=f"{request.page_size} is not in 1..{MAX_PAGE}")]))
 
         def page():
-            names = sorted(n for n, s in self.ctl.engine.slices.items()
-                           if who.may_see(s.spec.tenant)
-                           and (not request.tenant or s.spec.tenant == request.tenant)
-                           and (not request.state or STATES.get(self.ctl.states.get(n).state) == request.state)
-                           and n > request.page_token)
-            out = pb.ListSlicesResponse(slices=[slice_message(self.ctl, n) for n in names[:size]])
+            names = [v.name for v in self.reads.summaries()
+                     if v.name > request.page_token and who.may_see(v.tenant)
+                     and (not request.tenant or v.tenant == request.tenant)
+                     and (not request.state or STATES.get(v.state) == request.state)]
+            out = pb.ListSlicesResponse(slices=[slice_message(self.reads, n) for n in names[:size]])
             if len(names) > size:
                 out.next_page_token = names[size - 1]
             return out
@@ -270,8 +266,8 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def FailbackEndpoints(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: (_visible(self.ctl, who, request.name), slice_message(
-            self.ctl, self.ctl.failback(request.name, request.site)))[1])
+        return self._run(context, lambda: (_visible(self.reads, who, request.name), slice_message(
+            self.reads, self.ctl.failback(request.name, request.site)))[1])
 
     def WatchSlices(self, request, context):  # noqa: N802
         who = caller()
@@ -337,23 +333,20 @@ class WatchLimits:
 
 
 class TopologyService(pb_grpc.TopologyServiceServicer):
-    def __init__(self, ctl: SliceController, cluster=None):
-        self.ctl, self.cluster = ctl, cluster
+    def __init__(self, ctl: SliceController, reads: ReadModel, cluster=None):
+        self.ctl, self.reads, self.cluster = ctl, reads, cluster
 
     def _topology(self, who: Identity) -> pb.Topology:
         """The WAN; a tenant's view counts only its own slices on each link."""
-        e, connected = self.ctl.engine, self.ctl.wire.connected_sites()
-        roles = getattr(self.ctl.wire, "roles", dict)()
-        out = pb.Topology(name=e.topology.name)
-        for s in e.topology.sites:
+        out = pb.Topology(name=self.reads.topology_name)
+        for s in self.reads.sites():
             out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
-                          dpid=s.dpid, connected=s.name in connected, hosts=s.hosts,
-                          drained=s.name in e.drained, lost=s.name in e.down_sites, role=roles.get(s.name, ""))
-        for l in e.topology.links:
-            out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=e.residual[l.key],
-                          delay_ms=l.delay_ms, up=l.key not in e.down_links,
-                          slices=sum(1 for x in e.slices_on(l.key) if who.may_see(x.spec.tenant)),
-                          reason=self.ctl.link_reasons.get(l.key, "") if l.key in e.down_links else "")
+                          dpid=s.dpid, connected=s.connected, hosts=s.hosts, drained=s.drained, lost=s.lost,
+                          role=s.role)
+        for l in self.reads.links():
+            out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=l.residual_mbps,
+                          delay_ms=l.delay_ms, up=l.up, slices=sum(1 for t in l.tenants if who.may_see(t)),
+                          reason=l.reason)
         return out
 
     def _site_change(self, context, site: str, change):
@@ -361,8 +354,8 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         if not who.admin:
             _abort(context, code_pb2.PERMISSION_DENIED, f"draining a site is for operators (admins); "
                    f"{who.name} acts for tenant {who.tenant!r}")
-        if not self.ctl.topology.has_site(site):
-            _abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.ctl.topology.name}",
+        if not self.reads.has_site(site):
+            _abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.reads.topology_name}",
                    error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
         try:
             return self.ctl.call(lambda: (change(site), self._topology(who))[1])
@@ -496,22 +489,25 @@ class _Timed(grpc.ServerInterceptor):
 
 def serve(ctl: SliceController, address: str, api_seconds=None,
           credentials: grpc.ServerCredentials | None = None, authenticator=None,
-          watches: WatchLimits | None = None, cluster=None, leads: Callable[[], bool] | None = None) -> grpc.Server:
+          watches: WatchLimits | None = None, cluster=None, leads: Callable[[], bool] | None = None,
+          reads: ReadModel | None = None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
     ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
     ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
     health checks and reflection must say who it is; ``watches``: the limits on open
     watch streams (:class:`WatchLimits`); ``cluster`` (controller.cluster.Cluster) and
     ``leads`` (whether this instance may change the network now): writes only on the
-    leader, and GetTopology lists the instances."""
+    leader, and GetTopology lists the instances; ``reads``: what the API may see of the
+    controller (built on ``ctl`` if not given)."""
     watches = watches or WatchLimits()
+    reads = reads or ReadModel(ctl)
     interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator,
                                 _LeaderOnly(cluster, leads) if cluster is not None else None, _Decoding()) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
                          interceptors=interceptors)
-    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, watches), server)
-    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, cluster), server)
+    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches), server)
+    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, reads, cluster), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [pb.DESCRIPTOR.services_by_name[n].full_name for n in ("SliceService", "TopologyService")]

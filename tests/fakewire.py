@@ -1,4 +1,4 @@
-"""A Wire (controller.core) over simulated switches, for API tests without Mininet:
+"""A Wire (controller.model) over simulated switches, for API tests without Mininet:
 it keeps each switch's entries exactly as pushed and counts what was sent."""
 from __future__ import annotations
 

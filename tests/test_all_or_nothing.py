@@ -9,7 +9,7 @@ import sqlite3
 import grpc
 import pytest
 
-import controller.core
+import controller.pipeline
 import controller.store
 from controller.core import SliceController
 from controller.store import Store
@@ -58,7 +58,7 @@ def test_a_compiler_failure_is_internal_and_changes_nothing(api, monkeypatch, re
 
     def broken(*args, **kwargs):
         raise TypeError("'<' not supported between instances of 'NoneType' and 'str'")
-    monkeypatch.setattr(controller.core, "recompile", broken)
+    monkeypatch.setattr(controller.pipeline, "recompile", broken)
     err = error_of(lambda: REQUESTS[request_kind](api))
     assert err.code() == grpc.StatusCode.INTERNAL and "nothing was changed" in err.details()
     assert "TypeError" in err.details()

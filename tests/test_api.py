@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 
 from tests.rawspec import raw_spec
 from controller.core import SliceController
+from controller.settings import CoreSettings
 from slicectl.launcher import free_port
 from controller.ofwire import canonical_entry
 from controller.service import serve
@@ -31,10 +32,10 @@ JAPAN = load("japan-intercloud")
 
 
 class Running:
-    def __init__(self, store_path, connected=True):
+    def __init__(self, store_path, connected=True, settings: CoreSettings = CoreSettings()):
         self.wire = FakeWire([s.name for s in JAPAN.sites], connected)
         self.store = Store(store_path)
-        self.ctl = SliceController(JAPAN, self.store, self.wire)
+        self.ctl = SliceController(JAPAN, self.store, self.wire, settings)
         self.ctl.start()
         for site in self.wire.connected:  # as controller.app does when a switch connects
             self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
@@ -437,9 +438,8 @@ def test_a_change_waits_for_frames_on_the_old_tree_before_deleting_it(api):
 
 
 def test_a_link_is_used_again_only_after_it_stayed_up_for_the_hold_down(tmp_path):
-    r = Running(tmp_path / "s.db")
+    r = Running(tmp_path / "s.db", settings=CoreSettings(hold_down_s=0.3))
     try:
-        r.ctl.hold_down_s = 0.3
         create(r, doc())
         s = r.ctl.engine.slices["medical"]
         a, b = next(tuple(sorted(k)) for k in sorted(s.tree.links, key=sorted)

@@ -15,6 +15,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.audit import audit
 from slices.compiler import compile_plan
 from tests.rawspec import raw_spec
+from controller.settings import CoreSettings
 from tests.test_api import Running, create, doc, error_of
 
 CLOUDS = ["tokyo-dc", "osaka-dc", "nagoya-dc", "fukuoka-dc", "sapporo-dc", "sendai-dc"]
@@ -137,15 +138,18 @@ def test_a_switch_refusing_the_batchs_rules_undoes_all_of_it(api):
     assert not api.ctl.engine.slices and unchanged(api, tables, dump)
 
 
-def test_the_tenant_quota_counts_the_whole_batch(api):
-    api.ctl.max_slices_per_tenant = 10
-    batch(api, many(6))
-    err = error_of(lambda: batch(api, many(5, prefix="more", vlan=1000)))
-    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "tenant 'acme' has 6 slices and asks for 5 more" in err.details()
-    assert len(api.ctl.engine.slices) == 6
-    batch(api, many(4, prefix="more", vlan=1000))
-    assert len(api.ctl.engine.slices) == 10
+def test_the_tenant_quota_counts_the_whole_batch(tmp_path):
+    api = Running(tmp_path / "quota.db", settings=CoreSettings(max_slices_per_tenant=10))
+    try:
+        batch(api, many(6))
+        err = error_of(lambda: batch(api, many(5, prefix="more", vlan=1000)))
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "tenant 'acme' has 6 slices and asks for 5 more" in err.details()
+        assert len(api.ctl.engine.slices) == 6
+        batch(api, many(4, prefix="more", vlan=1000))
+        assert len(api.ctl.engine.slices) == 10
+    finally:
+        api.close()
 
 
 def test_a_batch_survives_a_restart(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from tests.rawspec import raw_spec
-from tests.test_api import api, doc, error_of  # noqa: F401  (the fixture)
+from controller.settings import CoreSettings
+from tests.test_api import Running, api, doc, error_of  # noqa: F401  (the fixture)
 
 
 def test_a_huge_unknown_name_is_not_found_with_the_name_cut_short(api):  # noqa: F811
@@ -39,8 +40,15 @@ def test_a_request_whose_deadline_passes_while_queued_is_never_carried_out(api):
         pb.SLICE_STATE_ACTIVE
 
 
-def test_a_tenant_past_its_quota_is_refused_and_others_are_not(api):  # noqa: F811
-    api.ctl.max_slices_per_tenant = 1
+@pytest.fixture
+def api_quota_1(tmp_path):
+    r = Running(tmp_path / "store.db", settings=CoreSettings(max_slices_per_tenant=1))
+    yield r
+    r.close()
+
+
+def test_a_tenant_past_its_quota_is_refused_and_others_are_not(api_quota_1):
+    api = api_quota_1
     create = api.slices.CreateSlice
     create(pb.CreateSliceRequest(spec=raw_spec(doc())), timeout=30)
     other = doc(name="second", endpoints=[{"site": "tokyo-dc", "port": 2}, {"site": "osaka-dc", "port": 2}])

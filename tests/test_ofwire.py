@@ -17,9 +17,11 @@ from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-import controller.app
+import controller.switches
 from controller import ofwire
 from controller.app import SlicingApp
+from controller.settings import Settings
+from controller.wiring import build
 from controller.core import SwitchRefused
 from controller.store import Store
 from slices import compiler
@@ -54,9 +56,10 @@ class Network:
     """The real app and owner thread, every switch of japan-intercloud simulated."""
 
     def __init__(self, tmp_path, seed: int = 0, metrics=None):
-        controller.app.SETTINGS.clear()
-        controller.app.SETTINGS.update(topology=JAPAN, store=Store(tmp_path / "store.db"), metrics=metrics)
-        self.app = SlicingApp()
+        self.store = Store(tmp_path / "store.db")
+        self.wiring = build(JAPAN, self.store, Settings(audit_interval_s=None, probes=None, stats_interval_s=0), metrics=metrics)
+        self.wiring.start()
+        self.app = SlicingApp(wiring=self.wiring)
         self.ctl = self.app.controller
         self.switches = {s.name: SimSwitch(s.name, s.dpid, seed=seed + i) for i, s in enumerate(JAPAN.sites)}
         self.dps = {n: SimDatapath(sw, self.app, site_ports(n)) for n, sw in self.switches.items()}
@@ -88,7 +91,8 @@ class Network:
 
     def close(self) -> None:
         self.app.close()
-        controller.app.SETTINGS["store"].close()
+        self.wiring.close()
+        self.store.close()
 
 
 @pytest.fixture
@@ -143,7 +147,7 @@ def test_switches_hold_exactly_the_plan_and_forward_by_it(net):
 def test_reading_a_switch_returns_what_it_holds(net):
     net.create(MEDICAL)
     for site, sw in net.switches.items():
-        read = net.app.read(site)
+        read = net.wiring.channels.read(site)
         assert sorted(map(str, map(ofwire.canonical_entry, read))) == net.held()[site]
 
 
@@ -165,7 +169,7 @@ def test_phases_keep_meters_and_groups_ahead_of_their_flows_whatever_the_switch_
             for site, items in phase.items():
                 merged.setdefault(site, []).extend(items)
         return [merged]
-    monkeypatch.setattr(controller.app, "change_phases", one_batch)
+    monkeypatch.setattr(controller.switches, "change_phases", one_batch)
     refused = 0
     for seed in range(5):
         n = Network(tmp_path / f"one{seed}", seed=seed * 100)
@@ -206,12 +210,12 @@ def parse_meter_placeholder(meter_id):
 
 
 def test_a_switch_that_never_answers_barriers_degrades_its_slices(net, monkeypatch):
-    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 0.2)
     net.switches["sendai-dc"].answers_barriers = False
     net.create(MEDICAL)
     st = net.ctl.states["medical"]
     assert st.state == "degraded" and "sendai-dc: no barrier reply" in st.reason
-    problems = net.app.push(diff({}, {}))
+    problems = net.wiring.channels.push(diff({}, {}))
     assert problems == {}
     net.switches["sendai-dc"].answers_barriers = True
     net.event(net.dps["sendai-dc"], MAIN_DISPATCHER)     # it reconnects
@@ -223,7 +227,7 @@ def test_counters_come_from_the_switches_meter_stats(net):
     number = net.ctl.engine.slices["medical"].number
     net.switches["tokyo-dc"].meters[number].packet_in_count = 7
     net.switches["tokyo-dc"].meters[number].byte_in_count = 700
-    c = net.app.counters("tokyo-dc", number)
+    c = net.wiring.channels.counters("tokyo-dc", number)
     assert c["meter_packets"] == 7 and c["meter_bytes"] == 700 and c["ingress_packets"] == 0
 
 
@@ -250,12 +254,12 @@ def test_switch_and_port_events_reach_the_owner(net):
 def test_a_switch_dying_mid_read_or_push_releases_the_caller_at_once(net, monkeypatch):
     import threading
     import time as clock
-    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 30)
-    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 30)
+    monkeypatch.setattr(controller.switches, "READ_TIMEOUT_S", 30)
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 30)
     sw, dp = net.switches["tokyo-dc"], net.dps["tokyo-dc"]
     sw.answers_reads = sw.answers_barriers = False        # it hangs, then its connection dies
     got = {}
-    reader = threading.Thread(target=lambda: got.setdefault("read", net.app.read("tokyo-dc")))
+    reader = threading.Thread(target=lambda: got.setdefault("read", net.wiring.channels.read("tokyo-dc")))
     reader.start()
     clock.sleep(0.2)
     started = clock.monotonic()
@@ -263,7 +267,7 @@ def test_a_switch_dying_mid_read_or_push_releases_the_caller_at_once(net, monkey
     reader.join(timeout=5)
     assert not reader.is_alive() and got["read"] is None and clock.monotonic() - started < 2
     # a request in hand when the switch goes: the slice is degraded, not held for 30 s
-    net.app.dps["tokyo-dc"] = dp                          # as if it had reconnected, still hanging
+    net.wiring.channels.dps["tokyo-dc"] = dp                          # as if it had reconnected, still hanging
     creating = threading.Thread(target=lambda: got.setdefault("create", net.create(MEDICAL)))
     creating.start()
     clock.sleep(0.3)
@@ -318,8 +322,8 @@ def test_a_hung_switch_holds_up_nothing_else_and_its_slices_recover_when_it_answ
     audit, not requests that touch it, not those that avoid it - and the slices across
     it are degraded with the reason until it answers again."""
     import time as clock
-    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 3.0)
-    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(controller.switches, "READ_TIMEOUT_S", 3.0)
     sw = net.switches["sendai-dc"]
     sw.answers_barriers = sw.answers_reads = False
     net.create(MEDICAL)                                  # across sendai-dc: one timeout
@@ -347,7 +351,7 @@ def test_an_audit_reading_a_hung_switch_holds_up_no_request(net, monkeypatch):
     delays the audit, not the requests queued for the owner."""
     import threading
     import time as clock
-    monkeypatch.setattr(controller.app, "READ_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(controller.switches, "READ_TIMEOUT_S", 3.0)
     net.create(MEDICAL)
     net.switches["sendai-dc"].answers_reads = False
     auditor = threading.Thread(target=net.ctl.audit_switches)
@@ -374,8 +378,9 @@ def test_metrics_count_what_the_switches_were_sent_and_report_the_state(tmp_path
         n.create({**MEDICAL, "max_latency_ms": 15})
         n.switches["tokyo-dc"].flows.clear()              # entries deleted by hand
         n.ctl.call(n.ctl.audit_switches)
-        n.ctl.sla_status = {"medical": SlaStatus("violated", 21.5, ("tokyo-dc", "osaka-dc"), 15.0, 0.0, "slow")}
-        n.ctl.link_delays_ms = {JAPAN.links[0].key: 0.5}
+        measured = n.wiring.probers.measurements
+        measured.sla_status = {"medical": SlaStatus("violated", 21.5, ("tokyo-dc", "osaka-dc"), 15.0, 0.0, "slow")}
+        measured.link_delays_ms = {JAPAN.links[0].key: 0.5}
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
                    for s in f.samples}
@@ -413,18 +418,18 @@ def test_a_second_connection_for_a_connected_dpid_is_refused_and_the_switch_keep
     real = net.dps["tokyo-dc"]
     impostor = SimDatapath(SimSwitch("tokyo-dc", real.id), net.app, site_ports("tokyo-dc"))
     net.event(impostor, MAIN_DISPATCHER)
-    assert impostor.closed and net.app.dps["tokyo-dc"] is real
+    assert impostor.closed and net.wiring.channels.dps["tokyo-dc"] is real
     net.create(RETAIL)
     assert impostor.switch.entries() == [] and net.held() == net.planned()
     assert {n: st.state for n, st in net.ctl.states.items()} == {"medical": "active", "retail": "active"}
     net.event(impostor, DEAD_DISPATCHER)
-    assert net.app.dps["tokyo-dc"] is real and not real.closed
+    assert net.wiring.channels.dps["tokyo-dc"] is real and not real.closed
 
 
 def test_a_connected_switch_that_fails_the_challenge_is_closed_so_it_can_come_back(net, monkeypatch):
     """The switch restarted without its old connection being seen to die: the old one does
     not answer the challenge, so it is closed; the switch's next connection is accepted."""
-    monkeypatch.setattr(controller.app, "BARRIER_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 0.3)
     net.create(MEDICAL)
     old = net.dps["tokyo-dc"]
     old.answers = False
@@ -438,7 +443,7 @@ def test_a_connected_switch_that_fails_the_challenge_is_closed_so_it_can_come_ba
     net.event(old, DEAD_DISPATCHER)                   # os-ken reports the closed connection
     again = SimDatapath(net.switches["tokyo-dc"], net.app, site_ports("tokyo-dc"))
     net.event(again, MAIN_DISPATCHER)
-    assert net.app.dps["tokyo-dc"] is again and not again.closed
+    assert net.wiring.channels.dps["tokyo-dc"] is again and not again.closed
     net.ctl.call(lambda: None)
     assert net.ctl.states["medical"].state == "active" and net.held() == net.planned()
 

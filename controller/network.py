@@ -1,0 +1,168 @@
+"""What the network tells the owner: switches connecting and going, ports and links
+changing, sites lost and back; and the audits that make every switch hold exactly the
+plan. Runs on the owner thread (audits read switches on their own thread first)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from controller.model import ABSENT, Model, SwitchProblem, Wire
+from controller.ofwire import canonical_entry
+from controller.owner import Owner
+from controller.pipeline import Pipeline
+from controller.settings import CoreSettings
+from slices.compiler import Changes, Plan, diff
+from slices.rules import Entry
+from topologies.model import Topology
+from topologies.ports import PortMap
+
+log = logging.getLogger("intercloud.controller")
+
+
+class NetworkEvents:
+    def __init__(self, topology: Topology, ports: PortMap, model: Model, pipeline: Pipeline, wire: Wire,
+                 owner: Owner, settings: CoreSettings, on_repair: Callable[[int], Any] | None = None):
+        self.topology, self.ports, self.model, self.pipeline = topology, ports, model, pipeline
+        self.wire, self.owner, self.settings = wire, owner, settings
+        self.on_repair = on_repair             # entries an audit had to send (a metric)
+        self._coming_up: dict = {}             # link -> token of the hold-down under way
+
+    def forget(self) -> None:
+        """What the network told this instance goes (a new leader hears it again)."""
+        self._coming_up = {}
+
+    # -- switches ---------------------------------------------------------------------------
+
+    def switch_connected(self, site: str) -> None:
+        """A switch (re)connected: make it hold exactly the plan, touching nothing else.
+        A site that was lost is back (its endpoints stay at their standbys until failed
+        back: data lives there now)."""
+        engine = self.model.engine
+        if site in engine.down_sites:
+            log.warning("site %s is back", site)
+            self.pipeline.transact(lambda: engine.site_up(site), request=False)
+        found = self.wire.read(site)
+        if found is not None:
+            self.reconcile(site, found)
+
+    def reconcile(self, site: str, found: list[Entry], read_against: Plan | None = None) -> None:
+        """Send ``site`` the difference between what it holds (``found``) and the plan.
+        ``read_against``: the plan when ``found`` was read off the owner thread; if the
+        plan has changed since, nothing is sent (the next audit reads again)."""
+        if read_against is not None and read_against is not self.model.plan:
+            return
+        wanted = [canonical_entry(e) for entries in self.model.plan.values() for e in entries if e.switch == site]
+        changes = reconcile(found, wanted)
+        if len(changes):
+            log.info("switch %s: %d deletes, %d modifies, %d adds to match the plan", site,
+                     len(changes.deletes), len(changes.modifies), len(changes.adds))
+            if self.on_repair is not None:
+                self.on_repair(len(changes))
+        problems = self.pipeline.send(changes)
+        if site not in problems:
+            self.model.switch_problems.pop(site, None)   # it holds the plan now
+        self.pipeline.refresh_states(problems, self.model.slices_at(site))
+
+    def audit_switches(self) -> None:
+        """Read every connected switch and send it only the difference with the plan, as
+        ONOS's FlowRuleManager does: entries deleted by hand come back, foreign ones go,
+        and slices left failed or degraded by a switch that refused or did not answer are
+        tried again (their state follows what the switches now confirm). Called from the
+        auditor thread, the switches are read there and only the repairs queue for the
+        owner."""
+        for site in sorted(self.wire.connected_sites()):
+            if not self.owner.running or self.owner.on_owner_thread():
+                self.switch_connected(site)
+                continue
+            # read off the owner thread: a switch slow to answer delays this audit, not requests
+            plan = self.model.plan
+            found = self.wire.read(site)
+            if found is not None:
+                self.owner.call(lambda site=site, found=found, plan=plan: self.reconcile(site, found, plan))
+
+    def switch_disconnected(self, site: str) -> None:
+        self.pipeline.refresh_states({site: SwitchProblem(ABSENT, "switch not connected")},
+                                     self.model.slices_at(site))
+        self._check_lost(site)
+
+    def _check_lost(self, site: str) -> None:
+        """A site is lost when its switch is unreachable *and* every link of it has
+        failed: a lost control channel alone is not a disaster (fail-secure switches keep
+        forwarding), nor is a cut link. Its endpoints with standbys move to them."""
+        engine = self.model.engine
+        links = [l.key for l in self.topology.links_of(site)]
+        if (site in engine.down_sites or site in self.wire.connected_sites() or not links
+                or not all(k in engine.down_links for k in links)):
+            return
+        log.warning("site %s lost: switch unreachable and all %d links down", site, len(links))
+        self.pipeline.transact(lambda: engine.site_down(site, "switch unreachable and every link down"),
+                               request=False)
+
+    # -- links ----------------------------------------------------------------------------------
+
+    def port_changed(self, site: str, port: int, up: bool) -> None:
+        """A link port changed state. Down is acted on at once; up only once the port has
+        stayed up for ``hold_down_s`` (no flapping link pulls slices back and forth)."""
+        neighbour = self.ports.neighbour_at(site, port)
+        if neighbour is None:
+            return
+        key = frozenset((site, neighbour))
+        if not up:
+            self._coming_up.pop(key, None)
+            self._link_down(site, neighbour, f"{site} port {port} down")
+            return
+        if key not in self.model.engine.down_links or key in self._coming_up or self.settings.links_by_probes:
+            return
+        if not self.settings.hold_down_s:
+            self._link_up(site, neighbour)
+            return
+        stamp = self._coming_up[key] = object()
+        self.owner.later(self.settings.hold_down_s, lambda: self._held_up(key, stamp, site, neighbour))
+
+    def _held_up(self, key, stamp, site: str, neighbour: str) -> None:
+        if self._coming_up.get(key) is not stamp:
+            return  # it went down again meanwhile
+        del self._coming_up[key]
+        self._link_up(site, neighbour)
+
+    def link_verdict(self, a: str, b: str, up: bool, reason: str) -> None:
+        """The probes (controller.liveness) judged the a—b link up or down. A link that
+        falls silent between two connected switches may be a switch that lost its rules
+        (flows deleted by hand, a switch restarted behind the controller's back): both
+        are audited at once rather than at the next periodic audit."""
+        if up:
+            self._link_up(a, b)
+            return
+        self._link_down(a, b, reason)
+        for site in sorted({a, b} & self.wire.connected_sites()):
+            self.switch_connected(site)
+
+    def _link_down(self, a: str, b: str, reason: str) -> None:
+        key, engine = frozenset((a, b)), self.model.engine
+        if key in engine.down_links:
+            if reason.startswith("miswired"):
+                self.model.link_reasons[key] = reason   # the more useful word for the operator
+            return
+        self.model.link_reasons[key] = reason
+        log.warning("link %s—%s down: %s", a, b, reason)
+        self.pipeline.transact(lambda: engine.link_down(a, b, reason), request=False)
+        for site in (a, b):
+            self._check_lost(site)
+
+    def _link_up(self, a: str, b: str) -> None:
+        key, engine = frozenset((a, b)), self.model.engine
+        if key in engine.down_links:
+            self.model.link_reasons.pop(key, None)
+            log.info("link %s—%s up", a, b)
+            self.pipeline.transact(lambda: engine.link_up(a, b), request=False)
+
+
+def reconcile(found: list[Entry], wanted: list[Entry]) -> Changes:
+    """What to send so a switch holding ``found`` holds exactly ``wanted``: entries that
+    differ are replaced in place (a modify: same key, new content), foreign or stale ones
+    are deleted, missing ones added; the rest is left alone."""
+    have = {e.key: e for e in found}
+    want = {e.key: e for e in wanted}
+    stale = [e for k, e in have.items() if k not in want or want[k] != e]
+    return diff({"switch": tuple(stale)}, {"switch": tuple(e for k, e in want.items()
+                                                           if k not in have or have[k] != e)})

@@ -1,0 +1,162 @@
+"""What the API (controller.service) and the metrics (controller.metrics) may see of a
+controller: typed, immutable views built on the owner thread, never the engine's or the
+controller's own maps (ONOS' IntentService.getIntents(), not another service's maps).
+
+Every method must run on the owner thread (inside ``SliceController.call``), so a view is
+one consistent moment of the model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from controller.core import SliceController
+from controller.sla import SlaStatus
+from controller.states import SliceState
+from slices.errors import UnknownSlice
+from slices.record import Placement
+
+
+@dataclass(frozen=True)
+class SliceView:
+    """One slice: its placement record (frozen), its state, and what was measured of it."""
+
+    record: Placement
+    state: SliceState
+    reason: str
+    created: float | None       # None: never stored (its state was never worked out)
+    updated: float | None
+    sla: SlaStatus | None
+    rates: tuple[float, float, float] | None   # ingress bit/s, dropped packets/s, over seconds
+
+    @property
+    def tenant(self) -> str:
+        return self.record.spec.tenant
+
+
+@dataclass(frozen=True)
+class SliceSummary:
+    """A slice in a listing: enough to filter on without building its whole view."""
+
+    name: str
+    tenant: str
+    state: SliceState
+
+
+@dataclass(frozen=True)
+class SiteView:
+    name: str
+    kind: str
+    region: str
+    lat: float | None
+    lon: float | None
+    dpid: int
+    hosts: int
+    connected: bool
+    drained: bool
+    lost: bool
+    role: str                   # the OpenFlow role its switch confirmed ("" alone)
+
+
+@dataclass(frozen=True)
+class LinkView:
+    a: str
+    b: str
+    bandwidth_mbps: float
+    residual_mbps: float
+    delay_ms: float
+    measured_delay_ms: float | None
+    up: bool
+    reason: str                 # why it is down ("" when up)
+    tenants: tuple[str, ...]    # the tenant of each slice crossing it (one entry per slice)
+
+
+class ReadModel:
+    """``measurements``: controller.probing.Measurements (None: nothing measured);
+    ``roles``: site -> the role its switch confirmed (a cluster's instance)."""
+
+    def __init__(self, controller: SliceController, measurements=None, roles: Callable[[], dict] = dict):
+        self._ctl, self._measured, self._roles = controller, measurements, roles
+
+    def call(self, fn: Callable, timeout: float | None = None):
+        """Run ``fn`` (which reads this model) on the owner thread."""
+        return self._ctl.call(fn) if timeout is None else self._ctl.call(fn, timeout)
+
+    @property
+    def topology_name(self) -> str:
+        return self._ctl.topology.name
+
+    def has_site(self, site: str) -> bool:
+        return self._ctl.topology.has_site(site)
+
+    def names(self) -> list[str]:
+        return sorted(self._ctl.model.engine.slices)
+
+    def summaries(self) -> list[SliceSummary]:
+        """Every slice, by name."""
+        states = self._ctl.model.states
+        return [SliceSummary(n, s.spec.tenant, states[n].state if n in states else SliceState.REQUESTED)
+                for n, s in sorted(self._ctl.model.engine.slices.items())]
+
+    def sla_bounds(self) -> list[tuple[str, SlaStatus | None, float | None]]:
+        """Every slice's SLA as last judged, beside its latency bound."""
+        sla = self._measured.sla_status if self._measured is not None else {}
+        return [(n, sla.get(n), s.spec.max_latency_ms) for n, s in sorted(self._ctl.model.engine.slices.items())]
+
+    def tenant_of(self, name: str) -> str | None:
+        """Whose slice ``name`` is (None: no such slice)."""
+        s = self._ctl.model.engine.slices.get(name)
+        return s.spec.tenant if s is not None else None
+
+    def spec_of(self, name: str):
+        """The slice's spec as admitted (None: no such slice)."""
+        s = self._ctl.model.engine.slices.get(name)
+        return s.spec if s is not None else None
+
+    def slice(self, name: str) -> SliceView:
+        """UnknownSlice if there is none of that name."""
+        if name not in self._ctl.model.engine.slices:
+            raise UnknownSlice(name)
+        record = self._ctl.model.engine.record(name)
+        st = self._ctl.model.states.get(name)
+        m = self._measured
+        return SliceView(record, st.state if st else SliceState.REQUESTED, st.reason if st else record.reason,
+                         st.created if st else None, st.updated if st else None,
+                         m.sla_status.get(name) if m is not None else None,
+                         m.slice_rates.get(record.number) if m is not None else None)
+
+    def counters(self, name: str) -> dict[str, int]:
+        """The slice's packet and byte counters summed over its switches (read now)."""
+        record = self._ctl.model.engine.record(name)
+        total: dict[str, int] = {}
+        for site in record.live_spec.sites:
+            for k, v in self._ctl.wire.counters(site, record.number).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def all_counters(self) -> dict[str, dict[str, int]] | None:
+        """Every slice's counters by name, two requests per switch (None: the wire has none)."""
+        counters = getattr(self._ctl.wire, "all_counters", None)
+        if counters is None:
+            return None
+        names = {s.number: n for n, s in self._ctl.model.engine.slices.items()}
+        return {names[sid]: c for sid, c in sorted(counters().items()) if sid in names}
+
+    def sites(self) -> list[SiteView]:
+        e, connected, roles = self._ctl.model.engine, self._ctl.wire.connected_sites(), self._roles()
+        return [SiteView(s.name, s.kind, s.region, s.lat, s.lon, s.dpid, s.hosts, s.name in connected,
+                         s.name in e.drained, s.name in e.down_sites, roles.get(s.name, ""))
+                for s in e.topology.sites]
+
+    def links(self) -> list[LinkView]:
+        e, reasons = self._ctl.model.engine, self._ctl.model.link_reasons
+        delays = self._measured.link_delays_ms if self._measured is not None else {}
+        return [LinkView(l.a, l.b, l.bandwidth_mbps, e.residual[l.key], l.delay_ms, delays.get(l.key),
+                         l.key not in e.down_links, reasons.get(l.key, "") if l.key in e.down_links else "",
+                         tuple(x.spec.tenant for x in e.slices_on(l.key)))
+                for l in e.topology.links]
+
+    def state_counts(self) -> dict[SliceState, int]:
+        counts: dict[SliceState, int] = {}
+        for st in self._ctl.model.states.values():
+            counts[st.state] = counts.get(st.state, 0) + 1
+        return counts

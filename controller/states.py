@@ -1,0 +1,45 @@
+"""Where a slice stands, as one enum used everywhere in the controller (ONOS' IntentState,
+Kubernetes' conditions): the store keeps its value, the API maps it to the proto in
+:mod:`proto.convert`, and nothing compares bare strings."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class SliceState(str, Enum):
+    """A ``str`` enum: its value is what the store holds and what the CLI prints."""
+
+    REQUESTED = "requested"   # admitted; not yet confirmed by every switch of its trees
+    ACTIVE = "active"         # every switch holds its rules; its bound is met by its tree
+    DEGRADED = "degraded"     # carried, but a switch is missing or its protection is lost
+    PREEMPTED = "preempted"   # waiting: a higher priority took its capacity
+    FAILED = "failed"         # a switch refused its rules
+    DELETED = "deleted"       # only in events: the slice is gone
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EventKind(str, Enum):
+    """What the controller itself publishes, beside the engine's decisions (whose kinds
+    are the engine's words: admitted, re-placed, preempted, ...)."""
+
+    STATE = "state"                   # a slice's state or reason changed
+    RESTORED = "restored"             # placed again from the store at start
+    SLA_VIOLATED = "sla-violated"
+    SLA_RESTORED = "sla-restored"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class SliceStatus:
+    """A slice's state with why and since when (the controller's view, not the engine's)."""
+
+    state: SliceState = SliceState.REQUESTED
+    reason: str = ""
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)

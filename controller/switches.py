@@ -1,0 +1,317 @@
+"""The switches' connections as the owner thread sees them (the :class:`controller.model.Wire`):
+rule changes pushed phase by phase, each closed by a barrier per switch and waited for;
+reads of a switch's flows, groups and meters for an audit; counters. A switch that does
+not answer is waited for once, then not again until one of its barrier replies shows it
+is back, so it delays only the requests that need it.
+
+The os-ken app (controller.app) hands it the connections and the replies; it keeps who
+waits for which reply (by switch and transaction id)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from controller import ofwire
+from controller.model import ABSENT, REFUSED, UNCONFIRMED, SwitchProblem
+from slices.compiler import Changes, change_phases
+from slices.rules import (COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY,
+                          cookie_slice, meter_id, meter_slice, slice_cookie)
+from topologies.model import Topology
+
+log = logging.getLogger("intercloud.openflow")
+BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
+READ_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    body: list = field(default_factory=list)
+    lost: bool = False   # the switch went away before it answered
+
+
+class SwitchChannels:
+    """The connected switches by site, and the replies awaited from them."""
+
+    def __init__(self, topology: Topology, metrics=None):
+        self.topology = topology
+        self.site_of = {s.dpid: s.name for s in topology.sites}
+        self.metrics = metrics      # controller.metrics.Metrics, or None
+        self.dps: dict[str, object] = {}
+        self._waiters: dict[tuple[int, int], _Waiter] = {}
+        self._errors: dict[int, list[tuple[int, str]]] = defaultdict(list)  # dpid -> (xid, text)
+        self._lock = threading.Lock()
+        # connected switches that stopped answering (site -> since when): nobody waits for
+        # them until one of their barrier replies shows they are back
+        self._unresponsive: dict[str, float] = {}
+
+    def attach(self, site: str, dp) -> None:
+        """``dp`` is ``site``'s connection now; it has just answered the handshake."""
+        self.dps[site] = dp
+        with self._lock:
+            self._unresponsive.pop(site, None)
+
+    def detach(self, site: str, dp) -> None:
+        """``site``'s connection died: whoever waits for its answers stops waiting."""
+        del self.dps[site]
+        with self._lock:
+            self._unresponsive.pop(site, None)
+        self._release(dp.id)
+
+    def answered_barrier(self, dpid: int, xid: int) -> float | None:
+        """A barrier reply: since when its switch had been silent (None: it was not)."""
+        self._resolve(dpid, xid, None, last=True)
+        site = self.site_of.get(dpid)
+        with self._lock:
+            return self._unresponsive.pop(site, None)
+
+    def error(self, dpid: int, xid: int, text: str) -> None:
+        """An OpenFlow error: the request it answers failed and gets no other reply."""
+        with self._lock:
+            self._errors[dpid].append((xid, text))
+        self._resolve(dpid, xid, None, last=True)
+
+    def reply(self, dpid: int, xid: int, body, last: bool) -> None:
+        """(Part of) a multipart or role reply."""
+        self._resolve(dpid, xid, body, last)
+
+    def set_roles(self, role: int, generation: int, wait: bool) -> list[str]:
+        """Ask every connected switch to take this instance as ``role``; with ``wait``,
+        the switches that did not confirm within BARRIER_TIMEOUT_S."""
+        sent = []
+        for site, dp in dict(self.dps).items():
+            msg = dp.ofproto_parser.OFPRoleRequest(dp, role, generation)
+            sent.append((site, dp, msg, self._request(dp, msg)))
+        failed = []
+        for site, dp, msg, w in sent:
+            if wait and not (w.done.wait(BARRIER_TIMEOUT_S) and not w.lost and not self.error_of(dp.id, msg.xid)):
+                failed.append(site)
+            self._forget(dp, [(msg.xid, w)])
+        return failed
+
+    def error_of(self, dpid: int, xid: int) -> str:
+        with self._lock:
+            return next((text for x, text in self._errors.get(dpid, []) if x == xid), "")
+
+    def refuse_second(self, site: str, known, dp) -> None:
+        """A connection claims the dpid of a switch that is connected: an impostor, or the
+        same switch back before its old connection was seen to die. The connected one
+        keeps the site (its rules, its slices); the newcomer is closed. The connected one
+        is then asked for a barrier: if it does not answer within BARRIER_TIMEOUT_S its
+        connection is closed too, so the switch's next attempt is accepted."""
+        log.error("switch %s: a second connection (%s) claims dpid %016x while the switch is connected "
+                  "(%s): refused", site, _address(dp), dp.id, _address(known))
+        _close(dp)
+
+        def challenge():
+            barrier = known.ofproto_parser.OFPBarrierRequest(known)
+            w = self._request(known, barrier)
+            answered = w.done.wait(BARRIER_TIMEOUT_S) and not w.lost
+            self._forget(known, [(barrier.xid, w)])
+            if not answered and self.dps.get(site) is known:
+                log.error("switch %s: the connected switch did not answer for %g s either: its connection is "
+                          "closed, the next one for dpid %016x will be accepted", site, BARRIER_TIMEOUT_S, dp.id)
+                _close(known)
+        threading.Thread(target=challenge, name=f"challenge-{site}", daemon=True).start()
+
+    def _hung(self, site: str) -> SwitchProblem | None:
+        """The problem of a switch known not to answer, after nudging it with a barrier
+        (its reply will say it is back); None for a switch that answers."""
+        with self._lock:
+            since = self._unresponsive.get(site)
+        if since is None:
+            return None
+        dp = self.dps.get(site)
+        if dp is not None:
+            dp.send_msg(dp.ofproto_parser.OFPBarrierRequest(dp))
+        return SwitchProblem(UNCONFIRMED, f"not answering the controller for {time.monotonic() - since:.0f} s")
+
+    def _gave_up_on(self, site: str, what: str) -> None:
+        with self._lock:
+            first = site not in self._unresponsive
+            self._unresponsive.setdefault(site, time.monotonic())
+        if first:
+            log.error("switch %s: %s; not waiting for it until it answers again", site, what)
+
+    def _resolve(self, dpid: int, xid: int, body, last: bool) -> None:
+        with self._lock:
+            w = self._waiters.get((dpid, xid))
+        if w is None:
+            return
+        if body:
+            w.body.extend(body)
+        if last:
+            w.done.set()
+
+    def _release(self, dpid: int) -> None:
+        """A switch's connection died: whoever waits for its answers stops waiting now (a
+        read or push in hand would otherwise hold the owner thread for its whole timeout)."""
+        with self._lock:
+            waiters = [w for (d, _x), w in self._waiters.items() if d == dpid]
+        for w in waiters:
+            w.lost = True
+            w.done.set()
+
+    def _request(self, dp, msg) -> _Waiter:
+        w = _Waiter()
+        with self._lock:
+            dp.set_xid(msg)
+            self._waiters[(dp.id, msg.xid)] = w
+        dp.send_msg(msg)
+        if getattr(dp, "is_active", True) is False:  # died before _release could see this waiter
+            w.lost = True
+            w.done.set()
+        return w
+
+    def _forget(self, dp, waiters: list[tuple[int, _Waiter]]) -> None:
+        with self._lock:
+            for xid, _w in waiters:
+                self._waiters.pop((dp.id, xid), None)
+
+    # -- the Wire the owner thread calls -------------------------------------------------------
+
+    def connected_sites(self) -> set[str]:
+        return set(self.dps)
+
+    def push(self, changes: Changes) -> dict[str, SwitchProblem]:
+        """Send ``changes`` make-before-break, phase by phase (:func:`change_phases`): each
+        switch's share of a phase closed by a barrier, every barrier of a phase waited for
+        before the next one goes out. A switch that is absent, refuses or does not answer
+        gets nothing more of this push; the others go on. Returns the problems by switch."""
+        problems: dict[str, SwitchProblem] = {}
+        sent = False
+        for phase in change_phases(changes):
+            if sent and changes.drain_s and any(op == "delete" for items in phase.values() for op, _e in items):
+                time.sleep(changes.drain_s)  # let frames on the old paths arrive first
+                sent = False
+            pending = {}
+            for site, items in sorted(phase.items()):
+                if site in problems:
+                    continue
+                dp = self.dps.get(site)
+                if dp is None:
+                    problems[site] = SwitchProblem(ABSENT, "switch not connected")
+                    continue
+                first_xid = None
+                for op, e in items:
+                    if self.metrics is not None:
+                        self.metrics.flow_mods.labels(op).inc()
+                    for msg in ofwire.to_messages(dp, e, op):
+                        with self._lock:
+                            dp.set_xid(msg)
+                        first_xid = msg.xid if first_xid is None else first_xid
+                        dp.send_msg(msg)
+                barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+                pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
+                sent = True
+            phase_sent = time.monotonic()
+            for site, (dp, first_xid, barrier, w) in pending.items():
+                if site in self._unresponsive:   # sent, but nobody waits for it
+                    problems[site] = self._hung(site)
+                elif not w.done.wait(BARRIER_TIMEOUT_S):
+                    problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
+                    self._gave_up_on(site, problems[site].detail)
+                elif w.lost:
+                    problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
+                elif self.metrics is not None:
+                    self.metrics.barrier_seconds.observe(time.monotonic() - phase_sent)
+                self._forget(dp, [(barrier.xid, w)])
+                with self._lock:
+                    errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]
+                if errors:
+                    problems[site] = SwitchProblem(REFUSED, "; ".join(sorted(set(errors))))
+        return problems
+
+    def read(self, site: str):
+        dp = self.dps.get(site)
+        if dp is None or self._hung(site):
+            return None
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        reqs = [parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                           out_group=ofp.OFPG_ANY, match=parser.OFPMatch()),
+                parser.OFPGroupDescStatsRequest(dp),
+                parser.OFPMeterConfigStatsRequest(dp, meter_id=ofp.OFPM_ALL)]
+        waiters = [(r, self._request(dp, r)) for r in reqs]
+        for _r, w in waiters:
+            if not w.done.wait(READ_TIMEOUT_S) or w.lost:
+                self._forget(dp, [(r.xid, w) for r, w in waiters])
+                if not w.lost:
+                    self._gave_up_on(site, f"no answer to a read within {READ_TIMEOUT_S:g} s")
+                return None
+        self._forget(dp, [(r.xid, w) for r, w in waiters])
+        flows, groups, meters = (w.body for _r, w in waiters)
+        entries = [ofwire.flow_from_stats(site, f) for f in flows]
+        entries += [ofwire.group_from_desc(site, g) for g in groups]
+        entries += [ofwire.meter_from_config(site, m) for m in meters]
+        return entries
+
+    def counters(self, site: str, slice_id: int) -> dict[str, int]:
+        """The counters of one slice on one switch (see :meth:`_read_counters`)."""
+        return self._read_counters(site, slice_id).get(slice_id, dict(_ZERO))
+
+    def all_counters(self) -> dict[int, dict[str, int]]:
+        """Every slice's counters summed over every connected switch, by slice id: two
+        requests per switch, whatever the number of slices (for a Prometheus scrape)."""
+        total: dict[int, dict[str, int]] = {}
+        for site in sorted(self.dps):
+            for sid, counts in self._read_counters(site).items():
+                mine = total.setdefault(sid, dict(_ZERO))
+                for k, v in counts.items():
+                    mine[k] += v
+        return total
+
+    def _read_counters(self, site: str, slice_id: int | None = None) -> dict[int, dict[str, int]]:
+        """Packets and bytes entering at endpoint ports (the ingress flows) and seen and
+        dropped by the meters, by slice id, on one switch: of one slice, or of all."""
+        dp = self.dps.get(site)
+        if dp is None or self._hung(site):
+            return {}
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        cookie, mask = (slice_cookie(slice_id), COOKIE_SLICE_MASK) if slice_id else (COOKIE_APP, COOKIE_APP_MASK)
+        flows = parser.OFPFlowStatsRequest(dp, table_id=TABLE_CLASSIFY, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                           cookie=cookie, cookie_mask=mask, match=parser.OFPMatch())
+        meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id) if slice_id else ofp.OFPM_ALL)
+        waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
+        for _r, w in waiters:
+            w.done.wait(READ_TIMEOUT_S)
+        self._forget(dp, [(r.xid, w) for r, w in waiters])
+        out: dict[int, dict[str, int]] = {}
+        for f in waiters[0][1].body:
+            sid = cookie_slice(f.cookie)
+            if f.priority == PRIO_INGRESS and sid:  # endpoint ingress rules
+                c = out.setdefault(sid, dict(_ZERO))
+                c["ingress_packets"] += f.packet_count
+                c["ingress_bytes"] += f.byte_count
+        for m in waiters[1][1].body:
+            c = out.setdefault(meter_slice(m.meter_id), dict(_ZERO))
+            c["meter_packets"] += m.packet_in_count
+            c["meter_bytes"] += m.byte_in_count
+            c["meter_dropped_packets"] += sum(b.packet_band_count for b in m.band_stats)
+        return out
+
+
+def _address(dp) -> str:
+    address = getattr(dp, "address", None)
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else "unknown address"
+
+
+def _close(dp) -> None:
+    """End an OpenFlow connection: state DEAD (os-ken), and the socket shut both ways so
+    its receiving thread ends whatever the other side does."""
+    import socket
+
+    close = getattr(dp, "close", None)
+    if close is not None:
+        close()
+    sock = getattr(dp, "socket", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+_ZERO = {"ingress_packets": 0, "ingress_bytes": 0, "meter_packets": 0, "meter_bytes": 0, "meter_dropped_packets": 0}
