@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from typing import NamedTuple
 
+from proto.defaults import BENCH_ENDPOINTS_MAX, BENCH_ENDPOINTS_MIN, BENCH_SEED
 from slicectl.report import percentile
 from slices.memory import settle_garbage
 from slices.compiler import compile_slice
@@ -119,8 +120,8 @@ def _by_kind(kinds: dict[str, list[float]]) -> dict:
             for k, v in kinds.items()}
 
 
-def run(topo: Topology, slices: int, *, seed: int = 1, endpoints_min: int = 2,
-        endpoints_max: int = 10, probes: int = 100, scaling: bool = True) -> dict:
+def run(topo: Topology, slices: int, *, seed: int = BENCH_SEED, endpoints_min: int = BENCH_ENDPOINTS_MIN,
+        endpoints_max: int = BENCH_ENDPOINTS_MAX, probes: int = 100, scaling: bool = True) -> dict:
     ports = PortMap(topo)
     specs = random_specs(topo, slices, seed, endpoints_min, endpoints_max)
     small = None

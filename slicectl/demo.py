@@ -24,6 +24,7 @@ import grpc
 import yaml
 
 from proto.convert import doc_to_spec
+from proto.defaults import REPORT_PAGE, RESULTS_DIR, RUN_RECORD
 from slicectl.failover import Bench, host_at
 from slicectl.htmlreport import run_record, write as write_report
 from slicectl.report import percentile, render_table
@@ -178,7 +179,7 @@ def format_outcomes(outcomes: list[Outcome]) -> str:
     return render_table(head, rows, rule=True)
 
 
-def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
+def run_demo(progress: Progress, out_dir: Path = Path(RESULTS_DIR)) -> int:
     from topologies.emulation.wan import SLA_TOLERANCE_OPTIONS, Wan
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,10 +230,10 @@ def run_demo(progress: Progress, out_dir: Path = Path("results")) -> int:
     print(format_drill(rows))
     good = (all(o.ttc_s is not None and o.isolated for o in outcomes) and all(c.ok for c in checks)
             and all(r["all_pairs"] for r in rows))
-    run = out_dir / "demo-run.json"
+    run = out_dir / RUN_RECORD
     run.write_text(json.dumps(run_record(topo.name, list(slices), [asdict(o) for o in outcomes], rows,
                                          [asdict(c) for c in checks], good), indent=2) + "\n")
-    page = write_report(run, out_dir / "report.html")[0]
+    page = write_report(run, out_dir / REPORT_PAGE)[0]
     print(f"{'PASS' if good else 'FAIL'}: {sum(o.ttc_s is not None for o in outcomes)}/{len(outcomes)} "
           f"slices connected, {sum(bool(o.isolated) for o in outcomes)}/{len(outcomes)} isolated; "
           f"map: {out_dir / 'demo-map.png'}; report: {page} (run record: {run})")

@@ -33,170 +33,44 @@ import json
 import os
 import random
 import re
-import statistics
 import subprocess
-import sys
 import time
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import grpc
 
 from proto.convert import STATE_NAMES
+from proto.defaults import VERIFY_PARALLEL, VERIFY_RTT_TOLERANCE_MS
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from slicectl.jsonfiles import read_json
 from slicectl.progress import Progress
-from slicectl.report import render_table
 from slicectl.targets import TTC_TARGET_S
+# the inventory, the host side and the output are in these two modules; their names are
+# importable from here too, as they were when this was one module
+from slicectl.verifyhosts import (ECHO_CLIENT, ECHO_LIFETIME_S, ECHO_SERVER, TTC_PROBE_EVERY_S, TTC_TIMEOUT_S,
+                                  Host, Inventory, PingResult, VerifyError, load_inventory, own_addresses,
+                                  ping_once, ping_stats, read_inventory, start_echo_servers, until_connected)
+from slicectl.verifyreport import Check, format_table, summary, to_json, to_junit
 
-RTT_TOLERANCE_MS = 5.0      # default allowance over 2 x the one-way bound
+if TYPE_CHECKING:
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+
+__all__ = ["ECHO_CLIENT", "ECHO_LIFETIME_S", "ECHO_SERVER", "KINDS", "PARALLEL", "PING_COUNT", "PING_INTERVAL_S",
+           "RTT_TOLERANCE_MS", "THROUGHPUT_SECONDS", "THROUGHPUT_SHARE", "TTC_PROBE_EVERY_S", "TTC_TIMEOUT_S",
+           "Check", "Host", "Inventory", "Options", "PingResult", "SliceUnderTest", "VerifyError", "format_table",
+           "isolation_checks", "load_inventory", "own_addresses", "ping_checks", "ping_once", "ping_stats",
+           "read_inventory", "rtt_limit_ms", "slice_under_test", "summary", "tcp_check", "throughput_check",
+           "to_json", "to_junit", "ttc_check", "until_connected", "verify"]
+
+RTT_TOLERANCE_MS = VERIFY_RTT_TOLERANCE_MS   # default allowance over 2 x the one-way bound
 THROUGHPUT_SHARE = 0.8      # of the reservation, for TCP through the slice's policer
 THROUGHPUT_SECONDS = 2
 PING_COUNT, PING_INTERVAL_S = 5, 0.2
-PARALLEL = 12               # checks at once: hundreds of pings at once stall a userspace datapath
-TTC_TIMEOUT_S = 60.0
-TTC_PROBE_EVERY_S = 0.01
-ECHO_LIFETIME_S = 600       # a TCP echo server left behind by a killed run exits by itself
+PARALLEL = VERIFY_PARALLEL   # checks at once
 Say = Callable[[str], None]
+Endpoint = tuple[str, int, str]   # (site, port, ip)
 KINDS = ("state", "host", "icmp", "rtt", "tcp", "throughput", "isolation-unicast", "isolation-arp", "ttc")
-
-# run inside the hosts (python3 there): a TCP echo server, and a client that checks the echo
-ECHO_SERVER = r"""
-import socket, sys, time
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", int(sys.argv[1])))
-srv.listen(64)
-srv.settimeout(1)
-print("ready", flush=True)
-end = time.time() + float(sys.argv[2])
-while time.time() < end:
-    try:
-        c, _ = srv.accept()
-    except socket.timeout:
-        continue
-    try:
-        c.settimeout(3)
-        c.sendall(c.recv(64))
-    except OSError:
-        pass
-    finally:
-        c.close()
-"""
-ECHO_CLIENT = r"""
-import socket, sys
-word = b"slicectl-verify"
-try:
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
-    s.settimeout(3)
-    s.sendall(word)
-    got = s.recv(64)
-except OSError as e:
-    print(e)
-    sys.exit(1)
-sys.exit(0 if got == word else 1)
-"""
-
-
-class VerifyError(Exception):
-    """Bad input (inventory, slice names): exit 2, nothing checked."""
-
-
-@dataclass(frozen=True)
-class Host:
-    """A host of the inventory and how to run a command in it."""
-
-    name: str
-    site: str
-    port: int
-    ip: str
-    prefix: tuple[str, ...]      # what runs a command inside it
-    python: str = "python3"
-
-    @property
-    def where(self) -> str:
-        return f"{self.site}:{self.port}"
-
-    def popen(self, argv: list[str], **kw) -> subprocess.Popen:
-        return subprocess.Popen([*self.prefix, *argv], **kw)
-
-    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-        try:
-            return subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            return subprocess.CompletedProcess(e.cmd, 124, e.stdout or "", "timed out")
-
-
-@dataclass(frozen=True)
-class Inventory:
-    hosts: list[Host]
-    # what the network adds to round trips besides propagation, if the inventory says
-    # (an emulation's software switches do; see topologies.emulation.wan.RTT_TOLERANCE_MS)
-    rtt_tolerance_ms: float | None = None
-
-
-def load_inventory(path: str | Path) -> Inventory:
-    """The inventory file; VerifyError naming the file and field if it is wrong."""
-    return read_inventory(read_json(path, "inventory", VerifyError), str(path))
-
-
-def read_inventory(doc: object, path: str = "inventory") -> Inventory:
-    """An inventory document (see the module's docstring)."""
-    tolerance = doc.get("rtt_tolerance_ms") if isinstance(doc, dict) else None
-    if tolerance is not None and (not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool)
-                                  or tolerance < 0):
-        raise VerifyError(f"{path}: rtt_tolerance_ms: expected milliseconds >= 0, got {tolerance!r}")
-    hosts = doc.get("hosts") if isinstance(doc, dict) else None
-    if not isinstance(hosts, list):
-        raise VerifyError(f"{path}: hosts: expected a list of hosts")
-    out = []
-    for i, h in enumerate(hosts):
-        where = f"{path}: hosts[{i}]"
-        if not isinstance(h, dict):
-            raise VerifyError(f"{where}: expected a mapping")
-        for key, kind in (("site", str), ("port", int), ("ip", str)):
-            if not isinstance(h.get(key), kind) or isinstance(h.get(key), bool):
-                raise VerifyError(f"{where}.{key}: expected {'a string' if kind is str else 'a whole number'}, "
-                                  f"got {h.get(key)!r}")
-        ways = [k for k in ("pid", "netns", "exec") if h.get(k) is not None]
-        if len(ways) != 1:
-            raise VerifyError(f"{where}: give exactly one of pid, netns, exec (how to run a command in "
-                              f"the host), got {', '.join(ways) or 'none'}")
-        local = True
-        if ways == ["pid"]:
-            if not isinstance(h["pid"], int) or h["pid"] <= 0:
-                raise VerifyError(f"{where}.pid: expected a process id, got {h['pid']!r}")
-            prefix = ("nsenter", "-t", str(h["pid"]), "-n", "--")
-        elif ways == ["netns"]:
-            if not isinstance(h["netns"], str) or not h["netns"]:
-                raise VerifyError(f"{where}.netns: expected a namespace name, got {h['netns']!r}")
-            prefix = ("ip", "netns", "exec", h["netns"])
-        else:
-            if not isinstance(h["exec"], list) or not h["exec"] or not all(isinstance(x, str) for x in h["exec"]):
-                raise VerifyError(f"{where}.exec: expected a command prefix (list of strings), got {h['exec']!r}")
-            prefix, local = tuple(h["exec"]), False
-        out.append(Host(str(h.get("name") or f"{h['site']}:{h['port']}"), h["site"], h["port"],
-                        h["ip"].split("/")[0], prefix, sys.executable if local else "python3"))
-    return Inventory(out, None if tolerance is None else float(tolerance))
-
-
-@dataclass
-class Check:
-    slice: str          # "" for checks of the controller as a whole (ttc)
-    check: str          # state, icmp, tcp, rtt, throughput, isolation-unicast, isolation-arp, ttc
-    subject: str        # the pair, the outsider and the endpoint, ...
-    ok: bool
-    measured: str
-    expected: str
-    seconds: float = 0.0
-
-    @property
-    def line(self) -> str:
-        where = f"{self.slice}: " if self.slice else ""
-        return f"{where}{self.check} {self.subject}: measured {self.measured}, expected {self.expected}"
 
 
 @dataclass
@@ -213,6 +87,8 @@ class SliceUnderTest:
 
 
 def slice_under_test(s: pb.Slice) -> SliceUnderTest:
+    """The slice with each endpoint where it is now: at its standby after a failover, so
+    the checks reach the host that serves it."""
     eps = []
     for e in s.endpoints:
         at_standby = e.location == "standby" and e.HasField("standby")
@@ -223,32 +99,17 @@ def slice_under_test(s: pb.Slice) -> SliceUnderTest:
 
 # -- single checks (each runs in the hosts; safe to run in parallel) -----------------------
 
-@dataclass(frozen=True)
-class PingResult:
-    replies: int
-    min_ms: float | None       # the path's delay: what the bound is about
-    median_ms: float | None    # what the slice sees typically (queues, a busy machine)
-
-
-def ping_stats(out: str) -> PingResult:
-    """Replies and round trips from ping's output. The bound is checked against the
-    smallest round trip: a reply held up in a queue of a busy machine (or by the first ARP
-    exchange) says nothing about the path, a slower path slows every reply."""
-    got = re.search(r"(\d+) (?:packets )?received", out)
-    times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
-    return PingResult(int(got.group(1)) if got else 0, min(times, default=None),
-                      statistics.median(times) if times else None)
-
-
 def rtt_limit_ms(bound_ms: float, tolerance_ms: float) -> float:
+    """The largest round trip that keeps a one-way bound: there and back, plus what the
+    hosts and switches add."""
     return 2 * bound_ms + tolerance_ms
 
 
-def _subject(src: tuple[str, int, str], dst: tuple[str, int, str]) -> str:
+def _subject(src: Endpoint, dst: Endpoint) -> str:
     return f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]} ({dst[2]})"
 
 
-def ping_checks(s: SliceUnderTest, src, dst, tolerance: tuple[float, str]) -> list[Check]:
+def ping_checks(s: SliceUnderTest, src: Endpoint, dst: Endpoint, tolerance: tuple[float, str]) -> list[Check]:
     """icmp and (with a bound) rtt from the host at ``src`` to ``dst``'s address;
     ``tolerance``: (ms, where the figure comes from)."""
     started = time.monotonic()
@@ -268,7 +129,7 @@ def ping_checks(s: SliceUnderTest, src, dst, tolerance: tuple[float, str]) -> li
     return out
 
 
-def tcp_check(s: SliceUnderTest, src, dst, echo_port: int) -> list[Check]:
+def tcp_check(s: SliceUnderTest, src: Endpoint, dst: Endpoint, echo_port: int) -> list[Check]:
     """A TCP connection from the host at ``src`` to the echo server at ``dst``."""
     host = s.hosts[src[:2]]
     started = time.monotonic()
@@ -278,7 +139,7 @@ def tcp_check(s: SliceUnderTest, src, dst, echo_port: int) -> list[Check]:
                   f"connection to port {echo_port} echoed", time.monotonic() - started)]
 
 
-def throughput_check(s: SliceUnderTest, src, dst) -> Check:
+def throughput_check(s: SliceUnderTest, src: Endpoint, dst: Endpoint) -> Check:
     """TCP goodput from ``src`` to ``dst`` (iperf3, THROUGHPUT_SECONDS) against the reservation."""
     server, client = s.hosts[dst[:2]], s.hosts[src[:2]]
     port = random.randint(20000, 39999)
@@ -306,7 +167,7 @@ def throughput_check(s: SliceUnderTest, src, dst) -> Check:
                  time.monotonic() - started)
 
 
-def isolation_checks(s: SliceUnderTest, outsider: Host, target: tuple[str, int, str]) -> list[Check]:
+def isolation_checks(s: SliceUnderTest, outsider: Host, target: Endpoint) -> list[Check]:
     """The outsider pings the endpoint's address and asks for it by ARP: no answer allowed."""
     subject = f"outsider {outsider.name} ({outsider.where}) -> {target[0]}:{target[1]} ({target[2]})"
     started = time.monotonic()
@@ -343,43 +204,9 @@ def _last_line(text: str) -> str:
     return lines[-1][:120] if lines else "no output"
 
 
-def own_addresses(host: Host) -> set[str]:
-    """The IPv4 addresses the host holds now (not only the inventory's)."""
-    r = host.run(["ip", "-4", "-o", "addr", "show"], timeout=10)
-    return set(re.findall(r"inet ([\d.]+)/", r.stdout)) | {host.ip}
-
-
 # -- time to connectivity -------------------------------------------------------------------
 
-def ping_once(host, ip: str, wait_s: float = 1.0) -> subprocess.Popen:
-    """One ping from ``host`` (a :class:`Host` or a Mininet node) to ``ip``, in the background."""
-    return host.popen(["ping", "-n", "-c", "1", "-W", f"{wait_s:g}", "-q", ip],
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def until_connected(pairs: list[tuple[object, str]], started: float, timeout_s: float = TTC_TIMEOUT_S,
-                    every_s: float = TTC_PROBE_EVERY_S) -> tuple[float | None, int]:
-    """Ping from each (host, address) pair again and again, all in parallel, until every
-    pair has passed once; (seconds since ``started`` or None on timeout, pairs passed)."""
-    todo = set(range(len(pairs)))
-    running: dict[int, subprocess.Popen] = {}
-    while todo and time.monotonic() - started < timeout_s:
-        for k in list(todo):
-            proc = running.get(k)
-            if proc is None:
-                running[k] = ping_once(*pairs[k], wait_s=0.5)
-            elif proc.poll() is not None:
-                del running[k]
-                if proc.returncode == 0:
-                    todo.discard(k)
-        time.sleep(every_s)
-    for proc in running.values():
-        proc.kill()
-        proc.wait()
-    return (None if todo else time.monotonic() - started), len(pairs) - len(todo)
-
-
-def ttc_check(stub, topology: pb.Topology, slices: list[pb.Slice], hosts: list[Host]) -> Check:
+def ttc_check(stub: pb_grpc.SliceServiceStub, topology: pb.Topology, slices: list[pb.Slice], hosts: list[Host]) -> Check:
     """Create a probe slice between two hosts no slice uses (clouds first), time it to
     connectivity both ways, delete it."""
     used = set()
@@ -420,6 +247,8 @@ def ttc_check(stub, topology: pb.Topology, slices: list[pb.Slice], hosts: list[H
 
 @dataclass
 class Options:
+    """What `slicectl verify` was asked to check beyond connectivity, and how many checks run at once."""
+
     rtt_tolerance_ms: float | None = None    # None: the inventory's, else RTT_TOLERANCE_MS
     throughput: bool = False
     ttc: bool = False
@@ -427,8 +256,8 @@ class Options:
     parallel: int = PARALLEL
 
 
-def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str], options: Options,
-           say: Say) -> list[Check]:
+def verify(slice_stub: pb_grpc.SliceServiceStub, topology_stub: pb_grpc.TopologyServiceStub, inventory: Inventory,
+           names: Iterable[str], options: Options, say: Say) -> list[Check]:
     """Every check of the named slices (all when none are named), in a stable order."""
     hosts = inventory.hosts
     if options.rtt_tolerance_ms is not None:
@@ -483,7 +312,7 @@ def verify(slice_stub, topology_stub, inventory: Inventory, names: Iterable[str]
     # round trips first, a few at a time and alone (busy hosts and switches would add to
     # them); then TCP; then isolation
     checks += _run("endpoint pairs, ICMP", pings, max(1, options.parallel // 3), say)
-    servers = _start_echo_servers(needed.values(), echo_port)
+    servers = start_echo_servers(needed.values(), echo_port)
     try:
         checks += _run("endpoint pairs, TCP", tcp, options.parallel, say)
     finally:
@@ -515,7 +344,7 @@ def _run(what: str, jobs: list[Callable[[], list[Check]]], parallel: int, say: S
     return out
 
 
-def _slices(stub, names: list[str]) -> list[pb.Slice]:
+def _slices(stub: pb_grpc.SliceServiceStub, names: list[str]) -> list[pb.Slice]:
     if names:
         return [stub.GetSlice(pb.GetSliceRequest(name=n), timeout=30) for n in names]
     out, token = [], ""
@@ -527,79 +356,3 @@ def _slices(stub, names: list[str]) -> list[pb.Slice]:
             return out
 
 
-def _start_echo_servers(hosts: Iterable[Host], port: int) -> list[subprocess.Popen]:
-    """A TCP echo server in each host, started together, each waited for until it listens."""
-    procs = [h.popen([h.python, "-c", ECHO_SERVER, str(port), str(ECHO_LIFETIME_S)], stdout=subprocess.PIPE,
-                     stderr=subprocess.DEVNULL, text=True) for h in hosts]
-    for p in procs:
-        p.stdout.readline()   # "ready", or "" if it could not bind (its tcp checks then fail)
-    return procs
-
-
-# -- output -------------------------------------------------------------------------------
-
-def summary(checks: list[Check]) -> dict:
-    failed = [c for c in checks if not c.ok]
-    return {"ok": not failed, "checks": len(checks), "failed": len(failed),
-            "slices": sorted({c.slice for c in checks if c.slice})}
-
-
-def to_json(checks: list[Check]) -> str:
-    return json.dumps({**summary(checks), "ttc_target_s": TTC_TARGET_S,
-                       "results": [asdict(c) for c in checks]}, indent=2)
-
-
-def format_table(checks: list[Check]) -> str:
-    """One row per slice and kind of check (passed/all), then every failure on its own line."""
-    groups: dict[tuple[str, str], list[Check]] = {}
-    for c in checks:
-        groups.setdefault((c.slice or "-", c.check), []).append(c)
-    rows = []
-    for (name, kind), cs in groups.items():
-        passed = sum(c.ok for c in cs)
-        worst = ""
-        if kind in ("icmp", "rtt", "ttc", "throughput", "state") or len(cs) == 1:
-            worst = cs[0].measured if len(cs) == 1 else _extreme(kind, cs)
-        rows.append((name, kind, f"{passed}/{len(cs)}", "ok" if passed == len(cs) else "FAIL", worst))
-    lines = [render_table(("SLICE", "CHECK", "PASSED", "RESULT", "MEASURED"), rows, rule=True)]
-    failed = [c for c in checks if not c.ok]
-    if failed:
-        lines.append(f"\n{len(failed)} failed:")
-        lines += [f"  {c.line}" for c in failed]
-    s = summary(checks)
-    lines.append(f"\n{'PASS' if s['ok'] else 'FAIL'}: {s['checks'] - s['failed']}/{s['checks']} checks passed "
-                 f"on {len(s['slices'])} slice{'s' * (len(s['slices']) != 1)}")
-    return "\n".join(lines)
-
-
-def _extreme(kind: str, cs: list[Check]) -> str:
-    """The worst measurement of a group: the largest RTT, the fewest replies, the smallest throughput."""
-    values = [(float(m.group()), c.measured) for c in cs if (m := re.match(r"[\d.]+", c.measured))]
-    if not values:
-        return cs[0].measured
-    pick = min if kind in ("throughput", "icmp") else max
-    return ("worst " if len(cs) > 1 else "") + pick(values)[1]
-
-
-def to_junit(checks: list[Check]) -> str:
-    """JUnit XML: one test suite per slice (and one for the controller), one test case per
-    check; a failed check is a <failure> with measured and expected."""
-    root = ET.Element("testsuites", name="slicectl verify", tests=str(len(checks)),
-                      failures=str(sum(not c.ok for c in checks)), errors="0",
-                      time=f"{sum(c.seconds for c in checks):.3f}")
-    suites: dict[str, list[Check]] = {}
-    for c in checks:
-        suites.setdefault(c.slice or "controller", []).append(c)
-    for name, cs in suites.items():
-        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(cs)),
-                              failures=str(sum(not c.ok for c in cs)), errors="0", skipped="0",
-                              time=f"{sum(c.seconds for c in cs):.3f}")
-        for c in cs:
-            case = ET.SubElement(suite, "testcase", classname=f"slicectl.verify.{name}",
-                                 name=f"{c.check} {c.subject}", time=f"{c.seconds:.3f}")
-            if not c.ok:
-                failure = ET.SubElement(case, "failure", message=f"measured {c.measured}, expected {c.expected}",
-                                        type=c.check)
-                failure.text = c.line
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

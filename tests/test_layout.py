@@ -67,7 +67,7 @@ def test_client_commands_use_no_server_module():
     g = import_graph()
     for module in (n for n in g if n.startswith("slicectl")):
         server = sorted(t for t in g.successors(module) if t.startswith("controller"))
-        if module == "slicectl.cli":
+        if module == "slicectl.commands.controller":
             assert server == ["controller.main"], server  # `slicectl controller` starts the server
         else:
             assert server == [], (module, server)

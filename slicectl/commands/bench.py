@@ -1,0 +1,125 @@
+"""``slicectl bench``: the engine alone (engine), and on Mininet (connectivity, batch,
+failover: these need root)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from proto.defaults import BENCH_ENDPOINTS_MAX, BENCH_ENDPOINTS_MIN, BENCH_SEED, MAX_BATCH
+from slicectl.commands.common import (EXIT_FAIL, EXIT_OK, Subparsers, fail, positive, progress,
+                                      sigterm_as_interrupt)
+
+
+def register(sub: Subparsers) -> None:
+    """``bench`` and its four benchmarks."""
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
+    be = bench.add_parser("engine", help="place and compile N random slices; report times, "
+                          "rules and memory against the engine's targets")
+    be.add_argument("--topology", required=True, help="built-in name, .yaml, .graphml, or "
+                    "generated:SITES[:SEED] (a random geographic WAN)")
+    be.add_argument("--slices", type=positive, default=1000, metavar="N")
+    be.add_argument("--endpoints-min", type=positive, default=BENCH_ENDPOINTS_MIN, metavar="K")
+    be.add_argument("--endpoints-max", type=positive, default=BENCH_ENDPOINTS_MAX, metavar="K")
+    be.add_argument("--seed", type=int, default=BENCH_SEED)
+    be.add_argument("--capacity-scale", type=float, default=1.0, metavar="F",
+                    help="every link's capacity times F: below 1, capacity runs short and "
+                    "slices preempt each other (the scarce variant; default: %(default)s)")
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench_engine)
+    bt = bench.add_parser("connectivity", help="time from CreateSlice to traffic between every endpoint "
+                          "pair, over N slice creations on japan-intercloud in Mininet (needs root)")
+    bt.add_argument("--creations", type=positive, default=50)
+    bt.add_argument("--seed", type=int, default=BENCH_SEED)
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(func=cmd_bench_connectivity)
+    bb = bench.add_parser("batch", help="N slices on japan-intercloud in Mininet (needs root), created one "
+                          "CreateSlice at a time, then with CreateSlices: slices/s of each, on real switches")
+    bb.add_argument("--slices", type=positive, default=1000, help="default: %(default)s")
+    bb.add_argument("--batch", type=positive, default=MAX_BATCH, help="specs per CreateSlices request (at most "
+                    f"{MAX_BATCH:,}; default: %(default)s)")
+    bb.add_argument("--seed", type=int, default=BENCH_SEED)
+    bb.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    bb.set_defaults(func=cmd_bench_batch)
+    bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
+                          "link, a lost cloud with a standby, a drain, a scale-out), from 10 ms ping streams, "
+                          "on japan-intercloud in Mininet (needs root)")
+    bf.add_argument("--reps", type=positive, default=10, metavar="N", help="repetitions per scenario "
+                    "(default: %(default)s)")
+    bf.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                    help="only this scenario (repeatable; default: all)")
+    bf.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
+    bf.set_defaults(func=cmd_bench_failover)
+
+
+def _write_json(path: str | None, figures: dict) -> None:
+    """The figures to ``path`` too, when one was given."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(figures, f, indent=2)
+
+
+def cmd_bench_engine(args: argparse.Namespace) -> int:
+    """Place and compile random slices on the topology (optionally with scaled capacity);
+    exit 1 if a target is missed."""
+    from slicectl.bench import format_report, run
+    from topologies import load
+
+    if args.endpoints_min > args.endpoints_max:
+        return fail("--endpoints-min is above --endpoints-max")
+    if not 0 < args.capacity_scale <= 100:
+        return fail("--capacity-scale must be above 0 (and at most 100)")
+    topo = load(args.topology)
+    if args.capacity_scale != 1:
+        from dataclasses import replace
+        topo = replace(topo, name=f"{topo.name}-capacity-x{args.capacity_scale:g}",
+                       links=tuple(replace(l, bandwidth_mbps=l.bandwidth_mbps * args.capacity_scale)
+                                   for l in topo.links))
+    progress(f"placing and compiling {args.slices} slices on {topo.name} "
+             f"({len(topo.sites)} sites, {len(topo.links)} links), then a tenth of them 3 times")
+    report = run(topo, args.slices, seed=args.seed, endpoints_min=args.endpoints_min,
+                 endpoints_max=args.endpoints_max)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return EXIT_OK if all(t["ok"] is not False for t in report["targets"].values()) else EXIT_FAIL
+
+
+def cmd_bench_connectivity(args: argparse.Namespace) -> int:
+    """Time to connectivity over many slice creations; exit 1 if any never connected."""
+    from slicectl.demo import run_ttc_bench
+    sigterm_as_interrupt()
+    r = run_ttc_bench(args.creations, args.seed, progress)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        t = r["ttc_s"]
+        print(f"time to connectivity on {r['topology']} over {r['creations']} slice creations "
+              f"({r['connected']} connected, {r['failed']} failed): p50 {t['p50']:.3f} s, p99 {t['p99']:.3f} s, "
+              f"max {t['max']:.3f} s; target {r['target_s'] / 60:g} min")
+    return EXIT_OK if r["failed"] == 0 else EXIT_FAIL
+
+
+def cmd_bench_batch(args: argparse.Namespace) -> int:
+    """Slices per second one CreateSlice at a time against CreateSlices batches."""
+    from slicectl.batchbench import format_report, healthy, run_batch_bench
+    if args.slices < 4 or args.slices > 4000 or args.batch > MAX_BATCH:
+        return fail(f"--slices must be 4..4,000 (a VLAN each) and --batch at most {MAX_BATCH:,}")
+    sigterm_as_interrupt()
+    r = run_batch_bench(args.slices, args.batch, args.seed, progress)
+    _write_json(args.json, r)
+    print(format_report(r))
+    return EXIT_OK if healthy(r) else EXIT_FAIL
+
+
+def cmd_bench_failover(args: argparse.Namespace) -> int:
+    """Outage per failure scenario; exit 1 if a scenario's median misses its goal."""
+    from slicectl.failover import GOALS_S, SCENARIOS, format_summary, run_failover_bench
+    unknown = sorted(set(args.scenario or ()) - set(SCENARIOS))
+    if unknown:
+        return fail(f"unknown scenario {unknown[0]!r} (one of: {', '.join(SCENARIOS)})")
+    sigterm_as_interrupt()
+    r = run_failover_bench(args.reps, progress, tuple(args.scenario or SCENARIOS))
+    _write_json(args.json, r)
+    print(f"outage of a slice on {r['topology']} ({r['repetitions']} repetitions each, "
+          f"{r['stream_interval_ms']:g} ms ping streams)")
+    print(format_summary(r["scenarios"]))
+    missed = [n for n, s in r["scenarios"].items() if n in GOALS_S and s["outage_ms_p50"] > GOALS_S[n] * 1000]
+    return EXIT_FAIL if missed else EXIT_OK

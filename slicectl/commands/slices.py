@@ -1,0 +1,188 @@
+"""The slice commands: ``apply``, ``spec check``, ``get``, ``list``, ``delete``, ``endpoint
+failback``, ``site drain|undrain`` and ``watch``. All but ``spec check`` call a controller."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from proto.defaults import MAX_BATCH
+from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command,
+                                      server, show)
+
+
+def register(sub: Subparsers) -> None:
+    """The slice commands, in the order ``slicectl --help`` lists them."""
+    ap = sub.add_parser("apply", help="create or update the slices of YAML files (every document of "
+                        "every file is checked before any is sent)")
+    ap.add_argument("-f", "--file", required=True, action="append", metavar="FILE",
+                    help="YAML spec file ('-' for stdin); repeat for more files")
+    ap.add_argument("--batch", action="store_true",
+                    help=f"create every slice in one request (CreateSlices, up to {MAX_BATCH:,}): all of them "
+                         "or none, one round of rules per switch; slices that exist must have the same spec")
+    add_client_options(ap)
+    ap.set_defaults(func=cmd_apply)
+    spec = sub.add_parser("spec", help="slice spec files").add_subparsers(dest="action", required=True)
+    sc = spec.add_parser("check", help="validate spec files as the controller would, without one: "
+                         "every problem with its file, spec and field path; exit 0 if all are valid, 2 if not")
+    sc.add_argument("files", nargs="+", metavar="FILE", help="YAML spec files ('-' for stdin)")
+    sc.add_argument("--topology", help="also check sites, ports, regions, capacity and latency floors "
+                    "against this topology (built-in name, .yaml or .graphml)")
+    sc.set_defaults(func=cmd_spec_check)
+    get = sub.add_parser("get", help="one slice in detail (with counters), or every slice")
+    get.add_argument("name", nargs="?")
+    add_client_options(get)
+    get.set_defaults(func=cmd_get)
+    ls = sub.add_parser("list", help="slices, optionally of one tenant or state")
+    ls.add_argument("--tenant", default="")
+    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed"))
+    add_client_options(ls)
+    ls.set_defaults(func=cmd_list)
+    de = sub.add_parser("delete", help="delete a slice")
+    de.add_argument("name")
+    add_client_options(de)
+    de.set_defaults(func=cmd_delete)
+    _register_moves(sub)
+    wa = sub.add_parser("watch", help="stream slice events until Ctrl-C")
+    wa.add_argument("name", nargs="?", default="")
+    add_client_options(wa)
+    wa.set_defaults(func=cmd_watch)
+
+
+def _register_moves(sub: Subparsers) -> None:
+    """``endpoint failback`` and ``site drain|undrain``: moving slices off a site and back."""
+    ep = sub.add_parser("endpoint", help="endpoints of a slice: failback from their standbys")
+    ep_sub = ep.add_subparsers(dest="action", required=True)
+    fb = ep_sub.add_parser("failback", help="move endpoints that are at their standbys back to "
+                           "their primaries (after a lost or drained site is back)")
+    fb.add_argument("name", help="the slice")
+    fb.add_argument("--site", default="", help="only the endpoints of this primary site (default: all)")
+    add_client_options(fb)
+    fb.set_defaults(func=cmd_endpoint_failback)
+    st = sub.add_parser("site", help="drain a site for maintenance or an approaching disaster, or undrain it")
+    st_sub = st.add_subparsers(dest="action", required=True)
+    for verb, text in (("drain", "slices stop crossing the site (make-before-break); its endpoints "
+                        "with standbys move to them"),
+                       ("undrain", "the site may be crossed again (endpoints stay at their standbys "
+                        "until failed back)")):
+        sp = st_sub.add_parser(verb, help=text)
+        sp.add_argument("site")
+        add_client_options(sp)
+        sp.set_defaults(func=cmd_site, verb=verb)
+
+
+def cmd_spec_check(args: argparse.Namespace) -> int:
+    """Every spec of every file checked as the controller would, without one: one line per
+    valid spec on stdout, every problem on stderr."""
+    from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
+    from topologies import load
+
+    topology = load(args.topology) if args.topology else None
+    problems, valid = [], 0
+    for path in args.files:
+        try:
+            specs = check_docs(read_spec_docs(path), topology)
+        except SpecFileError as e:
+            problems += e.lines
+            continue
+        valid += len(specs)
+        for s in specs:
+            standbys = sum(1 for e in s.endpoints if e.standby)
+            print(f"{path}: {s.name}: ok ({len(s.endpoints)} endpoints"
+                  + (f", {standbys} with a standby" if standbys else "")
+                  + f", {s.bandwidth_mbps:g} Mbit/s, priority {s.priority}, protection {s.protection})")
+    for line in problems:
+        print(line, file=sys.stderr)
+    against = f" against {topology.name}" if topology else " (no topology: sites and ports not checked)"
+    print(f"{valid} valid, {len(problems)} problem{'s' * (len(problems) != 1)}{against}",
+          file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
+
+
+@client_command
+def cmd_apply(args: argparse.Namespace) -> int | None:
+    """Create or update the slices of the files (one CreateSlices with ``--batch``)."""
+    from slicectl import client
+    slices = (client.create_batch if args.batch else client.apply)(server(args), *args.file)
+    if args.output == "table":
+        print(client.slice_rows(slices))
+    else:
+        print(client.render([client.as_data(s) for s in slices], args.output))
+
+
+@client_command
+def cmd_get(args: argparse.Namespace) -> int | None:
+    """One slice in detail; without a name, every slice as ``list`` shows them."""
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    if not args.name:
+        return cmd_list.__wrapped__(argparse.Namespace(**vars(args), tenant="", state=""))
+    s = client.call(server(args), "GetSlice", pb.GetSliceRequest(name=args.name))
+    show(s, args.output, client.slice_detail)
+
+
+@client_command
+def cmd_list(args: argparse.Namespace) -> int | None:
+    """Every slice (of a tenant, in a state), page by page."""
+    from proto.convert import STATES
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    slices, token = [], ""
+    while True:
+        page = client.call(server(args), "ListSlices", pb.ListSlicesRequest(
+            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0)))
+        slices += page.slices
+        token = page.next_page_token
+        if not token:
+            break
+    if args.output == "table":
+        print(client.slice_rows(slices) if slices else "no slices")
+    else:
+        print(client.render([client.as_data(s) for s in slices], args.output))
+
+
+@client_command
+def cmd_delete(args: argparse.Namespace) -> int | None:
+    """Delete one slice."""
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    client.call(server(args), "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
+    print(f"slice {args.name} deleted")
+
+
+@client_command
+def cmd_endpoint_failback(args: argparse.Namespace) -> int | None:
+    """Move a slice's endpoints from their standbys back to their primaries."""
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl import client
+    s = client.call(server(args), "FailbackEndpoints", pb.FailbackEndpointsRequest(name=args.name, site=args.site))
+    show(s, args.output, client.slice_detail)
+
+
+@client_command
+def cmd_site(args: argparse.Namespace) -> int | None:
+    """Drain or undrain a site (``args.verb``); print the topology after."""
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl import client
+    request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
+    t = client.call(server(args), "DrainSite" if args.verb == "drain" else "UndrainSite", request,
+                    kind=pb_grpc.TopologyServiceStub)
+    show(t, args.output, client.topology_rows)
+
+
+@client_command
+def cmd_watch(args: argparse.Namespace) -> int | None:
+    """Slice events as they happen, one line each, until Ctrl-C."""
+    from proto.convert import STATE_NAMES
+    from slicectl import client
+    try:
+        for ev in client.watch(server(args), args.name):
+            if args.output == "table":
+                when = ev.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
+                print(f"{when}  {ev.slice:<24} {ev.kind:<18} {STATE_NAMES.get(ev.state, '-'):<10} {ev.reason}",
+                      flush=True)
+            else:
+                print(json.dumps(client.as_data(ev)), flush=True)
+    except KeyboardInterrupt:
+        pass
