@@ -182,21 +182,3 @@ def _end_senders_with_their_connections() -> None:
             _release_sender(dp)
     receive_then_release.releases_sender = True
     osken.Datapath._recv_loop = receive_then_release
-
-
-def _end_senders_with_their_connections() -> None:
-    """Wrap os-ken's receive loop (once per process) so that when a connection's
-    receiving ends, its sender is released (:func:`_release_sender`)."""
-    from os_ken.controller import controller as osken
-
-    receive = osken.Datapath._recv_loop
-    if getattr(receive, "releases_sender", False):
-        return
-
-    def receive_then_release(dp):
-        try:
-            receive(dp)
-        finally:
-            _release_sender(dp)
-    receive_then_release.releases_sender = True
-    osken.Datapath._recv_loop = receive_then_release

@@ -19,7 +19,7 @@ from ipaddress import IPv4Address
 from netaddr import IPNetwork
 from os_ken.lib.packet import dhcp, ethernet, ipv4, packet, udp
 
-DHCP_LEASE_S = 3600
+from proto.defaults import DHCP_LEASE_S
 SERVER_PORT, CLIENT_PORT = 67, 68
 _BROADCAST_IP, _BROADCAST_MAC = "255.255.255.255", "ff:ff:ff:ff:ff:ff"
 DHCP_NAK = 6                       # RFC 2132 message type (os-ken names the others)

@@ -8,9 +8,10 @@ import signal
 import socket
 import sys
 
+from controller.settings import ProbeSettings
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
                             DEFAULT_STORE, DHCP_LEASE_S, MAX_SLICES_PER_TENANT, MAX_WATCHES,
-                            MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, STATS_INTERVAL_S)
+                            MAX_WATCHES_PER_CLIENT, STATS_INTERVAL_S)
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -34,7 +35,7 @@ def _check_free(what: str, host: str, port: int) -> None:
 def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DEFAULT_GRPC,
         openflow_addr: str = DEFAULT_OPENFLOW, log_level: str = "INFO",
         audit_interval: float = DEFAULT_AUDIT_INTERVAL_S,
-        probes: dict | None = {"interval_s": PROBE_INTERVAL_S, "misses": PROBE_MISSES},
+        probes: "dict | ProbeSettings | None" = ProbeSettings(),
         metrics_addr: str | None = DEFAULT_METRICS, sla: dict | None = None, dhcp_lease_s: int = DHCP_LEASE_S,
         stats_interval_s: float = STATS_INTERVAL_S, security: dict | None = None,
         watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
@@ -54,14 +55,6 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT``: the state
     is in etcd instead of ``store_path``, and this is one instance (``name``) of a cluster
     (controller.cluster)."""
-    from os_ken import cfg
-    from os_ken.base.app_manager import AppManager
-    from os_ken.lib import hub
-
-    from controller.service import WatchLimits, serve
-    from controller.store import Store, StoreError
-    from topologies import load
-
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -76,37 +69,65 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     warnings = warnings + ([of_warning] if of_warning else [])
     for what, (host, port) in addresses:
         _check_free(what, host, port)
+    from topologies import load
+
     topology = load(topology_name)
-    cluster = None
+    cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name)
+    settings = _settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
+                         max_slices_per_tenant)
+    api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings}
+    _serve(topology, store, settings, cluster, api, openflow_args(of_host, of_port, openflow_tls), metrics_addr,
+           openflow_addr)
+    # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
+    # keeping is committed to the store, so leave now rather than wait for it.
+    _save_coverage()
+    os._exit(0)
+
+
+def _open_store(store_path: str, cluster_url: str | None, name: str | None, grpc_addr: str, topology: str):
+    """(the cluster this instance joined or None, the store): SQLite at ``store_path``, or
+    the cluster's etcd. ValueError (one line, exit 2) for a store that cannot be used."""
+    from controller.store import Store, StoreError
+
     try:
         if cluster_url:
-            cluster, store = join_cluster(cluster_url, name or f"{socket.gethostname()}-{grpc_addr.rsplit(':', 1)[1]}",
-                                          grpc_addr, topology.name)
-            store_path = store.path
-        else:
-            store = Store(store_path)
+            return join_cluster(cluster_url, name or f"{socket.gethostname()}-{grpc_addr.rsplit(':', 1)[1]}",
+                                grpc_addr, topology)
+        return None, Store(store_path)
     except StoreError as e:
-        raise ValueError(str(e)) from None   # one line and exit 2, like any bad option
+        raise ValueError(str(e)) from None
+
+
+def _settings(audit_interval: float, probes: "dict | ProbeSettings | None", sla: dict | None, dhcp_lease_s: int,
+              stats_interval_s: float, watch_limits: tuple[int, int], max_slices_per_tenant: int):
+    """The one Settings object, from the command line's values."""
+    from controller.settings import Settings, SlaSettings
+
+    return Settings(audit_interval_s=audit_interval or None,
+                    probes=ProbeSettings(**probes) if isinstance(probes, dict) else probes,
+                    sla=SlaSettings(tuple(sorted((k, v) for k, v in sla.items() if k != "reroute")),
+                                    sla.get("reroute", True)) if sla else None,
+                    dhcp_lease_s=dhcp_lease_s, stats_interval_s=stats_interval_s,
+                    max_slices_per_tenant=max_slices_per_tenant, watch_limits=tuple(watch_limits))
+
+
+def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], metrics_addr: str | None,
+           openflow_addr: str) -> None:
+    """Build the controller (controller.wiring), start it, then os-ken's OpenFlow listener
+    with the app, the gRPC API and the metrics; run until SIGTERM or Ctrl-C, then stop
+    everything, last started first."""
+    from os_ken import cfg
+    from os_ken.base.app_manager import AppManager
+    from os_ken.lib import hub
+
     from controller.metrics import Metrics
-    from controller.settings import ProbeSettings, Settings, SlaSettings
+    from controller.service import WatchLimits, serve
     from controller.wiring import build
 
-    sla = dict(sla) if sla else None
-    settings = Settings(audit_interval_s=audit_interval or None,
-                        probes=ProbeSettings(**probes) if probes is not None else None,
-                        sla=SlaSettings(tuple(sorted((k, v) for k, v in sla.items() if k != "reroute")),
-                                        sla.get("reroute", True)) if sla is not None else None,
-                        dhcp_lease_s=dhcp_lease_s, stats_interval_s=stats_interval_s,
-                        max_slices_per_tenant=max_slices_per_tenant, watch_limits=tuple(watch_limits))
     metrics = Metrics() if metrics_addr else None
     wiring = build(topology, store, settings, cluster, metrics)
-    stoppers: list = [wiring.close]   # what to stop at the end (gRPC, metrics), last started first
-
-    def closing():
-        while stoppers:
-            stoppers.pop()()
-
-    cfg.CONF(args=openflow_args(of_host, of_port, openflow_tls), project="os_ken", default_config_files=[])
+    stoppers: list = [wiring.close]
+    cfg.CONF(args=of_args, project="os_ken", default_config_files=[])
 
     def stop(_signum, _frame):
         raise KeyboardInterrupt
@@ -114,36 +135,33 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     manager = AppManager.get_instance()
+    log = logging.getLogger("intercloud.controller")
     try:
         wiring.start()   # the owner thread before any switch can connect
         manager.load_apps(["controller.app"])
         services = manager.instantiate_apps(wiring=wiring, **manager.create_contexts())
-        for warning in warnings:
+        for warning in api["warnings"]:
             logging.getLogger("intercloud.api").warning(warning)
-        api = serve(wiring.controller, grpc_addr, metrics.api_seconds if metrics else None, credentials,
-                    authenticator, WatchLimits(*settings.watch_limits), cluster, wiring.leadership.leads,
-                    reads=wiring.reads)
-        stoppers.append(lambda: api.stop(grace=1))
+        server = serve(wiring.controller, api["address"], metrics.api_seconds if metrics else None,
+                       api["credentials"], api["authenticator"], WatchLimits(*settings.watch_limits), cluster,
+                       wiring.leadership.leads, reads=wiring.reads)
+        stoppers.append(lambda: server.stop(grace=1))
         if metrics:
             stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
-        logging.getLogger("intercloud.controller").info(
-            "controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
-            topology.name, len(topology.sites), len(wiring.reads.call(wiring.reads.names)), store_path, grpc_addr,
-            openflow_addr)
+        log.info("controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
+                 topology.name, len(topology.sites), len(wiring.reads.call(wiring.reads.names)), store.path,
+                 api["address"], openflow_addr)
         hub.joinall(services)
     except KeyboardInterrupt:
-        logging.getLogger("intercloud.controller").info("stopping (state is in %s)", store_path)
+        log.info("stopping (state is in %s)", store.path)
     finally:
         try:
             manager.close()
         finally:
-            closing()
+            while stoppers:
+                stoppers.pop()()
             store.close()
             logging.shutdown()
-    # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
-    # keeping is committed to the store, so leave now rather than wait for it.
-    _save_coverage()
-    os._exit(0)
 
 
 def join_cluster(url: str, name: str, api: str, topology: str):

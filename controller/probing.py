@@ -233,15 +233,3 @@ class Probers:
             if d is not None and d > l.delay_ms * 1.2 + 2.0 + self.sla.tolerance_ms:
                 out[l.key] = float(round(d))
         return out
-
-    def _slower_than_modelled(self, measured: dict) -> dict:
-        """The links measured clearly slower than their model (by more than the SLA
-        tolerance, 2 ms and 20 %: a switch's own forwarding time is not news), at their
-        measured delay rounded to the millisecond (so small jitter changes nothing)."""
-        out = {}
-        for l in self.topology.links:
-            d = measured.get(l.key)
-            if d is not None and d > l.delay_ms * 1.2 + 2.0 + self.sla.tolerance_ms:
-                out[l.key] = float(round(d))
-        return out
-

@@ -19,38 +19,26 @@ from typing import Callable
 from concurrent import futures
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
 from controller.auth import ANYONE, Identity, caller
-from controller.core import CALL_TIMEOUT_S, AlreadyExists, NotConnected, SliceController, SwitchRefused
+from controller.core import CALL_TIMEOUT_S, AlreadyExists, SliceController
 from controller.readmodel import ReadModel
+from controller.statuses import DOMAIN, Expired, Forbidden, abort, fail
 from controller.store import StoreError
-from proto.defaults import MAX_WATCHES, MAX_WATCHES_PER_CLIENT
+from proto.defaults import MAX_BATCH, MAX_WATCHES, MAX_WATCHES_PER_CLIENT
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.record import PLACED
-from slices.errors import Rejected, SpecError, UnknownSlice
+from slices.errors import SpecError, UnknownSlice
 
 log = logging.getLogger("intercloud.api")
-DOMAIN = "intercloud.slicing.v1"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
-MAX_BATCH = 1000   # specs in one CreateSlices (the answer stays well under gRPC's 4 MB)
-MAX_DETAIL = 1000  # characters of an error's text in a status (gRPC metadata is small)
 UNARY_WORKERS = 32      # server threads no watch stream can take
 WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
-
-
-class Expired(Exception):
-    """The call's deadline passed before the owner could start it (DEADLINE_EXCEEDED)."""
-
-
-class Forbidden(Exception):
-    """The caller may not do this (PERMISSION_DENIED): the message says why."""
 
 
 def _visible(reads: ReadModel, who: Identity, name: str) -> None:
@@ -71,57 +59,6 @@ def _own_tenant(who: Identity, doc: dict) -> dict:
     if doc["tenant"] != who.tenant:
         raise Forbidden(f"{who.name} acts for tenant {who.tenant!r}, not {str(doc['tenant'])[:100]!r}")
     return doc
-
-
-def _abort(context, code: int, message: str, *details) -> None:
-    status = status_pb2.Status(code=code, message=message)
-    for d in details:
-        packed = any_pb2.Any()
-        packed.Pack(d)
-        status.details.append(packed)
-    context.abort_with_status(rpc_status.to_status(status))
-
-
-def _fail(context, err: Exception, root: str = "spec") -> None:
-    """Abort the call with the status that fits ``err``; a spec's field paths are given
-    from ``root``, the request's field that holds the spec (empty: they already are)."""
-    if isinstance(err, SpecError):
-        _abort(context, code_pb2.INVALID_ARGUMENT, f"invalid slice spec: {err}",
-               error_details_pb2.BadRequest(field_violations=[
-                   error_details_pb2.BadRequest.FieldViolation(field=".".join(x for x in (root, f) if x),
-                                                               description=p)
-                   for f, p in err.violations]))
-    elif isinstance(err, UnknownSlice):
-        _abort(context, code_pb2.NOT_FOUND, str(err),
-               error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=str(err.args[0])[:MAX_DETAIL]))
-    elif isinstance(err, Expired):
-        _abort(context, code_pb2.DEADLINE_EXCEEDED, str(err))
-    elif isinstance(err, Forbidden):
-        _abort(context, code_pb2.PERMISSION_DENIED, str(err))
-    elif isinstance(err, AlreadyExists):
-        _abort(context, code_pb2.ALREADY_EXISTS, str(err))
-    elif isinstance(err, NotConnected):
-        _abort(context, code_pb2.FAILED_PRECONDITION, str(err),
-               error_details_pb2.PreconditionFailure(violations=[
-                   error_details_pb2.PreconditionFailure.Violation(type="SWITCH", description=str(err))]))
-    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site", "failback"):
-        _abort(context, code_pb2.FAILED_PRECONDITION, f"{err.constraint}: {err.reason}",
-               error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
-                                           metadata={"constraint": err.constraint, "detail": err.reason}))
-    elif isinstance(err, Rejected):
-        _abort(context, code_pb2.RESOURCE_EXHAUSTED, f"rejected ({err.constraint}): {err.reason}",
-               error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
-                                           metadata={"constraint": err.constraint, "detail": err.reason}),
-               error_details_pb2.QuotaFailure(violations=[
-                   error_details_pb2.QuotaFailure.Violation(subject=err.constraint, description=err.reason)]))
-    elif isinstance(err, (StoreError, SwitchRefused)):
-        _abort(context, code_pb2.UNAVAILABLE, f"{err}; nothing was changed, try again once it is fixed",
-               error_details_pb2.ErrorInfo(reason="STORE" if isinstance(err, StoreError) else "SWITCH",
-                                           domain=DOMAIN, metadata={"detail": str(err)[:MAX_DETAIL]}))
-    else:
-        log.error("internal error (the request was undone)", exc_info=err)
-        _abort(context, code_pb2.INTERNAL, f"internal error, nothing was changed: "
-               f"{type(err).__name__}: {str(err)[:MAX_DETAIL]}")
 
 
 def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
@@ -182,18 +119,18 @@ class SliceService(pb_grpc.SliceServiceServicer):
             return self.ctl.call(within_deadline, timeout=CALL_TIMEOUT_S if remaining is None
                                  else max(0.0, min(CALL_TIMEOUT_S, remaining)))
         except futures.TimeoutError:
-            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer within the deadline; a "
+            abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer within the deadline; a "
                    "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
                    "yet started is dropped")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            _fail(context, e, root)
+            fail(context, e, root)
 
     def _spec_doc(self, request, context) -> dict:
         """The request's spec as a document; INVALID_ARGUMENT if the message carries fields
         this API does not define (they would otherwise be dropped without a word)."""
         problems = unknown_fields(request)
         if problems:
-            _fail(context, SpecError([(p.removeprefix("spec").lstrip("."), d) for p, d in problems]))
+            fail(context, SpecError([(p.removeprefix("spec").lstrip("."), d) for p, d in problems]))
         return spec_to_doc(request.spec)
 
     def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
@@ -209,13 +146,13 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def CreateSlices(self, request, context):  # noqa: N802
         if not 0 < len(request.specs) <= MAX_BATCH:
-            _abort(context, code_pb2.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH:,} specs, "
+            abort(context, code_pb2.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH:,} specs, "
                    f"this one {len(request.specs):,}", error_details_pb2.BadRequest(field_violations=[
                        error_details_pb2.BadRequest.FieldViolation(
                            field="specs", description=f"{len(request.specs):,} specs, not 1..{MAX_BATCH:,}")]))
         problems = unknown_fields(request)
         if problems:
-            _fail(context, SpecError(problems), root="")
+            fail(context, SpecError(problems), root="")
         docs, who = [spec_to_doc(s) for s in request.specs], caller()
 
         def create():
@@ -249,7 +186,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
     def ListSlices(self, request, context):  # noqa: N802
         size, who = request.page_size or DEFAULT_PAGE, caller()
         if not 0 < size <= MAX_PAGE:
-            _abort(context, code_pb2.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE}",
+            abort(context, code_pb2.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE}",
                    error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
                        field="page_size", description=f"{request.page_size} is not in 1..{MAX_PAGE}")]))
 
@@ -274,7 +211,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
         client = who.name if who is not ANYONE else context.peer().rsplit(":", 1)[0]
         refused = self.watches.enter(client)
         if refused:
-            _abort(context, code_pb2.RESOURCE_EXHAUSTED, refused,
+            abort(context, code_pb2.RESOURCE_EXHAUSTED, refused,
                    error_details_pb2.ErrorInfo(reason="WATCH_LIMIT", domain=DOMAIN, metadata={"detail": refused}),
                    error_details_pb2.QuotaFailure(violations=[
                        error_details_pb2.QuotaFailure.Violation(subject=client, description=refused)]))
@@ -352,17 +289,17 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
     def _site_change(self, context, site: str, change):
         who = caller()
         if not who.admin:
-            _abort(context, code_pb2.PERMISSION_DENIED, f"draining a site is for operators (admins); "
+            abort(context, code_pb2.PERMISSION_DENIED, f"draining a site is for operators (admins); "
                    f"{who.name} acts for tenant {who.tenant!r}")
         if not self.reads.has_site(site):
-            _abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.reads.topology_name}",
+            abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.reads.topology_name}",
                    error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
         try:
             return self.ctl.call(lambda: (change(site), self._topology(who))[1])
         except futures.TimeoutError:
-            _abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+            abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            _fail(context, e)
+            fail(context, e)
 
     def DrainSite(self, request, context):  # noqa: N802
         return self._site_change(context, request.site, self.ctl.drain)
@@ -456,7 +393,7 @@ class _LeaderOnly(grpc.ServerInterceptor):
                        f"this controller ({self.cluster.name}) does not lead the cluster"
                        + (" yet: its take-over is under way" if leader.name == self.cluster.name else
                           f": {leader.name} at {leader.api} does"))
-            _abort(context, code_pb2.UNAVAILABLE, f"{why}; nothing was changed, retry"
+            abort(context, code_pb2.UNAVAILABLE, f"{why}; nothing was changed, retry"
                    + (f" at {leader.api}" if leader is not None and leader.name != self.cluster.name else ""),
                    error_details_pb2.ErrorInfo(reason="NOT_LEADER", domain=DOMAIN,
                                                metadata={"leader": leader.api if leader else ""}))
