@@ -58,7 +58,7 @@ class Probers:
         self.monitor = self._new_monitor()
         self.sla = SlaMonitor(**settings.sla.monitor_options()) if settings.sla is not None else None
         self._slower: dict | None = None     # links last told to the owner as measured slow
-        self._was_leading = False
+        self._was_leading = leads()   # alone: leading from the start, nothing to learn afresh
 
     def _new_monitor(self) -> LinkMonitor | None:
         probes = self.settings.probes
