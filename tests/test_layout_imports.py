@@ -1,11 +1,8 @@
 """No import cycle, counting every import: those under `if TYPE_CHECKING:` and those inside
 functions too (tests/test_layout.py leaves out the typing-only ones). A cycle hidden under
 TYPE_CHECKING still ties the modules together: neither can be understood, tested or
-replaced without the other.
-
-slices/ and topologies/ are held to it strictly. The cycles elsewhere (controller/,
-slicectl/) are listed in KNOWN_OUTSIDE: a new one fails, and so does one that is gone
-(take it off the list)."""
+replaced without the other. Over controller/, slices/, slicectl/, topologies/ and proto/
+(its generated code aside)."""
 from __future__ import annotations
 
 import ast
@@ -16,12 +13,6 @@ import networkx as nx
 from tests.conftest import REPO
 
 PACKAGES = ("controller", "slices", "slicectl", "topologies", "proto")
-STRICT = ("slices", "topologies")
-
-# cycles through TYPE_CHECKING imports outside slices/ and topologies/, left to the
-# rewrite of controller/: each as its sorted modules
-KNOWN_OUTSIDE: list[list[str]] = [
-]
 
 
 def modules() -> dict[str, Path]:
@@ -81,11 +72,5 @@ def test_the_graph_sees_typing_only_and_function_level_imports():
     assert g.has_edge("slices.fakenet", "slices.record")     # inside a function
 
 
-def test_no_import_cycle_in_slices_or_topologies():
-    strict = [c for c in cycles() if any(m.split(".")[0] in STRICT for m in c)]
-    assert strict == []
-
-
-def test_cycles_elsewhere_are_only_the_known_ones():
-    others = [c for c in cycles() if not any(m.split(".")[0] in STRICT for m in c)]
-    assert others == sorted(KNOWN_OUTSIDE)
+def test_no_import_cycle_at_all():
+    assert cycles() == []
