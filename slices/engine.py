@@ -201,7 +201,11 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         except Rejected:
             self.prefixes.release(prefix)
             raise
-        s = Slice(spec=spec, number=self._numbers.allocate(), prefix=prefix, addresses=addresses)
+        number = self._numbers.allocate()
+        if number is None:   # every id of every cookie, meter and group in use
+            self.prefixes.release(prefix)
+            raise Rejected("ids", f"no slice id left: {self._numbers.high} slices exist already")
+        s = Slice(spec=spec, number=number, prefix=prefix, addresses=addresses)
         events = []
         self.preempt(victims, outranked_by(spec))
         self.book(s, tree, backup)
