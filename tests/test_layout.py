@@ -25,10 +25,11 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """Project modules ``path`` imports, anywhere in it except under `if TYPE_CHECKING:`."""
+def _imports(path: Path, known: set[str], typing_too: bool = False) -> set[str]:
+    """Project modules ``path`` imports, anywhere in it except under `if TYPE_CHECKING:`
+    (there too with ``typing_too``)."""
     tree = ast.parse(path.read_text(), str(path))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and not typing_too
                    and getattr(node.test, "id", "") == "TYPE_CHECKING" for n in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
@@ -47,12 +48,12 @@ def _imports(path: Path, known: set[str]) -> set[str]:
     return found
 
 
-def import_graph() -> nx.DiGraph:
+def import_graph(typing_too: bool = False) -> nx.DiGraph:
     mods = _modules()
     g = nx.DiGraph()
     for name, path in mods.items():
         g.add_node(name)
-        for target in _imports(path, set(mods)):
+        for target in _imports(path, set(mods), typing_too):
             if target != name and not name.startswith(target + "."):  # a package's own __init__
                 g.add_edge(name, target)
     return g
