@@ -65,6 +65,9 @@ class Checkpoint:
 
 
 class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
+    """Every slice and every link's books (see the module text): the one object the
+    controller, the CLI and the tests drive."""
+
     def __init__(self, topology: Topology, *, prefix_pool: str = "10.128.0.0/9",
                  prefix_len: int = 24):
         self.topology = topology
