@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from slices.compiler import compile_plan, plan_problems
+from slices.ledger import Ledger
 from slices.placement import LinkKey
 from slices.record import PLACED
+from slices.resources import TagSpace
 
 if TYPE_CHECKING:
     from slices.engine import SliceEngine
@@ -30,6 +32,24 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
     compiled plan claim one key on a switch (with ``rules``: compiling every slice is
     most of the cost on a big engine).
     """
+    problems = _index_problems(engine)
+    booked: dict[LinkKey, float] = {k: 0.0 for k in engine.ledger.capacity}
+    tag_owner: dict[tuple, str] = {}
+    problems += _slice_problems(engine, booked, tag_owner)
+    problems += _booking_problems(engine.ledger, booked)
+    problems += _owner_problems(engine)
+    try:  # one owner per entry key on a switch (a clash would overwrite another slice's rule)
+        problems += [f"rule {p}" for p in plan_problems(compile_plan(engine))] if rules else []
+    except Exception as e:  # a broken engine may not even compile: that is a finding too
+        problems.append(f"the rule plan cannot be compiled: {type(e).__name__}: {e}")
+    problems += _tag_problems(engine.ledger.tags, tag_owner)
+    if engine.prefixes.in_use != len(engine.slices):
+        problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
+    return problems
+
+
+def _index_problems(engine: "SliceEngine") -> list[str]:
+    """The ledger's per-link index of holders against the slices' trees."""
     problems = []
     for key in engine.ledger.capacity:
         on = engine.ledger.holders(key)
@@ -37,8 +57,13 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
                 + (key in x.standby_links) for x in engine.slices.values()}
         if on != {n: c for n, c in want.items() if c}:
             problems.append(f"link index of {sorted(key)} says {on}, trees say {want}")
-    booked: dict[LinkKey, float] = {k: 0.0 for k in engine.ledger.capacity}
-    tag_owner: dict[tuple, str] = {}
+    return problems
+
+
+def _slice_problems(engine: "SliceEngine", booked: dict[LinkKey, float], tag_owner: dict[tuple, str]) -> list[str]:
+    """Each slice's prefix, resources and trees; adds what it books to ``booked`` and
+    the tags it holds to ``tag_owner``."""
+    problems = []
     prefixes: dict[str, str] = {}
     region = nx.get_node_attributes(engine.graph, "region")
     for s in engine.slices.values():
@@ -53,42 +78,63 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
                 problems.append(f"{s.name} is {s.status} but still holds resources")
             continue
         for label, tree, tags in (("primary", s.tree, s.tags), ("backup", s.backup, s.backup_tags)):
-            if tree is None:
-                continue
-            t = nx.Graph(list(tree.edges))
-            t.add_node(tree.root)
-            if not nx.is_tree(t):
-                problems.append(f"{s.name} {label} is not a tree")
-            missing = set(spec.sites) - set(t)
-            if missing:
-                problems.append(f"{s.name} {label} misses endpoint sites {sorted(missing)}")
-            for key in tree.links:
-                booked[key] += spec.bandwidth_mbps
-                if key in engine.down_links:
-                    problems.append(f"{s.name} {label} uses down link {sorted(key)}")
-                if key not in tags:
-                    problems.append(f"{s.name} {label} has no tag on {sorted(key)}")
-                elif (key, tags[key]) in tag_owner:
-                    problems.append(f"tag {tags[key]} on {sorted(key)} used by {s.name} and {tag_owner[(key, tags[key])]}")
-                else:
-                    tag_owner[(key, tags[key])] = s.name
-            if set(tags) != set(tree.links):
-                problems.append(f"{s.name} {label} tags do not match its links")
-            for site in t:
-                if site in engine.down_sites:
-                    problems.append(f"{s.name} {label} crosses down site {site}")
-                if spec.allowed_regions and region[site] not in spec.allowed_regions:
-                    problems.append(f"{s.name} {label} leaves its regions at {site}")
-            if spec.max_latency_ms is not None and tree.worst_delay_ms > spec.max_latency_ms + 1e-6:
-                problems.append(f"{s.name} {label} worst delay {tree.worst_delay_ms} > {spec.max_latency_ms}")
+            if tree is not None:
+                problems += _tree_problems(engine, s, label, tree, tags, booked, tag_owner, region)
         if s.backup and (set(s.backup.links) & set(s.tree.links)) - s.backup_shared:
             problems.append(f"{s.name} backup shares links with its primary beyond the "
                             f"unavoidable ones recorded when it was computed")
-    for key, cap in engine.ledger.capacity.items():
+    return problems
+
+
+def _tree_problems(engine: "SliceEngine", s, label: str, tree, tags: dict, booked: dict[LinkKey, float],
+                   tag_owner: dict[tuple, str], region: dict) -> list[str]:
+    """One tree (``label``: primary or backup) of placed slice ``s``."""
+    problems = []
+    spec = s.live_spec
+    t = nx.Graph(list(tree.edges))
+    t.add_node(tree.root)
+    if not nx.is_tree(t):
+        problems.append(f"{s.name} {label} is not a tree")
+    missing = set(spec.sites) - set(t)
+    if missing:
+        problems.append(f"{s.name} {label} misses endpoint sites {sorted(missing)}")
+    for key in tree.links:
+        booked[key] += spec.bandwidth_mbps
+        if key in engine.down_links:
+            problems.append(f"{s.name} {label} uses down link {sorted(key)}")
+        if key not in tags:
+            problems.append(f"{s.name} {label} has no tag on {sorted(key)}")
+        elif (key, tags[key]) in tag_owner:
+            problems.append(f"tag {tags[key]} on {sorted(key)} used by {s.name} and {tag_owner[(key, tags[key])]}")
+        else:
+            tag_owner[(key, tags[key])] = s.name
+    if set(tags) != set(tree.links):
+        problems.append(f"{s.name} {label} tags do not match its links")
+    for site in t:
+        if site in engine.down_sites:
+            problems.append(f"{s.name} {label} crosses down site {site}")
+        if spec.allowed_regions and region[site] not in spec.allowed_regions:
+            problems.append(f"{s.name} {label} leaves its regions at {site}")
+    if spec.max_latency_ms is not None and tree.worst_delay_ms > spec.max_latency_ms + 1e-6:
+        problems.append(f"{s.name} {label} worst delay {tree.worst_delay_ms} > {spec.max_latency_ms}")
+    return problems
+
+
+def _booking_problems(ledger: Ledger, booked: dict[LinkKey, float]) -> list[str]:
+    """Every link's bookings (``booked``, from the slices' trees) against its capacity
+    and its residual in ``ledger``: never above capacity, residual = capacity - booked."""
+    problems = []
+    for key, cap in ledger.capacity.items():
         if booked[key] > cap + 1e-6:
             problems.append(f"link {sorted(key)} oversubscribed: {booked[key]:g} > {cap:g}")
-        if abs(engine.ledger.residual[key] - (cap - booked[key])) > 1e-6:
-            problems.append(f"link {sorted(key)} residual {engine.ledger.residual[key]:g} != {cap - booked[key]:g}")
+        if abs(ledger.residual[key] - (cap - booked[key])) > 1e-6:
+            problems.append(f"link {sorted(key)} residual {ledger.residual[key]:g} != {cap - booked[key]:g}")
+    return problems
+
+
+def _owner_problems(engine: "SliceEngine") -> list[str]:
+    """Endpoints and ids owned once, and the owner index agreeing with the slices."""
+    problems = []
     owners: dict[tuple, str] = {}
     for s in engine.slices.values():
         for key, e in [(k, e) for e in s.spec.endpoints for k in (e.key, e.standby_key) if k]:
@@ -101,11 +147,12 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
     numbers = [s.number for s in engine.slices.values()]
     if len(set(numbers)) != len(numbers):
         problems.append("two slices share an id")
-    try:  # one owner per entry key on a switch (a clash would overwrite another slice's rule)
-        problems += [f"rule {p}" for p in plan_problems(compile_plan(engine))] if rules else []
-    except Exception as e:  # a broken engine may not even compile: that is a finding too
-        problems.append(f"the rule plan cannot be compiled: {type(e).__name__}: {e}")
-    tags = engine.ledger.tags
+    return problems
+
+
+def _tag_problems(tags: TagSpace, tag_owner: dict[tuple, str]) -> list[str]:
+    """No tag allocated that no tree uses, and the full and scarce sets right."""
+    problems = []
     if tags.in_use != len(tag_owner):
         problems.append(f"{tags.in_use} tags allocated, {len(tag_owner)} in use: leak")
     used = Counter(key for key, _tag in tag_owner)
@@ -113,6 +160,4 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
         actual = {k for k, n in used.items() if tags.SIZE - n < free_below}
         if known != actual:
             problems.append(f"links the tag space calls {name} are not: {sorted(map(sorted, known ^ actual))[:4]}")
-    if engine.prefixes.in_use != len(engine.slices):
-        problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
     return problems

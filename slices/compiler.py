@@ -143,23 +143,50 @@ def _pass_through(adj: dict[str, tuple[str, ...]], other_sites: frozenset, site:
     return (nbs[0], nbs[1]) if len(nbs) == 2 else None
 
 
+@dataclass(frozen=True)
+class _Compiling:
+    """One placed slice as its entries see it: endpoints where they are now."""
+
+    s: Placement
+    ports: PortMap
+    cookie: int
+    address: dict[Endpoint, str]               # endpoints where they are now (some at standbys)
+    eps: list[Endpoint]
+    at_site: dict[str, list[Endpoint]]
+    probe_src: tuple
+
+
 def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     """Every entry of one placed slice, on every switch it touches, in :func:`_order`."""
     if s.status != PLACED or s.tree is None:
         return ()
-    cookie, meta = slice_cookie(s.number), s.number
-    address = dict(s.live_addresses)           # endpoints where they are now (some at standbys)
+    address = dict(s.live_addresses)
     eps = sorted(address, key=Endpoint.sort_key)
     at_site: dict[str, list[Endpoint]] = defaultdict(list)
     for e in eps:
         at_site[e.site].append(e)
-    out: list[Entry] = []
+    c = _Compiling(s, ports, slice_cookie(s.number), address, eps, at_site, _item("eth_src", sla_mac(s.number)))
+    out = _edge_entries(c)
+    trees = [(s.tree, s.tag, s.number, s.backup)]
+    if s.backup:
+        trees.append((s.backup, s.backup_tag, s.number | BACKUP_BIT, s.tree))
+    # each tree's adjacency and next hops toward every endpoint, worked out once: the
+    # primary's rules need the backup's next hops too (failover groups)
+    routes = {id(t): _routes(t, eps) for t, *_ in trees}
+    for label, (tree, tags, md, other) in zip(("primary", "backup"), trees):
+        backup_hops = routes[id(s.backup)][1] if label == "primary" and s.backup else {}
+        out += _tree_entries(c, tree, tags, md, other, routes[id(tree)], backup_hops)
+    return tuple(sorted(out, key=_order))
+
+
+def _edge_entries(c: _Compiling) -> list[Entry]:
+    """At every site with endpoints: the meter, and what enters the slice there."""
+    s, cookie, out = c.s, c.cookie, []
     rate = int(round(s.spec.bandwidth_mbps * 1000))
-    go = (("write_metadata", meta), ("goto", TABLE_FORWARD))
-    probe_src = _item("eth_src", sla_mac(s.number))
-    for site in sorted(at_site):
+    go = (("write_metadata", s.number), ("goto", TABLE_FORWARD))
+    for site in sorted(c.at_site):
         out.append(Meter(site, meter_id(s.number), rate, max(1000, int(rate * METER_BURST_SECONDS)), cookie))
-        for e in at_site[site]:
+        for e in c.at_site[site]:
             vid = (e.vlan | OFPVID_PRESENT) if e.vlan else OFPVID_NONE
             ingress = (("pop_vlan",),) * bool(e.vlan) + (("meter", meter_id(s.number)),) + go
             at = (("in_port", e.port), _vid(vid))
@@ -167,88 +194,108 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
             # its host's address: ARP from it enters; ARP from any other goes to the
             # controller (a host configured with a wrong address is reported); without a
             # given address, its DHCP requests go to the controller, which answers
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OWN, at + (_ARP, _item("arp_spa", address[e])),
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OWN, at + (_ARP, _item("arp_spa", c.address[e])),
                             ingress, cookie))
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OTHER, at + (_ARP,), _TO_CONTROLLER, cookie))
             if not e.ip:
                 out.append(Rule(site, TABLE_CLASSIFY, PRIO_DHCP, at + (_IPV4, ("ip_proto", 17), ("udp_dst", 67)),
                                 _TO_CONTROLLER, cookie))
         # delay probes (controller.sla): the controller's enter the slice here; a host's are dropped
-        if len(at_site) > 1:
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_INJECT, (probe_src, ("in_port", OFPP_CONTROLLER)), go,
+        if len(c.at_site) > 1:
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_INJECT, (c.probe_src, ("in_port", OFPP_CONTROLLER)), go,
                             cookie))
-            for port in sorted({e.port for e in at_site[site]}):
-                out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_GUARD, (probe_src, ("in_port", port)), (), cookie))
-    trees = [(s.tree, s.tag, meta, s.backup)]
-    if s.backup:
-        trees.append((s.backup, s.backup_tag, meta | BACKUP_BIT, s.tree))
-    # each tree's adjacency and next hops toward every endpoint, worked out once: the
-    # primary's rules need the backup's next hops too (failover groups)
-    routes = {id(t): _routes(t, eps) for t, *_ in trees}
-    for label, (tree, tags, md, other) in zip(("primary", "backup"), trees):
-        md_match = _item("metadata", md)
-        into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
-        port_tag = {}  # (site, neighbour) -> (port toward it, tag of that link)
-        for a, b in tree.edges:
-            tag = tags[frozenset((a, b))]
-            port_tag[(a, b)] = (ports.toward(a, b), tag)
-            port_tag[(b, a)] = (ports.toward(b, a), tag)
-        adj, hops = routes[id(tree)]
-        other_sites = other.sites if other is not None else frozenset()
-        # the same at every site of the tree: one copy each
-        to_ip = {e: (md_match, _IPV4, _item("ipv4_dst", address[e])) for e in eps}
-        to_arp = {e: (md_match, _ARP, _item("arp_tpa", address[e])) for e in eps}
-        backup_hops = routes[id(s.backup)][1] if label == "primary" and s.backup else {}
-        for site in sorted(adj or (tree.root,)):   # (a tree of one site has no links)
-            through = _pass_through(adj, other_sites, site, at_site)
-            if through:
-                for x, y in (through, through[::-1]):
-                    (pin, tin), (pout, tout) = port_tag[(site, x)], port_tag[(site, y)]
-                    out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                    _tagged_in(pin, tin),
-                                    _actions((("set_vlan", tout), ("output", pout))), cookie))
-                continue
-            for nb in adj.get(site, ()):
-                pin, tin = port_tag[(site, nb)]
+            for port in sorted({e.port for e in c.at_site[site]}):
+                out.append(Rule(site, TABLE_CLASSIFY, PRIO_SLA_GUARD, (c.probe_src, ("in_port", port)), (), cookie))
+    return out
+
+
+@dataclass(frozen=True)
+class _OnTree:
+    """One of the slice's trees as its forwarding entries see it."""
+
+    md_match: tuple                            # the slice's metadata on this tree
+    port_tag: dict                             # (site, neighbour) -> (port toward it, tag of that link)
+    hops: dict                                 # endpoint site -> site -> next hop toward it
+    backup_hops: dict                          # the same on the backup (primary tree only)
+    to_ip: dict                                # endpoint -> match of what is addressed to it
+    to_arp: dict
+
+
+def _tree_entries(c: _Compiling, tree: Tree, tags: dict, md: int, other: Tree | None, route: tuple,
+                  backup_hops: dict) -> list[Entry]:
+    """The entries of one of the slice's trees (metadata ``md``; ``other``: the other
+    tree, if protected), at every site it crosses."""
+    cookie, out = c.cookie, []
+    md_match = _item("metadata", md)
+    into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
+    port_tag = {}  # (site, neighbour) -> (port toward it, tag of that link)
+    for a, b in tree.edges:
+        tag = tags[frozenset((a, b))]
+        port_tag[(a, b)] = (c.ports.toward(a, b), tag)
+        port_tag[(b, a)] = (c.ports.toward(b, a), tag)
+    adj, hops = route
+    other_sites = other.sites if other is not None else frozenset()
+    # the same at every site of the tree: one copy each
+    on = _OnTree(md_match, port_tag, hops, backup_hops,
+                 to_ip={e: (md_match, _IPV4, _item("ipv4_dst", c.address[e])) for e in c.eps},
+                 to_arp={e: (md_match, _ARP, _item("arp_tpa", c.address[e])) for e in c.eps})
+    for site in sorted(adj or (tree.root,)):   # (a tree of one site has no links)
+        through = _pass_through(adj, other_sites, site, c.at_site)
+        if through:
+            for x, y in (through, through[::-1]):
+                (pin, tin), (pout, tout) = port_tag[(site, x)], port_tag[(site, y)]
                 out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                _tagged_in(pin, tin), into, cookie))
-            members = [port_tag[(site, nb)] for nb in adj.get(site, ())]
-            members += [(e.port, e.vlan) for e in at_site.get(site, ())]
-            for index, e in enumerate(eps):
-                if e.site == site:
-                    actions = _emit(((e.port, e.vlan),))
-                else:
-                    nb = hops[e.site][site]
-                    link = port_tag[(site, nb)]
-                    actions = _emit((link,))
-                    bnb = backup_hops.get(e.site, {}).get(site)
-                    if bnb is not None and bnb != nb:
-                        alt = (ports.toward(site, bnb), s.backup_tag[frozenset((site, bnb))])
-                        gid = group_id(s.number, index)
-                        out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
-                        actions = (("group", gid),)
-                out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
-                                to_ip[e], actions, cookie))
-                out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST,
-                                to_arp[e], actions, cookie))
-                if e.site == site and len(at_site) > 1:   # a delay probe for it ends here
-                    out.append(Rule(site, TABLE_FORWARD, PRIO_SLA_CATCH,
-                                    (md_match, _IPV4, probe_src, _item("ipv4_dst", address[e])),
-                                    _TO_CONTROLLER, cookie))
-                # the endpoint announcing itself (gratuitous ARP: for its own address, to
-                # everyone), e.g. restarted at its standby: flooded away from it, not back
-                toward = e.port if e.site == site else port_tag[(site, hops[e.site][site])][0]
-                flood = tuple(m for m in members if m[0] != toward)
-                if flood:
-                    out.append(Rule(site, TABLE_FORWARD, PRIO_ANNOUNCE,
-                                    (md_match, _item("in_port", toward), _ARP, _item("arp_tpa", address[e]), _BCAST),
-                                    _emit(flood), cookie))
-            for in_port, _ in members:
-                others = tuple(m for m in members if m[0] != in_port)
-                if others:
-                    out.append(Rule(site, TABLE_FORWARD, PRIO_BROADCAST,
-                                    (md_match, _item("in_port", in_port), _BCAST), _emit(others), cookie))
-    return tuple(sorted(out, key=_order))
+                                _tagged_in(pin, tin),
+                                _actions((("set_vlan", tout), ("output", pout))), cookie))
+            continue
+        for nb in adj.get(site, ()):
+            pin, tin = port_tag[(site, nb)]
+            out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
+                            _tagged_in(pin, tin), into, cookie))
+        members = [port_tag[(site, nb)] for nb in adj.get(site, ())]
+        members += [(e.port, e.vlan) for e in c.at_site.get(site, ())]
+        out += _forward_entries(c, on, site, members)
+        for in_port, _ in members:
+            others = tuple(m for m in members if m[0] != in_port)
+            if others:
+                out.append(Rule(site, TABLE_FORWARD, PRIO_BROADCAST,
+                                (md_match, _item("in_port", in_port), _BCAST), _emit(others), cookie))
+    return out
+
+
+def _forward_entries(c: _Compiling, on: _OnTree, site: str, members: list) -> list[Entry]:
+    """At ``site``, on one tree: toward every endpoint (by a failover group where the
+    backup goes another way), its delay probes, and its announcements."""
+    s, cookie, out = c.s, c.cookie, []
+    md_match, port_tag, hops = on.md_match, on.port_tag, on.hops
+    for index, e in enumerate(c.eps):
+        if e.site == site:
+            actions = _emit(((e.port, e.vlan),))
+        else:
+            nb = hops[e.site][site]
+            link = port_tag[(site, nb)]
+            actions = _emit((link,))
+            bnb = on.backup_hops.get(e.site, {}).get(site)
+            if bnb is not None and bnb != nb:
+                alt = (c.ports.toward(site, bnb), s.backup_tag[frozenset((site, bnb))])
+                gid = group_id(s.number, index)
+                out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
+                actions = (("group", gid),)
+        out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, on.to_ip[e], actions, cookie))
+        out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, on.to_arp[e], actions, cookie))
+        if e.site == site and len(c.at_site) > 1:   # a delay probe for it ends here
+            out.append(Rule(site, TABLE_FORWARD, PRIO_SLA_CATCH,
+                            (md_match, _IPV4, c.probe_src, _item("ipv4_dst", c.address[e])),
+                            _TO_CONTROLLER, cookie))
+        # the endpoint announcing itself (gratuitous ARP: for its own address, to
+        # everyone), e.g. restarted at its standby: flooded away from it, not back
+        toward = e.port if e.site == site else port_tag[(site, hops[e.site][site])][0]
+        flood = tuple(m for m in members if m[0] != toward)
+        if flood:
+            out.append(Rule(site, TABLE_FORWARD, PRIO_ANNOUNCE,
+                            (md_match, _item("in_port", toward), _ARP, _item("arp_tpa", c.address[e]), _BCAST),
+                            _emit(flood), cookie))
+    return out
 
 
 class _Shared(dict):

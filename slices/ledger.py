@@ -17,7 +17,7 @@ from slices.placement import LinkKey, Tree
 from slices.resources import TagSpace, no_tag_left
 
 if TYPE_CHECKING:
-    from slices.engine import Slice
+    from slices.state import Slice
 
 TAGS_OF = {"tree": "tags", "backup": "backup_tags"}   # which tree -> the slice's tags of it
 

@@ -10,26 +10,28 @@ is a knapsack problem).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-from slices.ledger import tag_links
+from slices.ledger import Ledger, tag_links
 from slices.placement import LinkKey, Tree
 from slices.record import PLACED
 from slices.spec import SliceSpec
 
 if TYPE_CHECKING:
-    from slices.engine import Slice, SliceEngine
+    from slices.placer import PairPlacer
+    from slices.state import Slice
 
 EPSILON = 1e-9
 
 
-def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"], Tree, Tree | None]:
-    """Lower-priority slices whose release lets ``spec`` fit, and where it then goes.
-    Raises Rejected when even the release of every lower priority would not do."""
-    ledger = engine.ledger
+def choose_victims(ledger: Ledger, slices: Mapping[str, "Slice"], placer: "PairPlacer",
+                   spec: SliceSpec) -> tuple[list["Slice"], Tree, Tree | None]:
+    """Lower-priority slices (of ``slices``, booked in ``ledger``) whose release lets
+    ``spec`` fit, and where ``placer`` then puts it. Raises Rejected when even the
+    release of every lower priority would not do."""
     # bookings of preempted slices are already gone, so every booking counts
-    tree, backup = engine.place_pair(spec, ledger.if_lower_left(spec.priority),
-                                     no_tags=_full_if_lower_left(engine, spec.priority))
+    tree, backup = placer.place_pair(spec, ledger.if_lower_left(spec.priority),
+                                     no_tags=_full_if_lower_left(ledger, slices, spec.priority))
     trees_on = Counter(k for t in (tree, backup) if t for k in t.links)   # 2 where they share a link
     need = {k: n * spec.bandwidth_mbps for k, n in trees_on.items()}
     deficit = {k: n - ledger.residual[k] for k, n in need.items() if n - ledger.residual[k] > EPSILON}
@@ -42,7 +44,7 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
         if not deficit and not tag_deficit:
             break
         there = set().union(*(ledger.by_level[k][priority] for k in (*deficit, *tag_deficit)))
-        for s in sorted(map(engine.slices.__getitem__, there), key=lambda s: (-s.spec.bandwidth_mbps, s.name)):
+        for s in sorted(map(slices.__getitem__, there), key=lambda s: (-s.spec.bandwidth_mbps, s.name)):
             if not deficit and not tag_deficit:
                 break
             if s.status != PLACED:
@@ -69,6 +71,11 @@ def choose_victims(engine: "SliceEngine", spec: SliceSpec) -> tuple[list["Slice"
     return chosen, tree, backup
 
 
+def outranked_by(spec: SliceSpec, doing: str = "") -> Callable[["Slice"], str]:
+    """Why a victim of ``spec`` (``doing`` something, e.g. " failing back") is preempted."""
+    return lambda v: f"preempted by {spec.name}{doing} (priority {spec.priority} > {v.spec.priority})"
+
+
 def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> None:
     """Take what a victim gives back off ``deficit``, forgetting the links it covers."""
     for k, amount in given.items():
@@ -77,12 +84,11 @@ def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> Non
             del deficit[k]
 
 
-def _full_if_lower_left(engine: "SliceEngine", priority: int) -> set[LinkKey]:
+def _full_if_lower_left(ledger: Ledger, slices: Mapping[str, "Slice"], priority: int) -> set[LinkKey]:
     """The links that would still have every tag in use if every slice below
     ``priority`` left (one holding a tag there would free it)."""
-    ledger = engine.ledger
     return {k for k in ledger.tags.full
-            if not any(k in engine.slices[n].tags or k in engine.slices[n].backup_tags
+            if not any(k in slices[n].tags or k in slices[n].backup_tags
                        for level in ledger.by_level[k][:priority] for n in level)}
 
 

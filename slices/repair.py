@@ -8,21 +8,24 @@ links with the primary (nothing else existed then) try again for a disjoint one.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from slices.errors import Rejected
+from slices.ledger import Ledger
 from slices.placement import Tree
 from slices.record import PLACED, PREEMPTED, Event
 
 if TYPE_CHECKING:
-    from slices.engine import Slice, SliceEngine
+    from slices.placer import Repairer
+    from slices.state import Slice
 
 
-def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str, only: set[str] | None = None) -> list[Event]:
-    """Move every placed slice (of ``only``, if given) off what failed (``hit(tree)``:
-    the tree uses it), highest priority first."""
+def repair(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repairer", hit: Callable[[Tree], bool],
+           why: str, only: set[str] | None = None) -> list[Event]:
+    """Move every placed slice of ``slices`` (of ``only``, if given) off what failed
+    (``hit(tree)``: the tree uses it), highest priority first, booking in ``ledger``."""
     events: list[Event] = []
-    affected = sorted((s for s in engine.slices.values() if s.status == PLACED
+    affected = sorted((s for s in slices.values() if s.status == PLACED
                        and (only is None or s.name in only)
                        and (hit(s.tree) or (s.backup and hit(s.backup)))),
                       key=lambda s: (-s.spec.priority, s.name))
@@ -31,64 +34,64 @@ def repair(engine: "SliceEngine", hit: Callable[[Tree], bool], why: str, only: s
             continue  # preempted, or re-placed clear of the failure, earlier in this loop
         if hit(s.tree) and s.backup and not hit(s.backup):
             # fail over: the backup (already booked, tags and all) becomes the primary
-            engine.ledger.drop(s, "tree")
+            ledger.drop(s, "tree")
             s.tree, s.tags, s.backup, s.backup_tags = s.backup, s.backup_tags, None, {}
             events.append(Event("switched-to-backup", s.name, why))
-            events += new_backup(engine, s, why)
+            events += new_backup(ledger, placer, s, why)
             continue
         if not hit(s.tree):  # only the backup was hit
-            engine.ledger.drop(s, "backup")
-            events += new_backup(engine, s, why)
+            ledger.drop(s, "backup")
+            events += new_backup(ledger, placer, s, why)
             continue
-        engine.ledger.drop_all(s)
+        ledger.drop_all(s)
         try:
-            victims, tree, backup = engine.place_or_preempt(s.live_spec)
+            victims, tree, backup = placer.place_or_preempt(s.live_spec)
         except Rejected as e:
             s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
             events.append(Event("preempted", s.name, s.reason))
             continue
-        engine.preempt(victims, lambda v: f"preempted by {s.name} after {why}")
-        engine.book(s, tree, backup)
+        placer.preempt(victims, lambda v: f"preempted by {s.name} after {why}")
+        placer.book(s, tree, backup)
         events.append(Event("re-placed", s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
                                                         if victims else "")))
-        events += engine.reserve_standby(s, why)
-        events += engine.replace_victims(victims)
+        events += placer.reserve_standby(s, why)
+        events += placer.replace_victims(victims)
     return events
 
 
-def new_backup(engine: "SliceEngine", s: "Slice", why: str, prefer: dict | None = None) -> list[Event]:
+def new_backup(ledger: Ledger, placer: "Repairer", s: "Slice", why: str, prefer: dict | None = None) -> list[Event]:
     """Book a backup for ``s`` (which has none now), or say it is unprotected."""
-    residual = dict(engine.ledger.residual)
+    residual = dict(ledger.residual)
     for key in s.tree.links:  # backup_for books the primary itself: hand it back
         residual[key] += s.spec.bandwidth_mbps
     try:
-        backup = engine.backup_for(s.live_spec, s.tree, residual, tree_tags_held=True)
+        backup = placer.backup_for(s.live_spec, s.tree, residual, tree_tags_held=True)
     except Rejected as e:
         return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
-    engine.ledger.hold(s, "backup", backup, prefer)
+    ledger.hold(s, "backup", backup, prefer)
     s.backup_shared = frozenset(s.tree.links & backup.links)
     return []
 
 
-def improve_backups(engine: "SliceEngine") -> list[Event]:
+def improve_backups(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repairer") -> list[Event]:
     """After a repair, backups that had to share links (or are missing) may now avoid
     them. A slice keeps its old backup, tags and all, unless the new one shares fewer
     links with the primary: an equally good alternative is no reason to rewrite rules."""
     events = []
-    for s in sorted(engine.slices.values(), key=lambda s: (-s.spec.priority, s.name)):
+    for s in sorted(slices.values(), key=lambda s: (-s.spec.priority, s.name)):
         if s.status != PLACED or s.spec.protection == "none" or (s.backup and not s.backup_shared):
             continue
         old, old_tags, old_shared = s.backup, dict(s.backup_tags), s.backup_shared
-        engine.ledger.drop(s, "backup")
-        lost = new_backup(engine, s, "improving protection", prefer=old_tags)
+        ledger.drop(s, "backup")
+        lost = new_backup(ledger, placer, s, "improving protection", prefer=old_tags)
         if not lost and (old is None or len(s.backup_shared) < len(old_shared)):
             events.append(Event("protected", s.name, f"backup of {len(s.backup.edges)} links"
                                 + shared_text(s.tree, s.backup)))
             continue
         if not lost:
-            engine.ledger.drop(s, "backup")
+            ledger.drop(s, "backup")
         if old is not None:
-            engine.ledger.hold(s, "backup", old, prefer=old_tags)
+            ledger.hold(s, "backup", old, prefer=old_tags)
             s.backup_shared = old_shared
     return events
 

@@ -65,13 +65,6 @@ def test_no_module_imports_one_that_imports_it_back():
     assert cycles == []
 
 
-def test_no_cycle_hides_under_type_checking():
-    """A cycle that only type hints need is still a cycle of ideas: narrow interfaces
-    (Protocols) instead, as controller.model.Wire and controller.storage.StateStore are."""
-    cycles = sorted(sorted(c) for c in nx.simple_cycles(import_graph(typing_too=True)))
-    assert cycles == []
-
-
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 500, 80
 
 

@@ -60,10 +60,24 @@ def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR
     if g.number_of_nodes() == 0:
         raise TopologyError("graph has no nodes", source=src, field="graph")
     warnings: list[str] = []
-    graph_region = str(g.graph.get("GeoLocation") or "unknown")
-
-    # names
     node_ids = sorted(g.nodes, key=lambda n: (len(str(n)), str(n)))
+    names = _names(g, node_ids, warnings)
+    coords = _coordinates(g, node_ids, names, warnings)
+    sites = _sites(g, node_ids, names, coords, (hosts_per_cloud, hosts_per_edge), warnings)
+    links = _links(g, names, coords, route_factor, default_bandwidth_mbps, default_delay_ms, warnings)
+    name = _slug(str(g.graph.get("label") or g.graph.get("Network") or path.stem)) or path.stem
+    topo = Topology(name=name, sites=tuple(sites), links=tuple(links), source=src,
+                    description=f"Imported from {path.name}. {ATTRIBUTION}",
+                    warnings=tuple(warnings))
+    try:
+        check_connected(topo)
+    except TopologyError as e:
+        raise e.with_source(src) from None
+    return topo
+
+
+def _names(g, node_ids: list, warnings: list[str]) -> dict[str, str]:
+    """Site names from the node labels, made DNS-like; by node id where empty or repeated."""
     labels = {n: _slug(str(g.nodes[n].get("label", ""))) for n in node_ids}
     counts = Counter(labels.values())
     names: dict[str, str] = {}
@@ -77,8 +91,11 @@ def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR
     if renamed:
         warnings.append(f"{len(renamed)} sites had an empty or repeated label and were named "
                         f"by node id: {_listing(renamed)}")
+    return names
 
-    # coordinates: guess from located neighbours, outwards
+
+def _coordinates(g, node_ids: list, names: dict[str, str], warnings: list[str]) -> dict[str, tuple[float, float]]:
+    """Each node's coordinates, given, else guessed from located neighbours, outwards."""
     coords: dict[str, tuple[float, float]] = {}
     for n in node_ids:
         d = g.nodes[n]
@@ -103,7 +120,14 @@ def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR
     if unlocated:
         warnings.append(f"{len(unlocated)} sites have no coordinates and no located neighbour; "
                         f"left unlocated: {_listing(unlocated)}")
+    return coords
 
+
+def _sites(g, node_ids: list, names: dict[str, str], coords: dict[str, tuple[float, float]],
+           hosts: tuple[int, int], warnings: list[str]) -> list[Site]:
+    """A site per node: internal ones clouds, external ones edges, in their Country."""
+    hosts_per_cloud, hosts_per_edge = hosts
+    graph_region = str(g.graph.get("GeoLocation") or "unknown")
     sites = []
     externals = []
     no_region = []
@@ -127,8 +151,12 @@ def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR
     if no_region:
         warnings.append(f"{len(no_region)} sites have no Country; region set to '{graph_region}': "
                         f"{_listing(no_region)}")
+    return sites
 
-    # links: merge parallel edges, fill speeds
+
+def _links(g, names: dict[str, str], coords: dict[str, tuple[float, float]], route_factor: float,
+           default_bandwidth_mbps: float, default_delay_ms: float, warnings: list[str]) -> list[Link]:
+    """A link per pair of joined nodes (parallel edges merged), speeds and delays filled."""
     bundles: dict[frozenset[str], list[dict]] = {}
     selfloops = []
     for u, v, d in g.edges(data=True):
@@ -185,12 +213,4 @@ def load_graphml(path: str | Path, *, route_factor: float = DEFAULT_ROUTE_FACTOR
         warnings.append(f"{len(guessed_delay)} links touch an unlocated site; delay set to "
                         f"{fill_delay:.2f} ms ({'median of located links' if located_delays else 'default'}): "
                         f"{_listing(guessed_delay)}")
-    name = _slug(str(g.graph.get("label") or g.graph.get("Network") or path.stem)) or path.stem
-    topo = Topology(name=name, sites=tuple(sites), links=tuple(links), source=src,
-                    description=f"Imported from {path.name}. {ATTRIBUTION}",
-                    warnings=tuple(warnings))
-    try:
-        check_connected(topo)
-    except TopologyError as e:
-        raise e.with_source(src) from None
-    return topo
+    return links

@@ -1,0 +1,64 @@
+"""One slice as the engine holds it while deciding: mutable, unlike the frozen
+:class:`slices.record.Placement` it hands out. The ledger books its trees, the engine and
+its helpers (repair, preemption, restoration) change its status."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from netaddr import IPNetwork
+
+from slices.placement import LinkKey, Tree
+from slices.record import PLACED, Placement, live_spec
+from slices.spec import Endpoint, SliceSpec
+
+@dataclass
+class Slice:
+    spec: SliceSpec
+    number: int            # stable numeric id: in every cookie, meter and group of the slice
+    prefix: IPNetwork
+    addresses: dict[Endpoint, str]
+    status: str = PLACED
+    tree: Tree | None = None
+    backup: Tree | None = None
+    tags: dict[LinkKey, int] = field(default_factory=dict)         # primary tree links
+    backup_tags: dict[LinkKey, int] = field(default_factory=dict)
+    # links the backup shares with the primary because no backup could avoid them then
+    backup_shared: frozenset = frozenset()
+    reason: str = ""
+    # the links too full for this (preempted) slice when placing it last failed, with their
+    # residual then: see restore_waiting
+    failed_at: dict | None = None
+    moved: dict[int, str] = field(default_factory=dict)           # endpoint index -> why at standby
+    standby_trees: dict[str, Tree] = field(default_factory=dict)  # site -> tree were it lost
+    standby_links: frozenset = frozenset()                         # booked for those trees
+
+    @property
+    def live_spec(self) -> SliceSpec:
+        """The spec as the network serves it now: moved endpoints at their standbys."""
+        return live_spec(self.spec, self.moved)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def copy(self) -> "Slice":
+        """A copy that shares only frozen parts (spec, trees, prefix) with this one."""
+        return replace(self, addresses=dict(self.addresses), tags=dict(self.tags),
+                       backup_tags=dict(self.backup_tags), moved=dict(self.moved),
+                       standby_trees=dict(self.standby_trees),
+                       failed_at=None if self.failed_at is None else dict(self.failed_at))
+
+    def record(self) -> Placement:
+        order = lambda kv: sorted(kv[0])  # noqa: E731 (links by their sites)
+        return Placement(spec=self.spec, number=self.number, prefix=str(self.prefix),
+                         addresses=tuple((e, self.addresses[e]) for e in self.spec.endpoints),
+                         status=self.status, reason=self.reason, tree=self.tree, backup=self.backup,
+                         tags=tuple(sorted(self.tags.items(), key=order)),
+                         backup_tags=tuple(sorted(self.backup_tags.items(), key=order)),
+                         moved=tuple(sorted(self.moved.items())),
+                         standby_trees=tuple(sorted(self.standby_trees.items())))
+
+    def booked_links(self) -> set[LinkKey]:
+        links = set(self.tree.links) if self.tree else set()
+        return links | (set(self.backup.links) if self.backup else set()) | set(self.standby_links)
+
