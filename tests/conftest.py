@@ -23,6 +23,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def api(tmp_path):
+    """The API harness (tests/harness.py) with default settings, closed after the test."""
+    from tests.harness import Running
+
+    r = Running(tmp_path / "store.db")
+    yield r
+    r.close()
+
+
+@pytest.fixture
 def write(tmp_path):
     """Write a text file under tmp_path and return its path."""
     def _write(name: str, text: str) -> Path:

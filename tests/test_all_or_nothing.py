@@ -17,14 +17,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.compiler import plan_problems
 from slices.audit import audit
 from tests.rawspec import raw_spec
-from tests.test_api import JAPAN, Running, create, doc, error_of
-
-
-@pytest.fixture
-def api(tmp_path):
-    r = Running(tmp_path / "store.db")
-    yield r
-    r.close()
+from tests.harness import JAPAN, create, doc, error_of
 
 
 def snapshot(api) -> tuple:

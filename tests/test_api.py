@@ -16,65 +16,14 @@ from grpc_status import rpc_status
 from tests.rawspec import raw_spec
 from controller.core import SliceController
 from controller.settings import CoreSettings
-from slicectl.launcher import free_port
 from controller.ofwire import canonical_entry
-from controller.service import serve
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.compiler import compile_plan
 from slices.rules import Rule
 from slices.audit import audit
-from tests.fakewire import FakeWire
-from topologies import load
 
-JAPAN = load("japan-intercloud")
-
-
-class Running:
-    def __init__(self, store_path, connected=True, settings: CoreSettings = CoreSettings()):
-        self.wire = FakeWire([s.name for s in JAPAN.sites], connected)
-        self.store = Store(store_path)
-        self.ctl = SliceController(JAPAN, self.store, self.wire, settings)
-        self.ctl.start()
-        for site in self.wire.connected:  # as controller.app does when a switch connects
-            self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.server = serve(self.ctl, self.addr)
-        self.channel = grpc.insecure_channel(self.addr)
-        self.slices = pb_grpc.SliceServiceStub(self.channel)
-        self.topology = pb_grpc.TopologyServiceStub(self.channel)
-
-    def close(self):
-        self.channel.close()
-        self.server.stop(0)
-        self.ctl.stop()
-        self.store.close()
-
-
-@pytest.fixture
-def api(tmp_path):
-    r = Running(tmp_path / "store.db")
-    yield r
-    r.close()
-
-
-def doc(name="medical", bw=20, **kw):
-    d = {"name": name, "tenant": "mhlw", "bandwidth_mbps": bw, "priority": 7,
-         "endpoints": [{"site": "tokyo-dc", "port": 1}, {"site": "osaka-dc", "port": 1},
-                       {"site": "sendai-dc", "port": 1}]}
-    d.update(kw)
-    return d
-
-
-def create(api, d):
-    return api.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(d)))
-
-
-def error_of(call):
-    with pytest.raises(grpc.RpcError) as e:
-        call()
-    return e.value
+from tests.harness import JAPAN, Running, create, doc, error_of
 
 
 def test_create_places_installs_and_reports_active(api):

@@ -4,7 +4,6 @@ switches: tests/test_batch_mininet.py."""
 from __future__ import annotations
 
 import grpc
-import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -16,16 +15,9 @@ from slices.audit import audit
 from slices.compiler import compile_plan
 from tests.rawspec import raw_spec
 from controller.settings import CoreSettings
-from tests.test_api import Running, create, doc, error_of
+from tests.harness import Running, create, doc, error_of
 
 CLOUDS = ["tokyo-dc", "osaka-dc", "nagoya-dc", "fukuoka-dc", "sapporo-dc", "sendai-dc"]
-
-
-@pytest.fixture
-def api(tmp_path):
-    r = Running(tmp_path / "store.db")
-    yield r
-    r.close()
 
 
 def many(n: int, bw: float = 0.5, prefix: str = "batch", vlan: int = 100) -> list[dict]:

@@ -10,7 +10,7 @@ import pytest
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from tests.rawspec import raw_spec
 from controller.settings import CoreSettings
-from tests.test_api import Running, api, doc, error_of  # noqa: F401  (the fixture)
+from tests.harness import Running, doc, error_of
 
 
 def test_a_huge_unknown_name_is_not_found_with_the_name_cut_short(api):  # noqa: F811

@@ -16,7 +16,7 @@ from controller.service import WatchLimits, serve
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slicectl.launcher import free_port
-from tests.test_api import Running, create, doc
+from tests.harness import Running, create, doc
 
 
 @pytest.fixture

@@ -2,20 +2,11 @@
 field-path errors, exit codes."""
 import json
 
-import pytest
 import yaml
 
 from slicectl.cli import main
-from tests.test_api import Running
 
 MEDICAL = "examples/japan/medical.yaml"
-
-
-@pytest.fixture
-def api(tmp_path):
-    r = Running(tmp_path / "store.db")
-    yield r
-    r.close()
 
 
 def run(capsys, *argv):

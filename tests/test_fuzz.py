@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.audit import audit
 from tests.rawspec import raw_spec
-from tests.test_api import JAPAN, Running
+from tests.harness import JAPAN, Running
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 CLEAN = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,

@@ -11,16 +11,13 @@ import pytest
 
 from controller.auth import AuthError, check_exposure, load_tokens
 from proto.tokens import new_secret
-from controller.core import SliceController
 from controller.main import api_security
-from controller.service import serve
-from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slicectl.certs import make_all
 from slicectl.client import ClientError, Server, call
 from slicectl.launcher import free_port
-from tests.fakewire import FakeWire
+from tests.harness import Running
 from tests.rawspec import raw_spec
 from topologies import load
 
@@ -36,7 +33,7 @@ def certs(tmp_path_factory):
     return d, other
 
 
-class Secured:
+class Secured(Running):
     """A controller whose API wants mutual TLS (ops is an admin) or a token."""
 
     def __init__(self, tmp_path, certs, mutual: bool = True):
@@ -46,19 +43,12 @@ class Secured:
         tokens = tmp_path / "tokens.yaml"
         tokens.write_text(f"tokens:\n  - {{name: acme-ci, tenant: acme, sha256: {digest_acme}}}\n"
                           f"  - {{name: night-shift, role: admin, sha256: {digest_ops}}}\n")
-        self.wire = FakeWire([s.name for s in JAPAN.sites])
-        self.store = Store(tmp_path / "store.db")
-        self.ctl = SliceController(JAPAN, self.store, self.wire)
-        self.ctl.start()
-        for site in self.wire.connected:
-            self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
         d = self.certs
         creds, auth, _warnings = api_security("127.0.0.1", tls_cert=str(d / "server.pem"),
                                               tls_key=str(d / "server.key"),
                                               client_ca=str(d / "ca.pem") if mutual else None,
                                               tokens=str(tokens), admins=("ops",) if mutual else ())
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.server = serve(self.ctl, self.addr, credentials=creds, authenticator=auth)
+        super().__init__(tmp_path / "store.db", credentials=creds, authenticator=auth)
 
     def as_client(self, name: str | None = None, token: str | None = None, ca=None) -> Server:
         d = self.certs
@@ -66,10 +56,6 @@ class Secured:
         return Server(self.addr, str(d / "ca.pem"), str(ca / f"{name}.pem") if name else None,
                       str(ca / f"{name}.key") if name else None, token)
 
-    def close(self):
-        self.server.stop(0)
-        self.ctl.stop()
-        self.store.close()
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slices.errors import SpecError
 from slices.spec import MAX_BANDWIDTH_MBPS, MAX_ENDPOINTS, parse_spec
 from tests.rawspec import raw_spec
-from tests.test_api import Running, doc, error_of
-from tests.test_cli_client import api, run  # noqa: F401 (api is a fixture)
+from tests.harness import Running, doc, error_of
+from tests.test_cli_client import run
 from topologies import load
 
 JAPAN = load("japan-intercloud")
