@@ -29,7 +29,7 @@ from typing import Callable
 
 from os_ken.lib.packet import ethernet, ipv4, packet
 
-from proto.defaults import SLA_HOLD_S, SLA_INTERVAL_S, SLA_WINDOW
+from proto.defaults import SLA_HOLD_S, SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW
 from slices.rules import sla_mac
 
 MEASURING, WITHIN, VIOLATED = "measuring", "within-bound", "violated"
@@ -129,7 +129,7 @@ class SlaMonitor:
     interval_s: float = SLA_INTERVAL_S
     window: int = SLA_WINDOW
     hold_s: float = SLA_HOLD_S
-    tolerance_ms: float = 0.0
+    tolerance_ms: float = SLA_TOLERANCE_MS
     _slices: dict = field(default_factory=dict, init=False)
     _sent: dict = field(default_factory=dict, init=False)    # seq -> (target, monotonic time)
 
