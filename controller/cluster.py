@@ -13,7 +13,10 @@ A leader whose lease may have expired — its keep-alive has not been answered f
 the TTL (a pause, a partition) — stops leading *before* etcd can let another instance
 take over: it refuses writes from then on, and the switches demote it when the next
 leader's role request arrives. When the leader dies, its lease expires within LEASE_TTL_S
-and the first follower to see the key gone (they look every POLL_S) leads.
+and the first follower to see the key gone (they look every POLL_S) leads. When etcd
+itself restarts on its data, it keeps the leader key and renews the lease bound to it:
+the instance the key names, which stepped down meanwhile, releases it and campaigns
+again (:meth:`Cluster._release_stale`), so the cluster never waits for a person.
 """
 from __future__ import annotations
 
@@ -161,7 +164,10 @@ class Cluster:
             if not won:
                 current = self.etcd.get(self.leader_key)
                 if current:
-                    self.leader_generation = max(self.leader_generation, int(current[0][2]["create_revision"]))
+                    holder, created = current[0][1].decode(), int(current[0][2]["create_revision"])
+                    self.leader_generation = max(self.leader_generation, created)
+                    if holder == self.name:
+                        self._release_stale(created)
                 return
         except EtcdError as e:
             log.warning("campaigning: %s", e)
@@ -174,6 +180,23 @@ class Cluster:
             log.exception("taking over as leader failed; stepping down")
             self._resign()
             self._step_down("taking over failed")
+
+    def _release_stale(self, created: int) -> None:
+        """The leader key names this instance, which does not lead: it stepped down while
+        etcd was away, and etcd, restarted on its data, kept the key and renewed the lease
+        it is bound to. Nobody else campaigns while the key exists, so release it (only
+        that key, at that generation) and campaign again: a new generation, higher than
+        any the switches have seen."""
+        log.warning("the leader key still names %s (generation %d), which stepped down (etcd restarted?): "
+                    "releasing it", self.name, created)
+        try:
+            self.etcd.txn([{"key": _b64(self.leader_key), "result": "EQUAL", "target": "VALUE",
+                            "value": _b64(self.name)},
+                           {"key": _b64(self.leader_key), "result": "EQUAL", "target": "CREATE",
+                            "create_revision": str(created)}],
+                          [{"request_delete_range": {"key": _b64(self.leader_key)}}])
+        except EtcdError as e:
+            log.warning("releasing the leader key: %s", e)
 
     def _resign(self) -> None:
         try:
