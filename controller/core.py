@@ -221,7 +221,7 @@ class SliceController:
         try:
             self.store.commit([(engine.record(n), states[n].state, states[n].reason, states[n].created)
                                for n in touched], [],
-                              [(n, EventKind.RESTORED if engine.slices[n].status != PREEMPTED else "preempted",
+                              [(n, EventKind.RESTORED if engine.slices[n].status != PREEMPTED else EventKind.PREEMPTED,
                                 states[n].state, states[n].reason) for n in touched])
         except StoreError as e:
             log.error("%s; the slices placed again at start are not saved", e)

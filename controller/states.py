@@ -1,11 +1,16 @@
 """Where a slice stands, as one enum used everywhere in the controller (ONOS' IntentState,
 Kubernetes' conditions): the store keeps its value, the API maps it to the proto in
-:mod:`proto.convert`, and nothing compares bare strings."""
+:mod:`proto.convert`, and nothing compares bare strings. What happened to a slice is the
+engine's :class:`slices.record.EventKind`, which the controller's own events share."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+
+from slices.record import EventKind
+
+__all__ = ["EventKind", "SliceState", "SliceStatus"]
 
 
 class SliceState(str, Enum):
@@ -17,19 +22,6 @@ class SliceState(str, Enum):
     PREEMPTED = "preempted"   # waiting: a higher priority took its capacity
     FAILED = "failed"         # a switch refused its rules
     DELETED = "deleted"       # only in events: the slice is gone
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class EventKind(str, Enum):
-    """What the controller itself publishes, beside the engine's decisions (whose kinds
-    are the engine's words: admitted, re-placed, preempted, ...)."""
-
-    STATE = "state"                   # a slice's state or reason changed
-    RESTORED = "restored"             # placed again from the store at start
-    SLA_VIOLATED = "sla-violated"
-    SLA_RESTORED = "sla-restored"
 
     def __str__(self) -> str:
         return self.value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from slices import repair as failures
 from slices.ledger import Ledger
-from slices.record import PLACED, Event
+from slices.record import Event, EventKind, PLACED
 from slices.restoration import forget_failures
 from slices.state import Slice
 from topologies.model import Topology
@@ -35,7 +35,7 @@ class Drains:
         stuck = sorted({s.name for s in self.slices.values() for i, e in enumerate(s.spec.endpoints)
                         if e.site == site and i not in s.moved})
         for name in stuck:
-            events.append(Event("drain-blocked", name, f"an endpoint at {site} has no standby: still served there"))
+            events.append(Event(EventKind.DRAIN_BLOCKED, name, f"an endpoint at {site} has no standby: still served there"))
         forget_failures(self.slices)
         touched = sorted((s for s in self.slices.values() if s.status == PLACED and s.name not in stuck
                           and any(site in t.sites for t in (s.tree, s.backup) if t is not None)),
@@ -45,9 +45,9 @@ class Drains:
             # way around (or that would preempt another to find one) stays, and is reported
             cp = self.checkpoint()
             moved = failures.repair(self.slices, self.ledger, self, lambda t: site in t.sites, why, only={s.name})
-            if any(e.kind == "preempted" for e in moved):
+            if any(e.kind == EventKind.PREEMPTED for e in moved):
                 self.rollback(cp)
-                moved = [Event("drain-blocked", s.name, f"no way around {site}: still crossing it")]
+                moved = [Event(EventKind.DRAIN_BLOCKED, s.name, f"no way around {site}: still crossing it")]
             events += moved
         return events
 

@@ -33,7 +33,7 @@ from slices.ledger import Ledger
 from slices.pairs import PairPlacement
 from slices.placement import LinkKey, PathCache, Tree
 from slices.preemption import choose_victims, outranked_by
-from slices.record import PLACED, PREEMPTED, Event, Placement
+from slices.record import Event, EventKind, PLACED, PREEMPTED, Placement
 from slices.repair import shared_text
 from slices.reroute import REROUTE_GAIN_MS, SlaReroutes
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
@@ -220,7 +220,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
                 raise
         self.slices[spec.name] = s
         self._own(spec)
-        events.append(Event("admitted", spec.name,
+        events.append(Event(EventKind.ADMITTED, spec.name,
                             f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                             + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
                                + shared_text(tree, backup) if backup else "")
@@ -237,7 +237,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
 
     def replace_victims(self, victims: list[Slice]) -> list[Event]:
         """Try each preempted victim elsewhere, highest priority first."""
-        return [restoration.try_restore(self.ledger, self, v, "re-placed", otherwise=("preempted", v.reason))
+        return [restoration.try_restore(self.ledger, self, v, EventKind.RE_PLACED, otherwise=(EventKind.PREEMPTED, v.reason))
                 for v in sorted(victims, key=lambda v: -v.spec.priority)]
 
     def update(self, spec: SliceSpec) -> list[Event]:
@@ -272,7 +272,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self._disown(old_spec)
         self._own(spec)
         s.addresses = addresses
-        events = [Event("updated", spec.name, f"tree of {len(tree.edges)} links, worst delay "
+        events = [Event(EventKind.UPDATED, spec.name, f"tree of {len(tree.edges)} links, worst delay "
                         f"{tree.worst_delay_ms:.2f} ms"
                         + (f", preempting {', '.join(v.name for v in victims)}" if victims else ""))]
         return events + self.replace_victims(victims) + self.restore_waiting()
@@ -338,7 +338,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self._numbers.release(s.number)
         self._disown(s.spec)
         del self.slices[name]
-        return [Event("released", name, "deleted")] + (self.restore_waiting() if restore else [])
+        return [Event(EventKind.RELEASED, name, "deleted")] + (self.restore_waiting() if restore else [])
 
     def waiting(self) -> bool:
         """Whether any slice is preempted (waiting for capacity)."""
@@ -359,7 +359,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self.down_sites.add(site)
         reason = f"site {site} down" + (f" ({why})" if why else "")
         moves = self.move_to_standby(site, reason)
-        for name in {e.slice for e in moves if e.kind == "endpoint-moved"}:
+        for name in {e.slice for e in moves if e.kind == EventKind.ENDPOINT_MOVED}:
             self.slices[name].failed_at = None   # waiting for that site: try again at the standby
         return moves + failures.repair(self.slices, self.ledger, self, lambda t: site in t.sites, reason) + self.restore_waiting()
 

@@ -3,6 +3,7 @@ saves it, a restarted engine adopts it. Nothing outside the engine sees its muta
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import cached_property
 
 from slices.placement import LinkKey, Tree
@@ -11,9 +12,37 @@ from slices.spec import Endpoint, SliceSpec
 PLACED, PREEMPTED = "placed", "preempted"
 
 
+class EventKind(str, Enum):
+    """What happened to a slice: the engine's decisions, and what the controller adds
+    (its state worked out again, its SLA judged). A ``str`` enum: its value is what the
+    store keeps and WatchSlices sends."""
+
+    ADMITTED = "admitted"
+    UPDATED = "updated"
+    RELEASED = "released"
+    PREEMPTED = "preempted"
+    RE_PLACED = "re-placed"
+    RESTORED = "restored"
+    RE_ROUTED = "re-routed"
+    SWITCHED_TO_BACKUP = "switched-to-backup"
+    BACKUP_LOST = "backup-lost"
+    PROTECTED = "protected"
+    ENDPOINT_MOVED = "endpoint-moved"
+    FAILED_BACK = "failed-back"
+    STANDBY_UNRESERVED = "standby-unreserved"
+    STANDBY_UNAVAILABLE = "standby-unavailable"
+    DRAIN_BLOCKED = "drain-blocked"
+    STATE = "state"                   # the controller: a slice's state or reason changed
+    SLA_VIOLATED = "sla-violated"     # the controller: measured over its bound
+    SLA_RESTORED = "sla-restored"     # the controller: back within it
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str        # admitted, re-placed, preempted, restored, released, switched-to-backup, backup-lost
+    kind: EventKind
     slice: str
     reason: str
 

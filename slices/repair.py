@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from slices.errors import Rejected
 from slices.ledger import Ledger
 from slices.placement import Tree
-from slices.record import PLACED, PREEMPTED, Event
+from slices.record import Event, EventKind, PLACED, PREEMPTED
 
 if TYPE_CHECKING:
     from slices.placer import Repairer
@@ -36,7 +36,7 @@ def repair(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repairer", hi
             # fail over: the backup (already booked, tags and all) becomes the primary
             ledger.drop(s, "tree")
             s.tree, s.tags, s.backup, s.backup_tags = s.backup, s.backup_tags, None, {}
-            events.append(Event("switched-to-backup", s.name, why))
+            events.append(Event(EventKind.SWITCHED_TO_BACKUP, s.name, why))
             events += new_backup(ledger, placer, s, why)
             continue
         if not hit(s.tree):  # only the backup was hit
@@ -48,11 +48,11 @@ def repair(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repairer", hi
             victims, tree, backup = placer.place_or_preempt(s.live_spec)
         except Rejected as e:
             s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
-            events.append(Event("preempted", s.name, s.reason))
+            events.append(Event(EventKind.PREEMPTED, s.name, s.reason))
             continue
         placer.preempt(victims, lambda v: f"preempted by {s.name} after {why}")
         placer.book(s, tree, backup)
-        events.append(Event("re-placed", s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
+        events.append(Event(EventKind.RE_PLACED, s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
                                                         if victims else "")))
         events += placer.reserve_standby(s, why)
         events += placer.replace_victims(victims)
@@ -67,7 +67,7 @@ def new_backup(ledger: Ledger, placer: "Repairer", s: "Slice", why: str, prefer:
     try:
         backup = placer.backup_for(s.live_spec, s.tree, residual, tree_tags_held=True)
     except Rejected as e:
-        return [Event("backup-lost", s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
+        return [Event(EventKind.BACKUP_LOST, s.name, f"{why}; unprotected until capacity returns: {e.reason}")]
     ledger.hold(s, "backup", backup, prefer)
     s.backup_shared = frozenset(s.tree.links & backup.links)
     return []
@@ -85,7 +85,7 @@ def improve_backups(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repa
         ledger.drop(s, "backup")
         lost = new_backup(ledger, placer, s, "improving protection", prefer=old_tags)
         if not lost and (old is None or len(s.backup_shared) < len(old_shared)):
-            events.append(Event("protected", s.name, f"backup of {len(s.backup.edges)} links"
+            events.append(Event(EventKind.PROTECTED, s.name, f"backup of {len(s.backup.edges)} links"
                                 + shared_text(s.tree, s.backup)))
             continue
         if not lost:

@@ -12,7 +12,7 @@ import networkx as nx
 from slices.errors import Rejected
 from slices.ledger import Ledger
 from slices.placement import LinkKey, PathCache
-from slices.record import PLACED, Event
+from slices.record import Event, EventKind, PLACED
 from topologies.model import Topology
 
 REROUTE_GAIN_MS = 1.0   # a slice moves for its SLA only to a tree at least this much faster
@@ -62,5 +62,5 @@ class SlaReroutes:
         except Rejected:
             self.rollback(cp)
             return []
-        return [Event("re-routed", name, f"{why}; now a tree of {len(tree.edges)} links, worst delay "
+        return [Event(EventKind.RE_ROUTED, name, f"{why}; now a tree of {len(tree.edges)} links, worst delay "
                       f"{tree.worst_delay_ms:.2f} ms with the links' measured delays")]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 from slices.errors import Rejected
 from slices.ledger import Ledger
 from slices.placement import LinkKey
-from slices.record import PREEMPTED, Event
+from slices.record import Event, EventKind, PREEMPTED
 
 if TYPE_CHECKING:
     from slices.placer import Restorer
@@ -43,14 +43,14 @@ def restore_waiting(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Rest
             ledger.freed |= freed        # the rest are looked at next time
             return events, True
         tried += 1
-        ev = try_restore(ledger, placer, s, "restored")
+        ev = try_restore(ledger, placer, s, EventKind.RESTORED)
         if ev:
             events.append(ev)
     return events, False
 
 
-def try_restore(ledger: Ledger, placer: "Restorer", s: "Slice", kind: str,
-                otherwise: tuple[str, str] | None = None) -> Event | None:
+def try_restore(ledger: Ledger, placer: "Restorer", s: "Slice", kind: EventKind,
+                otherwise: tuple[EventKind, str] | None = None) -> Event | None:
     """Place and book ``s`` as things are: a ``kind`` event; else remember what blocked
     it and return the ``otherwise`` event (kind, reason), if given, or None."""
     try:

@@ -12,7 +12,7 @@ from slices.errors import Rejected
 from slices.ledger import Ledger
 from slices.placement import LinkKey, Tree, place
 from slices.preemption import outranked_by
-from slices.record import PLACED, Event, live_spec
+from slices.record import Event, EventKind, PLACED, live_spec
 from slices.state import Slice
 
 
@@ -62,7 +62,7 @@ class StandbyMoves:
             self.ledger.hold_standby(s, self.standby_trees_for(s))
         except Rejected as e:
             self.ledger.drop_standby(s)
-            return [Event("standby-unreserved", s.name, f"{why}; {e.reason}")]
+            return [Event(EventKind.STANDBY_UNRESERVED, s.name, f"{why}; {e.reason}")]
         return []
 
     def book_with_standby(self, s: Slice, tree: Tree, backup: Tree | None, prefer: dict,
@@ -81,11 +81,11 @@ class StandbyMoves:
                 if e.site != site or not e.standby or i in s.moved:
                     continue
                 if e.standby.site in self.down_sites:
-                    events.append(Event("standby-unavailable", s.name, f"{e}: {why}, and its standby "
+                    events.append(Event(EventKind.STANDBY_UNAVAILABLE, s.name, f"{e}: {why}, and its standby "
                                         f"{e.standby.site} is down too"))
                     continue
                 s.moved[i] = why
-                events.append(Event("endpoint-moved", s.name, f"{e} now at its standby {e.standby} "
+                events.append(Event(EventKind.ENDPOINT_MOVED, s.name, f"{e} now at its standby {e.standby} "
                                     f"(same address): {why}"))
         return events
 
@@ -116,5 +116,5 @@ class StandbyMoves:
             self.rollback(cp)
             raise
         moved = ", ".join(str(s.spec.endpoints[i]) for i in back)
-        return ([Event("failed-back", name, f"{moved} back at the primary; tree of {len(tree.edges)} links")]
+        return ([Event(EventKind.FAILED_BACK, name, f"{moved} back at the primary; tree of {len(tree.edges)} links")]
                 + self.replace_victims(victims) + self.restore_waiting())
