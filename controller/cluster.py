@@ -14,9 +14,11 @@ the TTL (a pause, a partition) — stops leading *before* etcd can let another i
 take over: it refuses writes from then on, and the switches demote it when the next
 leader's role request arrives. When the leader dies, its lease expires within LEASE_TTL_S
 and the first follower to see the key gone (they look every POLL_S) leads. When etcd
-itself restarts on its data, it keeps the leader key and renews the lease bound to it:
-the instance the key names, which stepped down meanwhile, releases it and campaigns
-again (:meth:`Cluster._release_stale`), so the cluster never waits for a person.
+itself was away (restarted on its data, or a new etcd leader being elected), it keeps
+the leader key and renews the lease bound to it: the instance the key names, which
+stepped down meanwhile, finds the key still its own on its live lease and resumes at the
+same generation (nobody can have led in between: the key is unique), or releases a key
+left on an old lease (:meth:`Cluster._release_stale`). Nobody waits for a person.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ LEASE_TTL_S = 2           # etcd's shortest lease with its default heartbeat
 KEEPALIVE_S = 0.4         # how often the lease is kept alive
 SAFETY_S = 0.6            # a leader unanswered for TTL - SAFETY_S stops leading
 POLL_S = 0.2              # how often a follower looks whether the leader is gone
+# The cluster's own requests are tiny: a member that has not answered one in this long is
+# most likely without a leader (its raft electing one), and the next member is tried on
+# the next round instead of waiting out the store's longer timeout.
+REQUEST_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -163,12 +169,21 @@ class Cluster:
                 [put(self.leader_key, self.name, self._lease.id)])
             if not won:
                 current = self.etcd.get(self.leader_key)
-                if current:
-                    holder, created = current[0][1].decode(), int(current[0][2]["create_revision"])
-                    self.leader_generation = max(self.leader_generation, created)
-                    if holder == self.name:
-                        self._release_stale(created)
-                return
+                if not current:
+                    return
+                holder, meta = current[0][1].decode(), current[0][2]
+                created = int(meta["create_revision"])
+                self.leader_generation = max(self.leader_generation, created)
+                if holder != self.name:
+                    return
+                if int(meta.get("lease", 0)) != self._lease.id:
+                    self._release_stale(created)
+                    return
+                if time.monotonic() - self._answered >= LEASE_TTL_S - SAFETY_S:
+                    return   # our lease not renewed lately: wait for the keep-alive first
+                revision = created   # ours, on our live lease: nobody led meanwhile
+                log.warning("%s resumes leading at generation %d: etcd answers again and the leader key is "
+                            "still its own", self.name, created)
         except EtcdError as e:
             log.warning("campaigning: %s", e)
             return
@@ -182,13 +197,12 @@ class Cluster:
             self._step_down("taking over failed")
 
     def _release_stale(self, created: int) -> None:
-        """The leader key names this instance, which does not lead: it stepped down while
-        etcd was away, and etcd, restarted on its data, kept the key and renewed the lease
-        it is bound to. Nobody else campaigns while the key exists, so release it (only
-        that key, at that generation) and campaign again: a new generation, higher than
-        any the switches have seen."""
-        log.warning("the leader key still names %s (generation %d), which stepped down (etcd restarted?): "
-                    "releasing it", self.name, created)
+        """The leader key names this instance but is bound to a lease that is no longer
+        its own (it rejoined with a new one). Nobody else campaigns while the key exists,
+        so release it (only that key, at that generation) and campaign again: a new
+        generation, higher than any the switches have seen."""
+        log.warning("the leader key still names %s (generation %d) on an old lease: releasing it",
+                    self.name, created)
         try:
             self.etcd.txn([{"key": _b64(self.leader_key), "result": "EQUAL", "target": "VALUE",
                             "value": _b64(self.name)},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -74,38 +75,77 @@ def delete(key: str, prefix: bool = False) -> dict:
     return {"request_delete_range": op}
 
 
+def parse_endpoints(url: str) -> list[tuple[str, int]]:
+    """``etcd://H1:P1[,H2:P2...]`` (or ``http://``) as (host, port) pairs; ValueError
+    naming the URL otherwise."""
+    scheme, sep, rest = url.partition("://")
+    usage = f"--cluster must be etcd://HOST:PORT[,HOST:PORT...], got {url!r}"
+    if not sep or scheme not in ("etcd", "http"):
+        raise ValueError(usage)
+    out = []
+    for part in rest.strip("/").split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(usage)
+        out.append((host.strip("[]"), int(port)))
+    return out
+
+
 class Etcd:
-    """One etcd endpoint, ``etcd://HOST:PORT`` (or ``http://``). Every failure is an
-    :class:`EtcdError` of one line naming the endpoint."""
+    """An etcd cluster, reached through any of its members: ``etcd://H1:P1,H2:P2,H3:P3``
+    (one member is fine too). Requests go to the member that last answered. A member
+    that refuses the connection, or answers that it has no leader, never applied the
+    request, so the next member is asked at once; a member that does not answer in time
+    is left for the next request, and the request itself is tried again only if doing it
+    twice is harmless (reads, lease keep-alives), never a write. Every failure is an
+    :class:`EtcdError` of one line naming the members."""
 
     def __init__(self, url: str, timeout: float = 2.0):
-        scheme, sep, rest = url.partition("://")
-        if not sep or scheme not in ("etcd", "http") or ":" not in rest.strip("/"):
-            raise ValueError(f"--cluster must be etcd://HOST:PORT, got {url!r}")
-        host, _, port = rest.strip("/").rpartition(":")
-        if not port.isdigit():
-            raise ValueError(f"--cluster must be etcd://HOST:PORT, got {url!r}")
-        self.url = f"etcd://{host}:{port}"
+        endpoints = parse_endpoints(url)
+        self.url = "etcd://" + ",".join(f"{h}:{p}" for h, p in endpoints)
         # etcd 3.4 and newer serve the JSON gateway at /v3/ (Debian 12 ships 3.4)
-        self.client = etcd3gw.client(host=host.strip("[]"), port=int(port), timeout=timeout, api_path="/v3/")
+        self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/") for h, p in endpoints]
+        self._names = [f"{h}:{p}" for h, p in endpoints]
+        self._current = 0
+        self._lock = threading.Lock()
 
-    def _call(self, fn: Callable, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:   # requests' and etcd3gw's errors alike: etcd did not do it
-            detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            text = f"{type(e).__name__}{': ' + detail if detail else ''}"
-            if "Connection" in type(e).__name__ or "Timeout" in type(e).__name__:
-                text = f"cannot be reached ({text})"
-            if "too many operations" in text or "request is too large" in text:
-                text += f"; {TXN_HINT}"
-            raise EtcdError(f"etcd at {self.url}: {text}") from None
+    @property
+    def member(self) -> str:
+        """The member requests go to now (HOST:PORT)."""
+        return self._names[self._current]
+
+    def _call(self, op: Callable, repeatable: bool = False):
+        """``op(client)`` on the current member, failing over as the class says."""
+        tried = []
+        with self._lock:
+            first = self._current
+        for step in range(len(self._clients)):
+            i = (first + step) % len(self._clients)
+            try:
+                result = op(self._clients[i])
+            except Exception as e:   # requests' and etcd3gw's errors alike: this member did not do it
+                text = _error_text(e)
+                unanswered = "Timeout" in type(e).__name__
+                with self._lock:
+                    if self._current == i and len(self._clients) > 1 and (unanswered or _unreached(e)):
+                        self._current = (i + 1) % len(self._clients)   # the next request goes elsewhere
+                tried.append((self._names[i], text))
+                if _unreached(e) or (unanswered and repeatable):
+                    continue
+                break
+            else:
+                with self._lock:
+                    self._current = i
+                return result
+        if len(self._clients) == 1:
+            raise EtcdError(f"etcd at {self.url}: {tried[0][1]}")
+        raise EtcdError(f"etcd at {self.url}: " + "; ".join(f"member {m}: {t}" for m, t in tried))
 
     def txn(self, compare: list[dict], success: list[dict], failure: list[dict] = ()) -> tuple[bool, int, list]:
         """One transaction: (whether the compares held, the store's revision after it,
         the responses of the operations that ran)."""
-        r = self._call(self.client.post, self.client.get_url("/kv/txn"),
-                       json={"compare": compare, "success": success, "failure": list(failure)})
+        body = {"compare": compare, "success": success, "failure": list(failure)}
+        r = self._call(lambda c: c.post(c.get_url("/kv/txn"), json=body))
         return bool(r.get("succeeded")), int(r["header"]["revision"]), r.get("responses", [])
 
     def get(self, key: str, prefix: bool = False, *, descending: bool = False, limit: int = 0,
@@ -120,25 +160,49 @@ class Etcd:
             body["limit"] = limit
         if keys_only:
             body["keys_only"] = True
-        r = self._call(self.client.post, self.client.get_url("/kv/range"), json=body)
+        r = self._call(lambda c: c.post(c.get_url("/kv/range"), json=body), repeatable=True)
         return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", "")), kv)
                 for kv in r.get("kvs", [])]
 
     def revision(self) -> int:
         """The store's current revision (changes with every write anywhere in etcd)."""
-        r = self._call(self.client.post, self.client.get_url("/kv/range"),
-                       json={"key": _b64("\0"), "count_only": True})
+        r = self._call(lambda c: c.post(c.get_url("/kv/range"), json={"key": _b64("\0"), "count_only": True}),
+                       repeatable=True)
         return int(r["header"]["revision"])
 
     def lease(self, ttl: int):
-        return self._call(self.client.lease, ttl)
+        """A new lease of ``ttl`` seconds (its id; kept alive with :meth:`refresh`)."""
+        return self._call(lambda c: c.lease(ttl))
 
     def refresh(self, lease) -> int:
-        """Keep ``lease`` alive; its remaining TTL (0 or less: it has expired)."""
-        return int(self._call(lease.refresh))
+        """Keep ``lease`` alive, through whichever member answers; its remaining TTL (0 or
+        less: it has expired)."""
+        def keep_alive(client):
+            lease.client = client
+            return lease.refresh()
+        return int(self._call(keep_alive, repeatable=True))
 
     def revoke(self, lease) -> None:
-        self._call(lease.revoke)
+        def revoke(client):
+            lease.client = client
+            return lease.revoke()
+        self._call(revoke, repeatable=True)
+
+
+def _unreached(e: Exception) -> bool:
+    """Whether ``e`` says the request never reached a working member: the connection was
+    refused, or the member answered that it cannot serve (no leader: 503)."""
+    return type(e).__name__ == "ConnectionFailedError"
+
+
+def _error_text(e: Exception) -> str:
+    detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = f"{type(e).__name__}{': ' + detail if detail else ''}"
+    if "Connection" in type(e).__name__ or "Timeout" in type(e).__name__:
+        text = f"cannot be reached ({text})"
+    if "too many operations" in text or "request is too large" in text:
+        text += f"; {TXN_HINT}"
+    return text
 
 
 class EtcdStore:

@@ -167,14 +167,14 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
 def join_cluster(url: str, name: str, api: str, topology: str):
     """(this instance's controller.cluster.Cluster, the cluster's EtcdStore), joined: the
     state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/."""
-    from controller.cluster import Cluster
+    from controller.cluster import REQUEST_TIMEOUT_S, Cluster
     from controller.etcdstore import Etcd, EtcdStore
 
     if "/" in name or not name:
         raise ValueError(f"--name {name!r}: a cluster instance's name cannot be empty or contain '/'")
     etcd = Etcd(url)
     prefix = f"/intercloud-slicing/{topology}/"
-    cluster = Cluster(etcd, prefix, name, api)
+    cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), prefix, name, api)
     taken = [i for i in cluster.instances() if i.name == name]
     if taken:
         raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")

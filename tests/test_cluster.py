@@ -166,7 +166,9 @@ def test_a_leader_is_elected_again_after_etcd_restarts_on_its_data(tmp_path):
             ctl.create_many(many(2, prefix="after-restart", vlan=700))
             took = time.monotonic() - back
             assert took < 5.0, f"writes accepted again only {took:.1f} s after etcd came back"
-            assert leader.generation > before               # a new generation: switches accept it
+            # the same instance resumes at its generation (nobody led meanwhile), or another
+            # leads at a higher one: either way the switches accept its role requests
+            assert leader.generation >= before
             time.sleep(1.0)
             assert len(leaders(cs)) == 1
         finally:

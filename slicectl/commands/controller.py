@@ -18,9 +18,10 @@ def register(sub: Subparsers) -> None:
                      "file the emulation used)")
     ctl.add_argument("--store", default=DEFAULT_STORE, help="SQLite file with slices and events "
                      "(default: %(default)s; not used with --cluster)")
-    ctl.add_argument("--cluster", metavar="etcd://HOST:PORT", help="run as one instance of a highly "
-                     "available cluster: the state is in this etcd, one instance leads (OpenFlow MASTER), "
-                     "the others follow and take over when it dies")
+    ctl.add_argument("--cluster", metavar="etcd://HOST:PORT[,HOST:PORT...]", help="run as one instance of a "
+                     "highly available cluster: the state is in this etcd (every member, comma-separated: "
+                     "another is used when one dies), one instance leads (OpenFlow MASTER), the others "
+                     "follow and take over when it dies")
     ctl.add_argument("--name", help="this instance's name in the cluster (default: HOST-GRPCPORT)")
     ctl.add_argument("--grpc", default=DEFAULT_GRPC, metavar="ADDR", help="gRPC listen address "
                      "(default: %(default)s)")

@@ -1,0 +1,108 @@
+"""The cluster on a three-member etcd (a real raft cluster of Debian's etcd, on this
+machine): every controller instance is given every member (``etcd://A,B,C``) and goes on
+through another when its member dies; losing any one member, the etcd leader included,
+interrupts writes for at most 3 s. No switches: the controller runs on simulated ones."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from controller.cluster import REQUEST_TIMEOUT_S, Cluster
+from controller.core import SliceController
+from controller.etcdstore import Etcd, EtcdStore, parse_endpoints
+from controller.store import StoreError
+from slicectl.etcdlocal import EtcdCluster
+from tests.fakewire import FakeWire
+from tests.test_api_batch import many
+from topologies import load
+
+JAPAN = load("japan-intercloud")
+WRITE_GAP_S = 3.0
+
+
+@pytest.fixture
+def etcd3(tmp_path):
+    with EtcdCluster(tmp_path / "etcd", members=3) as e:
+        wait_until(lambda: e.leader() is not None, 10)
+        yield e
+
+
+def wait_until(predicate, timeout):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s")
+
+
+class Writers:
+    """Two controller instances on every member, and a write through whichever leads."""
+
+    def __init__(self, url: str):
+        self.url, self.n = url, 0
+        self.cs = [Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), "/members/", f"c{i}", f"127.0.0.1:{6000 + i}")
+                   for i in range(2)]
+        for c in self.cs:
+            c.start()
+
+    def write(self) -> bool:
+        """One fenced write (two slices) by the instance that leads now; False if none can."""
+        leader = next((c for c in self.cs if c.leading()), None)
+        if leader is None:
+            return False
+        self.n += 1
+        try:
+            store = EtcdStore(Etcd(self.url), "/members/", fence=leader.fence, leading=leader.leading)
+            ctl = SliceController(JAPAN, store, FakeWire([s.name for s in JAPAN.sites]))
+            ctl.create_many(many(2, prefix=f"w{self.n}", vlan=(100 + 2 * self.n) % 4000))
+            return True
+        except StoreError:
+            return False
+
+    def gap_after(self, fault) -> float:
+        """Seconds from ``fault()`` until a write is accepted again."""
+        assert wait_until(self.write, 10)
+        fault()
+        started = time.monotonic()
+        wait_until(self.write, 15)
+        return time.monotonic() - started
+
+    def stop(self):
+        for c in self.cs:
+            c.stop()
+
+
+def test_every_member_is_a_way_in():
+    assert parse_endpoints("etcd://10.0.0.1:2379,[::1]:2380, h3:1") == [("10.0.0.1", 2379), ("::1", 2380),
+                                                                       ("h3", 1)]
+    for bad in ("etcd://a:1,", "etcd://a:1,b", "zk://a:1"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_endpoints(bad)
+
+
+def test_losing_the_etcd_leader_or_the_member_in_use_interrupts_writes_briefly(etcd3):
+    w = Writers(etcd3.url)
+    try:
+        first_member = etcd3.members[0]             # where every instance's requests go first
+        victims = [etcd3.leader()]
+        if victims[0] is not first_member:
+            victims.append(first_member)
+        gaps = []
+        for victim in victims:
+            gaps.append(w.gap_after(victim.kill))
+            etcd3.restart(victim)
+            wait_until(lambda: etcd3.leader() is not None, 10)
+        print(f"writes interrupted for {', '.join(f'{g:.2f} s' for g in gaps)} (members killed: "
+              f"{', '.join(v.name for v in victims)})")
+        assert max(gaps) <= WRITE_GAP_S, gaps
+    finally:
+        w.stop()
+
+
+def test_a_single_member_that_is_gone_is_named_with_every_member_tried(tmp_path):
+    e = EtcdCluster(tmp_path / "etcd", members=2)      # never started: nothing listens
+    with pytest.raises(StoreError, match=r"member 127\.0\.0\.1:\d+: cannot be reached.*member 127"):
+        Etcd(e.url).revision()
