@@ -117,6 +117,9 @@ class SliceController:
     # -- network events and slice health, as the OpenFlow side posts them -------------------------
 
     def switch_connected(self, site: str) -> None:
+        """``site``'s switch connected (or answers again): it gets the plan, and its links
+        settle for a moment (controller.settling)."""
+        self.network.switch_joined(site)
         self.network.switch_connected(site)
 
     def switch_disconnected(self, site: str) -> None:

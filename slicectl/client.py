@@ -297,7 +297,7 @@ def slice_detail(s: pb.Slice) -> str:
 
 def topology_rows(t: pb.Topology) -> str:
     sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED", "STATE"),
-                         [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO",
+                         [(s.name, s.kind, s.region, f"{s.dpid:#x}", "yes" if s.connected else "NO",
                            "LOST" if s.lost else "drained" if s.drained else "in use") for s in t.sites])
     links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
