@@ -49,8 +49,8 @@ class SlicingApp(app_manager.OSKenApp):
         site = self.site_of.get(dp.id)
         if ev.state == MAIN_DISPATCHER:
             if site is None:
-                log.warning("switch dpid %016x is not in topology %s: ignored (known dpids: %s)",
-                            dp.id, self.topology.name, ", ".join(f"{d:x}" for d in sorted(self.site_of)))
+                log.warning("switch dpid 0x%016x is not in topology %s: ignored (known dpids: %s)",
+                            dp.id, self.topology.name, ", ".join(f"{d:#x}" for d in sorted(self.site_of)))
                 return
             known = self.channels.dps.get(site)
             if known is not None and known is not dp:
@@ -60,7 +60,7 @@ class SlicingApp(app_manager.OSKenApp):
             self._was_live |= {(dp.id, no) for no, p in (getattr(dp, "ports", {}) or {}).items()
                                if getattr(p, "state", 0) & dp.ofproto.OFPPS_LIVE}
             self.channels.attach(site, dp)
-            log.info("switch %s (dpid %016x) connected", site, dp.id)
+            log.info("switch %s (dpid 0x%016x) connected", site, dp.id)
             if self.leadership.cluster is not None:
                 self.leadership.send_role(dp)
             self._tell(lambda: self.controller.switch_connected(site))

@@ -117,6 +117,9 @@ class SliceController:
     # -- network events and slice health, as the OpenFlow side posts them -------------------------
 
     def switch_connected(self, site: str) -> None:
+        """``site``'s switch connected (or answers again): it gets the plan, and its links
+        settle for a moment (controller.settling)."""
+        self.network.switch_joined(site)
         self.network.switch_connected(site)
 
     def switch_disconnected(self, site: str) -> None:
@@ -325,11 +328,22 @@ class SliceController:
         self.pipeline.transact(lambda: self.model.engine.failback(name, site or None))
         return name
 
-    def drain(self, site: str) -> None:
-        self.pipeline.transact(lambda: self.model.engine.drain(site))
+    def drain(self, site: str) -> list[Event]:
+        """Drain ``site``; what it did to each slice (moved, or blocked and why)."""
+        return self._site_change(lambda: self.model.engine.drain(site))
 
-    def undrain(self, site: str) -> None:
-        self.pipeline.transact(lambda: self.model.engine.undrain(site))
+    def undrain(self, site: str) -> list[Event]:
+        """Undrain ``site``; what it did to each slice."""
+        return self._site_change(lambda: self.model.engine.undrain(site))
+
+    def _site_change(self, decide: Callable[[], list[Event]]) -> list[Event]:
+        done: list[Event] = []
+
+        def decided() -> list[Event]:
+            done[:] = decide()
+            return done
+        self.pipeline.transact(decided)
+        return list(done)
 
 
     def _require_connected(self, spec: SliceSpec) -> None:

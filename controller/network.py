@@ -11,6 +11,7 @@ from controller.ofwire import canonical_entry
 from controller.owner import Owner
 from controller.pipeline import Pipeline
 from controller.settings import CoreSettings
+from controller.settling import Settling
 from slices.compiler import Changes, Plan, diff
 from slices.rules import Entry
 from topologies.model import Topology
@@ -26,10 +27,16 @@ class NetworkEvents:
         self.wire, self.owner, self.settings = wire, owner, settings
         self.on_repair = on_repair             # entries an audit had to send (a metric)
         self._coming_up: dict = {}             # link -> token of the hold-down under way
+        self.settling = Settling(settings.settle_s)
 
     def forget(self) -> None:
         """What the network told this instance goes (a new leader hears it again)."""
         self._coming_up = {}
+        self.settling.forget()
+
+    def switch_joined(self, site: str) -> None:
+        """``site``'s switch (re)connected: its links may flap while its ports settle."""
+        self.settling.joined(site)
 
     # -- switches ---------------------------------------------------------------------------
 
@@ -144,13 +151,33 @@ class NetworkEvents:
                 self.model.link_reasons[key] = reason   # the more useful word for the operator
             return
         self.model.link_reasons[key] = reason
-        log.warning("link %s—%s down: %s", a, b, reason)
+        self._log_down(key, a, b, reason)
         self.pipeline.transact(lambda: engine.link_down(a, b, reason), request=False)
         for site in (a, b):
             self._check_lost(site)
 
+    def _log_down(self, key: frozenset, a: str, b: str, reason: str) -> None:
+        """WARNING, unless a switch of the link has just connected (its ports settling,
+        :mod:`controller.settling`): then INFO, and the WARNING only if the link is still
+        down when the settling ends. A miswired link is never settling."""
+        left = self.settling.left_s(a, b)
+        if left <= 0 or reason.startswith("miswired"):
+            log.warning("link %s—%s down: %s", a, b, reason)
+            return
+        log.info("link %s—%s not up yet: %s (its switches connected moments ago; a warning follows "
+                 "if it is still down in %.0f s)", a, b, reason, left)
+        self.settling.hold(key, reason)
+        self.owner.later(left, lambda: self._settled(key, a, b))
+
+    def _settled(self, key: frozenset, a: str, b: str) -> None:
+        reason = self.settling.release(key)
+        if reason is not None and key in self.model.engine.down_links:
+            log.warning("link %s—%s down: %s (still down %g s after its switches connected)", a, b,
+                        self.model.link_reasons.get(key, reason), self.settling.window_s)
+
     def _link_up(self, a: str, b: str) -> None:
         key, engine = frozenset((a, b)), self.model.engine
+        self.settling.release(key)
         if key in engine.down_links:
             self.model.link_reasons.pop(key, None)
             log.info("link %s—%s up", a, b)

@@ -30,12 +30,15 @@ _ECHO_MAGIC = b"ICSLECHO"
 class Measurements:
     """The latest figures, each replaced whole by the thread that measures it (readers
     need no lock): slice id -> (ingress bit/s, dropped packets/s, over how many seconds);
-    slice -> SLA status; link -> measured one-way delay (ms)."""
+    slice -> SLA status; link -> measured one-way delay (ms); whether SLA probes run."""
 
-    def __init__(self) -> None:
+    def __init__(self, sla_monitored: bool = False) -> None:
         self.slice_rates: dict[int, tuple[float, float, float]] = {}
         self.sla_status: dict = {}
         self.link_delays_ms: dict = {}
+        # SLA probes run here (--sla-interval, and this instance leads): a placed slice
+        # not judged yet is "measuring", not "not monitored"
+        self.sla_monitored = sla_monitored
 
 
 class Probers:
@@ -49,7 +52,8 @@ class Probers:
         self.topology, self.ports, self.channels, self.settings = topology, ports, channels, settings
         self.leads, self._tell, self._sla_targets = leads, tell, sla_targets
         self._on_verdict, self._on_sla, self._on_measured = on_verdict, on_sla, on_measured
-        self.measurements = Measurements()
+        # a cluster's follower does not probe: its slices are not being measured
+        self.measurements = Measurements(sla_monitored=settings.sla is not None and leads())
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -190,7 +194,8 @@ class Probers:
         next_at = time.monotonic()
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             next_at += interval
-            if not self._leading_now():
+            self.measurements.sla_monitored = self._leading_now()
+            if not self.measurements.sla_monitored:
                 continue
             dps = dict(self.channels.dps)
             for dp in dps.values():

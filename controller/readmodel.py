@@ -6,14 +6,15 @@ Every method must run on the owner thread (inside ``SliceController.call``), so 
 one consistent moment of the model."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from controller.core import SliceController
-from controller.sla import SlaStatus
+from controller.sla import SlaStatus, not_judged_yet
 from controller.states import SliceState
 from slices.errors import UnknownSlice
-from slices.record import Placement
+from slices.record import PLACED, Placement
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,20 @@ class ReadModel:
         m = self._measured
         return SliceView(record, st.state if st else SliceState.REQUESTED, st.reason if st else record.reason,
                          st.created if st else None, st.updated if st else None,
-                         m.sla_status.get(name) if m is not None else None,
+                         self._sla(record, st.updated if st else None),
                          m.slice_rates.get(record.number) if m is not None else None)
+
+    def _sla(self, record: Placement, updated: float | None) -> SlaStatus | None:
+        """The slice's SLA as last judged; "measuring" while SLA probes run and have not
+        judged it yet (a slice whose endpoints are at one site has nothing to probe)."""
+        m = self._measured
+        if m is None:
+            return None
+        found = m.sla_status.get(record.name)
+        if (found is None and m.sla_monitored and record.status == PLACED
+                and len(set(record.live_spec.sites)) > 1):
+            return not_judged_yet(record.spec.max_latency_ms, updated if updated is not None else time.time())
+        return found
 
     def counters(self, name: str) -> dict[str, int]:
         """The slice's packet and byte counters summed over its switches (read now)."""

@@ -295,11 +295,19 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
             abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.reads.topology_name}",
                    error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
         try:
-            return self.ctl.call(lambda: (change(site), self._topology(who))[1])
+            return self.ctl.call(lambda: self._changed(who, change(site)))
         except futures.TimeoutError:
             abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
             fail(context, e)
+
+    def _changed(self, who: Identity, events) -> pb.Topology:
+        """The topology after a drain or undrain, with what it did to each slice."""
+        out = self._topology(who)
+        now = timestamp(time.time())
+        for e in events:
+            out.events.add(slice=e.slice, kind=e.kind, reason=e.reason, time=now)
+        return out
 
     def DrainSite(self, request, context):  # noqa: N802
         return self._site_change(context, request.site, self.ctl.drain)

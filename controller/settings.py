@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from controller.settling import SETTLE_S
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DHCP_LEASE_S, LINK_HOLD_DOWN_S, MAX_SLICES_PER_TENANT,
                             MAX_WATCHES, MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES,
                             STATS_INTERVAL_S)
@@ -43,6 +44,7 @@ class CoreSettings:
     links_by_probes: bool = False      # with probes, a link comes back up only when they say so
     reroute_on_sla: bool = True        # move a slice whose bound is violated, if it helps
     max_slices_per_tenant: int = MAX_SLICES_PER_TENANT   # 0: no quota
+    settle_s: float = SETTLE_S         # a link down this soon after its switch connected: INFO first
 
 
 @dataclass(frozen=True)

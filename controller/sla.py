@@ -33,6 +33,7 @@ from proto.defaults import SLA_HOLD_S, SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WIN
 from slices.rules import sla_mac
 
 MEASURING, WITHIN, VIOLATED = "measuring", "within-bound", "violated"
+WAITING = "waiting for probe answers"
 _MAGIC = b"ICSL"
 _HEADERS = 14 + 20                 # Ethernet, then IPv4 without options
 _BODY = struct.Struct("!4sQQ")    # magic, nonce, sequence
@@ -109,6 +110,12 @@ class SlaStatus:
     since: float
     reason: str
     lost: bool = False     # violated because probes were lost, not because they were slow
+
+
+def not_judged_yet(bound_ms: float | None, since: float) -> SlaStatus:
+    """A placed slice the probes have not judged yet (it was just placed, or its tree
+    just changed): measuring, not "not monitored"."""
+    return SlaStatus(MEASURING, None, None, bound_ms, since, WAITING)
 
 
 @dataclass
@@ -223,7 +230,7 @@ class SlaMonitor:
         elif old is not None:
             state, reason = old.state, old.reason
         else:
-            state, reason = MEASURING, "waiting for probe answers"
+            state, reason = MEASURING, WAITING
         if state == VIOLATED and fault:   # the fault as it stands now
             reason = fault
         since = old.since if old is not None and old.state == state else wall

@@ -102,7 +102,7 @@ class SwitchChannels:
         keeps the site (its rules, its slices); the newcomer is closed. The connected one
         is then asked for a barrier: if it does not answer within BARRIER_TIMEOUT_S its
         connection is closed too, so the switch's next attempt is accepted."""
-        log.error("switch %s: a second connection (%s) claims dpid %016x while the switch is connected "
+        log.error("switch %s: a second connection (%s) claims dpid 0x%016x while the switch is connected "
                   "(%s): refused", site, _address(dp), dp.id, _address(known))
         _close(dp)
 
@@ -113,7 +113,7 @@ class SwitchChannels:
             self._forget(known, [(barrier.xid, w)])
             if not answered and self.dps.get(site) is known:
                 log.error("switch %s: the connected switch did not answer for %g s either: its connection is "
-                          "closed, the next one for dpid %016x will be accepted", site, BARRIER_TIMEOUT_S, dp.id)
+                          "closed, the next one for dpid 0x%016x will be accepted", site, BARRIER_TIMEOUT_S, dp.id)
                 _close(known)
         threading.Thread(target=challenge, name=f"challenge-{site}", daemon=True).start()
 

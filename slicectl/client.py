@@ -23,6 +23,7 @@ from proto.convert import STATE_NAMES, spec_message
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slicectl.report import render_table
+from slicectl.slaview import sla_cell, sla_line
 from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
@@ -268,27 +269,9 @@ def slice_rows(slices: Iterable[pb.Slice]) -> str:
     for s in slices:
         rows.append((s.spec.name, s.spec.tenant, STATE_NAMES.get(s.state, "?"), s.spec.priority,
                      f"{s.spec.bandwidth_mbps:g}", f"{s.worst_delay_ms:.2f}" if s.tree else "-",
-                     _sla_word(s.sla), ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason))
+                     sla_cell(s), ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason))
     return render_table(("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SLA", "SITES", "REASON"),
                         rows)
-
-
-def _sla_word(sla: pb.SlaStatus) -> str:
-    """The SLA column: the measured worst delay and the verdict, '-' when not monitored."""
-    word = {pb.SLA_STATE_MEASURING: "measuring", pb.SLA_STATE_WITHIN_BOUND: "ok",
-            pb.SLA_STATE_VIOLATED: "VIOLATED"}.get(sla.state, "-")
-    if sla.HasField("measured_delay_ms") and sla.state != pb.SLA_STATE_MEASURING:
-        word += f" {sla.measured_delay_ms:.1f} ms"
-    return word
-
-
-def sla_line(sla: pb.SlaStatus) -> str:
-    """``slicectl get``'s SLA line: verdict since when, and why."""
-    if sla.state == pb.SLA_STATE_UNSPECIFIED:
-        return "sla:    not monitored (the controller runs without --sla-interval, or the slice is not placed)"
-    since = sla.since.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
-    state = pb.SlaState.Name(sla.state).removeprefix("SLA_STATE_").lower().replace("_", " ")
-    return f"sla:    {state} since {since}: {sla.reason}"
 
 
 def slice_detail(s: pb.Slice) -> str:
@@ -314,7 +297,7 @@ def slice_detail(s: pb.Slice) -> str:
 
 def topology_rows(t: pb.Topology) -> str:
     sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED", "STATE"),
-                         [(s.name, s.kind, s.region, f"{s.dpid:x}", "yes" if s.connected else "NO",
+                         [(s.name, s.kind, s.region, f"{s.dpid:#x}", "yes" if s.connected else "NO",
                            "LOST" if s.lost else "drained" if s.drained else "in use") for s in t.sites])
     links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",

@@ -30,8 +30,9 @@ from slicectl.htmlreport import run_record, write as write_report
 from slicectl.report import percentile, render_table
 from slicectl.wanmap import write_map
 from slicectl.launcher import ControllerProcess
-from slicectl.targets import RECOVERY_TARGET_S, TTC_TARGET_S
+from slicectl.targets import RECOVERY_TARGET_S, TTC_TARGET_S, against
 from slicectl.verify import Options as VerifyOptions, format_table as verify_table, read_inventory, until_connected, verify
+from slicectl.verifyreport import check_record
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from topologies import load
 
@@ -154,11 +155,11 @@ def format_drill(rows: list[dict]) -> str:
     out = []
     for r in rows:
         outage = r["outage_s"]
-        ratio = f"{r['target_s'] / outage:,.0f}x faster" if outage else "no probe lost"
+        verdict = "met: no probe lost" if not outage else against(outage, r["target_s"])
         out.append((r["event"], ", ".join(r["touched"]) or "-", f"{outage * 1000:.0f} ms ({r['lost']}/{r['sent']})",
-                    f"{r['target_s'] / 60:g} min", ratio, "yes" if r["all_pairs"] else f"NO ({r['pairs']})"))
-    return render_table(("event", "slices touched", "outage (lost/sent)", "target", "", "all pairs back"), out,
-                        rule=True)
+                    f"{r['target_s'] / 60:g} min", verdict, "yes" if r["all_pairs"] else f"NO ({r['pairs']})"))
+    return render_table(("event", "slices touched", "outage (lost/sent)", "target", "verdict", "all pairs back"),
+                        out, rule=True)
 
 
 def load_examples(directory: Path = EXAMPLES) -> list[dict]:
@@ -172,7 +173,7 @@ def format_outcomes(outcomes: list[Outcome]) -> str:
             "target", "isolated")
     rows = []
     for o in outcomes:
-        ttc = "-" if o.ttc_s is None else f"{o.ttc_s:.2f} s ({TTC_TARGET_S / o.ttc_s:,.0f}x faster)"
+        ttc = "-" if o.ttc_s is None else f"{o.ttc_s:.2f} s ({against(o.ttc_s, TTC_TARGET_S)})"
         rows.append((o.name, o.priority, ",".join(o.sites), o.state, f"{o.worst_delay_ms:.2f} ms",
                      f"{o.pairs_ok}/{o.pairs}", ttc, f"{TTC_TARGET_S / 60:g} min",
                      {True: "yes", False: "NO", None: "-"}[o.isolated]))
@@ -232,7 +233,7 @@ def run_demo(progress: Progress, out_dir: Path = Path(RESULTS_DIR)) -> int:
             and all(r["all_pairs"] for r in rows))
     run = out_dir / RUN_RECORD
     run.write_text(json.dumps(run_record(topo.name, list(slices), [asdict(o) for o in outcomes], rows,
-                                         [asdict(c) for c in checks], good), indent=2) + "\n")
+                                         [check_record(c) for c in checks], good), indent=2) + "\n")
     page = write_report(run, out_dir / REPORT_PAGE)[0]
     print(f"{'PASS' if good else 'FAIL'}: {sum(o.ttc_s is not None for o in outcomes)}/{len(outcomes)} "
           f"slices connected, {sum(bool(o.isolated) for o in outcomes)}/{len(outcomes)} isolated; "

@@ -48,9 +48,12 @@ def fidelity_table(report: dict) -> str:
            f"targets: RTT {report['targets']['rtt']}, TCP {report['targets']['bandwidth']})",
            render_table(head, rows, rule=True)]
     n_ok = sum(r["ok"] for r in report["links"])
-    out.append("link RTT = raw min RTT - baseline (min RTT of the same probe path with the "
-               f"link at a {REFERENCE_DELAY_MS:g} ms reference delay, less 2 x {REFERENCE_DELAY_MS:g} ms: "
-               "the measuring path's own latency)")
+    out.append("link RTT = raw RTT - baseline, as printed (raw: min RTT across the link; baseline: min RTT of "
+               f"the same probe path with the link at a {REFERENCE_DELAY_MS:g} ms reference delay, less "
+               f"2 x {REFERENCE_DELAY_MS:g} ms: the measuring path's own latency)")
+    if any(r["measured_rtt_ms"] is not None and r["measured_rtt_ms"] < 0 for r in report["links"]):
+        out.append("a link RTT below zero: a link of (almost) no delay, where the measuring path's noise is "
+                   "larger than the link; where 2 x delay is within the slack of zero, only the upper bound is judged")
     out.append(f"{n_ok}/{len(rows)} links within target; "
                f"{'PASS' if report['ok'] else 'FAIL'} in {report['duration_s']} s")
     return "\n".join(out)

@@ -45,7 +45,7 @@ from proto.convert import STATE_NAMES
 from proto.defaults import VERIFY_PARALLEL, VERIFY_RTT_TOLERANCE_MS
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.progress import Progress
-from slicectl.targets import TTC_TARGET_S
+from slicectl.targets import TTC_TARGET_S, against
 # the inventory, the host side and the output are in these two modules; their names are
 # importable from here too, as they were when this was one module
 from slicectl.verifyhosts import (ECHO_CLIENT, ECHO_LIFETIME_S, ECHO_SERVER, TTC_PROBE_EVERY_S, TTC_TIMEOUT_S,
@@ -123,7 +123,7 @@ def ping_checks(s: SliceUnderTest, src: Endpoint, dst: Endpoint, tolerance: tupl
         limit = rtt_limit_ms(s.bound_ms, tolerance[0])
         out.append(Check(s.name, "rtt", _subject(src, dst), ping.min_ms is not None and ping.min_ms <= limit,
                          "no reply" if ping.min_ms is None else
-                         f"{ping.min_ms:.2f} ms (median {ping.median_ms:.2f} ms)",
+                         f"{ping.min_ms:.2f} ms (fastest of {ping.replies}; median {ping.median_ms:.2f} ms)",
                          f"<= {limit:g} ms (2 x {s.bound_ms:g} ms bound + {tolerance[0]:g} ms {tolerance[1]})",
                          took))
     return out
@@ -239,7 +239,7 @@ def ttc_check(stub: pb_grpc.SliceServiceStub, topology: pb.Topology, slices: lis
         return Check("", "ttc", subject, False, f"not connected after {TTC_TIMEOUT_S:g} s",
                      f"<= {TTC_TARGET_S:g} s", TTC_TIMEOUT_S)
     return Check("", "ttc", subject, seconds <= TTC_TARGET_S,
-                 f"{seconds:.3f} s ({TTC_TARGET_S / seconds:,.0f}x faster than the target)",
+                 f"{seconds:.3f} s ({against(seconds, TTC_TARGET_S)})",
                  f"<= {TTC_TARGET_S:g} s", seconds)
 
 

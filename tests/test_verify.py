@@ -86,7 +86,8 @@ def test_junit_has_one_case_per_check_and_failures_with_measured_and_expected(tm
 
 def test_json_and_table_say_what_failed():
     doc = json.loads(to_json(CHECKS))
-    assert (doc["ok"], doc["checks"], doc["failed"], doc["slices"]) == (False, 5, 1, ["medical"])
+    assert (doc["ok"], doc["total"], doc["passed"], doc["failed"], doc["slices"]) == (False, 5, 4, 1, ["medical"])
+    assert len(doc["results"]) == doc["total"] and "checks" not in doc   # counts and the list, not a count named checks
     assert doc["results"][1]["subject"] == "tokyo-dc:1 -> osaka-dc:1 (10.0.2.1)"
     table = format_table(CHECKS)
     assert "medical: icmp tokyo-dc:1 -> osaka-dc:1 (10.0.2.1): measured 0/5 replies, expected >= 4/5" in table

@@ -32,7 +32,7 @@ def run(lab) -> None:
     with lab.network(topo) as net:
         active, what = net.apply_all([by["video"], by["backup"]])
         tenants = {net.get(n).spec.tenant for n in by} if active else set()
-        lab.require("active", active and len(tenants) == 2, f"{what}; tenants {sorted(tenants)}",
+        lab.require("active", active and len(tenants) == 2, f"{what}; tenants {', '.join(sorted(tenants)) or 'none'}",
                     "read the controller's reasons; give backup its own tenant (bank-co)")
 
         crossing = [n for n in by if any({l.a, l.b} == set(UPLINK) for l in net.get(n).tree)]
@@ -48,11 +48,13 @@ def run(lab) -> None:
                     "(tokyo-dc is the 1st site, osaka-dc the 2nd)")
 
         hosts = {n: [net.host(e["site"], e["port"])[0] for e in by[n]["endpoints"]] for n in by}
+        where = {n: [f"{e['site']}:{e['port']}" for e in by[n]["endpoints"]] for n in by}   # as the lab names them
         outsider = net.host("nagoya-dc", 1)[0]
-        pairs = [(h, e["ip"]) for a, b in (("video", "backup"), ("backup", "video"))
-                 for h in hosts[a] for e in by[b]["endpoints"]]
-        pairs += [(outsider, e["ip"]) for d in docs for e in d["endpoints"]]
-        leaks = [f"{h.name} → {ip}" for (h, ip), ok in zip(pairs, net.pings(pairs, count=2)) if ok]
+        pairs = [(w, h, e["ip"]) for a, b in (("video", "backup"), ("backup", "video"))
+                 for w, h in zip(where[a], hosts[a]) for e in by[b]["endpoints"]]
+        pairs += [("nagoya-dc:1", outsider, e["ip"]) for d in docs for e in d["endpoints"]]
+        answered = net.pings([(h, ip) for _, h, ip in pairs], count=2)
+        leaks = [f"{w} → {ip}" for (w, _, ip), ok in zip(pairs, answered) if ok]
         lab.expect("isolated", not leaks, ", ".join(leaks) or f"{len(pairs)} attempts, none answered",
                    "each slice must list only its own two hosts")
 

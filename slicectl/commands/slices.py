@@ -62,7 +62,8 @@ def _register_moves(sub: Subparsers) -> None:
     st = sub.add_parser("site", help="drain a site for maintenance or an approaching disaster, or undrain it")
     st_sub = st.add_subparsers(dest="action", required=True)
     for verb, text in (("drain", "slices stop crossing the site (make-before-break); its endpoints "
-                        "with standbys move to them"),
+                        "with standbys move to them; prints every slice moved and every slice blocked, "
+                        "with what blocked it"),
                        ("undrain", "the site may be crossed again (endpoints stay at their standbys "
                         "until failed back)")):
         sp = st_sub.add_parser(verb, help=text)
@@ -161,14 +162,31 @@ def cmd_endpoint_failback(args: argparse.Namespace) -> int | None:
 
 @client_command
 def cmd_site(args: argparse.Namespace) -> int | None:
-    """Drain or undrain a site (``args.verb``); print the topology after."""
+    """Drain or undrain a site (``args.verb``); print every slice it moved or could not
+    move, and why (``-o json|yaml``: the topology after, with those events)."""
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
     from slicectl import client
     request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
     t = client.call(server(args), "DrainSite" if args.verb == "drain" else "UndrainSite", request,
                     kind=pb_grpc.TopologyServiceStub)
-    show(t, args.output, client.topology_rows)
+    show(t, args.output, lambda t: site_outcome(args.verb, args.site, t.events))
+
+
+def site_outcome(verb: str, site: str, events) -> str:
+    """What a drain or undrain did: a count line, then one row per slice event (BLOCKED
+    first: those are what an operator has to act on)."""
+    from slicectl.report import render_table
+    blocked = [e for e in events if e.kind == "drain-blocked"]
+    moved = [e for e in events if e.kind != "drain-blocked"]
+    if not events:
+        return f"site {site} {verb}ed: " + ("no slice used it" if verb == "drain" else "no slice changed")
+    count = lambda es: len({e.slice for e in es})  # noqa: E731
+    head = (f"site {site} {verb}ed: {count(moved)} slice{'s' * (count(moved) != 1)} "
+            + ("moved" if verb == "drain" else "changed")
+            + (f", {count(blocked)} blocked (still crossing or served at {site})" if blocked else ""))
+    rows = [(e.slice, "BLOCKED", e.reason) for e in blocked] + [(e.slice, e.kind, e.reason) for e in moved]
+    return head + "\n\n" + render_table(("SLICE", "WHAT", "WHY"), rows)
 
 
 @client_command

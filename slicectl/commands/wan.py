@@ -195,24 +195,33 @@ def cmd_wan_exec(args: argparse.Namespace) -> int:
 
 def cmd_wan_clean(args: argparse.Namespace) -> int:
     """Remove what a killed run left behind, but never a WAN that is still up: its own run
-    tears it down."""
+    tears it down. Names only the topologies it found something of and cleaned."""
     from topologies import builtin_names, load
     from topologies.emulation.plan import make_plan
     from topologies.emulation.wan import leftovers, running_owner, sweep
 
     names = [args.topology] if args.topology else builtin_names()
-    remaining, running = [], []
+    cleaned, remaining = [], []
     for name in names:
         plan = make_plan(load(name), probes=True, prefix=args.prefix)
         owner = running_owner(plan)
         if owner:  # not a leftover: a WAN that is up; its own Ctrl-C tears it down
-            running.append(f"{name}: left alone, {owner} is running on its names")
+            progress(f"{name}: left alone, {owner} is running on its names")
+            continue
+        found = leftovers(plan)
+        if not found:
             continue
         sweep(plan)
-        remaining += leftovers(plan)
-    for line in running:
-        progress(line)
+        left = leftovers(plan)
+        remaining += left
+        removed = len(found) - len(left)
+        cleaned.append(f"{name} ({removed} item{'s' * (removed != 1)})")
     for item in remaining:
         progress(f"still present: {item}")
-    progress(f"cleaned {', '.join(names)}" if not remaining else "cleanup incomplete")
+    if remaining:
+        progress("cleanup incomplete")
+    elif cleaned:
+        progress(f"cleaned {', '.join(cleaned)}")
+    else:
+        progress("nothing to clean" + (f" of {names[0]}" if args.topology else ""))
     return EXIT_FAIL if remaining else EXIT_OK

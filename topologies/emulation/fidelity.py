@@ -10,7 +10,8 @@ the frame arrives. That is the instrument, not the link. So the check also measu
 very same path - same probes, ports, switches and relay - with the link switched for a
 moment to a known reference delay (:meth:`WanLink.use_reference_delay`, 1 ms); that RTT
 less 2 x 1 ms is the baseline, subtracted from the raw RTT. Both raw RTT
-and baseline are reported. A zero-delay twin link was tried first and dropped: its ports
+and baseline are reported, to 0.01 ms, and the link RTT is their difference as printed
+(not clamped: on a link of no delay it may come out a little below zero). A zero-delay twin link was tried first and dropped: its ports
 sit elsewhere in the switch's polling round, which biased the baseline by up to ±1 ms.
 
 Targets: min RTT within max(1 ms, 5 %) of 2 x one-way delay; TCP goodput between 90 %
@@ -64,10 +65,35 @@ class LinkResult:
 
 
 def rtt_target(delay_ms: float) -> tuple[float, float]:
-    """Allowed (low, high) min RTT for a one-way delay."""
+    """Allowed (low, high) link RTT for a one-way delay: 2 x delay within max(1 ms, 5 %).
+    Where that reaches zero there is no low end (-inf): a link RTT is the difference of
+    two measurements, and on a link of (almost) no delay the baseline may come out above
+    the raw RTT; too little delay cannot be told from the measuring path's noise there."""
     want = 2 * delay_ms
     slack = max(RTT_ABS_MS, RTT_REL * want)
-    return max(0.0, want - slack), want + slack
+    return (want - slack if want > slack else -math.inf), want + slack
+
+
+def link_rtt(raw: float | None, baseline: float | None) -> float | None:
+    """The link's own RTT: raw min RTT less the baseline, both to 0.01 ms as reported, so
+    the figures printed side by side add up exactly. Not clamped at zero: a negative value
+    is the measuring path's noise on a link that adds (almost) nothing, and is judged as
+    measured."""
+    if raw is None or baseline is None:
+        return None
+    return round(round(raw, 2) - round(baseline, 2), 2)
+
+
+def delay_line(i: int, total: int, a: str, b: str, delay_ms: float, rtt: float | None, raw: float | None,
+               baseline: float | None) -> str:
+    """One progress line of the delay pass: the arithmetic, the target and the verdict."""
+    low, high = rtt_target(delay_ms)
+    ok = rtt is not None and low <= rtt <= high
+    sums = ("no reply" if rtt is None else
+            f"link RTT {rtt:.2f} ms = raw {raw:.2f} - baseline {baseline:.2f}")
+    note = " (below zero: the measuring path's noise, this link adds almost nothing)" if rtt is not None and rtt < 0 else ""
+    want = f"want {2 * delay_ms:.2f} ± {high - 2 * delay_ms:.2f}" if low > -math.inf else f"want ≤ {high:.2f}"
+    return f"delay [{i}/{total}] {a}—{b}: {sums}{note}; {want}: {'ok' if ok else 'OFF TARGET'}"
 
 
 def judge_bandwidth(configured: float, measured: float | None) -> bool | None:
@@ -134,16 +160,14 @@ def check_links(wan: Wan, progress: Progress) -> list[LinkResult]:
                 finally:
                     link.use_reference_delay(False)
                 if ref is not None:
-                    baseline = _min(baseline, round(ref - 2 * REFERENCE_DELAY_MS, 3))
+                    baseline = _min(baseline, round(ref - 2 * REFERENCE_DELAY_MS, 2))
                 time.sleep(SETTLE_S)
-            raw = _min(raw, min_rtt(pa, pb.IP()))
-            rtt = None if raw is None or baseline is None else round(max(0.0, raw - baseline), 3)
+            raw = _min(raw, _rounded(min_rtt(pa, pb.IP())))
+            rtt = link_rtt(raw, baseline)
             if rtt is not None and low <= rtt <= high:
                 break
         rtts.append((rtt, raw, baseline, rounds))
-        progress(f"delay [{i}/{total}] {l.a}—{l.b}: link RTT {_fmt(rtt)} ms (raw {_fmt(raw)} - "
-                 f"baseline {_fmt(baseline)}; want {2 * l.delay_ms:.2f})"
-                 f"{'' if rtt is not None and low <= rtt <= high else ' OFF TARGET'}")
+        progress(delay_line(i, total, l.a, l.b, l.delay_ms, rtt, raw, baseline))
     results = []
     for i, (l, (rtt, raw, baseline, rounds)) in enumerate(zip(plan.links, rtts), start=1):
         pa, pb = wan.host(plan.probe_of(l.a).name), wan.host(plan.probe_of(l.b).name)
@@ -157,9 +181,23 @@ def check_links(wan: Wan, progress: Progress) -> list[LinkResult]:
                        bandwidth_ok=judge_bandwidth(l.bandwidth_mbps, mbps), rounds=rounds,
                        error=err if rtt is not None else "no ping reply")
         results.append(r)
-        progress(f"throughput [{i}/{total}] {l.a}—{l.b}: {_fmt(mbps)} of {l.bandwidth_mbps:g} "
-                 f"Mbit/s: {'ok' if r.ok else 'OFF TARGET'}")
+        progress(throughput_line(i, total, l.a, l.b, l.bandwidth_mbps, mbps, err))
     return results
+
+
+def throughput_line(i: int, total: int, a: str, b: str, configured: float, mbps: float | None, err: str = "") -> str:
+    """One progress line of the throughput pass: measured against configured, the share,
+    and the throughput's own verdict (the delay had its line)."""
+    judged = judge_bandwidth(configured, mbps)
+    if mbps is None:
+        return f"throughput [{i}/{total}] {a}—{b}: no transfer ({err or 'iperf3 failed'}): OFF TARGET"
+    verdict = {True: "ok", False: "OFF TARGET", None: f"not judged (above {BW_JUDGED_UP_TO_MBPS:g} Mbit/s)"}[judged]
+    return (f"throughput [{i}/{total}] {a}—{b}: {mbps:.1f} of {configured:g} Mbit/s ({mbps / configured:.0%}; "
+            f"want {BW_LOW:.0%}-{BW_HIGH:.0%}): {verdict}")
+
+
+def _rounded(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
 
 
 def _min(a: float | None, b: float | None) -> float | None:
@@ -184,6 +222,3 @@ def run_check(wan_factory, progress: Progress) -> dict:
         "duration_s": round(time.monotonic() - started, 1),
     }
 
-
-def _fmt(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"

@@ -296,7 +296,7 @@ class Wan:
             "controller": f"{self.controller[0]}:{self.controller[1]}" if self.controller else None,
             "controllers": [f"{ip}:{port}" for ip, port in self.controllers],
             "hosts": hosts,
-            "switches": [{"name": s.name, "site": s.site, "dpid": s.dpid_hex} for s in self.plan.switches],
+            "switches": [{"name": s.name, "site": s.site, "dpid": f"0x{s.dpid_hex}"} for s in self.plan.switches],
             "links": [self._link_inventory(l) for l in self.plan.links],
         }
 

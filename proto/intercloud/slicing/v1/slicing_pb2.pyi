@@ -334,13 +334,15 @@ class ControllerInstance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., api: _Optional[str] = ..., leader: _Optional[bool] = ..., generation: _Optional[int] = ...) -> None: ...
 
 class Topology(_message.Message):
-    __slots__ = ("name", "sites", "links", "controllers")
+    __slots__ = ("name", "sites", "links", "controllers", "events")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     CONTROLLERS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     sites: _containers.RepeatedCompositeFieldContainer[Site]
     links: _containers.RepeatedCompositeFieldContainer[LinkState]
     controllers: _containers.RepeatedCompositeFieldContainer[ControllerInstance]
-    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[SliceEvent]
+    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[SliceEvent, _Mapping]]] = ...) -> None: ...

@@ -435,7 +435,8 @@ class TopologyServiceServicer:
 
     def DrainSite(self, request, context):
         """Maintenance or an approaching disaster: slices stop crossing the site
-        (make-before-break), its endpoints with standbys move to them.
+        (make-before-break), its endpoints with standbys move to them. The answer is the
+        topology after, with every slice moved or blocked in Topology.events.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
