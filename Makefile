@@ -10,7 +10,7 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: lock test-latest bench-batch lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
+.PHONY: lock test-latest bench-batch lab-check lab-list fuzz certs report coverage bench-engine bench-ttc bench-failover wan-check setup path deb-packages ovs ovs-restart venv demo test test-fast bench-wan wan-clean proto clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -21,21 +21,30 @@ help:
 	@echo "sudo make bench-failover   outage under cuts, a silent link, a lost cloud, drain, scale-out"
 	@echo "make report       results/report.html from the last demo run and the benchmarks' JSON"
 	@echo "sudo make test    run every test (root: Mininet and Open vSwitch tests included)"
-	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv"
+	@echo "sudo make setup   install Debian packages, start Open vSwitch, create .venv, link /usr/local/bin/slicectl"
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
 	@echo "make bench-engine   slice engine benchmark (GEANT 2012, generated 200- and 750-site WANs; 1k and 10k slices; scarce capacity)"
 	@echo "make lock           refresh requirements.lock (newest versions setup.cfg allows, hashed); then make proto"
 	@echo "sudo make test-latest   every test with the newest allowed versions, in a scratch venv (drift check)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
-	@echo "make certs CLIENTS='acme ops'   a local CA, the controller's and clients' TLS certificates in certs/"
+	@echo "make certs CLIENTS='acme ops' HOSTS='ctl.example 10.0.0.5'   a local CA, the controller's (for localhost and HOSTS) and clients' TLS certificates in certs/"
 	@echo "make fuzz           10,000 random specs and request bodies against the API (quick mode in make test)"
 	@echo "sudo make lab-check N=NN   the lab course's self-check of exercise NN (SOLUTION=1: the reference)"
 	@echo "make lab-list       the lab course's exercises and their status on this machine"
 	@echo "sudo make wan-clean   remove a WAN left behind by a killed run"
 	@echo "sudo make ovs-restart restart Open vSwitch with the settings the emulation needs"
 
-setup: deb-packages venv ovs
+setup: deb-packages venv ovs path
+
+# `slicectl` on every shell's PATH and sudo's: a link in /usr/local/bin to this clone's .venv,
+# made as root (a second run only checks). Without root: `. .venv/bin/activate` in each shell.
+SLICECTL_LINK := /usr/local/bin/slicectl
+path: venv
+	@if [ "$$(readlink $(SLICECTL_LINK) 2>/dev/null)" = "$(CURDIR)/$(SLICECTL)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && { [ ! -e $(SLICECTL_LINK) ] || [ -L $(SLICECTL_LINK) ]; }; then \
+	  ln -sfn "$(CURDIR)/$(SLICECTL)" $(SLICECTL_LINK) && echo "linked $(SLICECTL_LINK) -> $(CURDIR)/$(SLICECTL)"; \
+	else echo "$(SLICECTL_LINK) is not this clone's slicectl (not root, or a file of its own there): run 'sudo make setup', or '. .venv/bin/activate'" >&2; fi
 
 deb-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -115,10 +124,12 @@ FUZZ_EXAMPLES ?= 10000
 fuzz: venv
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
 
-# A local CA and certificates for labs and tests (slicectl certs; openssl).
+# A local CA and certificates for labs and tests (slicectl certs; openssl). HOSTS: the names and
+# addresses clients reach the controller at, besides localhost (its certificate must cover them).
 CLIENTS ?= admin
+HOSTS ?=
 certs: venv
-	$(PY) -m slicectl.cli certs certs $(foreach c,$(CLIENTS),--client $(c))
+	$(PY) -m slicectl.cli certs certs $(foreach c,$(CLIENTS),--client $(c)) $(foreach h,$(HOSTS),--host $(h))
 
 report: venv
 	$(SLICECTL) report --run results/demo-run.json --ttc results/ttc-japan.json --failover results/failover-japan.json

@@ -11,18 +11,27 @@ import argparse
 import sys
 
 from slicectl.commands import bench, controller, demo, lab, security, slices, topology, verify, wan
-from slicectl.commands.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, fail, progress
+from slicectl.commands.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, add_client_options, fail, progress
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "progress"]
 
 # the order of `slicectl --help`
 GROUPS = (topology, controller, security, slices, verify, demo, bench, lab, wan)
 
+EXIT_CODES = """exit codes: 0 ok; 1 refused or failed (admission, a conflict, a check that did not hold);
+2 invalid input (options, spec or topology files); 3 not found; 4 the controller cannot be
+reached (nothing listens, or TLS failed: the message says which and what to change) or
+cannot act now (its store, a switch, a take-over: retry); 130 interrupted.
+
+--server, --ca, --cert, --key, --token-file and -o go before or after the subcommand."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; each sets ``func``, the handler that runs it."""
     parser = argparse.ArgumentParser(prog="slicectl", description=(
-        "Network slicing for inter-cloud links: emulate the WAN, place slices, run the controller."))
+        "Network slicing for inter-cloud links: emulate the WAN, place slices, run the controller."),
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_client_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)

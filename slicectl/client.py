@@ -1,10 +1,11 @@
 """The client side of ``slicectl``: apply, get, list, delete, watch, topology.
 
 Talks to the controller's gRPC API (``--server``, default 127.0.0.1:50051). Output is a
-table by default, ``-o json`` or ``-o yaml`` for machines. Errors print the server's
-message and, for invalid specs, one line per field path; exit codes: 0 ok, 1 refused
-(rejected, conflict, precondition), 2 invalid input, 3 not found, 4 controller
-unreachable.
+table by default, ``-o wide`` a wider one, ``-o json`` or ``-o yaml`` for machines.
+Errors print the server's message and, for invalid specs, one line per field path; a
+call that never reached the API says why (slicectl.diagnose); exit codes: 0 ok, 1
+refused (rejected, conflict, precondition, identity), 2 invalid input, 3 not found, 4
+controller unreachable or unavailable.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slicectl.report import render_table
 from slicectl.slaview import sla_cell, sla_line
-from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
+from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs, spec_paths
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 TIMEOUT_S = 60.0
@@ -46,6 +47,7 @@ class Server:
     cert: str | None = None
     key: str | None = None
     token: str | None = None
+    token_source: str | None = None     # where the token came from, for messages: --token-file F
 
     def __str__(self) -> str:
         return self.address
@@ -167,23 +169,31 @@ class _Failover:
         return self._at(leader).WatchSlices(request, **kwargs)
 
 
-def explain(err: grpc.RpcError, server: str) -> ClientError:
-    """A gRPC error as a message a person can act on, and an exit code."""
-    code = err.code()
+def explain(err: grpc.RpcError, server: "str | Server") -> ClientError:
+    """A gRPC error as a message a person can act on, and an exit code. A call that never
+    reached the API (UNAVAILABLE without the controller's own details) is diagnosed:
+    nothing listening, or which step of TLS failed (slicectl.diagnose)."""
+    from slicectl.diagnose import diagnose, unauthenticated
+    code, srv = err.code(), server_of(server)
+    status = rpc_status.from_call(err)
     if code == grpc.StatusCode.UNAVAILABLE and _not_leader(err)[0]:
         return ClientError(err.details(), EXIT_UNREACHABLE)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return ClientError(f"cannot reach the controller at {server} (is `slicectl controller` running?)",
-                           EXIT_UNREACHABLE)
+    if code == grpc.StatusCode.UNAVAILABLE and status is None:
+        whys = [diagnose(srv, a) for a in srv.addresses]
+        if len(whys) == 1:
+            return ClientError(whys[0] or err.details() or code.name, EXIT_UNREACHABLE)
+        return ClientError("no instance took the call: " + "; ".join(
+            f"{a}: {w or err.details()}" for a, w in zip(srv.addresses, whys)), EXIT_UNREACHABLE)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return ClientError(unauthenticated(srv), EXIT_REFUSED)
     lines = [err.details() or code.name]
-    status = rpc_status.from_call(err)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             br = error_details_pb2.BadRequest()
             detail.Unpack(br)
             lines = ["invalid slice spec:"] + [f"  {v.field}: {v.description}" for v in br.field_violations]
-    exit_code = {grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID,
-                 grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND}.get(code, EXIT_REFUSED)
+    exit_code = {grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID, grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
+                 grpc.StatusCode.UNAVAILABLE: EXIT_UNREACHABLE}.get(code, EXIT_REFUSED)
     return ClientError("\n".join(lines), exit_code)
 
 
@@ -192,6 +202,10 @@ def _checked_specs(paths: tuple[str, ...]) -> list[tuple[str, Any]]:
     (unknown fields, enum names, types, ranges); if any is invalid, a ClientError naming
     every problem."""
     specs, problems = [], []
+    try:
+        paths = tuple(spec_paths(list(paths)))
+    except SpecFileError as e:
+        problems, paths = e.lines, ()
     for path in paths:
         try:
             specs += [(path, spec) for spec in check_docs(read_spec_docs(path))]
@@ -264,18 +278,30 @@ def render(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False).rstrip()
 
 
-def slice_rows(slices: Iterable[pb.Slice]) -> str:
+def slice_rows(slices: Iterable[pb.Slice], wide: bool = False) -> str:
+    """The slices, one row each; ``wide`` adds id, prefix, protection, bound and endpoints."""
     rows = []
     for s in slices:
         rows.append((s.spec.name, s.spec.tenant, STATE_NAMES.get(s.state, "?"), s.spec.priority,
                      f"{s.spec.bandwidth_mbps:g}", f"{s.worst_delay_ms:.2f}" if s.tree else "-",
-                     sla_cell(s), ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason))
-    return render_table(("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SLA", "SITES", "REASON"),
-                        rows)
+                     sla_cell(s), ",".join(sorted({e.site for e in s.spec.endpoints})), s.reason)
+                    + (_wide_cells(s) if wide else ()))
+    return render_table(("NAME", "TENANT", "STATE", "PRIO", "MBIT/S", "DELAY MS", "SLA", "SITES", "REASON")
+                        + (WIDE_SLICE_HEAD if wide else ()), rows)
 
 
-def slice_detail(s: pb.Slice) -> str:
-    lines = [slice_rows([s]), "", f"id {s.id}, prefix {s.prefix}, protection "
+WIDE_SLICE_HEAD = ("ID", "PREFIX", "PROTECTION", "BOUND MS", "TREE LINKS", "ENDPOINTS")
+
+
+def _wide_cells(s: pb.Slice) -> tuple:
+    """The columns ``-o wide`` adds to a slice's row."""
+    return (s.id, s.prefix or "-", pb.Protection.Name(s.spec.protection).removeprefix("PROTECTION_").lower(),
+            f"{s.spec.max_latency_ms:g}" if s.spec.HasField("max_latency_ms") else "-", len(s.tree),
+            " ".join(f"{e.site}:{e.port}" + (f"={e.ip}" if e.ip else "") for e in s.endpoints) or "-")
+
+
+def slice_detail(s: pb.Slice, wide: bool = False) -> str:
+    lines = [slice_rows([s], wide), "", f"id {s.id}, prefix {s.prefix}, protection "
              f"{pb.Protection.Name(s.spec.protection).removeprefix('PROTECTION_').lower()}"]
     lines.append(render_table(("SITE", "PORT", "VLAN", "ADDRESS", "AT", "STANDBY", "WHY"),
                               [(e.site, e.port, e.vlan or "-", e.ip, e.location or "primary",
@@ -295,16 +321,29 @@ def slice_detail(s: pb.Slice) -> str:
     return "\n".join(lines)
 
 
-def topology_rows(t: pb.Topology) -> str:
-    sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED", "STATE"),
+def topology_rows(t: pb.Topology, wide: bool = False) -> str:
+    """Sites, links and a cluster's instances; ``wide`` adds each site's hosts, position
+    and switch role, and each link's share in use."""
+    sites = render_table(("SITE", "KIND", "REGION", "DPID", "CONNECTED", "STATE")
+                         + (("HOSTS", "LAT", "LON", "ROLE") if wide else ()),
                          [(s.name, s.kind, s.region, f"{s.dpid:#x}", "yes" if s.connected else "NO",
-                           "LOST" if s.lost else "drained" if s.drained else "in use") for s in t.sites])
-    links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY"),
+                           "LOST" if s.lost else "drained" if s.drained else "in use")
+                          + ((s.hosts, f"{s.lat:.3f}", f"{s.lon:.3f}", s.role or "-") if wide else ())
+                          for s in t.sites])
+    links = render_table(("LINK", "MBIT/S", "FREE", "DELAY MS", "STATE", "SLICES", "WHY")
+                         + (("USED %",) if wide else ()),
                          [(f"{l.a}—{l.b}", f"{l.bandwidth_mbps:g}", f"{l.residual_mbps:g}", f"{l.delay_ms:.3f}",
-                           "up" if l.up else "DOWN", l.slices, l.reason) for l in t.links])
+                           "up" if l.up else "DOWN", l.slices, l.reason)
+                          + ((_used(l),) if wide else ()) for l in t.links])
     out = f"topology {t.name}\n\n{sites}\n\n{links}"
     if t.controllers:
         out += "\n\n" + render_table(("CONTROLLER", "API", "ROLE", "GENERATION"),
                                      [(c.name, c.api, "LEADER (MASTER)" if c.leader else "follower (SLAVE)",
                                        c.generation or "-") for c in t.controllers])
     return out
+
+
+def _used(link: pb.LinkState) -> str:
+    if not link.bandwidth_mbps:
+        return "-"
+    return f"{100 * (1 - link.residual_mbps / link.bandwidth_mbps):.0f}"

@@ -208,7 +208,7 @@ class Lab:
 
         if os.geteuid() != 0:
             raise LabError("this check builds an emulated WAN: run it as root "
-                           f"(sudo .venv/bin/slicectl lab check {self.exercise.number})")
+                           f"(sudo slicectl lab check {self.exercise.number})")
         platform.require_root()
         if not controller:
             self.progress(f"bringing up {topology.name} in Mininet (static routes, no controller)")

@@ -7,6 +7,7 @@ here, not "the last one wins" as in plain YAML: in a spec it is almost always a 
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +82,42 @@ def read_spec_docs(path: str) -> list[SpecDoc]:
     return [SpecDoc(path, i + 1, d) for i, d in enumerate(specs)]
 
 
+def spec_paths(paths: list[str]) -> list[str]:
+    """The files ``paths`` name, as ``kubectl apply -f`` reads them: a directory stands for
+    its ``*.yaml`` and ``*.yml`` files (sorted, not recursive); files and '-' as given.
+    SpecFileError for a directory with no such file."""
+    out, lines = [], []
+    for path in paths:
+        if path != "-" and Path(path).is_dir():
+            found = sorted(str(p) for p in Path(path).iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                lines.append(f"{path}: a directory with no *.yaml or *.yml file")
+            out += found
+        else:
+            out.append(path)
+    if lines:
+        raise SpecFileError(lines)
+    return out
+
+
+# Stands in for a tenant left out of a spec while it is checked here: the controller fills in
+# the caller's (its certificate's or token's), and it is sent empty.
+_CALLERS = "the-caller"
+
+
 def check_docs(docs: list[SpecDoc], topology: Topology | None = None) -> list[SliceSpec]:
     """Validate every document (against ``topology`` when given); the frozen specs, or
     SpecFileError listing every problem of every document with its field path. Names
-    used twice across the documents are an error too (the second would update the first)."""
+    used twice across the documents are an error too (the second would update the first).
+    A spec without ``tenant`` is the caller's: checked as if it had one, returned with
+    ``tenant`` empty for the controller to fill in."""
     lines, specs, names = [], [], {}
     for d in docs:
+        unowned = isinstance(d.doc, dict) and d.doc.get("tenant") is None
         try:
-            spec = parse_spec(d.doc, topology)
+            spec = parse_spec({**d.doc, "tenant": _CALLERS} if unowned else d.doc, topology)
+            if unowned:
+                spec = dataclasses.replace(spec, tenant="")
         except SpecError as e:
             lines += [f"{d.where}: {f}: {p}" if f else f"{d.where}: {p}" for f, p in e.violations]
             continue

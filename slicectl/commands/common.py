@@ -38,33 +38,43 @@ def positive(text: str) -> int:
     return int(text)
 
 
-def add_client_options(p: argparse.ArgumentParser) -> None:
-    """The options of every command that calls the controller's API: where, how, as whom."""
-    p.add_argument("--server", action="append", metavar="HOST:PORT",
+OUTPUTS = ("table", "wide", "json", "yaml")
+
+
+def add_client_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """The options of every command that calls the controller's API: where, how, as whom,
+    and in which form the answer is printed. ``top``: on ``slicectl`` itself, where they
+    may be given before the subcommand as with kubectl (``slicectl --server A list``); on a
+    subcommand they default to nothing, so they override the top-level ones only when
+    given there (argparse would otherwise reset them to their defaults)."""
+    keep = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("--server", action="append", metavar="HOST:PORT", **keep,
                    help="controller gRPC address; give it once for each instance of a cluster (or "
                    "comma-separated): each call goes to the first that takes it (default: "
                    "$SLICECTL_SERVER, else %s)" % DEFAULT_GRPC)
-    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
-    p.add_argument("--ca", metavar="FILE", help="TLS: the CA that signed the controller's certificate")
-    p.add_argument("--cert", metavar="FILE", help="mutual TLS: this client's certificate")
-    p.add_argument("--key", metavar="FILE", help="mutual TLS: its private key")
-    p.add_argument("--token-file", metavar="FILE", help="a bearer token (first line of the file); "
+    p.add_argument("-o", "--output", choices=OUTPUTS, **({"default": "table"} if top else keep),
+                   help="table (default), wide (more columns), json or yaml")
+    p.add_argument("--ca", metavar="FILE", **keep, help="TLS: the CA that signed the controller's certificate")
+    p.add_argument("--cert", metavar="FILE", **keep, help="mutual TLS: this client's certificate")
+    p.add_argument("--key", metavar="FILE", **keep, help="mutual TLS: its private key")
+    p.add_argument("--token-file", metavar="FILE", **keep, help="a bearer token (first line of the file); "
                    "or set SLICECTL_TOKEN")
 
 
 def server(args: argparse.Namespace) -> Server:
     """The controller the command talks to, with the TLS files and token it was given."""
     from slicectl.client import ClientError, Server
-    token = os.environ.get("SLICECTL_TOKEN") or None
+    token, source = os.environ.get("SLICECTL_TOKEN") or None, "$SLICECTL_TOKEN"
     if args.token_file:
         try:
             token = open(args.token_file, encoding="utf-8").readline().strip()
         except OSError as e:
             raise ClientError(f"--token-file {args.token_file}: {e.strerror}", EXIT_USAGE) from None
+        source = f"--token-file {args.token_file}"
     if bool(args.cert) != bool(args.key):
         raise ClientError("--cert and --key go together", EXIT_USAGE)
     return Server(",".join(args.server or [os.environ.get("SLICECTL_SERVER") or DEFAULT_GRPC]),
-                  args.ca, args.cert, args.key, token)
+                  args.ca, args.cert, args.key, token, source if token else None)
 
 
 def client_command(fn: Callable[[argparse.Namespace], int | None]) -> Handler:
@@ -89,7 +99,21 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def show(data: object, output: str, table: Callable[[object], str]) -> None:
-    """Print an API answer as a table (``table(data)``) or rendered as JSON or YAML."""
+def show(data: object, output: str, table: Callable[..., str]) -> None:
+    """Print an API answer as a table (``table(data)``; ``table(data, wide=True)`` for
+    ``-o wide``) or rendered as JSON or YAML."""
     from slicectl import client
-    print(table(data) if output == "table" else client.render(client.as_data(data), output))
+    if output in ("table", "wide"):
+        print(table(data, wide=output == "wide"))
+    else:
+        print(client.render(client.as_data(data), output))
+
+
+def show_slices(slices: list, output: str, empty: str | None = None) -> None:
+    """Print slices as a table (wide or not; ``empty`` instead when there are none) or as
+    a JSON or YAML list."""
+    from slicectl import client
+    if output not in ("table", "wide"):
+        print(client.render([client.as_data(s) for s in slices], output))
+    else:
+        print(client.slice_rows(slices, wide=output == "wide") if slices or empty is None else empty)

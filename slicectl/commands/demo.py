@@ -16,8 +16,10 @@ def register(sub: Subparsers) -> None:
                         "verdict per slice (plus the figures as PNG beside it)")
     rp.add_argument("--run", default=f"{RESULTS_DIR}/{RUN_RECORD}", metavar="FILE",
                     help="the run record `make demo` writes (default: %(default)s)")
-    rp.add_argument("--ttc", metavar="FILE", help="also `bench connectivity --json` output (its samples)")
-    rp.add_argument("--failover", metavar="FILE", help="also `bench failover --json` output")
+    rp.add_argument("--ttc", metavar="FILE", help="also `bench connectivity --json` output (its samples); "
+                    "left out, with a note, if the file is not there")
+    rp.add_argument("--failover", metavar="FILE", help="also `bench failover --json` output; left out, with "
+                    "a note, if the file is not there")
     rp.add_argument("--out", default=f"{RESULTS_DIR}/{REPORT_PAGE}", metavar="FILE", help="default: %(default)s")
     rp.set_defaults(func=cmd_report)
 
@@ -52,10 +54,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML page (and its figures) about a run record and benchmark outputs."""
+    from pathlib import Path
+
     from slicectl.htmlreport import ReportError, write
 
+    # the benchmarks are extras: `make report` right after `make demo` has none of them yet
+    extras = {"--ttc": (args.ttc, "sudo make bench-ttc"), "--failover": (args.failover, "sudo make bench-failover")}
+    for option, (path, make) in extras.items():
+        if path and not Path(path).exists():
+            progress(f"{option} {path}: not there, so the page leaves that benchmark out (`{make}` writes it)")
+    ttc, failover = ((p if p and Path(p).exists() else None) for p, _make in extras.values())
     try:
-        written = write(args.run, args.out, args.ttc, args.failover)
+        written = write(args.run, args.out, ttc, failover)
     except ReportError as e:
         return fail(e)
     progress(f"figures: {', '.join(str(p) for p in written[1:])}")

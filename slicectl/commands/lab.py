@@ -29,7 +29,7 @@ def cmd_lab_list(args: argparse.Namespace) -> int:
     print(render_table(("lab", "title", "minutes", "your work", "reference solution"), rows, rule=True))
     total = sum(int(r[2]) for r in rows)
     print(f"\n{len(rows)} exercises, about {total / 60:.1f} hours in all; instructions in "
-          f"labs/NN-name/README.md; check one with: sudo .venv/bin/slicectl lab check NN")
+          f"labs/NN-name/README.md; check one with: sudo slicectl lab check NN")
     return EXIT_OK
 
 

@@ -8,15 +8,16 @@ import sys
 
 from proto.defaults import MAX_BATCH
 from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command,
-                                      server, show)
+                                      server, show, show_slices)
 
 
 def register(sub: Subparsers) -> None:
     """The slice commands, in the order ``slicectl --help`` lists them."""
     ap = sub.add_parser("apply", help="create or update the slices of YAML files (every document of "
                         "every file is checked before any is sent)")
-    ap.add_argument("-f", "--file", required=True, action="append", metavar="FILE",
-                    help="YAML spec file ('-' for stdin); repeat for more files")
+    ap.add_argument("-f", "--file", required=True, action="extend", nargs="+", metavar="PATH",
+                    help="YAML spec file, directory (its *.yaml and *.yml) or '-' for stdin; several "
+                    "after one -f (a shell glob) or -f again")
     ap.add_argument("--batch", action="store_true",
                     help=f"create every slice in one request (CreateSlices, up to {MAX_BATCH:,}): all of them "
                          "or none, one round of rules per switch; slices that exist must have the same spec")
@@ -25,7 +26,8 @@ def register(sub: Subparsers) -> None:
     spec = sub.add_parser("spec", help="slice spec files").add_subparsers(dest="action", required=True)
     sc = spec.add_parser("check", help="validate spec files as the controller would, without one: "
                          "every problem with its file, spec and field path; exit 0 if all are valid, 2 if not")
-    sc.add_argument("files", nargs="+", metavar="FILE", help="YAML spec files ('-' for stdin)")
+    sc.add_argument("files", nargs="+", metavar="PATH", help="YAML spec files, directories (their "
+                    "*.yaml and *.yml) or '-' for stdin")
     sc.add_argument("--topology", help="also check sites, ports, regions, capacity and latency floors "
                     "against this topology (built-in name, .yaml or .graphml)")
     sc.set_defaults(func=cmd_spec_check)
@@ -43,7 +45,8 @@ def register(sub: Subparsers) -> None:
     add_client_options(de)
     de.set_defaults(func=cmd_delete)
     _register_moves(sub)
-    wa = sub.add_parser("watch", help="stream slice events until Ctrl-C")
+    wa = sub.add_parser("watch", help="stream slice events until Ctrl-C (-o json: one JSON object a "
+                        "line; -o yaml: one document each)")
     wa.add_argument("name", nargs="?", default="")
     add_client_options(wa)
     wa.set_defaults(func=cmd_watch)
@@ -75,12 +78,16 @@ def _register_moves(sub: Subparsers) -> None:
 def cmd_spec_check(args: argparse.Namespace) -> int:
     """Every spec of every file checked as the controller would, without one: one line per
     valid spec on stdout, every problem on stderr."""
-    from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs
+    from slicectl.specfiles import SpecFileError, check_docs, read_spec_docs, spec_paths
     from topologies import load
 
     topology = load(args.topology) if args.topology else None
     problems, valid = [], 0
-    for path in args.files:
+    try:
+        paths = spec_paths(args.files)
+    except SpecFileError as e:
+        problems, paths = e.lines, []
+    for path in paths:
         try:
             specs = check_docs(read_spec_docs(path), topology)
         except SpecFileError as e:
@@ -91,7 +98,8 @@ def cmd_spec_check(args: argparse.Namespace) -> int:
             standbys = sum(1 for e in s.endpoints if e.standby)
             print(f"{path}: {s.name}: ok ({len(s.endpoints)} endpoints"
                   + (f", {standbys} with a standby" if standbys else "")
-                  + f", {s.bandwidth_mbps:g} Mbit/s, priority {s.priority}, protection {s.protection})")
+                  + f", {s.bandwidth_mbps:g} Mbit/s, priority {s.priority}, protection {s.protection}"
+                  + (", tenant: the caller's)" if not s.tenant else ")"))
     for line in problems:
         print(line, file=sys.stderr)
     against = f" against {topology.name}" if topology else " (no topology: sites and ports not checked)"
@@ -104,11 +112,7 @@ def cmd_spec_check(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int | None:
     """Create or update the slices of the files (one CreateSlices with ``--batch``)."""
     from slicectl import client
-    slices = (client.create_batch if args.batch else client.apply)(server(args), *args.file)
-    if args.output == "table":
-        print(client.slice_rows(slices))
-    else:
-        print(client.render([client.as_data(s) for s in slices], args.output))
+    show_slices((client.create_batch if args.batch else client.apply)(server(args), *args.file), args.output)
 
 
 @client_command
@@ -136,10 +140,7 @@ def cmd_list(args: argparse.Namespace) -> int | None:
         token = page.next_page_token
         if not token:
             break
-    if args.output == "table":
-        print(client.slice_rows(slices) if slices else "no slices")
-    else:
-        print(client.render([client.as_data(s) for s in slices], args.output))
+    show_slices(slices, args.output, empty="no slices")
 
 
 @client_command
@@ -196,10 +197,14 @@ def cmd_watch(args: argparse.Namespace) -> int | None:
     from slicectl import client
     try:
         for ev in client.watch(server(args), args.name):
-            if args.output == "table":
-                when = ev.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
+            if args.output in ("table", "wide"):
+                at = ev.time.ToDatetime()
+                when = (at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC" if args.output == "wide"
+                        else at.strftime("%H:%M:%S.%f")[:-3])
                 print(f"{when}  {ev.slice:<24} {ev.kind:<18} {STATE_NAMES.get(ev.state, '-'):<10} {ev.reason}",
                       flush=True)
+            elif args.output == "yaml":
+                print("---\n" + client.render(client.as_data(ev), "yaml"), flush=True)
             else:
                 print(json.dumps(client.as_data(ev)), flush=True)
     except KeyboardInterrupt:

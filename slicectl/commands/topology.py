@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from slicectl.commands.common import EXIT_OK, Subparsers, add_client_options, client_command, server, show
+from slicectl.commands.common import (EXIT_OK, OUTPUTS, Subparsers, add_client_options, client_command, server,
+                                      show)
 
 
 def register(sub: Subparsers) -> None:
@@ -17,8 +18,11 @@ def register(sub: Subparsers) -> None:
     topo = topo_p.add_subparsers(dest="action", required=False)
     show_p = topo.add_parser("show", help="load a topology and print its sites, links and "
                              "what was guessed")
-    show_p.add_argument("topology")
-    show_p.add_argument("--json", action="store_true")
+    show_p.add_argument("topology", help="built-in name, .yaml or .graphml file")
+    show_p.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
+                        help="table (default; wide: the same), json or yaml")
+    show_p.add_argument("--json", dest="output", action="store_const", const="json", default=argparse.SUPPRESS,
+                        help="the same as -o json")
     show_p.set_defaults(func=cmd_topology_show)
 
 
@@ -37,11 +41,13 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
     from topologies import load
 
     t = load(args.topology)
-    if args.json:
+    if args.output in ("json", "yaml"):
         from dataclasses import asdict
-        print(json.dumps({"name": t.name, "source": t.source, "warnings": list(t.warnings),
-                          "sites": [asdict(s) for s in t.sites],
-                          "links": [asdict(l) for l in t.links]}, indent=2))
+
+        import yaml
+        text = json.dumps({"name": t.name, "source": t.source, "warnings": list(t.warnings),
+                           "sites": [asdict(s) for s in t.sites], "links": [asdict(l) for l in t.links]}, indent=2)
+        print(text if args.output == "json" else yaml.safe_dump(json.loads(text), sort_keys=False).rstrip())
         return EXIT_OK
     print(f"{t.name}: {len(t.sites)} sites, {len(t.links)} links, regions {', '.join(t.regions)}")
     if t.description:

@@ -60,7 +60,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checks = verify.verify(client.stub(srv), client.stub(srv, pb_grpc.TopologyServiceStub),
                                inventory, args.names, options, progress)
     except grpc.RpcError as e:
-        raise client.explain(e, str(srv)) from None
+        raise client.explain(e, srv) from None
     if args.junit:
         with open(args.junit, "w", encoding="utf-8") as f:
             f.write(verify.to_junit(checks))

@@ -25,8 +25,10 @@ def _controller_addr(text: str) -> tuple[str, int]:
 
 def add_wan_options(p: argparse.ArgumentParser) -> None:
     """The options of every command that builds a WAN: which topology, and how it is emulated."""
-    p.add_argument("topology", help="built-in name (two-clouds, japan-intercloud, "
+    p.add_argument("topology", nargs="?", help="built-in name (two-clouds, japan-intercloud, "
                    "global-intercloud) or a .yaml / .graphml file")
+    p.add_argument("--topology", dest="topology_option", metavar="TOPOLOGY",
+                   help="the same, as an option (as `slicectl controller --topology` takes it)")
     p.add_argument("--hosts", type=int, default=None, metavar="N",
                    help="hosts per cloud/edge site (default: the topology's own, 2 per cloud)")
     p.add_argument("--delay-mechanism", choices=("auto", "netem", "relay"), default="auto",
@@ -99,13 +101,25 @@ def _register_fault(wan: Subparsers) -> None:
     fault.set_defaults(func=cmd_wan_fault)
 
 
+def wan_topology(args: argparse.Namespace) -> str:
+    """The topology a WAN command names, given as its argument or as ``--topology``
+    (people type both: the controller takes ``--topology``); TopologyError if neither, or
+    two different ones."""
+    from topologies.errors import TopologyError
+    given = {t for t in (args.topology, getattr(args, "topology_option", None)) if t}
+    if len(given) != 1:
+        raise TopologyError("give one topology, e.g. `slicectl wan up japan-intercloud` (or --topology "
+                            f"japan-intercloud){'; got ' + ' and '.join(sorted(given)) if given else ''}")
+    return given.pop()
+
+
 def make_wan(args: argparse.Namespace, probes: bool, controller: list[tuple[str, int]] | None = None) -> Wan:
     """The ``topologies.emulation.wan.Wan`` the options describe (not built yet: entering it
     builds it). Exits if ``--controller-tls`` lacks a file, before anything is built."""
     from topologies import load
     from topologies.emulation.wan import Wan
 
-    topo = load(args.topology)
+    topo = load(wan_topology(args))
     for w in topo.warnings:
         progress(f"warning: {w}")
     tls = None
