@@ -171,7 +171,7 @@ def cmd_site(args: argparse.Namespace) -> int | None:
     request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
     t = client.call(server(args), "DrainSite" if args.verb == "drain" else "UndrainSite", request,
                     kind=pb_grpc.TopologyServiceStub)
-    show(t, args.output, lambda t: site_outcome(args.verb, args.site, t.events))
+    show(t, args.output, lambda t, wide=False: site_outcome(args.verb, args.site, t.events))
 
 
 def site_outcome(verb: str, site: str, events) -> str:
