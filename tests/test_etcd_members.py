@@ -2,7 +2,7 @@
 machine): every controller instance is given every member (``etcd://A,B,C``) and goes on
 through another when its member dies; losing any one member, the etcd leader included,
 interrupts writes only briefly and needs nobody. The bound here is generous (a shared
-2-core machine); the figures are printed (`pytest -s`) and kept in README: 1.0-3.2 s,
+2-core machine); the figures are printed (`pytest -s`) and kept in README: 0.01-3.2 s,
 etcd's own election of a new leader (1-2 s with its default timeouts) included. No
 switches: the controller runs on simulated ones."""
 from __future__ import annotations
