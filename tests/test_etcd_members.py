@@ -18,6 +18,7 @@ from controller.store import StoreError
 from slicectl.etcdlocal import EtcdCluster
 from tests.fakewire import FakeWire
 from tests.test_api_batch import many
+from tests.test_cluster import wait_for
 from topologies import load
 
 JAPAN = load("japan-intercloud")
@@ -27,18 +28,8 @@ WRITE_GAP_S = 6.0   # generous: correctness, not speed (see the module text)
 @pytest.fixture
 def etcd3(tmp_path):
     with EtcdCluster(tmp_path / "etcd", members=3) as e:
-        wait_until(lambda: e.leader() is not None, 10)
+        wait_for(lambda: e.leader() is not None, 10)
         yield e
-
-
-def wait_until(predicate, timeout):
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 class Writers:
@@ -67,10 +58,10 @@ class Writers:
 
     def gap_after(self, fault) -> float:
         """Seconds from ``fault()`` until a write is accepted again."""
-        assert wait_until(self.write, 10)
+        assert wait_for(self.write, 10)
         fault()
         started = time.monotonic()
-        wait_until(self.write, 15)
+        wait_for(self.write, 15)
         return time.monotonic() - started
 
     def stop(self):
@@ -97,7 +88,7 @@ def test_losing_the_etcd_leader_or_the_member_in_use_interrupts_writes_briefly(e
         for victim in victims:
             gaps.append(w.gap_after(victim.kill))
             etcd3.restart(victim)
-            wait_until(lambda: etcd3.leader() is not None, 10)
+            wait_for(lambda: etcd3.leader() is not None, 10)
         print(f"writes interrupted for {', '.join(f'{g:.2f} s' for g in gaps)} (members killed: "
               f"{', '.join(v.name for v in victims)})")
         assert max(gaps) <= WRITE_GAP_S, gaps
