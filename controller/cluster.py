@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from controller.etcdstore import Etcd, EtcdError, _b64, put
+from controller.etcdstore import Etcd, EtcdError, _b64, delete, put
 
 log = logging.getLogger("intercloud.cluster")
 LEASE_TTL_S = 2           # etcd's shortest lease with its default heartbeat
@@ -115,9 +115,13 @@ class Cluster:
     def fence(self) -> list[dict]:
         """The compares a leader's store write carries: the leader key names this
         instance and was created at its generation (so not re-created since by anyone)."""
+        return self._held_at(self.generation)
+
+    def _held_at(self, generation: int) -> list[dict]:
+        """Compares that hold while the leader key names this instance at ``generation``."""
         return [{"key": _b64(self.leader_key), "result": "EQUAL", "target": "VALUE", "value": _b64(self.name)},
                 {"key": _b64(self.leader_key), "result": "EQUAL", "target": "CREATE",
-                 "create_revision": str(self.generation)}]
+                 "create_revision": str(generation)}]
 
     def instances(self) -> list[Instance]:
         """Every live instance, the leader marked (read from etcd: any instance answers)."""
@@ -203,20 +207,16 @@ class Cluster:
         generation, higher than any the switches have seen."""
         log.warning("the leader key still names %s (generation %d) on an old lease: releasing it",
                     self.name, created)
-        try:
-            self.etcd.txn([{"key": _b64(self.leader_key), "result": "EQUAL", "target": "VALUE",
-                            "value": _b64(self.name)},
-                           {"key": _b64(self.leader_key), "result": "EQUAL", "target": "CREATE",
-                            "create_revision": str(created)}],
-                          [{"request_delete_range": {"key": _b64(self.leader_key)}}])
-        except EtcdError as e:
-            log.warning("releasing the leader key: %s", e)
+        self._resign(created)
 
-    def _resign(self) -> None:
+    def _resign(self, generation: int | None = None) -> None:
+        """Delete the leader key if it still names this instance at ``generation`` (ours by
+        default), so another campaign can win at once instead of after the lease."""
+        held = self._held_at(self.generation if generation is None else generation)
         try:
-            self.etcd.txn(self.fence(), [{"request_delete_range": {"key": _b64(self.leader_key)}}])
+            self.etcd.txn(held, [delete(self.leader_key)])
         except EtcdError as e:
-            log.warning("resigning: %s", e)
+            log.warning("giving up the leader key: %s", e)
 
     def _step_down(self, why: str) -> None:
         if not self.generation:

@@ -156,9 +156,7 @@ class SliceController:
         cluster keeping up with what the leader wrote, or one that has just become the
         leader (controller.cluster). What the network told this instance (links and
         sites down) goes too: the switches tell the new leader again."""
-        fresh = Model(self._new_engine())
-        for name in vars(fresh):
-            setattr(self.model, name, getattr(fresh, name))
+        self.model.reset(self._new_engine())
         self.restore_problems = []
         self.network.forget()
         self.lookups.clear()

@@ -56,6 +56,13 @@ class Model:
     address_problems: dict[str, dict[str, tuple[str, float]]] = field(default_factory=dict)
     sla_flagged: set[str] = field(default_factory=set)       # slices whose SLA violation was announced
 
+    def reset(self, engine: SliceEngine) -> None:
+        """Everything forgotten, ``engine`` in place of the old one (a reload from the store:
+        the parts that hold this model keep holding it)."""
+        fresh = Model(engine)
+        for name in vars(fresh):
+            setattr(self, name, getattr(fresh, name))
+
     def slices_at(self, site: str) -> list[str]:
         """The slices whose trees (primary or backup) cross ``site``."""
         return sorted(n for n, s in self.engine.slices.items() if s.tree is not None and

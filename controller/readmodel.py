@@ -108,11 +108,6 @@ class ReadModel:
         s = self._ctl.model.engine.slices.get(name)
         return s.spec.tenant if s is not None else None
 
-    def spec_of(self, name: str):
-        """The slice's spec as admitted (None: no such slice)."""
-        s = self._ctl.model.engine.slices.get(name)
-        return s.spec if s is not None else None
-
     def slice(self, name: str) -> SliceView:
         """UnknownSlice if there is none of that name."""
         if name not in self._ctl.model.engine.slices:

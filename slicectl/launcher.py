@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 
-from slicectl.etcdlocal import EtcdProcess  # noqa: F401 (where tests and labs look for it)
 from slicectl.processes import free_port, terminate
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc

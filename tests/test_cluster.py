@@ -13,7 +13,7 @@ from controller.cluster import LEASE_TTL_S, Cluster
 from controller.core import SliceController
 from controller.etcdstore import Etcd, EtcdStore
 from controller.store import StoreError
-from slicectl.launcher import EtcdProcess
+from slicectl.etcdlocal import EtcdProcess
 from tests.fakewire import FakeWire
 from tests.test_api_batch import many
 from topologies import load

@@ -18,7 +18,8 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl import client
 from slicectl.demo import all_pairs_pass
 from slicectl.failover import Stream, host_at
-from slicectl.launcher import ControllerProcess, EtcdProcess
+from slicectl.etcdlocal import EtcdProcess
+from slicectl.launcher import ControllerProcess
 from slices.rules import slice_cookie
 from tests.rawspec import raw_spec
 from topologies import load
