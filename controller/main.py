@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from controller.settings import ProbeSettings
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
@@ -175,11 +176,27 @@ def join_cluster(url: str, name: str, api: str, topology: str):
     etcd = Etcd(url)
     prefix = f"/intercloud-slicing/{topology}/"
     cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), prefix, name, api)
-    taken = [i for i in cluster.instances() if i.name == name]
-    if taken:
-        raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")
+    _wait_name_free(cluster, name)
     cluster.join()
     return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.leading)
+
+
+def _wait_name_free(cluster, name: str) -> None:
+    """Wait until no live instance has ``name``: one restarted at once after a crash finds
+    its previous run still registered until that run's lease expires (LEASE_TTL_S), as a
+    supervisor restarting it would. ValueError if the name is still taken after that: a
+    controller that is running has it."""
+    from controller.cluster import LEASE_TTL_S
+
+    deadline = time.monotonic() + LEASE_TTL_S + 1.0
+    while True:
+        taken = [i for i in cluster.instances() if i.name == name]
+        if not taken:
+            return
+        if time.monotonic() > deadline:
+            raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at "
+                             f"{taken[0].api}) and alive: give this one another --name")
+        time.sleep(0.2)
 
 
 def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:
