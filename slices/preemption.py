@@ -71,9 +71,26 @@ def choose_victims(ledger: Ledger, slices: Mapping[str, "Slice"], placer: "PairP
     return chosen, tree, backup
 
 
+ANONYMOUS_WINNER = "preempted by a higher-priority slice"
+
+
 def outranked_by(spec: SliceSpec, doing: str = "") -> Callable[["Slice"], str]:
-    """Why a victim of ``spec`` (``doing`` something, e.g. " failing back") is preempted."""
-    return lambda v: f"preempted by {spec.name}{doing} (priority {spec.priority} > {v.spec.priority})"
+    """Why a victim of ``spec`` (``doing`` something, e.g. " failing back") is preempted.
+    A victim of another tenant is not told whose slice won (its name and priority are
+    that tenant's business): only that a higher priority did."""
+    return lambda v: (f"preempted by {spec.name}{doing} (priority {spec.priority} > {v.spec.priority})"
+                      if v.spec.tenant == spec.tenant else ANONYMOUS_WINNER)
+
+
+def preempting(spec: SliceSpec, victims: list["Slice"], lead: str = ", ") -> str:
+    """What the winner's own event says of its victims: its own tenant's by name, other
+    tenants' only counted (their names are not the winner's to know)."""
+    if not victims:
+        return ""
+    own = [v.name for v in victims if v.spec.tenant == spec.tenant]
+    others = len(victims) - len(own)
+    return lead + "preempting " + ", ".join(
+        own + ([f"{others} lower-priority slice{'s' if others > 1 else ''} of other tenants"] if others else []))
 
 
 def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> None:

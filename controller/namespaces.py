@@ -1,0 +1,41 @@
+"""Tenants' namespaces, kept at the API's edge: inside, a tenant's slice ``web`` is
+``acme/web`` (slices.spec.qualified), so two tenants may both have ``web`` and no name a
+tenant chooses can tell it whether another tenant has that name (issue 25). A tenant
+writes and reads its own names bare; an admin sees and writes full names. The engine,
+store, events and metrics know only full names, so nothing beyond this module changes.
+
+Slices an operator created with a bare name (or from before namespaces) keep it: their
+tenant reaches them by it as long as no slice of its namespace has the same name."""
+from __future__ import annotations
+
+from controller.auth import Identity
+from controller.readmodel import ReadModel
+from slices.spec import NAMESPACE_SEP, qualified
+
+
+def full_name(reads: ReadModel, who: Identity, name: str) -> str:
+    """The slice ``name`` (as ``who`` wrote it) means (call on the owner thread). A
+    tenant's bare name is in its namespace, unless it names a bare-named slice of its own;
+    a name with a ``/`` is taken as written (the spec's checks and :func:`visible` keep
+    a tenant inside its own namespace)."""
+    if who.admin or not name or NAMESPACE_SEP in name:
+        return name
+    mine = qualified(who.tenant, name)
+    if reads.tenant_of(mine) is None and reads.tenant_of(name) == who.tenant:
+        return name
+    return mine
+
+
+def shown(who: Identity, name: str) -> str:
+    """``name`` as ``who`` sees it: a tenant its own names bare, an admin every full name."""
+    if who.admin:
+        return name
+    return name.removeprefix(qualified(who.tenant, ""))
+
+
+def own_doc(reads: ReadModel, who: Identity, doc: dict) -> dict:
+    """A tenant's spec with its slice's full name (its tenant already filled in)."""
+    name = doc.get("name")
+    if who.admin or not isinstance(name, str):
+        return doc
+    return {**doc, "name": full_name(reads, who, name)}
