@@ -8,9 +8,17 @@ Slices an operator created with a bare name (or from before namespaces) keep it:
 tenant reaches them by it as long as no slice of its namespace has the same name."""
 from __future__ import annotations
 
+import re
+
 from controller.auth import Identity
+from controller.core import AlreadyExists
 from controller.readmodel import ReadModel
+from controller.tenancy import PolicyDenied
+from slices.errors import Rejected
 from slices.spec import NAMESPACE_SEP, qualified
+
+# "link a—b has 5 of 20 Mbit/s free" (slices.placement): how much others booked there
+_FREE = re.compile(r"has [0-9.e+-]+ of ([0-9.e+-]+) Mbit/s free")
 
 
 def full_name(reads: ReadModel, who: Identity, name: str) -> str:
@@ -39,3 +47,24 @@ def own_doc(reads: ReadModel, who: Identity, doc: dict) -> dict:
     if who.admin or not isinstance(name, str):
         return doc
     return {**doc, "name": full_name(reads, who, name)}
+
+
+def redacted(who: Identity, text: str) -> str:
+    """``text`` (a refusal, a slice's reason) as ``who`` may read it: a tenant is not told
+    how much of a link is free, which is what every other tenant booked there, only that
+    too little is (an admin gets the figures); its own slices are named as it names them."""
+    if who.admin:
+        return text
+    own = re.compile(rf"(?<![\w/-]){re.escape(qualified(who.tenant, ''))}(?=[a-z0-9])")   # its names bare
+    return own.sub("", _FREE.sub(r"has too little of its \1 Mbit/s free", text))
+
+
+def redacted_error(who: Identity, err: Exception) -> Exception:
+    """``err`` as ``who`` may be told it (:func:`redacted`)."""
+    if who.admin:
+        return err
+    if isinstance(err, Rejected):
+        return Rejected(err.constraint, redacted(who, err.reason), err.structural)
+    if isinstance(err, (PolicyDenied, AlreadyExists)):
+        return type(err)(redacted(who, str(err)))
+    return err

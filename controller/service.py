@@ -27,7 +27,7 @@ from controller.auth import ANYONE, Identity, caller
 from controller.core import CALL_TIMEOUT_S, SliceController
 from controller.readmodel import ReadModel
 from controller.interceptors import _Decoding, _LeaderOnly, _Timed
-from controller.namespaces import full_name, own_doc, shown
+from controller.namespaces import full_name, own_doc, redacted, redacted_error, shown
 from controller.policyapi import get_policy, set_policy
 from controller.statuses import DOMAIN, Expired, Forbidden, abort, fail
 from controller.store import StoreError
@@ -74,7 +74,7 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False, who: Identit
     on the owner thread)."""
     view = reads.slice(name)
     p = view.record
-    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(view.state, 0), reason=view.reason,
+    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(view.state, 0), reason=redacted(who, view.reason),
                    id=p.number, prefix=p.prefix)
     msg.spec.name = shown(who, p.spec.name)
     moved = dict(p.moved)
@@ -148,7 +148,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                    "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
                    "yet started is dropped")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            fail(context, e, root)
+            fail(context, redacted_error(caller(), e), root)
 
     def _spec_doc(self, request, context) -> dict:
         """The request's spec as a document; INVALID_ARGUMENT if the message carries fields
@@ -265,7 +265,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                 if (request.name and request.name not in (name, item.slice)) or not who.may_see(item.tenant):
                     continue
                 yield pb.SliceEvent(slice=name, kind=item.kind, state=STATES.get(item.state, 0),
-                                    reason=item.reason, time=timestamp(item.time))
+                                    reason=redacted(who, item.reason), time=timestamp(item.time))
         finally:
             self.ctl.unsubscribe(q)
             self.watches.leave(client)

@@ -27,12 +27,12 @@ from tests.rawspec import raw_spec
 
 
 class Tenants(Running):
-    """The API with tokens for acme, beta and the admin ops; ``as_(who)`` the metadata of
+    """The API with tokens for tenants acme, beta and nobody and the admin ops; ``as_(who)`` the metadata of
     each; ``policy``: a controller.tenancy.TenantPolicy (None: the default one)."""
 
     def __init__(self, tmp_path, policy=None):
         self.secrets, tokens = {}, []
-        for name, tenant in (("acme", "acme"), ("beta", "beta"), ("ops", None)):
+        for name, tenant in (("acme", "acme"), ("beta", "beta"), ("nobody", "nobody"), ("ops", None)):
             self.secrets[name], digest = new_secret()
             tokens.append(Token(name, tenant, tenant is None, digest))
         super().__init__(tmp_path / "store.db", authenticator=Authenticator(tokens, False, set()),
@@ -91,6 +91,7 @@ def test_a_self_declared_priority_cannot_preempt_another_tenant(tenants):
     # at the priority it may use, beta's slice does not fit and preempts nobody
     err = refused(lambda: tenants.create("beta", "grab", 50, 2, sites=("tokyo-dc", "nagoya-dc")))
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "erp" not in err.details()
+    assert "has too little of its 100 Mbit/s free" in err.details(), err.details()   # not acme's 80
     assert tenants.get("acme", "erp").state == pb.SLICE_STATE_ACTIVE
 
 
@@ -117,6 +118,26 @@ def test_with_a_grant_it_preempts_and_neither_side_learns_the_others_slice(tmp_p
         assert not any("erp" in e.reason or "acme" in e.reason or e.slice != "lifeline" for e in seen)
     finally:
         t.close()
+
+
+def test_a_slice_an_operator_grants_preempts_without_naming_either_side(tenants):
+    """An admin creates beta's lifeline slice (an operator's grant, whatever beta's policy):
+    it preempts acme's, and still neither tenant's events or state name the other's slice."""
+    tenants.create("acme", "erp", 80, 1)
+    acme_events = tenants.slices.WatchSlices(pb.WatchSlicesRequest(), metadata=tenants.as_("acme"), timeout=10)
+    beta_events = tenants.slices.WatchSlices(pb.WatchSlicesRequest(), metadata=tenants.as_("beta"), timeout=10)
+    spec = {"name": "lifeline", "tenant": "beta", "bandwidth_mbps": 50, "priority": 7,
+            "endpoints": [{"site": "tokyo-dc", "port": 2}, {"site": "nagoya-dc", "port": 2}]}
+    tenants.slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(spec)), metadata=tenants.as_("ops"), timeout=10)
+    # told it lost to a higher priority and that nothing else had room: not whose, nor how much was free
+    told = "preempted by a higher-priority slice; no room elsewhere: link tokyo-dc—tokyo-ix has too little " \
+           "of its 100 Mbit/s free; erp needs 80"
+    assert tenants.get("acme", "erp").reason == told
+    seen = events_until(acme_events, lambda e: e.kind == "preempted")
+    assert [e.reason for e in seen if e.kind == "preempted"] == [told]
+    seen = events_until(beta_events, lambda e: e.kind == "admitted")
+    assert seen[-1].slice == "lifeline" and "erp" not in seen[-1].reason, seen[-1].reason
+    assert tenants.get("beta", "lifeline").spec.priority == 7
 
 
 def test_an_endpoint_in_use_by_another_tenant_is_not_named(tenants):
