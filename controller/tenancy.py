@@ -35,7 +35,7 @@ from typing import Callable, Iterable
 
 import yaml
 
-from slices.spec import DEFAULT_PRIORITY, SliceSpec
+from slices.spec import DEFAULT_PRIORITY, MAX_TENANT_CHARS, SliceSpec
 from topologies.model import Topology
 
 log = logging.getLogger("intercloud.policy")
@@ -144,10 +144,17 @@ def parse_policy(doc, source: str, topology: Topology) -> Policy:
         raise PolicyError(f"{source}: tenants: must map each tenant to its limits")
     out = {}
     for tenant, limits in tenants.items():
-        if not isinstance(tenant, str) or not tenant.strip():
-            raise PolicyError(f"{source}: tenants: {tenant!r} is not a tenant name")
+        if not _is_tenant(tenant):
+            raise PolicyError(f"{source}: tenants: {str(tenant)[:100]!r} is not a tenant name "
+                              f"(1-{MAX_TENANT_CHARS} printable characters)")
         out[tenant] = parse_limits(limits, f"{source}: tenants.{tenant}", topology, default)
     return Policy(default, out)
+
+
+def _is_tenant(name) -> bool:
+    """A tenant name as a slice spec allows it (slices.spec)."""
+    return isinstance(name, str) and name == name.strip() and 0 < len(name) <= MAX_TENANT_CHARS \
+        and name.isprintable()
 
 
 def check(limits: Limits, tenant: str, specs: Iterable[SliceSpec], held: Iterable[SliceSpec],
@@ -231,6 +238,9 @@ class TenantPolicy:
         if self.path is None:
             raise NoPolicyFile("this controller has no --tenant-policy file to keep a policy in; "
                                "start it with --tenant-policy FILE")
+        if tenant and not _is_tenant(tenant):
+            raise PolicyError(f"policy.tenant: {tenant[:100]!r} is not a tenant name "
+                              f"(1-{MAX_TENANT_CHARS} printable characters)")
         with self._lock:
             old = self._policy
             if not tenant:

@@ -85,12 +85,15 @@ def outranked_by(spec: SliceSpec, doing: str = "") -> Callable[["Slice"], str]:
 def preempting(spec: SliceSpec, victims: list["Slice"], lead: str = ", ") -> str:
     """What the winner's own event says of its victims: its own tenant's by name, other
     tenants' only counted (their names are not the winner's to know)."""
-    if not victims:
-        return ""
-    own = [v.name for v in victims if v.spec.tenant == spec.tenant]
+    return lead + "preempting " + victims_text(spec.tenant, victims) if victims else ""
+
+
+def victims_text(tenant: str, victims: list["Slice"]) -> str:
+    """``victims`` as ``tenant`` may be told of them: its own by name, others' counted."""
+    own = [v.name for v in victims if v.spec.tenant == tenant]
     others = len(victims) - len(own)
-    return lead + "preempting " + ", ".join(
-        own + ([f"{others} lower-priority slice{'s' if others > 1 else ''} of other tenants"] if others else []))
+    return ", ".join(own + ([f"{others} lower-priority slice{'s' if others > 1 else ''} of other tenants"]
+                            if others else []))
 
 
 def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> None:

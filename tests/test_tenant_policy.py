@@ -184,3 +184,37 @@ def test_the_controller_refuses_to_start_with_a_bad_policy_file(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "policy.yaml: tenants.acme.max_priority: must be a whole number 0-7" in r.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+def test_slicectl_policy_sets_and_shows_the_policy(policed, tmp_path, capsys):
+    from slicectl.cli import main
+
+    ops = tmp_path / "ops.token"
+    ops.write_text(policed.secrets["ops"])
+    client = ["--server", policed.addr, "--token-file", str(ops)]
+    assert main(["policy", "set", "beta", "--max-priority", "7", "--region", "JP", *client]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split() == ["beta", "7", "-", "-", "-", "region", "JP"], out
+    assert main(["policy", "get", *client]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == ["(default)", "acme", "beta"]
+    assert main(["policy", "remove", "acme", *client]) == 0
+    assert "the default policy applies" in capsys.readouterr().out
+    beta = tmp_path / "beta.token"
+    beta.write_text(policed.secrets["beta"])
+    assert main(["policy", "set", "beta", "--max-priority", "7", "--server", policed.addr,
+                 "--token-file", str(beta)]) == 1
+    assert "set by admins" in capsys.readouterr().err
+
+
+def test_the_readmes_policy_example_is_a_valid_policy():
+    import re
+
+    from controller.tenancy import parse_policy
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**Tenant policy: priority is granted"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    policy = parse_policy(yaml.safe_load(example), "README.md", JAPAN)
+    assert policy.default.max_priority == 3 and policy.limits("ministry-of-health").max_priority == 7
