@@ -15,7 +15,7 @@ from controller.core import AlreadyExists
 from controller.readmodel import ReadModel
 from controller.tenancy import PolicyDenied
 from slices.errors import Rejected
-from slices.spec import NAMESPACE_SEP, qualified
+from slices.spec import NAME_RE, qualified
 
 # "link a—b has 5 of 20 Mbit/s free" (slices.placement): how much others booked there
 _FREE = re.compile(r"has [0-9.e+-]+ of ([0-9.e+-]+) Mbit/s free")
@@ -24,9 +24,9 @@ _FREE = re.compile(r"has [0-9.e+-]+ of ([0-9.e+-]+) Mbit/s free")
 def full_name(reads: ReadModel, who: Identity, name: str) -> str:
     """The slice ``name`` (as ``who`` wrote it) means (call on the owner thread). A
     tenant's bare name is in its namespace, unless it names a bare-named slice of its own;
-    a name with a ``/`` is taken as written (the spec's checks and :func:`visible` keep
-    a tenant inside its own namespace)."""
-    if who.admin or not name or NAMESPACE_SEP in name:
+    a name with a ``/`` is taken as written (the spec's checks, and the service's
+    visibility check, keep a tenant inside its own namespace)."""
+    if who.admin or not NAME_RE.match(name):   # a full name, or one no slice can have: as written
         return name
     mine = qualified(who.tenant, name)
     if reads.tenant_of(mine) is None and reads.tenant_of(name) == who.tenant:

@@ -223,3 +223,32 @@ def test_metrics_over_tls_want_a_client_certificate_when_the_api_does(tmp_path):
     finally:
         server.shutdown()
     assert metrics_tls() is None     # a plaintext API: plaintext metrics (loopback only, or --insecure)
+
+
+def test_an_update_onto_another_tenants_endpoint_is_not_told_whose(tenants):
+    tenants.create("acme", "acme-a", 5, 1)
+    tenants.create("beta", "b", 5, 2)
+    spec = {"name": "b", "bandwidth_mbps": 5, "endpoints": [{"site": "tokyo-dc", "port": 2},
+                                                             {"site": "osaka-dc", "port": 1}]}
+    err = refused(lambda: tenants.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(spec)),
+                                                     metadata=tenants.as_("beta"), timeout=10))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "endpoint osaka-dc:1 is in use by another tenant's slice" in err.details() and "acme" not in err.details()
+
+
+def test_the_engines_texts_name_only_the_winners_own_tenants_slices():
+    """slices.preemption: what a victim and the winner are told (also used by repair,
+    failback and drain)."""
+    from types import SimpleNamespace as S
+
+    from slices.preemption import outranked_by, preempting, victims_text
+
+    winner = S(name="acme/big", tenant="acme", priority=7)
+    mine, theirs = S(name="acme/small", spec=S(tenant="acme", priority=1)), S(name="beta/web", spec=S(
+        tenant="beta", priority=2))
+    why = outranked_by(winner)
+    assert why(mine) == "preempted by acme/big (priority 7 > 1)"
+    assert why(theirs) == "preempted by a higher-priority slice"
+    assert preempting(winner, [mine, theirs]) == ", preempting acme/small, 1 lower-priority slice of other tenants"
+    assert victims_text("acme", [theirs, theirs]) == "2 lower-priority slices of other tenants"
+    assert preempting(winner, []) == ""
