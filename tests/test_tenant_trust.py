@@ -95,6 +95,20 @@ def test_a_self_declared_priority_cannot_preempt_another_tenant(tenants):
     assert tenants.get("acme", "erp").state == pb.SLICE_STATE_ACTIVE
 
 
+def test_the_highest_priority_a_tenant_may_claim_displaces_only_its_own_slices(tenants):
+    """The issue's case below the grant: acme's slice at priority 1, beta's at 3 (what
+    every tenant may use): beta preempts nobody of acme's, while acme's own priority-3
+    slice may displace acme's priority-1 one (slices.preemption: other tenants' slices
+    only from priority 4, which only a policy grants)."""
+    tenants.create("acme", "batch", 80, 1, priority=1)
+    err = refused(lambda: tenants.create("beta", "grab", 50, 2, sites=("tokyo-dc", "nagoya-dc")))
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "batch" not in err.details(), err.details()
+    assert tenants.get("acme", "batch").state == pb.SLICE_STATE_ACTIVE
+    made = tenants.create("acme", "urgent", 50, 2, sites=("tokyo-dc", "nagoya-dc"))
+    assert made.state == pb.SLICE_STATE_ACTIVE, made.reason
+    assert tenants.get("acme", "batch").state == pb.SLICE_STATE_PREEMPTED
+
+
 def test_with_a_grant_it_preempts_and_neither_side_learns_the_others_slice(tmp_path):
     """Granted priority 7 (the policy file), beta's slice preempts acme's; acme is told
     "preempted by a higher-priority slice", beta that it preempted a slice of another
