@@ -41,7 +41,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         stats_interval_s: float = STATS_INTERVAL_S, security: dict | None = None,
         watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
         max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
-        openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None) -> int:
+        openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None,
+        tenant_policy: str | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -55,7 +56,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     ``cert``, ``key``, ``ca`` files: switches connect over TLS with certificates the CA
     signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT``: the state
     is in etcd instead of ``store_path``, and this is one instance (``name``) of a cluster
-    (controller.cluster)."""
+    (controller.cluster). ``tenant_policy``: the YAML file of what each tenant may use
+    (controller.tenancy; None: the default policy, and SetTenantPolicy is refused)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -66,17 +68,25 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
     credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
     from controller.auth import check_exposure
-    of_warning = check_exposure("OpenFlow", of_host, bool(openflow_tls), bool((security or {}).get("insecure")))
-    warnings = warnings + ([of_warning] if of_warning else [])
+    insecure = bool((security or {}).get("insecure"))
+    of_warning = check_exposure("OpenFlow", of_host, bool(openflow_tls), insecure)
+    metrics_protection = metrics_tls(**(security or {}))
+    metrics_warning = check_exposure("the metrics (--metrics)", _split(metrics_addr, "--metrics")[0],
+                                     metrics_protection is not None, insecure) if metrics_addr else None
+    warnings = warnings + [w for w in (of_warning, metrics_warning) if w]
     for what, (host, port) in addresses:
         _check_free(what, host, port)
     from topologies import load
 
+    from controller.tenancy import TenantPolicy
+
     topology = load(topology_name)
+    policy = TenantPolicy(topology, tenant_policy)    # PolicyError (a ValueError): one line, exit 2
     cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name)
     settings = _settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
                          max_slices_per_tenant)
-    api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings}
+    api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings,
+           "policy": policy, "metrics_tls": metrics_protection}
     _serve(topology, store, settings, cluster, api, openflow_args(of_host, of_port, openflow_tls), metrics_addr,
            openflow_addr)
     # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
@@ -145,10 +155,10 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
             logging.getLogger("intercloud.api").warning(warning)
         server = serve(wiring.controller, api["address"], metrics.api_seconds if metrics else None,
                        api["credentials"], api["authenticator"], WatchLimits(*settings.watch_limits), cluster,
-                       wiring.leadership.leads, reads=wiring.reads)
+                       wiring.leadership.leads, reads=wiring.reads, policy=api["policy"])
         stoppers.append(lambda: server.stop(grace=1))
         if metrics:
-            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
+            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics"), api["metrics_tls"]).shutdown)
         log.info("controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
                  topology.name, len(topology.sites), len(wiring.reads.call(wiring.reads.names)), store.path,
                  api["address"], openflow_addr)
@@ -244,6 +254,17 @@ def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = N
         warnings.append("the gRPC API has no client authentication (--client-ca or --tokens): every caller "
                         "may do everything")
     return credentials, authenticator, warnings
+
+
+def metrics_tls(tls_cert: str | None = None, tls_key: str | None = None, client_ca: str | None = None,
+                **_other) -> dict | None:
+    """How /metrics is protected: as the API is (its certificate, and its client CA when
+    clients need certificates), or not at all when the API is plaintext (then only on
+    loopback, unless --insecure: controller.auth.check_exposure). Bearer tokens are the
+    API's alone: Prometheus scrapes with a client certificate."""
+    if not tls_cert or not tls_key:
+        return None
+    return {"cert": tls_cert, "key": tls_key, "client_ca": client_ca}
 
 
 def _read_pem(path: str | None, what: str) -> bytes | None:

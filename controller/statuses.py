@@ -11,6 +11,7 @@ from grpc_status import rpc_status
 
 from controller.core import AlreadyExists, NotConnected, SwitchRefused
 from controller.store import StoreError
+from controller.tenancy import NoPolicyFile, PolicyDenied, PolicyError
 from slices.errors import Rejected, SpecError, UnknownSlice
 
 log = logging.getLogger("intercloud.api")
@@ -49,8 +50,12 @@ def fail(context, err: Exception, root: str = "spec") -> None:
                error_details_pb2.ResourceInfo(resource_type="Slice", resource_name=str(err.args[0])[:MAX_DETAIL]))
     elif isinstance(err, Expired):
         abort(context, code_pb2.DEADLINE_EXCEEDED, str(err))
-    elif isinstance(err, Forbidden):
-        abort(context, code_pb2.PERMISSION_DENIED, str(err))
+    elif isinstance(err, (Forbidden, PolicyDenied)):
+        abort(context, code_pb2.PERMISSION_DENIED, str(err)[:MAX_DETAIL])
+    elif isinstance(err, PolicyError):
+        abort(context, code_pb2.INVALID_ARGUMENT, str(err)[:MAX_DETAIL])
+    elif isinstance(err, NoPolicyFile):
+        abort(context, code_pb2.FAILED_PRECONDITION, str(err))
     elif isinstance(err, AlreadyExists):
         abort(context, code_pb2.ALREADY_EXISTS, str(err))
     elif isinstance(err, NotConnected):

@@ -46,6 +46,14 @@ DEFAULT_PRIORITY = 3
 PROTECTIONS = ("none", "link", "site", "region")
 DEFAULT_PROTECTION = "none"
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# A slice's full name is TENANT/NAME (tenants' namespaces: two tenants may both have "web");
+# a bare NAME is a slice an operator named outside any namespace (as before namespaces).
+NAMESPACE_SEP = "/"
+
+
+def qualified(tenant: str, name: str) -> str:
+    """The full name of a tenant's slice ``name`` in its namespace."""
+    return f"{tenant}{NAMESPACE_SEP}{name}"
 MAX_TENANT_CHARS = 128
 FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
           "allowed_regions", "protection")
@@ -207,10 +215,11 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     if not isinstance(doc, Mapping):
         raise SpecError([("", f"a slice spec must be a mapping, got {type(doc).__name__}")])
     c.unknown_fields(doc, FIELDS)
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    name, tenant = doc.get("name"), doc.get("tenant")
+    if not isinstance(name, str) or not NAME_RE.match(name.rpartition(NAMESPACE_SEP)[2]):
         c.bad("name", f"must be 1-63 lowercase letters, digits or '-', got {_shown(name)}")
-    tenant = doc.get("tenant")
+    elif NAMESPACE_SEP in name and name.rpartition(NAMESPACE_SEP)[0] != str(tenant).strip():
+        c.bad("name", f"a qualified name is TENANT/NAME of the slice's own tenant, got {_shown(name)}")
     if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_CHARS \
             or not tenant.isprintable():
         c.bad("tenant", f"must be 1-{MAX_TENANT_CHARS} printable characters, got {_shown(tenant)}")

@@ -92,8 +92,11 @@ def _add_security_options(sec: argparse._ArgumentGroup) -> None:
                      "this CA signed")
     sec.add_argument("--max-slices-per-tenant", type=int, default=MAX_SLICES_PER_TENANT, metavar="N",
                      help="a tenant may hold at most N slices; 0: no quota (default: %(default)s)")
-    sec.add_argument("--insecure", action="store_true", help="allow a plaintext API on an address other "
-                     "machines can reach")
+    sec.add_argument("--tenant-policy", metavar="FILE", help="what each tenant may use: highest priority, "
+                     "Mbit/s per slice and in total, slices, sites or regions (YAML; README: Tenant policy); "
+                     "SetTenantPolicy writes it. Default: tenants use priority 3 at most")
+    sec.add_argument("--insecure", action="store_true", help="allow a plaintext API (and metrics) on an address "
+                     "other machines can reach")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -135,6 +138,6 @@ def cmd_controller(args: argparse.Namespace) -> int:
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
                    probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease,
                    args.stats_interval, security, (args.max_watches, args.max_watches_per_client),
-                   args.max_slices_per_tenant, openflow_tls, args.cluster, args.name)
+                   args.max_slices_per_tenant, openflow_tls, args.cluster, args.name, args.tenant_policy)
     except ValueError as e:
         return fail(e)
