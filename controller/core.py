@@ -122,6 +122,10 @@ class SliceController:
         self.network.switch_joined(site)
         self.network.switch_connected(site)
 
+    def ports_read(self, site: str, ports: dict[int, bool]) -> None:
+        """``site``'s ports as its switch described them on connecting (port -> up)."""
+        self.network.ports_read(site, ports)
+
     def switch_disconnected(self, site: str) -> None:
         self.network.switch_disconnected(site)
 

@@ -2,7 +2,11 @@
 rule changes pushed phase by phase, each closed by a barrier per switch and waited for;
 reads of a switch's flows, groups and meters for an audit; counters. A switch that does
 not answer is waited for once, then not again until one of its barrier replies shows it
-is back, so it delays only the requests that need it.
+is back, so it delays only the requests that need it. A switch that has just connected
+is not waited for at all until it has answered once (a barrier, on the thread that reads
+it: controller.network): completing the handshake proves nothing, and a switch that
+never answers after it, reconnecting over and over, would otherwise hold the owner
+thread for a timeout on every connection.
 
 The os-ken app (controller.app) hands it the connections and the replies; it keeps who
 waits for which reply (by switch and transaction id)."""
@@ -36,6 +40,8 @@ class _Waiter:
 class SwitchChannels:
     """The connected switches by site, and the replies awaited from them."""
 
+    reads_wait = True   # read() waits for a switch: controller.network reads off the owner thread
+
     def __init__(self, topology: Topology, metrics=None):
         self.topology = topology
         self.site_of = {s.dpid: s.name for s in topology.sites}
@@ -47,18 +53,25 @@ class SwitchChannels:
         # connected switches that stopped answering (site -> since when): nobody waits for
         # them until one of their barrier replies shows they are back
         self._unresponsive: dict[str, float] = {}
+        # connected switches that have not answered anything yet (site -> since when, and
+        # the event set once one of their barriers is answered or they go)
+        self._proving: dict[str, tuple[float, threading.Event]] = {}
 
     def attach(self, site: str, dp) -> None:
         """``dp`` is ``site``'s connection now; it has just answered the handshake."""
         self.dps[site] = dp
         with self._lock:
             self._unresponsive.pop(site, None)
+            self._proving[site] = (time.monotonic(), threading.Event())
 
     def detach(self, site: str, dp) -> None:
         """``site``'s connection died: whoever waits for its answers stops waiting."""
         del self.dps[site]
         with self._lock:
             self._unresponsive.pop(site, None)
+            proving = self._proving.pop(site, None)
+        if proving is not None:
+            proving[1].set()
         self._release(dp.id)
 
     def answered_barrier(self, dpid: int, xid: int) -> float | None:
@@ -66,7 +79,11 @@ class SwitchChannels:
         self._resolve(dpid, xid, None, last=True)
         site = self.site_of.get(dpid)
         with self._lock:
-            return self._unresponsive.pop(site, None)
+            proving = self._proving.pop(site, None)
+            since = self._unresponsive.pop(site, None)
+        if proving is not None:
+            proving[1].set()
+        return since
 
     def error(self, dpid: int, xid: int, text: str) -> None:
         """An OpenFlow error: the request it answers failed and gets no other reply."""
@@ -117,17 +134,42 @@ class SwitchChannels:
                 _close(known)
         threading.Thread(target=challenge, name=f"challenge-{site}", daemon=True).start()
 
-    def _hung(self, site: str) -> SwitchProblem | None:
-        """The problem of a switch known not to answer, after nudging it with a barrier
-        (its reply will say it is back); None for a switch that answers."""
+    def _silent(self, site: str) -> bool:
+        """Whether ``site``'s switch is not waited for: known not to answer, or connected
+        and not answered yet."""
         with self._lock:
-            since = self._unresponsive.get(site)
-        if since is None:
+            return site in self._unresponsive or site in self._proving
+
+    def _hung(self, site: str) -> SwitchProblem | None:
+        """The problem of a switch known not to answer or not answered yet, after nudging
+        it with a barrier (its reply will say it answers); None for a switch that answers."""
+        with self._lock:
+            since, connected = self._unresponsive.get(site), self._proving.get(site, (None,))[0]
+        if since is None and connected is None:
             return None
         dp = self.dps.get(site)
         if dp is not None:
             dp.send_msg(dp.ofproto_parser.OFPBarrierRequest(dp))
+        if since is None:
+            return SwitchProblem(UNCONFIRMED, f"connected {time.monotonic() - connected:.0f} s ago and has not "
+                                              "answered the controller yet")
         return SwitchProblem(UNCONFIRMED, f"not answering the controller for {time.monotonic() - since:.0f} s")
+
+    def _prove(self, site: str, dp) -> bool:
+        """Whether ``site``'s switch, connected and not answered yet, answers a barrier
+        within READ_TIMEOUT_S (its reply ends the proving: answered_barrier). Waits: never
+        on the owner thread."""
+        with self._lock:
+            proving = self._proving.get(site)
+        if proving is None:
+            return True
+        barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+        w = self._request(dp, barrier)
+        proved = proving[1].wait(READ_TIMEOUT_S)   # this barrier or any other answered, or the switch gone
+        self._forget(dp, [(barrier.xid, w)])
+        if not proved:
+            self._gave_up_on(site, f"no answer within {READ_TIMEOUT_S:g} s of connecting")
+        return proved and self.dps.get(site) is dp
 
     def _gave_up_on(self, site: str, what: str) -> None:
         with self._lock:
@@ -209,7 +251,7 @@ class SwitchChannels:
                 sent = True
             phase_sent = time.monotonic()
             for site, (dp, first_xid, barrier, w) in pending.items():
-                if site in self._unresponsive:   # sent, but nobody waits for it
+                if self._silent(site):   # sent, but nobody waits for it
                     problems[site] = self._hung(site)
                 elif not w.done.wait(BARRIER_TIMEOUT_S):
                     problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
@@ -226,8 +268,10 @@ class SwitchChannels:
         return problems
 
     def read(self, site: str):
+        """What ``site``'s switch holds (None: not connected, or not answering). Waits up
+        to READ_TIMEOUT_S for the switch to answer: callers keep it off the owner thread."""
         dp = self.dps.get(site)
-        if dp is None or self._hung(site):
+        if dp is None or not self._prove(site, dp) or self._hung(site):
             return None
         ofp, parser = dp.ofproto, dp.ofproto_parser
         reqs = [parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
@@ -276,7 +320,9 @@ class SwitchChannels:
         meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id) if slice_id else ofp.OFPM_ALL)
         waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
         for _r, w in waiters:
-            w.done.wait(READ_TIMEOUT_S)
+            if not w.done.wait(READ_TIMEOUT_S) and not w.lost:
+                self._gave_up_on(site, f"no answer to a counters read within {READ_TIMEOUT_S:g} s")
+                break
         self._forget(dp, [(r.xid, w) for r, w in waiters])
         out: dict[int, dict[str, int]] = {}
         for f in waiters[0][1].body:

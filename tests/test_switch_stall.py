@@ -1,0 +1,97 @@
+"""Issue 25, "Why" row 3: a switch that completes the OpenFlow handshake and then answers
+nothing must not stall the API. The real controller process; a fake switch over TCP
+(tests/tcpswitch.py) on tokyo-dc's dpid reconnects every second for ~10 s, silent after
+each handshake, while a client calls GetTopology as fast as it can: p99 under 100 ms.
+Before the fix the owner thread waited for the silent switch's read on every connection
+(until the connection died: here ~1 s), and GetTopology waited with it."""
+from __future__ import annotations
+
+import threading
+import time
+
+from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.launcher import ControllerProcess
+from tests.tcpswitch import TcpSwitch, wait_for
+from tests.test_openflow_connections import wait_listening
+
+SECONDS = 10.0
+P99_LIMIT_S = 0.100
+
+
+def _reconnect_silently(of_port: int, stop: threading.Event, connections: list) -> None:
+    while not stop.is_set():
+        s = TcpSwitch(of_port, dpid=1, ports={1: True, 2: True, 3: True}, answers="none").connect()
+        connections.append(s)
+        stop.wait(1.0)
+        s.close()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def test_a_silent_switch_reconnecting_every_second_does_not_slow_get_topology(tmp_path):
+    with ControllerProcess("two-clouds", tmp_path / "store.db", tmp_path / "controller.log",
+                           ("--no-probes", "--stats-interval", "0")) as ctl:
+        wait_listening(ctl.of)
+        assert wait_for(lambda: _get(ctl) is not None, 30)
+        stop, connections, latencies = threading.Event(), [], []
+        switch = threading.Thread(target=_reconnect_silently, args=(ctl.of, stop, connections), daemon=True)
+        switch.start()
+        wait_for(lambda: connections, 10)
+        end = time.monotonic() + SECONDS
+        while time.monotonic() < end:
+            started = time.monotonic()
+            _get(ctl, deadline=5)
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.01)
+        stop.set()
+        switch.join(5)
+        log = (tmp_path / "controller.log").read_text()
+    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    print(f"silent switch, {len(connections)} connections in {SECONDS:g} s: GetTopology x{len(latencies)} "
+          f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert len(connections) >= 8, "the fake switch did not keep reconnecting"
+    assert "tokyo-dc" in log and "connected" in log
+    assert p99 < P99_LIMIT_S, f"GetTopology p99 {p99 * 1000:.0f} ms with a silent switch reconnecting"
+
+
+def _get(ctl: ControllerProcess, deadline: float = 2.0):
+    try:
+        return ctl.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=deadline)
+    except Exception:
+        return None
+
+
+def test_a_switch_connected_but_not_answered_yet_delays_no_request_and_says_why(tmp_path, monkeypatch):
+    """The same on simulated switches (tests/ofswitch.py): sendai-dc reconnects and answers
+    nothing. A request across it is not held for a barrier timeout; its slice is degraded
+    naming the switch that has not answered; once the switch answers, it is repaired and
+    the slice is active."""
+    import controller.switches
+    from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER
+
+    from tests.ofswitch import SimDatapath
+    from tests.test_ofwire import MEDICAL, Network, site_ports
+
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(controller.switches, "READ_TIMEOUT_S", 30.0)
+    net = Network(tmp_path)
+    try:
+        net.event(net.dps["sendai-dc"], DEAD_DISPATCHER)
+        silent = SimDatapath(net.switches["sendai-dc"], net.app, site_ports("sendai-dc"))
+        silent.answers = False
+        started = time.monotonic()
+        net.app._state_change(type("Ev", (), {"datapath": silent, "state": MAIN_DISPATCHER})())
+        net.ctl.call(lambda: None)
+        net.create(MEDICAL)                                  # across sendai-dc
+        assert time.monotonic() - started < 1.0, "the owner waited for a switch that never answered"
+        st = net.ctl.states["medical"]
+        assert st.state == "degraded" and "sendai-dc: connected 0 s ago and has not answered" in st.reason, st
+        silent.answers = True                               # it answers the next barrier
+        net.ctl.call(net.ctl.audit_switches)
+        net.settle()
+        assert net.ctl.states["medical"].state == "active" and net.held() == net.planned()
+    finally:
+        net.close()
