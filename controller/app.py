@@ -52,6 +52,8 @@ class SlicingApp(app_manager.OSKenApp):
                 log.warning("switch dpid 0x%016x is not in topology %s: ignored (known dpids: %s)",
                             dp.id, self.topology.name, ", ".join(f"{d:#x}" for d in sorted(self.site_of)))
                 return
+            if not self.channels.claim(site, dp):
+                return
             known = self.channels.dps.get(site)
             if known is not None and known is not dp:
                 self.channels.refuse_second(site, known, dp)

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from controller import ofwire
+from controller.identity import SwitchAddresses
 from controller.model import ABSENT, REFUSED, UNCONFIRMED, SwitchProblem
 from slices.compiler import Changes, change_phases
 from slices.rules import (COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY,
@@ -42,8 +43,10 @@ class SwitchChannels:
 
     reads_wait = True   # read() waits for a switch: controller.network reads off the owner thread
 
-    def __init__(self, topology: Topology, metrics=None):
+    def __init__(self, topology: Topology, metrics=None, address_grace_s: float | None = None):
         self.topology = topology
+        # plaintext OpenFlow: each dpid's address (controller.identity); None: not bound
+        self.addresses = SwitchAddresses(address_grace_s) if address_grace_s is not None else None
         self.site_of = {s.dpid: s.name for s in topology.sites}
         self.metrics = metrics      # controller.metrics.Metrics, or None
         self.dps: dict[str, object] = {}
@@ -64,9 +67,26 @@ class SwitchChannels:
             self._unresponsive.pop(site, None)
             self._proving[site] = (time.monotonic(), threading.Event())
 
+    def claim(self, site: str, dp) -> bool:
+        """Whether ``dp`` may be ``site``'s switch as far as its address goes (plaintext
+        OpenFlow: controller.identity); a refused one is logged, counted and closed."""
+        address = getattr(dp, "address", None)
+        why = self.addresses.claim(site, address[0] if isinstance(address, tuple) else None, time.monotonic()) \
+            if self.addresses is not None else None
+        if why is None:
+            return True
+        log.error("switch %s: a connection claims dpid 0x%016x from %s, but the dpid is %s", site, dp.id,
+                  address[0], why)
+        if self.metrics is not None:
+            self.metrics.address_conflicts.labels(site).inc()
+        _close(dp)
+        return False
+
     def detach(self, site: str, dp) -> None:
         """``site``'s connection died: whoever waits for its answers stops waiting."""
         del self.dps[site]
+        if self.addresses is not None:
+            self.addresses.gone(site, time.monotonic())
         with self._lock:
             self._unresponsive.pop(site, None)
             proving = self._proving.pop(site, None)

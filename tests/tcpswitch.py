@@ -38,18 +38,23 @@ class TcpSwitch:
     replies, "none": nothing but echoes). :meth:`connect` returns once the controller
     has asked for the port descriptions and been answered."""
 
-    def __init__(self, of_port: int, dpid: int, ports: dict[int, bool] | None = None, answers: str = "all"):
+    def __init__(self, of_port: int, dpid: int, ports: dict[int, bool] | None = None, answers: str = "all",
+                 source: str = "127.0.0.1"):
         self.of_port, self.dpid, self.ports, self.answers = of_port, dpid, dict(ports or {}), answers
+        self.source = source     # another loopback address (127.0.0.2) is another machine to the controller
         self.sock: socket.socket | None = None
         self.received: list[int] = []          # message types, in arrival order
         self.handshaken = threading.Event()
         self.closed = threading.Event()
 
     def connect(self, timeout: float = 10.0) -> "TcpSwitch":
-        self.sock = socket.create_connection(("127.0.0.1", self.of_port), timeout=timeout)
+        """Connect and complete the handshake (TimeoutError if the controller does not:
+        a refused switch's connection is closed, :attr:`closed`)."""
+        self.sock = socket.create_connection(("127.0.0.1", self.of_port), timeout=timeout,
+                                             source_address=(self.source, 0))
         self.sock.sendall(message(HELLO, 1))
         threading.Thread(target=self._serve, daemon=True, name=f"tcpswitch-{self.dpid:x}").start()
-        if not self.handshaken.wait(timeout):
+        if not self.handshaken.wait(timeout) and not self.closed.is_set():
             raise TimeoutError("the controller did not finish the OpenFlow handshake")
         return self
 
