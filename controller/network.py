@@ -63,7 +63,7 @@ class NetworkEvents:
         for port, up in sorted(ports.items()):
             self.port_changed(site, port, up)
 
-    def refresh(self, site: str, tries: int = 3) -> None:
+    def refresh(self, site: str, tries: int = 10) -> None:
         """Read ``site``'s switch and send it the difference with the plan. On the running
         owner, with a wire whose reads wait for switches (``reads_wait``), the read is made
         on a thread of its own and only the repair queues for the owner: a switch that is
@@ -96,6 +96,8 @@ class NetworkEvents:
             self.reconcile(site, found)
         elif tries > 1:
             self.refresh(site, tries - 1)
+        else:
+            log.info("switch %s: the plan kept changing while it was read; the next audit repairs it", site)
 
     def reads_done(self, timeout: float = 10.0) -> bool:
         """Wait until no read started by :meth:`refresh` is under way (tests, shutdown)."""
