@@ -89,8 +89,7 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
         if sla.delay_ms is not None:
             msg.sla.measured_delay_ms = sla.delay_ms
             msg.sla.worst_pair.CopyFrom(pb.Link(a=sla.pair[0], b=sla.pair[1]))
-    if stats and p.status == PLACED:
-        msg.stats.CopyFrom(pb.SliceStats(**reads.counters(name), collected=timestamp(time.time())))
+    if stats and p.status == PLACED:   # the counters are added off the owner thread (GetSlice)
         rate = view.rates
         if rate is not None:   # negative after a counter reset (rules reinstalled): not a rate
             msg.stats.ingress_bits_per_second = max(0.0, rate[0])
@@ -175,8 +174,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def GetSlice(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: (_visible(self.reads, who, request.name),
-                                           slice_message(self.reads, request.name, stats=True))[1])
+        msg, sources = self._run(context, lambda: (_visible(self.reads, who, request.name), (
+            slice_message(self.reads, request.name, stats=True), self.reads.counter_sources(request.name)))[1])
+        if sources is not None:   # read here, not on the owner: a slow switch delays this call only
+            msg.stats.MergeFrom(pb.SliceStats(**self.reads.read_counters(*sources), collected=timestamp(time.time())))
+        return msg
 
     def DeleteSlice(self, request, context):  # noqa: N802
         who = caller()

@@ -95,3 +95,42 @@ def test_a_switch_connected_but_not_answered_yet_delays_no_request_and_says_why(
         assert net.ctl.states["medical"].state == "active" and net.held() == net.planned()
     finally:
         net.close()
+
+
+def test_reading_a_silent_switchs_counters_for_get_slice_holds_up_no_other_call(tmp_path, monkeypatch):
+    """GetSlice reads the slice's counters from its switches: one that answered once and
+    then stopped answering reads delays that GetSlice, not the calls behind it (they used
+    to wait on the owner thread for the whole read timeout)."""
+    import grpc
+
+    import controller.switches
+    from controller.service import serve
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl.launcher import free_port
+    from tests.test_ofwire import MEDICAL, Network
+
+    monkeypatch.setattr(controller.switches, "READ_TIMEOUT_S", 3.0)
+    net = Network(tmp_path)
+    addr = f"127.0.0.1:{free_port()}"
+    server = serve(net.ctl, addr, reads=net.wiring.reads)
+    channel = grpc.insecure_channel(addr)
+    try:
+        net.create(MEDICAL)
+        net.switches["sendai-dc"].answers_reads = False
+        slices, topology = pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel)
+        got = {}
+        reading = threading.Thread(target=lambda: got.setdefault(
+            "slice", slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10)))
+        reading.start()
+        time.sleep(0.3)                                       # GetSlice is waiting for sendai-dc
+        started = time.monotonic()
+        topology.GetTopology(pb.GetTopologyRequest(), timeout=10)
+        slices.ListSlices(pb.ListSlicesRequest(), timeout=10)
+        waited = time.monotonic() - started
+        reading.join(10)
+        assert waited < 1.0, f"calls behind a GetSlice reading a silent switch waited {waited:.1f} s"
+        assert got["slice"].spec.name == "medical" and got["slice"].HasField("stats")
+    finally:
+        channel.close()
+        server.stop(0)
+        net.close()
