@@ -37,6 +37,8 @@ class SlicingApp(app_manager.OSKenApp):
         self.leadership, self.probers, self.frames = wiring.leadership, wiring.probers, wiring.frames
         self.site_of = self.channels.site_of
         self._was_live: set[tuple[int, int]] = set()   # (dpid, port) once reported OFPPS_LIVE
+        self.channels.on_late = lambda site, problem: self._tell(
+            lambda: self.controller.switch_confirmed(site, problem))
 
     def _tell(self, fn) -> None:
         self.leadership.tell(fn)

@@ -129,6 +129,10 @@ class SliceController:
     def switch_disconnected(self, site: str) -> None:
         self.network.switch_disconnected(site)
 
+    def switch_confirmed(self, site: str, problem) -> None:
+        """A switch on probation confirmed (or refused: ``problem``) its last pushes late."""
+        self.network.switch_confirmed(site, problem)
+
     def audit_switches(self) -> None:
         self.network.audit_switches()
 

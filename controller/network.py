@@ -139,6 +139,18 @@ class NetworkEvents:
             if found is not None:
                 self.owner.call(lambda site=site, found=found, plan=plan: self.reconcile(site, found, plan))
 
+    def switch_confirmed(self, site: str, problem: SwitchProblem | None) -> None:
+        """A switch that was not waited for (on probation: controller.probation) answered
+        the barrier of its last push: its slices' states follow (active again, or failed
+        with what it refused)."""
+        if site not in self.wire.connected_sites():
+            return
+        if problem is None:
+            self.model.switch_problems.pop(site, None)
+        else:
+            self.model.switch_problems[site] = problem
+        self.pipeline.refresh_states({}, self.model.slices_at(site))
+
     def switch_disconnected(self, site: str) -> None:
         self.pipeline.refresh_states({site: SwitchProblem(ABSENT, "switch not connected")},
                                      self.model.slices_at(site))

@@ -11,6 +11,7 @@ import time
 
 OFP_VERSION = 4
 HELLO, ERROR, ECHO_REQUEST, ECHO_REPLY, FEATURES_REQUEST, FEATURES_REPLY = 0, 1, 2, 3, 5, 6
+FLOW_MOD, GROUP_MOD, METER_MOD = 14, 15, 29
 PORT_STATUS, MULTIPART_REQUEST, MULTIPART_REPLY, BARRIER_REQUEST, BARRIER_REPLY = 12, 18, 19, 20, 21
 MP_PORT_DESC = 13
 PPS_LINK_DOWN, PPS_LIVE = 1, 4
@@ -35,7 +36,8 @@ def port_status(no: int, up: bool) -> bytes:
 class TcpSwitch:
     """One connection as switch ``dpid`` with ``ports`` (number -> up). ``answers``: what
     it answers after the handshake ("all": barriers and multipart requests with empty
-    replies, "none": nothing but echoes). :meth:`connect` returns once the controller
+    replies, "none": nothing but echoes, "reads": everything until it is sent a change,
+    nothing after). :meth:`connect` returns once the controller
     has asked for the port descriptions and been answered."""
 
     def __init__(self, of_port: int, dpid: int, ports: dict[int, bool] | None = None, answers: str = "all",
@@ -87,6 +89,8 @@ class TcpSwitch:
     def _answer(self, msg: bytes) -> None:
         _v, msg_type, _len, xid = struct.unpack_from("!BBHI", msg)
         self.received.append(msg_type)
+        if self.answers == "reads" and msg_type in (FLOW_MOD, GROUP_MOD, METER_MOD):
+            self.answers = "none"      # it confirms nothing from the first change on
         if msg_type == ECHO_REQUEST:
             self.send(message(ECHO_REPLY, xid, msg[8:]))
         elif msg_type == FEATURES_REQUEST:
@@ -95,9 +99,9 @@ class TcpSwitch:
             body = b"".join(port(no, up) for no, up in sorted(self.ports.items()))
             self.send(message(MULTIPART_REPLY, xid, struct.pack("!HH4x", MP_PORT_DESC, 0) + body))
             self.handshaken.set()
-        elif self.answers == "all" and msg_type == BARRIER_REQUEST:
+        elif self.answers in ("all", "reads") and msg_type == BARRIER_REQUEST:
             self.send(message(BARRIER_REPLY, xid))
-        elif self.answers == "all" and msg_type == MULTIPART_REQUEST:
+        elif self.answers in ("all", "reads") and msg_type == MULTIPART_REQUEST:
             self.send(message(MULTIPART_REPLY, xid, msg[8:12] + b"\0" * 4))
 
 

@@ -134,3 +134,90 @@ def test_reading_a_silent_switchs_counters_for_get_slice_holds_up_no_other_call(
         channel.close()
         server.stop(0)
         net.close()
+
+
+def _reconnect_answering_reads_only(of_port: int, stop: threading.Event, connections: list) -> None:
+    while not stop.is_set():
+        s = TcpSwitch(of_port, dpid=1, ports={1: True, 2: True, 3: True}, answers="reads").connect()
+        connections.append(s)
+        stop.wait(1.0)
+        s.close()
+
+
+def test_a_switch_that_answers_reads_but_confirms_no_change_reconnecting_does_not_slow_get_topology(tmp_path):
+    """The harder variant: each connection answers the controller's first barrier and its
+    reads (so it looks alive), then confirms none of the changes it is sent. A slice
+    crosses it, so every connection gets its share of rules. It may cost a barrier
+    timeout once or twice; after that the switch is on probation, not waited for."""
+    with ControllerProcess("two-clouds", tmp_path / "store.db", tmp_path / "controller.log",
+                           ("--no-probes", "--stats-interval", "0", "--switch-address-grace", "0")) as ctl:
+        wait_listening(ctl.of)
+        good = {dpid: TcpSwitch(ctl.of, dpid, {1: True, 2: True, 3: True}).connect() for dpid in (1, 2, 3, 4)}
+        assert wait_for(lambda: (t := _get(ctl)) is not None and all(s.connected for s in t.sites), 20)
+        ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=pb.SliceSpec(
+            name="across", tenant="t", bandwidth_mbps=1,
+            endpoints=[pb.Endpoint(site="tokyo-dc", port=1), pb.Endpoint(site="osaka-dc", port=1)])), timeout=30)
+        good[1].close()
+        stop, connections, latencies = threading.Event(), [], []
+        switch = threading.Thread(target=_reconnect_answering_reads_only, args=(ctl.of, stop, connections),
+                                  daemon=True)
+        switch.start()
+        end = time.monotonic() + 2 * SECONDS
+        while time.monotonic() < end:
+            started = time.monotonic()
+            _get(ctl, deadline=10)
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.01)
+        stop.set()
+        switch.join(5)
+    late = latencies[len(latencies) // 2:]          # after the first strikes
+    p99, late_p99 = _percentile(latencies, 0.99), _percentile(late, 0.99)
+    print(f"switch answering reads only, {len(connections)} connections: GetTopology x{len(latencies)} "
+          f"p99 {p99 * 1000:.0f} ms (second half {late_p99 * 1000:.0f} ms), max {max(latencies) * 1000:.0f} ms")
+    assert len(connections) >= 15
+    assert late_p99 < P99_LIMIT_S
+
+
+def test_a_switch_that_keeps_the_controller_waiting_is_on_probation_and_its_late_confirmations_count(
+        tmp_path, monkeypatch):
+    """Simulated switches: sendai-dc times out twice (two strikes) and is on probation.
+    A change across it then returns at once, its slice degraded saying so; when the switch
+    answers that push's barrier, late, the slice is active - and a reconnect does not
+    clear the record."""
+    import controller.switches
+    from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER
+
+    from tests.ofswitch import SimDatapath, _barrier_reply
+    from tests.test_ofwire import MEDICAL, Network, site_ports
+
+    monkeypatch.setattr(controller.switches, "BARRIER_TIMEOUT_S", 1.0)
+    net = Network(tmp_path)
+    try:
+        sw = net.switches["sendai-dc"]
+        sw.answers_barriers = False
+        net.create(MEDICAL)                                    # strike 1: one timeout
+        sw.answers_barriers = True
+        net.ctl.call(net.ctl.audit_switches)                   # answers the nudge: waited for again
+        net.settle()
+        assert net.ctl.states["medical"].state == "active"
+        sw.answers_barriers = False
+        net.ctl.call(lambda: net.ctl.update({**MEDICAL, "bandwidth_mbps": 15}))   # strike 2: probation
+        sw.answers_barriers = True
+        net.ctl.call(net.ctl.audit_switches)
+        net.settle()
+        net.event(net.dps["sendai-dc"], DEAD_DISPATCHER)       # reconnecting clears nothing
+        dp = net.dps["sendai-dc"] = SimDatapath(sw, net.app, site_ports("sendai-dc"))
+        net.event(dp, MAIN_DISPATCHER)
+        sw.answers_barriers = False
+        started = time.monotonic()
+        net.ctl.call(lambda: net.ctl.update({**MEDICAL, "bandwidth_mbps": 12}))
+        assert time.monotonic() - started < 0.5, "the owner waited for a switch on probation"
+        st = net.ctl.states["medical"]
+        assert st.state == "degraded" and "sendai-dc: left the controller waiting 2 times" in st.reason, st
+        barrier = [m for m in dp.sent if type(m).__name__ == "OFPBarrierRequest"][-1]
+        dp._deliver(_barrier_reply(barrier.xid))               # the switch confirms, late
+        net.settle()
+        assert net.ctl.states["medical"].state == "active"
+        assert net.held() == net.planned()
+    finally:
+        net.close()
