@@ -2,9 +2,10 @@
 
 A switch that once fails to confirm (a barrier or read timeout, or its connection dying
 in the middle of a push) is waited for again as soon as it answers: a blip. One that does
-it again within STRIKE_WINDOW_S is on probation: not waited for at all for PROBATION_S,
-doubling with each further strike up to PROBATION_MAX_S - its changes are still sent and
-its late confirmations still count, but the owner thread never waits for it. The record
+it again within STRIKE_WINDOW_S is on probation for PROBATION_S, doubling with each
+further strike up to PROBATION_MAX_S: the owner waits for it only a moment (what a healthy
+switch needs, controller.switches.PROBATION_WAIT_S), never a timeout; its changes are still
+sent and its late confirmations still count. The record
 is the site's, not the connection's, so reconnecting does not clear it: a switch that
 answers the handshake and the reads and then confirms nothing, reconnecting over and
 over, costs the owner at most two timeouts, then one per probation period. No I/O: the

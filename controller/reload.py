@@ -28,10 +28,6 @@ class Reloads:
         word on what changed), or raises (ValueError, OSError) leaving the old one."""
         self._parts.append((name, reload))
 
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _fn in self._parts]
-
     def reload_all(self) -> dict[str, str]:
         """Reload every part; {name: "" if reloaded, else why not}. Never raises."""
         outcome = {}

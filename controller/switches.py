@@ -31,6 +31,9 @@ from topologies.model import Topology
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
 READ_TIMEOUT_S = 10.0
+# a switch on probation gets a moment to confirm, not a timeout: a healthy one answers a
+# barrier in milliseconds (its slices come back active at once), a silent one costs this
+PROBATION_WAIT_S = 0.02
 
 
 @dataclass
@@ -332,12 +335,15 @@ class SwitchChannels:
         problem, or None: it confirmed."""
         problem = None
         if self._silent(site):   # sent, but nobody waits for it
-            problem = self._hung(site)
             with self._lock:
                 on_probation_only = site not in self._unresponsive and site not in self._proving
-            if on_probation_only:
+            if not on_probation_only:
+                problem = self._hung(site)
+            elif not w.done.wait(PROBATION_WAIT_S):
                 self._wait_late(dp, first_xid, barrier.xid, w, site)
-                return problem
+                return self._hung(site)
+            elif w.lost:
+                problem = SwitchProblem(ABSENT, "switch disconnected before confirming")
         elif not w.done.wait(BARRIER_TIMEOUT_S):
             problem = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
             self._gave_up_on(site, problem.detail)
