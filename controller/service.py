@@ -39,6 +39,11 @@ log = logging.getLogger("intercloud.api")
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 UNARY_WORKERS = 32      # server threads no watch stream can take
 WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
+# Clients of a cluster ping every second during a call, to give up on an instance that
+# is frozen (slicectl.client.FAILOVER_OPTIONS); gRPC's default answers pings more often
+# than every 5 minutes without data with GOAWAY ("too_many_pings"), which would cut calls.
+KEEPALIVE_OPTIONS = [("grpc.http2.min_ping_interval_without_data_ms", 500), ("grpc.http2.max_ping_strikes", 0),
+                     ("grpc.keepalive_permit_without_calls", 1)]
 
 
 def _visible(reads: ReadModel, who: Identity, name: str) -> None:
@@ -452,7 +457,7 @@ def serve(ctl: SliceController, address: str, api_seconds=None,
                                 _LeaderOnly(cluster, leads) if cluster is not None else None, _Decoding()) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
-                         interceptors=interceptors)
+                         interceptors=interceptors, options=KEEPALIVE_OPTIONS)
     pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches), server)
     pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, reads, cluster), server)
     health_servicer = health.HealthServicer()

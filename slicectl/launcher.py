@@ -58,6 +58,12 @@ class ControllerProcess:
         raise TimeoutError(f"switches did not all connect, or links did not all come up, within "
                            f"{timeout:g} s; see {self.log_path}")
 
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP (or SIGCONT): the process keeps its sockets and answers nothing, as a
+        machine that hangs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
