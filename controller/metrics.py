@@ -54,6 +54,9 @@ class Metrics:
         self.engine_seconds = Histogram("intercloud_engine_decision_seconds",
                                         "Time the engine took to decide a change (placement, repair, move)",
                                         buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1), registry=r)
+        self.address_conflicts = Counter("intercloud_switch_address_conflicts_total",
+                                         "Connections refused for claiming a site's dpid from another address "
+                                         "than the one it is bound to (plaintext OpenFlow)", ["site"], registry=r)
         self.ttc_seconds = Histogram("intercloud_time_to_connectivity_seconds",
                                      "From a slice's creation request to every switch confirming its rules",
                                      buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 600), registry=r)

@@ -151,12 +151,19 @@ class ReadModel:
             return not_judged_yet(record.spec.max_latency_ms, updated if updated is not None else time.time())
         return found
 
-    def counters(self, name: str) -> dict[str, int]:
-        """The slice's packet and byte counters summed over its switches (read now)."""
+    def counter_sources(self, name: str) -> tuple[tuple[str, ...], int] | None:
+        """Where a placed slice's counters are (its sites and its number), for
+        :meth:`read_counters`; None for a slice not placed."""
         record = self._ctl.model.engine.record(name)
+        return (tuple(record.live_spec.sites), record.number) if record.status == PLACED else None
+
+    def read_counters(self, sites: tuple[str, ...], number: int) -> dict[str, int]:
+        """A slice's packet and byte counters summed over its switches, read now. Not on
+        the owner thread (unlike the rest of this class): a switch slow to answer delays
+        only the caller."""
         total: dict[str, int] = {}
-        for site in record.live_spec.sites:
-            for k, v in self._ctl.wire.counters(site, record.number).items():
+        for site in sites:
+            for k, v in self._ctl.wire.counters(site, number).items():
                 total[k] = total.get(k, 0) + v
         return total
 

@@ -104,8 +104,7 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False, who: Identit
         if sla.delay_ms is not None:
             msg.sla.measured_delay_ms = sla.delay_ms
             msg.sla.worst_pair.CopyFrom(pb.Link(a=sla.pair[0], b=sla.pair[1]))
-    if stats and p.status == PLACED:
-        msg.stats.CopyFrom(pb.SliceStats(**reads.counters(name), collected=timestamp(time.time())))
+    if stats and p.status == PLACED:   # the counters are added off the owner thread (GetSlice)
         rate = view.rates
         if rate is not None:   # negative after a counter reset (rules reinstalled): not a rate
             msg.stats.ingress_bits_per_second = max(0.0, rate[0])
@@ -202,8 +201,13 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def GetSlice(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: slice_message(self.reads, _visible(self.reads, who, request.name),
-                                                        stats=True, who=who))
+        def read():
+            name = _visible(self.reads, who, request.name)
+            return slice_message(self.reads, name, stats=True, who=who), self.reads.counter_sources(name)
+        msg, sources = self._run(context, read)
+        if sources is not None:   # read here, not on the owner: a slow switch delays this call only
+            msg.stats.MergeFrom(pb.SliceStats(**self.reads.read_counters(*sources), collected=timestamp(time.time())))
+        return msg
 
     def DeleteSlice(self, request, context):  # noqa: N802
         who = caller()

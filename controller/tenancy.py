@@ -5,7 +5,7 @@ tenant; the policy caps it, with the bandwidth a tenant may reserve per slice an
 the slices it may hold and the sites (or regions) it may attach to.
 
 The file (``--tenant-policy FILE``, YAML) is the source of truth: ``SetTenantPolicy``
-rewrites it (atomically) and a reload (SIGHUP: :func:`reload_hook`) reads it again, so an
+rewrites it (atomically) and a reload (SIGHUP, through controller.reload) reads it again, so an
 edit by hand and one over the API end up in the same place and survive a restart::
 
     default:                 # tenants not listed below (left out: max_priority 3)
@@ -24,21 +24,19 @@ the field, and the policy in force stays as it was.
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import tempfile
 import threading
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import yaml
 
 from slices.spec import DEFAULT_PRIORITY, MAX_TENANT_CHARS, SliceSpec
 from topologies.model import Topology
 
-log = logging.getLogger("intercloud.policy")
 # A tenant nobody granted anything uses at most the priority every spec gets when it names
 # none (3, "standard"): it can never displace business (4+), government or lifeline slices,
 # only slices whose own tenants declared them bulk, background or best effort.
@@ -271,14 +269,3 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         raise PolicyError(f"{path}: cannot write the tenant policy: {e.strerror}; nothing was changed") from None
-
-
-def reload_hook(policy: TenantPolicy) -> Callable[[], None]:
-    """What main calls on SIGHUP: reload the file and log how it went (never raises: a bad
-    file keeps the policy in force and says why)."""
-    def reload() -> None:
-        try:
-            log.info(policy.reload())
-        except PolicyError as e:
-            log.error("%s; the tenant policy in force is kept", e)
-    return reload

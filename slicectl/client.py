@@ -200,12 +200,19 @@ def explain(err: grpc.RpcError, server: "str | Server") -> ClientError:
             f"{a}: {w or err.details()}" for a, w in zip(srv.addresses, whys)), EXIT_UNREACHABLE)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return ClientError(unauthenticated(srv), EXIT_REFUSED)
-    lines = [err.details() or code.name]
+    lines, tail = [err.details() or code.name], ""
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             br = error_details_pb2.BadRequest()
             detail.Unpack(br)
             lines = ["invalid slice spec:"] + [f"  {v.field}: {v.description}" for v in br.field_violations]
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason == "INVALID_SPEC":   # more problems than the reply lists
+                tail = err.details().rpartition("… ")[2]
+    if tail:
+        lines.append(f"  … {tail}")
     exit_code = {grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID, grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
                  grpc.StatusCode.UNAVAILABLE: EXIT_UNREACHABLE}.get(code, EXIT_REFUSED)
     return ClientError("\n".join(lines), exit_code)

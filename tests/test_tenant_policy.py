@@ -10,7 +10,8 @@ import grpc
 import pytest
 import yaml
 
-from controller.tenancy import Limits, PolicyError, TenantPolicy, reload_hook
+from controller.reload import Reloads
+from controller.tenancy import Limits, PolicyError, TenantPolicy
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.launcher import free_port
 from tests.harness import JAPAN
@@ -148,11 +149,13 @@ def test_a_reload_takes_the_edited_file_or_keeps_the_policy_and_says_why(tmp_pat
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY)
     policy = TenantPolicy(JAPAN, path)
+    reloads = Reloads()                 # what SIGHUP runs (controller.main registers the policy)
+    reloads.add("the tenant policy", policy.reload)
     path.write_text("tenants:\n  acme: {max_priority: 1}\n")
-    reload_hook(policy)()
+    assert reloads.reload_all() == {"the tenant policy": ""}
     assert policy.limits("acme").max_priority == 1 and policy.limits("nobody").max_priority == 3
     path.write_text("tenants:\n  acme: {max_priority: 9}\n")
-    reload_hook(policy)()          # SIGHUP with a bad file: logged, never raised
+    assert reloads.reload_all()["the tenant policy"]     # SIGHUP with a bad file: logged, never raised
     assert policy.limits("acme").max_priority == 1
     assert "tenants.acme.max_priority: must be a whole number 0-7" in caplog.text
 
