@@ -39,7 +39,8 @@ from topologies.model import Topology
 
 # A tenant nobody granted anything uses at most the priority every spec gets when it names
 # none (3, "standard"): it can never displace business (4+), government or lifeline slices,
-# only slices whose own tenants declared them bulk, background or best effort.
+# nor any slice of another tenant (that takes priority 4 or more: slices.preemption), only
+# its own lower ones.
 DEFAULT_MAX_PRIORITY = DEFAULT_PRIORITY
 LIMIT_FIELDS = ("max_priority", "max_slice_mbps", "max_total_mbps", "max_slices", "sites", "regions")
 
