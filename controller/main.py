@@ -89,7 +89,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     from controller.tenancy import TenantPolicy
 
     topology = load(topology_name)
-    policy = TenantPolicy(topology, tenant_policy)    # PolicyError (a ValueError): one line, exit 2
+    policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))    # PolicyError (a ValueError): one line, exit 2
     cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name)
     settings = replace(_settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
                                  max_slices_per_tenant),

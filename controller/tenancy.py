@@ -54,7 +54,8 @@ class PolicyDenied(Exception):
 
 
 class NoPolicyFile(Exception):
-    """SetTenantPolicy on a controller without --tenant-policy (FAILED_PRECONDITION)."""
+    """SetTenantPolicy on a controller without --tenant-policy, or on a cluster's instance
+    (FAILED_PRECONDITION)."""
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,11 @@ class TenantPolicy:
     """The policy in force, its file, and the changes to both (thread-safe: the API's
     threads read it, SetTenantPolicy and a reload replace it whole)."""
 
-    def __init__(self, topology: Topology, path: str | Path | None = None):
+    def __init__(self, topology: Topology, path: str | Path | None = None, clustered: bool = False):
+        """``clustered``: this controller is one instance of a cluster, each reading its own
+        file: SetTenantPolicy is refused (it would change one instance's policy only)."""
         self.topology, self.path = topology, Path(path) if path else None
+        self.clustered = clustered
         self._lock = threading.Lock()
         self._policy = self._read() if self.path else Policy()
 
@@ -234,6 +238,10 @@ class TenantPolicy:
         """Give ``tenant`` (empty: the default) the limits of ``doc`` (fields left out: the
         default's; None: drop its entry), write the file, then use it. Nothing changes if
         the limits or the write fail."""
+        if self.clustered:
+            raise NoPolicyFile("in a cluster every instance reads its own --tenant-policy file, and this call "
+                               "would change one instance's: change the file on every instance (configuration "
+                               "management) and send each a SIGHUP")
         if self.path is None:
             raise NoPolicyFile("this controller has no --tenant-policy file to keep a policy in; "
                                "start it with --tenant-policy FILE")

@@ -221,3 +221,16 @@ def test_the_readmes_policy_example_is_a_valid_policy():
     example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     policy = parse_policy(yaml.safe_load(example), "README.md", JAPAN)
     assert policy.default.max_priority == 3 and policy.limits("ministry-of-health").max_priority == 7
+
+
+def test_a_clusters_instance_refuses_to_change_its_own_policy_alone(tmp_path):
+    """Each instance of a cluster reads its own file: a SetTenantPolicy on one would leave
+    the next leader with another policy, so it is refused, saying what to do instead."""
+    from controller.tenancy import NoPolicyFile
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    policy = TenantPolicy(JAPAN, path, clustered=True)
+    with pytest.raises(NoPolicyFile, match="change the file on every instance"):
+        policy.set("beta", {"max_priority": 7})
+    assert path.read_text() == POLICY and policy.limits("beta") == TenantPolicy(JAPAN, path).limits("beta")
