@@ -19,7 +19,7 @@ no controllers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -238,3 +238,28 @@ def _check_connected(fed: Federation) -> None:
         cut = sorted(set(g) - nx.node_connected_component(g, first))
         raise TopologyError(f"domains not reachable from '{first}' over borders: {', '.join(cut)}",
                             field="borders")
+
+
+def border_ports(fed: Federation, domain: str) -> dict[str, dict[int, BorderLink]]:
+    """Per border site of ``domain``, its border ports: each border link lands on an access
+    port of its site, after the site's own host ports, in the order the file lists the
+    borders. Both domains number a border this way from the same file, so a peer can name
+    the port without knowing anything else of the domain."""
+    topo = fed.domain(domain).topology
+    out: dict[str, dict[int, BorderLink]] = {}
+    for b in fed.borders_of(domain):
+        site = b.end_in(domain).site
+        ports = out.setdefault(site, {})
+        ports[topo.site(site).hosts + len(ports) + 1] = b
+    return out
+
+
+def domain_topology(fed: Federation, domain: str) -> Topology:
+    """The topology ``domain``'s controller runs: its file's, with each border site's
+    access ports extended by its border ports (:func:`border_ports`), so a slice may end
+    on a border port like on a host's."""
+    topo = fed.domain(domain).topology
+    extra = {site: len(ports) for site, ports in border_ports(fed, domain).items()}
+    sites = tuple(replace(s, hosts=s.hosts + extra.get(s.name, 0)) for s in topo.sites)
+    return Topology(name=topo.name, sites=sites, links=topo.links, source=topo.source,
+                    description=topo.description, mtu=topo.mtu, warnings=topo.warnings)
