@@ -110,7 +110,8 @@ def route(req: FedRequest, fed: Federation, views: Mapping[str, AbstractView],
         tree.add_node(terminals[0])
     else:
         _check_reachable(req, g, terminals, views)
-        tree = steiner_tree(g, terminals, weight="delay")
+        # on the terminals' component only: the approximation needs a connected graph
+        tree = steiner_tree(g.subgraph(nx.node_connected_component(g, terminals[0])), terminals, weight="delay")
     used = [d for _, _, d in tree.edges(data=True) if d.get("border") is not None]
     domains = sorted({n[0] for n in tree.nodes})
     if len(used) != len(domains) - 1:

@@ -122,3 +122,20 @@ def test_an_unknown_domain_or_site_is_refused():
     del views["korea"]
     with pytest.raises(Refused, match="domain korea: unreachable"):
         route(req, FED, views)
+
+
+def test_a_route_entering_a_domain_twice_is_refused_not_looped():
+    """West offers nothing between its Nagoya and Osaka sides (full inside): the cheapest
+    tree reaches each through its own border from Tokyo. West would join the two inside
+    its one part and close a loop, so the route is refused."""
+    from dataclasses import replace
+
+    views = _views()
+    west = views["west"]
+    sides = [{"nagoya-dc", "nagoya-ix"}, {"osaka-dc", "osaka-ix"}]
+    views["west"] = replace(west, pairs=tuple(p for p in west.pairs if any({p.a, p.b} <= s for s in sides)))
+    req = FedRequest("x", "east", (FedEndpoint("east", "tokyo-dc", 1), FedEndpoint("west", "nagoya-dc", 1),
+                                   FedEndpoint("west", "osaka-dc", 1)), bandwidth_mbps=10)
+    with pytest.raises(Refused) as e:
+        route(req, FED, views)
+    assert e.value.constraint == "loop" and "enters a domain twice (east, west)" in str(e.value)
