@@ -65,6 +65,7 @@ class Part:
     state: Connection = field(default_factory=Connection)
     expires: float | None = None      # while held: when the hold is released (the clock's time)
     reason: str = ""
+    booked: bool = False              # holds bandwidth in the engine (held or committed, not yet terminated)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class FederationProvider:
         for name in [n for n, s in engine.slices.items() if s.dark and s.spec.tenant.startswith(PEER_TENANT)]:
             log.warning("federation part %s of %s released: its reservation record was lost with the "
                         "previous run", name, engine.slices[name].spec.tenant)
-            self.ctl.pipeline.transact(lambda n=name: engine.release(n, restore=False), deleted=name)
+            self.ctl.delete(name)
 
     # -- trust boundary ---------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class FederationProvider:
                 code = "RESOURCE_EXHAUSTED" if e.constraint in ("bandwidth", "tags", "ids") else "FAILED_PRECONDITION"
                 raise FederationError(code, self.outward(f"domain {self.domain} refuses: {e.constraint}: "
                                                          f"{e.reason}")) from None
-            part.state = part.state.on("reservation", "held")
+            part.state, part.booked = part.state.on("reservation", "held"), True
             part.expires = self.clock() + hold
             part.reason = f"held for {hold:g} s"
             self.parts[cid] = part
@@ -213,7 +214,7 @@ class FederationProvider:
     def _check_policy(self, peer: str, spec: SliceSpec) -> None:
         tenant = tenant_of(peer)
         limits = self.policy.limits(tenant) if self.policy is not None else Limits()
-        held = [p.spec for p in self.parts.values() if p.peer == peer and p.cid in self.ctl.engine.slices]
+        held = [p.spec for p in self.parts.values() if p.peer == peer and p.booked]
         try:
             check(limits, tenant, [spec], held, self.topology)
         except PolicyDenied as e:
@@ -236,7 +237,7 @@ class FederationProvider:
             held = part.state.reservation == ReservationState.HELD
             part.state = part.state.on("reservation", "abort")
             if held:
-                self._unbook(cid)
+                self._unbook(part)
             part.state = part.state.on("reservation", "aborted")
             part.expires, part.reason = None, "aborted"
         self._notify("state_change", part, f"{cid} aborted")
@@ -270,8 +271,8 @@ class FederationProvider:
         with self._lock:
             part = self._part(peer, cid)
             terminating = part.state.on("lifecycle", "terminate")
-            if cid in self.ctl.engine.slices:
-                self._unbook(cid)
+            if part.booked:
+                self._unbook(part)
             part.state = terminating.on("lifecycle", "terminated")
             part.expires, part.reason = None, "terminated"
         self._notify("state_change", part, f"{cid} terminated")
@@ -285,9 +286,11 @@ class FederationProvider:
 
     # -- the engine, on the owner thread ---------------------------------------------------------
 
-    def _unbook(self, cid: str) -> None:
-        engine = self.ctl.engine
-        self.ctl.call(lambda: self.ctl.pipeline.transact(lambda: engine.release(cid, restore=False), deleted=cid))
+    def _unbook(self, part: Part) -> None:
+        """Give the part's booking back as a deleted slice's is: the slices it preempted (a
+        Reserve may preempt lower priorities, up to the peer's granted one) are placed again."""
+        self.ctl.call(lambda: self.ctl.delete(part.cid))
+        part.booked = False
 
     def _light(self, part: Part, on: bool) -> None:
         def run() -> None:
@@ -312,7 +315,7 @@ class FederationProvider:
         if part.state.reservation != ReservationState.HELD or part.expires is None or self.clock() < part.expires:
             return False
         part.state = part.state.on("reservation", "timeout")
-        self._unbook(part.cid)
+        self._unbook(part)
         part.expires, part.reason = None, "hold expired before a commit: released"
         self._notify("reserve_timeout", part, f"{part.cid}: hold expired, booking released")
         return True

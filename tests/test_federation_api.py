@@ -189,3 +189,34 @@ def test_nothing_internal_to_the_domain_crosses_the_api(east):
     assert len(answers) >= 12
     # only the requests the peer itself wrote may name them
     assert [m for m in answers if any(name in m for name in internal)] == []
+
+
+def test_a_restarted_domain_releases_the_parts_whose_records_it_lost(tmp_path):
+    """The connection records are in memory: a domain that restarts drops the dark parts
+    its store still holds, so a hold never outlives the run that granted it."""
+    first = RunningDomain("east", tmp_path)
+    cid = reserve(first.stub, priority=3).connection_id
+    assert first.booked() == {cid: 20}
+    first.close()                          # no abort: as if the process died
+    again = RunningDomain("east", tmp_path)
+    try:
+        assert again.booked() == {}
+        assert again.stub.Query(fpb.QueryRequest(requester="west")).connections == []
+    finally:
+        again.close()
+
+
+def test_a_hold_that_preempted_gives_the_capacity_back_when_aborted(east):
+    """A Reserve may preempt the domain's lower priorities (up to the peer's granted one);
+    its abort places them again, as a deleted slice's capacity does."""
+    east.ctl.call(lambda: east.ctl.create({"name": "bulk", "tenant": "local", "bandwidth_mbps": 90, "priority": 0,
+                                           "endpoints": [{"site": "tokyo-dc", "port": 1},
+                                                         {"site": "sendai-dc", "port": 2}]}))
+    cid = reserve(east.stub, bw=20).connection_id
+    status = lambda: east.ctl.call(lambda: east.ctl.engine.slices["bulk"].status)  # noqa: E731
+    assert status() == "preempted"
+    call(east.stub, "Abort", cid)
+    deadline = time.monotonic() + 5
+    while status() != "placed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status() == "placed"
