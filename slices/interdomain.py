@@ -35,7 +35,7 @@ import networkx as nx
 from networkx.algorithms.approximation import steiner_tree
 
 from slices.abstract import AbstractView
-from topologies.federation import BorderLink, BorderPoint, Federation
+from topologies.fedmodel import BorderLink, BorderPoint, Federation
 
 EPSILON = 1e-9
 
