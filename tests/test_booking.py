@@ -128,3 +128,28 @@ def test_activate_is_all_or_nothing(engine):
     with pytest.raises(Rejected):
         engine.activate("a")
     assert frozen(engine) == before and "a" in engine.bookings
+
+
+@pytest.mark.parametrize("order", [("first", "second"), ("second", "first")])
+def test_back_to_back_bookings_fit_whichever_is_booked_first(engine, order):
+    hours = {"first": (34, 35), "second": (35, 36)}
+    for n in order:
+        engine.book_ahead(spec(n, 60, *hours[n]), NOW)
+    assert sorted(engine.bookings) == ["first", "second"]
+
+
+def test_only_the_displaced_bookings_needed_are_displaced(engine):
+    engine.book_ahead(spec("low-a", 40, start=24, end=26, priority=1), NOW)
+    engine.book_ahead(spec("low-b", 20, start=24, end=26, priority=2), NOW)
+    events = engine.book_ahead(spec("life", 50, start=25, end=26, priority=7), NOW)
+    assert [(e.kind, e.slice) for e in events] == [("booked", "life"), ("preempted", "low-a")]
+    assert engine.bookings["low-b"].status == "scheduled"
+
+
+def test_a_booking_that_cannot_fit_even_displacing_changes_nothing(engine):
+    engine.admit(spec("today", 30, priority=0))
+    engine.book_ahead(spec("low", 40, start=24, end=26, priority=1), NOW)
+    before = frozen(engine)
+    with pytest.raises(Rejected, match="is full 2026-12-12T12:00–14:00 \\(70 of 100 Mbit/s booked\\)"):
+        engine.book_ahead(spec("life", 80, start=24, end=26, priority=7), NOW)
+    assert frozen(engine) == before
