@@ -102,9 +102,11 @@ class LinkCalendar:
 
 
 def overlaps(intervals: list[tuple[float, float, str]], t0: float, t1: float) -> bool:
-    """Whether any of ``intervals`` (sorted by start) meets ``[t0, t1)``: of those that
-    start before ``t1``, one that ends after ``t0``."""
-    return any(b > t0 for _a, b, _n in intervals[:bisect_left(intervals, (t1,))])
+    """Whether any of ``intervals`` meets ``[t0, t1)``. They are one tag's on one link, so
+    never overlap each other: sorted by start, they are sorted by end too, and only the
+    last one starting before ``t1`` can reach past ``t0``."""
+    i = bisect_left(intervals, (t1,))
+    return i > 0 and intervals[i - 1][1] > t0
 
 
 @dataclass

@@ -154,5 +154,24 @@ def test_a_booking_that_cannot_fit_even_displacing_changes_nothing(engine):
         engine.book_ahead(spec(name, mbps, start=24, end=26, priority=1), NOW)
     before = frozen(engine)
     with pytest.raises(Rejected, match="is full 2026-12-12T12:00–14:00 \\(31.3 of 100 Mbit/s booked\\)"):
-        engine.book_ahead(spec("life", 80, start=24, end=26, priority=7), NOW)
+        engine.book_ahead(spec("life", 80, start=24, end=26, priority=3), NOW)   # drops its own lower ones to ask
     assert frozen(engine) == before
+
+
+def test_below_priority_4_a_booking_displaces_only_its_own_tenants(engine):
+    engine.book_ahead(spec("theirs", 50, start=24, end=26, priority=0, tenant="other"), NOW)
+    engine.book_ahead(spec("mine", 30, start=24, end=26, priority=1, tenant="me"), NOW)
+    with pytest.raises(Rejected, match="is full"):     # 50 is not its to take
+        engine.book_ahead(spec("big", 60, start=25, end=26, priority=3, tenant="me"), NOW)
+    events = engine.book_ahead(spec("mid", 40, start=25, end=26, priority=3, tenant="me"), NOW)
+    assert [(e.kind, e.slice) for e in events] == [("booked", "mid"), ("preempted", "mine")]
+    assert engine.bookings["theirs"].status == "scheduled"
+
+
+def test_a_displaced_booking_not_needed_after_all_is_put_back(engine):
+    # lowest priority first: "small" goes, then "large"; with "large" gone "small" fits again
+    engine.book_ahead(spec("small", 10, start=24, end=26, priority=1), NOW)
+    engine.book_ahead(spec("large", 60, start=24, end=26, priority=2), NOW)
+    events = engine.book_ahead(spec("life", 45, start=24, end=25, priority=7), NOW)
+    assert [(e.kind, e.slice) for e in events] == [("booked", "life"), ("preempted", "large")]
+    assert engine.bookings["small"].status == "scheduled" and engine.bookings["small"].tree is not None
