@@ -84,7 +84,8 @@ class Bookings:
         self._endpoints_free(spec, t0, t1)
         b = Booking(spec=spec, t0=t0, t1=t1)
         try:
-            b.tree, b.backup = self.place_pair(spec, self._residual_over(t0, t1), self._no_tags(t0, t1))
+            b.tree, b.backup = self.place_pair(spec, self._residual_over(t0, t1, need=spec.bandwidth_mbps),
+                                               self._no_tags(t0, t1))
         except Rejected as first:
             if first.structural:
                 raise
@@ -214,8 +215,8 @@ class Bookings:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _residual_over(self, t0: float, t1: float, from_priority: int = 0) -> dict[LinkKey, float]:
-        return self.calendar.residual(self.ledger.residual, t0, t1, from_priority)
+    def _residual_over(self, t0: float, t1: float, from_priority: int = 0, need: float = 0.0) -> dict[LinkKey, float]:
+        return self.calendar.residual(self.ledger.residual, t0, t1, from_priority, need)
 
     def _no_tags(self, t0: float, t1: float) -> set[LinkKey]:
         """Links with no tag free over ``[t0, t1)`` (rare: a link of 4,093 tags in use)."""

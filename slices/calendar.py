@@ -36,33 +36,41 @@ LEVELS = 8   # priorities 0..7
 class LinkCalendar:
     """One link's bookings as a step function (see the module text)."""
 
-    __slots__ = ("times", "level", "_peak")
+    __slots__ = ("times", "level", "total", "_peak")
 
     def __init__(self) -> None:
         self.times = np.empty(0, dtype=float)           # moments where the level changes
         self.level = np.zeros((0, LEVELS), dtype=float)  # booked on [times[i], times[i+1])
+        self.total = np.zeros(0, dtype=float)            # the rows' sums (most questions ask only this)
         self._peak: float | None = None                  # the peak over all time, cached
 
     def copy(self) -> "LinkCalendar":
         other = LinkCalendar()
         other.times, other.level, other._peak = self.times.copy(), self.level.copy(), self._peak
+        other.total = self.total.copy()
         return other
 
-    def _moment(self, t: float) -> int:
-        """The row that starts at ``t``, inserted (a copy of the row before) if new."""
-        i = int(np.searchsorted(self.times, t))
-        if i < len(self.times) and self.times[i] == t:
-            return i
-        before = self.level[i - 1] if i else np.zeros(LEVELS)
-        self.times = np.insert(self.times, i, t)
-        self.level = np.insert(self.level, i, before, axis=0)
-        return i
-
     def add(self, t0: float, t1: float, priority: int, mbps: float) -> None:
-        """Book (``mbps`` > 0) or free (< 0) ``mbps`` at ``priority`` over ``[t0, t1)``."""
-        i0 = self._moment(t0)
-        i1 = self._moment(t1) if t1 != np.inf else len(self.times)
+        """Book (``mbps`` > 0) or free (< 0) ``mbps`` at ``priority`` over ``[t0, t1)``.
+        New moments go in with one copy of the arrays (most of the cost of a booking on
+        a long calendar), each with a copy of the row before it."""
+        times, n = self.times, len(self.times)
+        at, values, rows, bounds = [], [], [], []
+        for t in (t0, t1) if t1 != np.inf else (t0,):
+            i = int(np.searchsorted(times, t))
+            bounds.append(i + len(at))        # where its row is once the new ones are in
+            if i < n and times[i] == t:
+                continue
+            at.append(i)
+            values.append(t)
+            rows.append(self.level[i - 1] if i else np.zeros(LEVELS))
+        if at:
+            self.times = np.insert(times, at, values)
+            self.level = np.insert(self.level, at, np.array(rows), axis=0)
+            self.total = np.insert(self.total, at, [self.total[i - 1] if i else 0.0 for i in at])
+        i0, i1 = bounds[0], bounds[1] if len(bounds) > 1 else len(self.times)
         self.level[i0:i1, priority] += mbps
+        self.total[i0:i1] += mbps
         self._peak = None
 
     def rows(self, t0: float, t1: float) -> tuple[int, int]:
@@ -77,11 +85,13 @@ class LinkCalendar:
             return 0.0
         if t0 == -np.inf and t1 == np.inf and from_priority == 0:
             if self._peak is None:
-                self._peak = max(float(self.level.sum(axis=1).max()), 0.0)
+                self._peak = max(float(self.total.max()), 0.0)
             return self._peak
         i0, i1 = self.rows(t0, t1)
         if i1 <= i0:
             return 0.0
+        if from_priority == 0:
+            return max(float(self.total[i0:i1].max()), 0.0)
         return max(float(self.level[i0:i1, from_priority:].sum(axis=1).max()), 0.0)
 
     def busiest(self, t0: float, t1: float) -> tuple[float, float, float]:
@@ -90,7 +100,7 @@ class LinkCalendar:
         i0, i1 = self.rows(t0, t1)
         if i1 <= i0:
             return 0.0, t0, t1
-        totals = self.level[i0:i1].sum(axis=1)
+        totals = self.total[i0:i1]
         top = float(totals.max())
         j = int(np.argmax(totals))
         k = j
@@ -141,12 +151,22 @@ class Calendar:
         return cal.peak(t0, t1, from_priority) if cal is not None else 0.0
 
     def residual(self, residual: dict[LinkKey, float], t0: float = -np.inf, t1: float = np.inf,
-                 from_priority: int = 0) -> dict[LinkKey, float]:
+                 from_priority: int = 0, need: float = 0.0) -> dict[LinkKey, float]:
         """``residual`` (the ledger's, today) less the peak booked over ``[t0, t1)`` by
-        priorities ``from_priority`` and up: what a booking of that interval can have."""
+        priorities ``from_priority`` and up: what a booking of that interval can have.
+
+        With ``need``, a link whose peak over all time still leaves twice ``need`` is
+        given that bound instead of its exact figure: placement only asks whether a link
+        has ``need`` left (twice, where a primary and its backup share it), so the answer
+        is the same, without a search of that link's calendar (on a 263-link WAN, most
+        of the cost of a booking)."""
         out = dict(residual)
         for key, cal in self.links.items():
-            out[key] -= cal.peak(t0, t1, from_priority)
+            left = out[key]
+            if need and left - cal.peak(-np.inf, np.inf) >= 2 * need + 1e-9:
+                out[key] = left - cal.peak(-np.inf, np.inf)
+            else:
+                out[key] = left - cal.peak(t0, t1, from_priority)
         return out
 
     # -- tags --------------------------------------------------------------------------------
