@@ -193,8 +193,7 @@ bench-engine: venv
 bench-schedule: venv
 	@mkdir -p results
 	@rc=0; \
-	$(SLICECTL) bench schedule --topology japan-intercloud --endpoints-max 3 --mbps-scale 0.1 --json \
-	  > results/schedule-japan-intercloud.json || rc=1; \
+	$(SLICECTL) bench schedule --topology japan-intercloud --endpoints-max 3 --mbps-scale 0.1 --json > results/schedule-japan-intercloud.json || rc=1; \
 	$(SLICECTL) bench schedule --topology generated:200 --json > results/schedule-generated-200.json || rc=1; \
 	$(PY) -c "import json,sys; from slicectl.schedulebench import format_report; \
 	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" \
