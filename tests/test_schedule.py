@@ -86,3 +86,15 @@ def test_durations_and_intervals_read_back():
     assert iso_duration(90061) == "P1DT1H1M1S" and parse_duration(iso_duration(90061))[0] == 90061
     assert interval_text(NOW + 10 * 3600, NOW + 11 * 3600) == "2026-12-11T22:00–23:00"
     assert interval_text(NOW, float("inf")) == "2026-12-11T12:00–∞"
+
+
+def test_the_schedule_crosses_the_api_as_text_and_back():
+    from proto.convert import spec_message, spec_to_doc
+
+    spec = parse_spec({**DOC, "schedule": {"start": "2026-12-12T22:00:00+09:00", "duration": "PT90M"}}, now=NOW)
+    msg = spec_message(spec)
+    assert (msg.schedule.start, msg.schedule.end, msg.schedule.duration) == \
+        ("2026-12-12T13:00:00Z", "2026-12-12T14:30:00Z", "")
+    assert parse_spec(spec_to_doc(msg), now=NOW) == spec
+    assert not spec_message(parse_spec(DOC)).HasField("schedule")
+    assert "schedule" not in spec_to_doc(spec_message(parse_spec(DOC)))
