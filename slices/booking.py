@@ -189,6 +189,31 @@ class Bookings:
     def _overbooked(self, b: Booking) -> bool:
         return any(self.ledger.residual[k] - self.calendar.peak(k, b.t0, b.t1) < -EPSILON for k in b.need())
 
+    def rebook(self, spec: SliceSpec, now: float) -> list[Event]:
+        """Change booking ``spec.name`` (e.g. a later or earlier end, another bandwidth):
+        booked again as ``spec`` against the calendar without its old self. All or
+        nothing: if ``spec`` does not fit, the booking stays exactly as it was (its
+        links' calendars put back, its tags kept) and Rejected is raised."""
+        old = self.bookings[spec.name]
+        saved = (old.tree, old.backup, {**{("tags", k): t for k, t in old.tags.items()},
+                                        **{("backup_tags", k): t for k, t in old.backup_tags.items()}})
+        before: dict = {}
+        self._keep(before, old.tree, old.backup)
+        del self.bookings[spec.name]
+        self._drop(old)
+        try:
+            return [Event(EventKind.UPDATED if e.slice == spec.name else e.kind, e.slice, e.reason)
+                    for e in self.book_ahead(spec, now)]
+        except Rejected:
+            old.tree, old.backup, prefer = saved
+            if old.tree is not None:
+                self._hold(old, prefer)
+            else:
+                self.calendar.use_endpoints([e.key for e in old.spec.endpoints], old.t0, old.t1, old.name)
+            self.calendar.links.update(before)
+            self.bookings[spec.name] = old
+            raise
+
     def cancel_booking(self, name: str) -> list[Event]:
         """Forget booking ``name`` and give back what it holds."""
         b = self.bookings.pop(name)

@@ -175,3 +175,17 @@ def test_a_displaced_booking_not_needed_after_all_is_put_back(engine):
     events = engine.book_ahead(spec("life", 45, start=24, end=25, priority=7), NOW)
     assert [(e.kind, e.slice) for e in events] == [("booked", "life"), ("preempted", "large")]
     assert engine.bookings["small"].status == "scheduled" and engine.bookings["small"].tree is not None
+
+
+def test_a_booking_extended_or_shortened_against_the_calendar_all_or_nothing(engine):
+    engine.book_ahead(spec("drill", 60, start=24, end=25, vlan=5), NOW)
+    engine.book_ahead(spec("next", 50, start=26, end=27, ports=(2, 2)), NOW)
+    before = frozen(engine)
+    with pytest.raises(Rejected, match="is full 2026-12-12T14:00–14:30 \\(50 of 100 Mbit/s booked\\)"):
+        engine.rebook(spec("drill", 60, start=24, end=26.5, vlan=5), NOW)      # into "next"
+    assert frozen(engine) == before
+    events = engine.rebook(spec("drill", 60, start=24, end=26, vlan=5), NOW)   # up to it: fits
+    assert [(e.kind, e.slice) for e in events] == [("updated", "drill")]
+    assert engine.bookings["drill"].t1 == NOW + 26 * H
+    engine.rebook(spec("drill", 60, start=24, end=24.5, vlan=5), NOW)          # shortened
+    assert engine.booked_at(NOW + 24.7 * H) == []
