@@ -22,6 +22,7 @@ class SliceState(str, Enum):
     PREEMPTED = "preempted"   # waiting: a higher priority took its capacity
     FAILED = "failed"         # a switch refused its rules
     DELETED = "deleted"       # only in events: the slice is gone
+    SCHEDULED = "scheduled"   # booked ahead (issue 27): not served by the controller yet
 
     def __str__(self) -> str:
         return self.value

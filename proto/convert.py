@@ -28,7 +28,8 @@ PROTECTION_NAMES = {pb.PROTECTION_NONE: "none", pb.PROTECTION_LINK: "link",
 PROTECTION_VALUES = {v: k for k, v in PROTECTION_NAMES.items()}
 STATES = {"requested": pb.SLICE_STATE_REQUESTED, "active": pb.SLICE_STATE_ACTIVE,
           "degraded": pb.SLICE_STATE_DEGRADED, "preempted": pb.SLICE_STATE_PREEMPTED,
-          "failed": pb.SLICE_STATE_FAILED, "deleted": pb.SLICE_STATE_DELETED}
+          "failed": pb.SLICE_STATE_FAILED, "deleted": pb.SLICE_STATE_DELETED,
+          "scheduled": pb.SLICE_STATE_SCHEDULED}
 STATE_NAMES = {v: k for k, v in STATES.items()}
 SLA_STATES = {"measuring": pb.SLA_STATE_MEASURING, "within-bound": pb.SLA_STATE_WITHIN_BOUND,
               "violated": pb.SLA_STATE_VIOLATED}
@@ -49,6 +50,9 @@ def spec_to_doc(spec: pb.SliceSpec) -> dict[str, Any]:
         doc["protection"] = PROTECTION_NAMES.get(spec.protection, spec.protection)
     if spec.allowed_regions:
         doc["allowed_regions"] = list(spec.allowed_regions)
+    if spec.HasField("schedule"):
+        doc["schedule"] = {k: v for k, v in (("start", spec.schedule.start), ("end", spec.schedule.end),
+                                             ("duration", spec.schedule.duration)) if v}
     for e in spec.endpoints:
         ep: dict[str, Any] = {"site": e.site, "port": e.port or None}
         if e.ip:
@@ -73,6 +77,10 @@ def spec_message(spec: SliceSpec) -> pb.SliceSpec:
                        allowed_regions=list(spec.allowed_regions))
     if spec.max_latency_ms is not None:
         msg.max_latency_ms = spec.max_latency_ms
+    if spec.schedule is not None:
+        msg.schedule.SetInParent()
+        for k, v in spec.schedule.to_dict().items():
+            setattr(msg.schedule, k, v)
     for e in spec.endpoints:
         m = msg.endpoints.add(site=e.site, port=e.port, ip=e.ip or "", vlan=e.vlan or 0)
         if e.standby:

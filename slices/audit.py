@@ -5,6 +5,8 @@ tests/test_checkers.py (each kind of corruption is reported).
 """
 from __future__ import annotations
 
+from math import inf
+
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ def audit(engine: "SliceEngine", rules: bool = True) -> list[str]:
         problems += [f"rule {p}" for p in plan_problems(compile_plan(engine))] if rules else []
     except Exception as e:  # a broken engine may not even compile: that is a finding too
         problems.append(f"the rule plan cannot be compiled: {type(e).__name__}: {e}")
+    problems += _calendar_problems(engine, tag_owner)
     problems += _tag_problems(engine.ledger.tags, tag_owner)
     if engine.prefixes.in_use != len(engine.slices):
         problems.append(f"{engine.prefixes.in_use} prefixes allocated for {len(engine.slices)} slices: leak")
@@ -147,6 +150,42 @@ def _owner_problems(engine: "SliceEngine") -> list[str]:
     numbers = [s.number for s in engine.slices.values()]
     if len(set(numbers)) != len(numbers):
         problems.append("two slices share an id")
+    return problems
+
+
+def _calendar_problems(engine: "SliceEngine", tag_owner: dict[tuple, str]) -> list[str]:
+    """Bookings ahead: the calendar is the sum of them, none is overbooked over its
+    interval, no two overlapping ones share a tag and none shares one with a slice of
+    today (their tags go to ``tag_owner``, once per link and tag)."""
+    from slices.calendar import Calendar
+
+    problems, fresh, held = [], Calendar(), {}
+    for b in engine.bookings.values():
+        for tree, tags in ((b.tree, b.tags), (b.backup, b.backup_tags)):
+            if tree is None:
+                continue
+            if set(tags) != set(tree.links):
+                problems.append(f"booking {b.name}: tags do not match its links")
+            fresh.book(tree.links, b.t0, b.t1, b.spec.priority, b.spec.bandwidth_mbps)
+            for k, tag in tags.items():
+                for t0, t1, other in held.get((k, tag), ()):
+                    if t0 < b.t1 and b.t0 < t1:
+                        problems.append(f"tag {tag} on {sorted(k)} held by bookings {b.name} and {other} at once")
+                held.setdefault((k, tag), []).append((b.t0, b.t1, b.name))
+        if b.tree is not None and any(engine.ledger.residual[k] - engine.calendar.peak(k, b.t0, b.t1) < -1e-6
+                                      for k in b.tree.links):
+            problems.append(f"booking {b.name} is overbooked over its interval")
+    for k in set(engine.calendar.links) | set(fresh.links):
+        mine, theirs = engine.calendar.links.get(k), fresh.links.get(k)
+        times = sorted({*(mine.times if mine else ()), *(theirs.times if theirs else ())}) + [inf]
+        for t0, t1 in zip(times, times[1:]):
+            if abs(engine.calendar.peak(k, t0, t1) - fresh.peak(k, t0, t1)) > 1e-6:
+                problems.append(f"calendar of {sorted(k)} is not the sum of its bookings at {t0}")
+                break
+    for key in held:
+        if key in tag_owner:
+            problems.append(f"tag {key[1]} on {sorted(key[0])} held by a booking and {tag_owner[key]}")
+        tag_owner[key] = "a booking"
     return problems
 
 

@@ -27,11 +27,13 @@ from netaddr import IPNetwork
 
 from slices import repair as failures
 from slices import restoration
+from slices.booking import Booking, Bookings
+from slices.calendar import Calendar
 from slices.drain import Drains
 from slices.errors import Rejected, UnknownSlice
 from slices.ledger import Ledger
 from slices.pairs import PairPlacement
-from slices.placement import LinkKey, PathCache, Tree
+from slices.placement import INF, LinkKey, PathCache, Tree
 from slices.preemption import choose_victims, outranked_by, preempting
 from slices.record import Event, EventKind, PLACED, PREEMPTED, Placement
 from slices.repair import shared_text
@@ -62,9 +64,11 @@ class Checkpoint:
     prefixes: PrefixPool
     numbers: IndexAllocator
     endpoint_owner: dict
+    calendar: Calendar
+    bookings: dict
 
 
-class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
+class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
     """Every slice and every link's books (see the module text): the one object the
     controller, the CLI and the tests drive."""
 
@@ -83,6 +87,8 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self.endpoint_owner: dict[tuple, str] = {}   # endpoint key -> the slice it belongs to
         self._unavoidable: tuple = (None, None)     # (down sites and links, what unavoidable() found)
         self.restore_pending = False                # restore_waiting(limit) stopped before the end
+        self.calendar = Calendar()                  # bookings ahead, over time (slices.booking)
+        self.bookings: dict[str, Booking] = {}
 
     @property
     def capacity(self) -> dict[LinkKey, float]:
@@ -107,7 +113,8 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
             ledger=self.ledger.copy(), slices={n: s.copy() for n, s in self.slices.items()},
             down_links=set(self.down_links), down_sites=set(self.down_sites), drained=set(self.drained),
             prefixes=self.prefixes.copy(), numbers=self._numbers.copy(),
-            endpoint_owner=dict(self.endpoint_owner))
+            endpoint_owner=dict(self.endpoint_owner), calendar=self.calendar.copy(),
+            bookings={n: b.copy() for n, b in self.bookings.items()})
 
     def rollback(self, cp: "Checkpoint") -> None:
         """Put the engine back exactly as it was at ``cp`` (which stays usable)."""
@@ -115,6 +122,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self.down_links, self.down_sites, self.drained = set(cp.down_links), set(cp.down_sites), set(cp.drained)
         self.prefixes, self._numbers = cp.prefixes.copy(), cp.numbers.copy()
         self.endpoint_owner = dict(cp.endpoint_owner)
+        self.calendar, self.bookings = cp.calendar.copy(), {n: b.copy() for n, b in cp.bookings.items()}
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -142,6 +150,18 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
                     standby = next((x for x in theirs.endpoints if x.standby_key == key), None)
                     return (f"endpoint {what}" + (f", the standby of {standby} there," if standby else "")
                             + f" already belongs to slice {owner}")
+        return None
+
+    def _booked_endpoint(self, spec: SliceSpec) -> str | None:
+        """Why an endpoint of ``spec`` (a slice of today: until deleted) cannot be had
+        because a booking ahead uses it; None if none does."""
+        if not self.calendar.endpoints:
+            return None
+        for e in spec.endpoints:
+            other = self.calendar.endpoint_user(e.key, -INF, INF)
+            if other and other != spec.name:
+                mine = self.bookings[other].spec.tenant == spec.tenant
+                return f"endpoint {e} is booked ahead by " + (f"slice {other}" if mine else "another tenant's slice")
         return None
 
     def _own(self, spec: SliceSpec) -> None:
@@ -179,15 +199,22 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
 
     def place_or_preempt(self, spec: SliceSpec) -> tuple[list[Slice], Tree, Tree | None]:
         """Where ``spec`` fits as things are (no victims), or which lower priorities it
-        would displace; raises the first Rejected when neither works. Changes nothing."""
+        would displace; raises the first Rejected when neither works. Changes nothing.
+        Bookings ahead count at their peak until ``spec``'s end (today's slices last
+        until deleted, so they overlap every booking)."""
+        ahead = None
+        if self.calendar:
+            end = spec.schedule.end if spec.schedule and spec.schedule.end is not None else INF
+            ahead = {k: self.calendar.peak(k, -INF, end) for k in self.calendar.links}
         try:
-            tree, backup = self.place_pair(spec, self.residual)
+            residual = self.residual if ahead is None else {k: r - ahead.get(k, 0.0) for k, r in self.residual.items()}
+            tree, backup = self.place_pair(spec, residual)
             return [], tree, backup
         except Rejected as first:
             if first.constraint not in PREEMPTIBLE or first.structural:
                 raise
             try:
-                victims, tree, backup = choose_victims(self.ledger, self.slices, self, spec)
+                victims, tree, backup = choose_victims(self.ledger, self.slices, self, spec, ahead)
             except Rejected:
                 raise first from None
             if not victims:
@@ -197,9 +224,9 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
     def admit(self, spec: SliceSpec, dark: bool = False) -> list[Event]:
         """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected.
         ``dark``: booked without rules (a federation part until Provision: :meth:`light`)."""
-        if spec.name in self.slices:
+        if spec.name in self.slices or spec.name in self.bookings:
             raise Rejected("name", f"a slice named {spec.name} already exists")
-        taken = self._taken(spec)
+        taken = self._taken(spec) or self._booked_endpoint(spec)
         if taken:
             raise Rejected("endpoint", taken)
         victims, tree, backup = self.place_or_preempt(spec)

@@ -35,10 +35,15 @@ def may_displace(spec: SliceSpec, victim: "Slice") -> bool:
 
 
 def choose_victims(ledger: Ledger, slices: Mapping[str, "Slice"], placer: "PairPlacer",
-                   spec: SliceSpec) -> tuple[list["Slice"], Tree, Tree | None]:
+                   spec: SliceSpec, ahead: Mapping[LinkKey, float] | None = None
+                   ) -> tuple[list["Slice"], Tree, Tree | None]:
     """Lower-priority slices (of ``slices``, booked in ``ledger``) whose release lets
     ``spec`` fit, and where ``placer`` then puts it. Raises Rejected when even the
-    release of every lower priority would not do."""
+    release of every lower priority would not do. ``ahead``: per link, what bookings
+    ahead hold at their peak (never displaced by a slice of today: they are counted as
+    taken)."""
+    if ahead:
+        ledger = _LessAhead(ledger, ahead)
     # bookings of preempted slices are already gone, so every booking counts
     if spec.priority >= CROSS_TENANT_PRIORITY:
         room = ledger.if_lower_left(spec.priority)
@@ -110,6 +115,21 @@ def victims_text(tenant: str, victims: list["Slice"]) -> str:
     others = len(victims) - len(own)
     return ", ".join(own + ([f"{others} lower-priority slice{'s' if others > 1 else ''} of other tenants"]
                             if others else []))
+
+
+class _LessAhead:
+    """``ledger`` as choose_victims reads it, with the residual less what is booked ahead."""
+
+    def __init__(self, ledger: Ledger, ahead: Mapping[LinkKey, float]):
+        self._ledger = ledger
+        self.residual = {k: r - ahead.get(k, 0.0) for k, r in ledger.residual.items()}
+
+    def if_lower_left(self, priority: int) -> dict[LinkKey, float]:
+        base = self._ledger.if_lower_left(priority)
+        return {k: base[k] - (self._ledger.residual[k] - self.residual[k]) for k in base}
+
+    def __getattr__(self, name: str):
+        return getattr(self._ledger, name)
 
 
 def _cover(deficit: dict[LinkKey, float], given: Mapping[LinkKey, float]) -> None:

@@ -18,6 +18,7 @@ class EventKind(str, Enum):
     store keeps and WatchSlices sends."""
 
     ADMITTED = "admitted"
+    BOOKED = "booked"                 # admitted ahead: resources held over its schedule
     UPDATED = "updated"
     RELEASED = "released"
     PREEMPTED = "preempted"

@@ -14,6 +14,7 @@ The same field names are used by YAML files, the CLI and the gRPC API::
     priority: 7            # 7 lifeline ... 0 best effort
     allowed_regions: [JP]  # geo-fence; empty = anywhere
     protection: link       # none | link | site | region
+    schedule: {start: "2026-12-12T22:00:00+09:00", duration: PT1H}   # booked ahead (slices.schedule)
 
 Validation against a topology checks sites, ports (1..hosts of the site), regions and that
 the latency bound is not below the physical minimum between the endpoints.
@@ -30,6 +31,7 @@ from netaddr import INET_PTON, AddrFormatError, IPAddress
 
 from slices.errors import SpecError
 from slices.rules import MAX_GROUP_INDEX
+from slices.schedule import Schedule, parse_schedule
 from topologies.model import Topology
 
 PRIORITY_CLASSES = {
@@ -56,7 +58,7 @@ def qualified(tenant: str, name: str) -> str:
     return f"{tenant}{NAMESPACE_SEP}{name}"
 MAX_TENANT_CHARS = 128
 FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
-          "allowed_regions", "protection")
+          "allowed_regions", "protection", "schedule")
 ENDPOINT_FIELDS = ("site", "port", "ip", "vlan", "standby")
 STANDBY_FIELDS = ("site", "port")
 # OpenFlow 1.3 meters count kbit/s in 32 bits: 4,294,967 Mbit/s is the most a slice's
@@ -131,6 +133,7 @@ class SliceSpec:
     priority: int = DEFAULT_PRIORITY
     allowed_regions: tuple[str, ...] = ()
     protection: str = DEFAULT_PROTECTION
+    schedule: Schedule | None = None     # None: from admission until deleted
 
     @property
     def sites(self) -> tuple[str, ...]:
@@ -148,6 +151,7 @@ class SliceSpec:
             "bandwidth_mbps": self.bandwidth_mbps, "max_latency_ms": self.max_latency_ms,
             "priority": self.priority, "allowed_regions": list(self.allowed_regions),
             "protection": self.protection,
+            **({"schedule": self.schedule.to_dict()} if self.schedule else {}),
         }
 
 
@@ -211,7 +215,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
+def parse_spec(doc: Any, topology: Topology | None = None, now: float | None = None) -> SliceSpec:
     """Validate a spec document (a mapping, as from YAML/JSON/protobuf) and freeze it.
 
     Every violation is collected, so a person fixes them all in one go: unknown fields
@@ -219,7 +223,8 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     due, a float port, a bool bandwidth), values out of range. Nothing is coerced. With a
     topology, sites, ports, regions, the largest link and the physical latency floor are
     checked too. Absent optional fields take the same defaults whichever way the spec
-    came (priority 3, protection none).
+    came (priority 3, protection none). ``now`` (epoch seconds, the caller's clock: this
+    module has none) lets a schedule be checked against the present (a start in the past).
     """
     c = _Checker()
     if not isinstance(doc, Mapping):
@@ -266,6 +271,9 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     if len(set(regions)) != len(regions):
         c.bad("allowed_regions", "lists a region twice")
     endpoints = _endpoints(doc.get("endpoints"), c, topology, regions)
+    schedule = parse_schedule(doc.get("schedule"), c.bad, now)
+    if schedule is not None and any(e.standby for e in endpoints):
+        c.bad("schedule", "a slice with standby endpoints cannot be booked ahead yet (issue 27)")
     if not c.violations and topology is not None and latency is not None:
         floor = _latency_floor(topology, endpoints)
         if floor is not None and latency < floor[0]:
@@ -275,7 +283,7 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
         raise SpecError(c.violations)
     return SliceSpec(name=name, tenant=tenant.strip(), endpoints=tuple(endpoints),
                      bandwidth_mbps=bandwidth, max_latency_ms=latency, priority=priority,
-                     allowed_regions=tuple(regions), protection=protection)
+                     allowed_regions=tuple(regions), protection=protection, schedule=schedule)
 
 
 def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> list[Endpoint]:

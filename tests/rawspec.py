@@ -18,6 +18,10 @@ def raw_spec(doc: dict) -> pb.SliceSpec:
     protection = doc.get("protection")
     if protection is not None:
         msg.protection = protection if isinstance(protection, int) else PROTECTION_VALUES[protection]
+    if doc.get("schedule") is not None:
+        msg.schedule.SetInParent()
+        for k, v in doc["schedule"].items():
+            setattr(msg.schedule, k, v)
     for e in doc.get("endpoints", []):
         m = msg.endpoints.add(site=e.get("site", ""), port=e.get("port", 0), ip=e.get("ip", ""),
                               vlan=e.get("vlan", 0))

@@ -35,7 +35,8 @@ def test_api_follows_the_buf_style():
     assert set(pb.DESCRIPTOR.services_by_name) == {"SliceService", "TopologyService"}
     spec_fields = set(pb.SliceSpec.DESCRIPTOR.fields_by_name)
     assert spec_fields == {"name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms",
-                           "priority", "allowed_regions", "protection"}
+                           "priority", "allowed_regions", "protection", "schedule"}
+    assert set(pb.Schedule.DESCRIPTOR.fields_by_name) == {"start", "end", "duration"}
     # the spec's endpoint fields, plus where the endpoint is now (output only)
     assert set(pb.Endpoint.DESCRIPTOR.fields_by_name) == {"site", "port", "ip", "vlan", "standby",
                                                           "location", "location_reason"}

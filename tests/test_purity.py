@@ -29,3 +29,16 @@ def test_engine_sources_have_no_io():
                     assert not n.startswith(FORBIDDEN_MODULES), f"{path.name} imports {n}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in ("open", "print", "input"), f"{path.name} calls {node.func.id}()"
+
+
+def test_engine_sources_read_no_clock():
+    """Time comes in as an argument (a schedule is judged against the ``now`` it is given):
+    no ``time`` module, no ``datetime.now()``/``utcnow()``/``today()`` in slices/."""
+    for path in SLICES.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert "time" not in names, f"{path.name} imports time"
+            if isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today"):
+                assert not isinstance(node.ctx, ast.Load) or not isinstance(node.value, ast.Name) \
+                    or node.value.id not in ("datetime", "date"), f"{path.name} reads the clock ({node.attr})"

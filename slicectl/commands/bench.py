@@ -26,6 +26,18 @@ def register(sub: Subparsers) -> None:
                     "slices preempt each other (the scarce variant; default: %(default)s)")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench_engine)
+    bs = bench.add_parser("schedule", help="book N slices ahead over a week, then time one more booking "
+                          "against the booked-ahead targets (issue 27)")
+    bs.add_argument("--topology", required=True, help="as for bench engine")
+    bs.add_argument("--bookings", type=positive, default=10_000, metavar="N")
+    bs.add_argument("--today", type=int, default=100, metavar="N", help="slices of today first (default: %(default)s)")
+    bs.add_argument("--probes", type=positive, default=300, metavar="N", help="bookings timed one by one")
+    bs.add_argument("--endpoints-max", type=positive, default=BENCH_ENDPOINTS_MAX, metavar="K")
+    bs.add_argument("--mbps-scale", type=float, default=1.0, metavar="F", help="every slice's bandwidth "
+                    "times F (below 1: a small network holds the week's bookings; default: %(default)s)")
+    bs.add_argument("--seed", type=int, default=27)
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(func=cmd_bench_schedule)
     bt = bench.add_parser("connectivity", help="time from CreateSlice to traffic between every endpoint "
                           "pair, over N slice creations on japan-intercloud in Mininet (needs root)")
     bt.add_argument("--creations", type=positive, default=50)
@@ -92,6 +104,24 @@ def cmd_bench_engine(args: argparse.Namespace) -> int:
                  endpoints_max=args.endpoints_max)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return EXIT_OK if all(t["ok"] is not False for t in report["targets"].values()) else EXIT_FAIL
+
+
+def cmd_bench_schedule(args: argparse.Namespace) -> int:
+    """Bookings ahead on the topology; exit 1 if a target is missed."""
+    from slicectl.schedulebench import format_report, run
+    from topologies import load
+
+    if not 0 < args.mbps_scale <= 1:
+        return fail("--mbps-scale must be above 0 and at most 1")
+    if args.today < 0:
+        return fail("--today must be 0 or more")
+    topo = load(args.topology)
+    progress(f"booking {args.bookings:,} slices over a week on {topo.name} ({len(topo.sites)} sites, "
+             f"{len(topo.links)} links), then timing {args.probes} more")
+    report = run(topo, args.bookings, today=args.today, probes=args.probes, seed=args.seed,
+                 endpoints_max=args.endpoints_max, mbps_scale=args.mbps_scale)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return EXIT_OK if all(t["ok"] for t in report["targets"].values()) else EXIT_FAIL
 
 
 def cmd_bench_connectivity(args: argparse.Namespace) -> int:

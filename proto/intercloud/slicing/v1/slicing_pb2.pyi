@@ -27,6 +27,7 @@ class SliceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SLICE_STATE_PREEMPTED: _ClassVar[SliceState]
     SLICE_STATE_FAILED: _ClassVar[SliceState]
     SLICE_STATE_DELETED: _ClassVar[SliceState]
+    SLICE_STATE_SCHEDULED: _ClassVar[SliceState]
 
 class SlaState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +47,7 @@ SLICE_STATE_DEGRADED: SliceState
 SLICE_STATE_PREEMPTED: SliceState
 SLICE_STATE_FAILED: SliceState
 SLICE_STATE_DELETED: SliceState
+SLICE_STATE_SCHEDULED: SliceState
 SLA_STATE_UNSPECIFIED: SlaState
 SLA_STATE_MEASURING: SlaState
 SLA_STATE_WITHIN_BOUND: SlaState
@@ -78,7 +80,7 @@ class Standby(_message.Message):
     def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class SliceSpec(_message.Message):
-    __slots__ = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "protection")
+    __slots__ = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "protection", "schedule")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +89,7 @@ class SliceSpec(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_REGIONS_FIELD_NUMBER: _ClassVar[int]
     PROTECTION_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     name: str
     tenant: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
@@ -95,7 +98,18 @@ class SliceSpec(_message.Message):
     priority: int
     allowed_regions: _containers.RepeatedScalarFieldContainer[str]
     protection: Protection
-    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., bandwidth_mbps: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., priority: _Optional[int] = ..., allowed_regions: _Optional[_Iterable[str]] = ..., protection: _Optional[_Union[Protection, str]] = ...) -> None: ...
+    schedule: Schedule
+    def __init__(self, name: _Optional[str] = ..., tenant: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., bandwidth_mbps: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., priority: _Optional[int] = ..., allowed_regions: _Optional[_Iterable[str]] = ..., protection: _Optional[_Union[Protection, str]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ("start", "end", "duration")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    start: str
+    end: str
+    duration: str
+    def __init__(self, start: _Optional[str] = ..., end: _Optional[str] = ..., duration: _Optional[str] = ...) -> None: ...
 
 class Link(_message.Message):
     __slots__ = ("a", "b")
