@@ -25,6 +25,9 @@ import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import requests
+
+from controller.etcdtls import PLAIN_SCHEMES, TLS_SCHEMES, ClusterTLS, explain
 from controller.store import StoreError, StoredSlice, placement_to_json
 from slices.record import Placement
 
@@ -76,11 +79,11 @@ def delete(key: str, prefix: bool = False) -> dict:
 
 
 def parse_endpoints(url: str) -> list[tuple[str, int]]:
-    """``etcd://H1:P1[,H2:P2...]`` (or ``http://``) as (host, port) pairs; ValueError
-    naming the URL otherwise."""
+    """``etcd://H1:P1[,H2:P2...]`` (or ``http://``; ``etcds://`` or ``https://`` for TLS)
+    as (host, port) pairs; ValueError naming the URL otherwise."""
     scheme, sep, rest = url.partition("://")
-    usage = f"--cluster must be etcd://HOST:PORT[,HOST:PORT...], got {url!r}"
-    if not sep or scheme not in ("etcd", "http"):
+    usage = f"--cluster must be etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS), got {url!r}"
+    if not sep or scheme not in PLAIN_SCHEMES + TLS_SCHEMES:
         raise ValueError(usage)
     out = []
     for part in rest.strip("/").split(","):
@@ -98,16 +101,33 @@ class Etcd:
     request, so the next member is asked at once; a member that does not answer in time
     is left for the next request, and the request itself is tried again only if doing it
     twice is harmless (reads, lease keep-alives), never a write. Every failure is an
-    :class:`EtcdError` of one line naming the members."""
+    :class:`EtcdError` of one line naming the members. ``tls`` (an ``etcds://`` URL):
+    the files controller.etcdtls.check accepted."""
 
-    def __init__(self, url: str, timeout: float = 2.0):
+    def __init__(self, url: str, timeout: float = 2.0, tls: ClusterTLS | None = None):
         endpoints = parse_endpoints(url)
-        self.url = "etcd://" + ",".join(f"{h}:{p}" for h, p in endpoints)
+        secure = url.partition("://")[0] in TLS_SCHEMES
+        self._tls = (tls or ClusterTLS()) if secure else None
+        self.url = ("etcds://" if secure else "etcd://") + ",".join(f"{h}:{p}" for h, p in endpoints)
         # etcd 3.4 and newer serve the JSON gateway at /v3/ (Debian 12 ships 3.4)
-        self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/") for h, p in endpoints]
+        self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/", session=self._session(),
+                                        protocol="https" if secure else "http") for h, p in endpoints]
         self._names = [f"{h}:{p}" for h, p in endpoints]
         self._current = 0
         self._lock = threading.Lock()
+
+    def _session(self) -> requests.Session:
+        """An HTTP session that reaches etcd directly and trusts only what it was given:
+        requests would otherwise let $REQUESTS_CA_BUNDLE (set on many hosts) replace
+        --cluster-ca, so the right CA fails verification, and send etcd's traffic to
+        $HTTP_PROXY."""
+        session = requests.Session()
+        session.trust_env = False
+        if self._tls is not None:
+            session.verify = self._tls.ca or True
+            if self._tls.cert:
+                session.cert = (self._tls.cert, self._tls.key)
+        return session
 
     @property
     def member(self) -> str:
@@ -124,7 +144,7 @@ class Etcd:
             try:
                 result = op(self._clients[i])
             except Exception as e:   # requests' and etcd3gw's errors alike: this member did not do it
-                text = _error_text(e)
+                text = _error_text(e, self._names[i], self._tls)
                 unanswered = "Timeout" in type(e).__name__
                 with self._lock:
                     if self._current == i and len(self._clients) > 1 and (unanswered or _unreached(e)):
@@ -137,9 +157,7 @@ class Etcd:
                 with self._lock:
                     self._current = i
                 return result
-        if len(self._clients) == 1:
-            raise EtcdError(f"etcd at {self.url}: {tried[0][1]}")
-        raise EtcdError(f"etcd at {self.url}: " + "; ".join(f"member {m}: {t}" for m, t in tried))
+        raise EtcdError(_failure(self.url, tried, len(self._clients)))
 
     def txn(self, compare: list[dict], success: list[dict], failure: list[dict] = ()) -> tuple[bool, int, list]:
         """One transaction: (whether the compares held, the store's revision after it,
@@ -189,13 +207,29 @@ class Etcd:
         self._call(revoke, repeatable=True)
 
 
+def _failure(url: str, tried: list[tuple[str, str]], members: int) -> str:
+    """One line for a request no member did: each member tried and what it said (a TLS
+    mistake, the same at every member, said once)."""
+    if members == 1:
+        return f"etcd at {url}: {tried[0][1]}"
+    said = [t if t.startswith("member ") else f"member {m}: {t}" for m, t in tried]
+    if len(said) > 1 and tried[0][1].startswith("member ") and len({t.replace(m, "") for m, t in tried}) == 1:
+        return f"etcd at {url}: {said[0]} (and the same at every member)"
+    return f"etcd at {url}: " + "; ".join(said)
+
+
 def _unreached(e: Exception) -> bool:
     """Whether ``e`` says the request never reached a working member: the connection was
     refused, or the member answered that it cannot serve (no leader: 503)."""
     return type(e).__name__ == "ConnectionFailedError"
 
 
-def _error_text(e: Exception) -> str:
+def _error_text(e: Exception, member: str, tls: ClusterTLS | None) -> str:
+    """One line for a member's failure: TLS ones say what to change (and start with
+    ``member M``), others name the error (and "cannot be reached" if it was not answered)."""
+    told = explain(f"{type(e).__name__}: {getattr(e, 'detail_text', None) or e}", member, tls)
+    if told:
+        return told
     detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = f"{type(e).__name__}{': ' + detail if detail else ''}"
     if "Connection" in type(e).__name__ or "Timeout" in type(e).__name__:

@@ -40,7 +40,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         stats_interval_s: float = STATS_INTERVAL_S, security: dict | None = None,
         watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
         max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
-        openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None) -> int:
+        openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None,
+        cluster_tls: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -52,9 +53,10 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     :func:`api_security`. ``watch_limits``: open watch streams allowed in total and per
     client. ``max_slices_per_tenant``: a tenant's quota (0: none). ``openflow_tls``:
     ``cert``, ``key``, ``ca`` files: switches connect over TLS with certificates the CA
-    signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT``: the state
-    is in etcd instead of ``store_path``, and this is one instance (``name``) of a cluster
-    (controller.cluster)."""
+    signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT[,...]``: the
+    state is in etcd instead of ``store_path``, and this is one instance (``name``) of a
+    cluster (controller.cluster); ``etcds://`` with ``cluster_tls`` (``ca``, ``cert``,
+    ``key`` files: controller.etcdtls) for TLS to etcd."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -72,7 +74,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     from topologies import load
 
     topology = load(topology_name)
-    cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name)
+    cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name, cluster_tls)
     settings = _settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
                          max_slices_per_tenant)
     api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings}
@@ -84,15 +86,18 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     os._exit(0)
 
 
-def _open_store(store_path: str, cluster_url: str | None, name: str | None, grpc_addr: str, topology: str):
+def _open_store(store_path: str, cluster_url: str | None, name: str | None, grpc_addr: str, topology: str,
+                cluster_tls: dict | None = None):
     """(the cluster this instance joined or None, the store): SQLite at ``store_path``, or
     the cluster's etcd. ValueError (one line, exit 2) for a store that cannot be used."""
     from controller.store import Store, StoreError
 
+    if cluster_tls and any(cluster_tls.values()) and not cluster_url:
+        raise ValueError("--cluster-ca, --cluster-cert and --cluster-key are for --cluster etcds://...")
     try:
         if cluster_url:
             return join_cluster(cluster_url, name or f"{socket.gethostname()}-{grpc_addr.rsplit(':', 1)[1]}",
-                                grpc_addr, topology)
+                                grpc_addr, topology, cluster_tls)
         return None, Store(store_path)
     except StoreError as e:
         raise ValueError(str(e)) from None
@@ -164,17 +169,22 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
             logging.shutdown()
 
 
-def join_cluster(url: str, name: str, api: str, topology: str):
+def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None = None):
     """(this instance's controller.cluster.Cluster, the cluster's EtcdStore), joined: the
-    state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/."""
+    state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/.
+    ``tls``: ``ca``, ``cert``, ``key`` for an ``etcds://`` URL, checked before etcd is
+    asked anything (ValueError naming the option or file)."""
+    from controller import etcdtls
     from controller.cluster import REQUEST_TIMEOUT_S, Cluster
-    from controller.etcdstore import Etcd, EtcdStore
+    from controller.etcdstore import Etcd, EtcdStore, parse_endpoints
 
     if "/" in name or not name:
         raise ValueError(f"--name {name!r}: a cluster instance's name cannot be empty or contain '/'")
-    etcd = Etcd(url)
+    parse_endpoints(url)
+    files = etcdtls.check(url, etcdtls.ClusterTLS(**(tls or {})))
+    etcd = Etcd(url, tls=files)
     prefix = f"/intercloud-slicing/{topology}/"
-    cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), prefix, name, api)
+    cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S, tls=files), prefix, name, api)
     taken = [i for i in cluster.instances() if i.name == name]
     if taken:
         raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")
