@@ -184,12 +184,12 @@ def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None 
     files = etcdtls.check(url, etcdtls.ClusterTLS(**(tls or {})))
     etcd = Etcd(url, tls=files)
     prefix = f"/intercloud-slicing/{topology}/"
-    cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S, tls=files), prefix, name, api)
+    cluster = Cluster(etcd.sharing(timeout=REQUEST_TIMEOUT_S), prefix, name, api)
     taken = [i for i in cluster.instances() if i.name == name]
     if taken:
         raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")
     cluster.join()
-    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.leading)
+    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.may_write)
 
 
 def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:
