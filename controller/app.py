@@ -37,6 +37,8 @@ class SlicingApp(app_manager.OSKenApp):
         self.leadership, self.probers, self.frames = wiring.leadership, wiring.probers, wiring.frames
         self.site_of = self.channels.site_of
         self._was_live: set[tuple[int, int]] = set()   # (dpid, port) once reported OFPPS_LIVE
+        self.channels.on_late = lambda site, problem: self._tell(
+            lambda: self.controller.switch_confirmed(site, problem))
 
     def _tell(self, fn) -> None:
         self.leadership.tell(fn)
@@ -52,6 +54,8 @@ class SlicingApp(app_manager.OSKenApp):
                 log.warning("switch dpid 0x%016x is not in topology %s: ignored (known dpids: %s)",
                             dp.id, self.topology.name, ", ".join(f"{d:#x}" for d in sorted(self.site_of)))
                 return
+            if not self.channels.claim(site, dp):
+                return
             known = self.channels.dps.get(site)
             if known is not None and known is not dp:
                 self.channels.refuse_second(site, known, dp)
@@ -63,7 +67,9 @@ class SlicingApp(app_manager.OSKenApp):
             log.info("switch %s (dpid 0x%016x) connected", site, dp.id)
             if self.leadership.cluster is not None:
                 self.leadership.send_role(dp)
+            ports = _port_states(dp)
             self._tell(lambda: self.controller.switch_connected(site))
+            self._tell(lambda: self.controller.ports_read(site, ports))
         elif ev.state == DEAD_DISPATCHER and site is not None and self.channels.dps.get(site) is dp:
             self.channels.detach(site, dp)
             self.leadership.switch_gone(site)
@@ -149,6 +155,15 @@ class SlicingApp(app_manager.OSKenApp):
         text = f"OpenFlow error type {msg.type} code {msg.code}"
         log.warning("switch %s: %s (xid %s)", self.site_of.get(msg.datapath.id), text, msg.xid)
         self.channels.error(msg.datapath.id, msg.xid, text)
+
+
+def _port_states(dp) -> dict[int, bool]:
+    """Port number -> up, as the switch described its ports while connecting: read again
+    on every connection, so no port status heard on an earlier one (forged, or stale)
+    outlives it."""
+    ofp = dp.ofproto
+    return {no: not (p.state & ofp.OFPPS_LINK_DOWN) and not (p.config & ofp.OFPPC_PORT_DOWN)
+            for no, p in (getattr(dp, "ports", {}) or {}).items() if p is not None}
 
 
 def _release_sender(dp) -> None:

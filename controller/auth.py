@@ -116,12 +116,18 @@ class Authenticator(grpc.ServerInterceptor):
         self.certificates = certificates
         self.admins = set(admins)
 
+    def set_tokens(self, tokens: list[Token]) -> None:
+        """Swap in a reloaded tokens file (SIGHUP): a token no longer in it is refused from
+        the next call on, calls under way finish as they started."""
+        self._tokens = {t.sha256: t for t in tokens}
+
     def identify(self, metadata, context) -> Identity | None:
         """The caller of a call with ``metadata`` (and ``context``: its TLS peer)."""
         for key, value in metadata or ():
             if key == "authorization" and value.startswith("Bearer "):
                 digest = token_digest(value[7:].strip())
-                token = next((t for d, t in self._tokens.items() if hmac.compare_digest(d, digest)), None)
+                tokens = self._tokens      # one file's tokens, even while a reload swaps them
+                token = next((t for d, t in tokens.items() if hmac.compare_digest(d, digest)), None)
                 return Identity(token.name, token.tenant, token.admin) if token else None
         if self.certificates:
             name = certificate_name(context.auth_context())

@@ -122,8 +122,16 @@ class SliceController:
         self.network.switch_joined(site)
         self.network.switch_connected(site)
 
+    def ports_read(self, site: str, ports: dict[int, bool]) -> None:
+        """``site``'s ports as its switch described them on connecting (port -> up)."""
+        self.network.ports_read(site, ports)
+
     def switch_disconnected(self, site: str) -> None:
         self.network.switch_disconnected(site)
+
+    def switch_confirmed(self, site: str, problem) -> None:
+        """A switch on probation confirmed (or refused: ``problem``) its last pushes late."""
+        self.network.switch_confirmed(site, problem)
 
     def audit_switches(self) -> None:
         self.network.audit_switches()

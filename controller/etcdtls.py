@@ -105,6 +105,18 @@ def explain(text: str, member: str, tls: ClusterTLS | None) -> str | None:
     return None
 
 
+def unanswered(text: str, url: str, members: list[str], tls: ClusterTLS | None) -> str | None:
+    """At the first contact, a TLS request that nobody answered in time (``text``, an
+    EtcdError's) may be a plaintext etcd that has not yet closed the handshake it cannot
+    read (on a busy machine): ask each member, plainly, which it is. None: it is not
+    that. Only at the first contact: a member that holds its port without answering
+    (frozen) costs this probe its timeout."""
+    if tls is None or "ConnectionTimeoutError" not in text:
+        return None
+    plain = next((m for m in members if probe(m) == "plaintext"), None)
+    return f"etcd at {url}: {_plaintext_member(plain)}" if plain else None
+
+
 def _plaintext_member(member: str) -> str:
     return (f"member {member} serves plaintext, not TLS: give --cluster etcd://... and leave out --cluster-ca, "
             "--cluster-cert and --cluster-key (or start etcd with --cert-file and --key-file)")

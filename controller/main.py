@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 import signal
 import socket
 import sys
+import time
 
 from controller.settings import ProbeSettings
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
                             DEFAULT_STORE, DHCP_LEASE_S, MAX_SLICES_PER_TENANT, MAX_WATCHES,
-                            MAX_WATCHES_PER_CLIENT, STATS_INTERVAL_S)
+                            MAX_WATCHES_PER_CLIENT, STATS_INTERVAL_S, SWITCH_ADDRESS_GRACE_S)
 
 
 def _split(addr: str, what: str) -> tuple[str, int]:
@@ -41,6 +43,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
         max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
         openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None,
+        tenant_policy: str | None = None, switch_address_grace_s: float = SWITCH_ADDRESS_GRACE_S,
         cluster_tls: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
@@ -56,7 +59,12 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT[,...]``: the
     state is in etcd instead of ``store_path``, and this is one instance (``name``) of a
     cluster (controller.cluster); ``etcds://`` with ``cluster_tls`` (``ca``, ``cert``,
-    ``key`` files: controller.etcdtls) for TLS to etcd."""
+    ``key`` files: controller.etcdtls) for TLS to etcd. ``tenant_policy``: the YAML file
+    of what each tenant may use (controller.tenancy; None: the default policy, and
+    SetTenantPolicy is refused). ``switch_address_grace_s``: on plaintext OpenFlow, how
+    long a dpid stays bound to the address it came from after its switch goes
+    (controller.identity). SIGHUP reloads the tokens, TLS files and tenant policy and
+    releases those bindings (controller.reload)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -65,19 +73,33 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     addresses = [("--openflow", (of_host, of_port)), ("--grpc", _split(grpc_addr, "--grpc"))]
     if metrics_addr:
         addresses.append(("--metrics", _split(metrics_addr, "--metrics")))
-    credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}))
+    from controller.reload import Reloads
+
+    reloads = Reloads()
+    credentials, authenticator, warnings = api_security(_split(grpc_addr, "--grpc")[0], **(security or {}),
+                                                        reloads=reloads)
     from controller.auth import check_exposure
-    of_warning = check_exposure("OpenFlow", of_host, bool(openflow_tls), bool((security or {}).get("insecure")))
-    warnings = warnings + ([of_warning] if of_warning else [])
+    insecure = bool((security or {}).get("insecure"))
+    of_warning = check_exposure("OpenFlow", of_host, bool(openflow_tls), insecure)
+    metrics_protection = metrics_tls(**(security or {}))
+    metrics_warning = check_exposure("the metrics (--metrics)", _split(metrics_addr, "--metrics")[0],
+                                     metrics_protection is not None, insecure) if metrics_addr else None
+    warnings = warnings + [w for w in (of_warning, metrics_warning) if w]
     for what, (host, port) in addresses:
         _check_free(what, host, port)
     from topologies import load
 
+    from controller.tenancy import TenantPolicy
+
     topology = load(topology_name)
+    policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))    # PolicyError (a ValueError): one line, exit 2
     cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name, cluster_tls)
-    settings = _settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
-                         max_slices_per_tenant)
-    api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings}
+    settings = replace(_settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
+                                 max_slices_per_tenant),
+                       switch_address_grace_s=None if openflow_tls else switch_address_grace_s)
+    reloads.add("the tenant policy", policy.reload)
+    api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings,
+           "policy": policy, "metrics_tls": metrics_protection, "reloads": reloads}
     _serve(topology, store, settings, cluster, api, openflow_args(of_host, of_port, openflow_tls), metrics_addr,
            openflow_addr)
     # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
@@ -132,6 +154,8 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
     metrics = Metrics() if metrics_addr else None
     wiring = build(topology, store, settings, cluster, metrics)
     stoppers: list = [wiring.close]
+    if wiring.channels.addresses is not None:
+        api["reloads"].add("switch address bindings", wiring.channels.addresses.release_gone)
     cfg.CONF(args=of_args, project="os_ken", default_config_files=[])
 
     def stop(_signum, _frame):
@@ -139,6 +163,7 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    api["reloads"].on_sighup()   # reload, never die (what reloads: controller.reload)
     manager = AppManager.get_instance()
     log = logging.getLogger("intercloud.controller")
     try:
@@ -149,10 +174,10 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
             logging.getLogger("intercloud.api").warning(warning)
         server = serve(wiring.controller, api["address"], metrics.api_seconds if metrics else None,
                        api["credentials"], api["authenticator"], WatchLimits(*settings.watch_limits), cluster,
-                       wiring.leadership.leads, reads=wiring.reads)
+                       wiring.leadership.leads, reads=wiring.reads, policy=api["policy"])
         stoppers.append(lambda: server.stop(grace=1))
         if metrics:
-            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics")).shutdown)
+            stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics"), api["metrics_tls"]).shutdown)
         log.info("controller up: topology %s (%d sites), %d slices restored from %s; gRPC on %s, OpenFlow on %s",
                  topology.name, len(topology.sites), len(wiring.reads.call(wiring.reads.names)), store.path,
                  api["address"], openflow_addr)
@@ -177,6 +202,7 @@ def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None 
     from controller import etcdtls
     from controller.cluster import REQUEST_TIMEOUT_S, Cluster
     from controller.etcdstore import Etcd, EtcdStore, parse_endpoints
+    from controller.store import StoreError
 
     if "/" in name or not name:
         raise ValueError(f"--name {name!r}: a cluster instance's name cannot be empty or contain '/'")
@@ -185,11 +211,31 @@ def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None 
     etcd = Etcd(url, tls=files)
     prefix = f"/intercloud-slicing/{topology}/"
     cluster = Cluster(etcd.sharing(timeout=REQUEST_TIMEOUT_S), prefix, name, api)
-    taken = [i for i in cluster.instances() if i.name == name]
-    if taken:
-        raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at {taken[0].api})")
+    try:
+        _wait_name_free(cluster, name)          # the first request to etcd
+    except StoreError as e:
+        members = [f"{h}:{p}" for h, p in parse_endpoints(url)]
+        raise StoreError(etcdtls.unanswered(str(e), etcd.url, members, files) or str(e)) from None
     cluster.join()
     return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.may_write)
+
+
+def _wait_name_free(cluster, name: str) -> None:
+    """Wait until no live instance has ``name``: one restarted at once after a crash finds
+    its previous run still registered until that run's lease expires (LEASE_TTL_S), as a
+    supervisor restarting it would. ValueError if the name is still taken after that: a
+    controller that is running has it."""
+    from controller.cluster import LEASE_TTL_S
+
+    deadline = time.monotonic() + LEASE_TTL_S + 1.0
+    while True:
+        taken = [i for i in cluster.instances() if i.name == name]
+        if not taken:
+            return
+        if time.monotonic() > deadline:
+            raise ValueError(f"--name {name}: an instance of that name is in the cluster already (at "
+                             f"{taken[0].api}) and alive: give this one another --name")
+        time.sleep(0.2)
 
 
 def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:
@@ -209,12 +255,13 @@ def openflow_args(host: str, port: int, tls: dict | None) -> list[str]:
 
 def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = None,
                  client_ca: str | None = None, tokens: str | None = None, admins: tuple[str, ...] = (),
-                 insecure: bool = False):
+                 insecure: bool = False, reloads=None):
     """(server credentials or None, authenticator or None, warnings) for the API, from
-    the files given; ValueError naming the file or option that cannot be used."""
-    import grpc
-
+    the files given; ValueError naming the file or option that cannot be used.
+    ``reloads``: a controller.reload.Reloads to which the tokens file and the TLS files
+    are added (SIGHUP reads them again)."""
     from controller.auth import Authenticator, check_exposure, is_loopback, load_tokens
+    from controller.reload import ServerCertificates
 
     if bool(tls_cert) != bool(tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -225,18 +272,35 @@ def api_security(host: str, tls_cert: str | None = None, tls_key: str | None = N
                          "marked in the tokens file)")
     credentials = None
     if tls_cert:
-        key, cert, ca = (_read_pem(path, what) for path, what in
-                         ((tls_key, "--tls-key"), (tls_cert, "--tls-cert"), (client_ca, "--client-ca")))
-        credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
-                                                  require_client_auth=ca is not None)
+        certificates = ServerCertificates(tls_cert, tls_key, client_ca, _read_pem)
+        credentials = certificates.credentials()
+        if reloads is not None:
+            reloads.add("the API's TLS certificate, key and client CA", certificates.reload)
     authenticator = None
     if client_ca or tokens:
         authenticator = Authenticator(load_tokens(tokens) if tokens else [], bool(client_ca), set(admins))
+        if tokens and reloads is not None:
+            def reload_tokens(auth=authenticator) -> str:
+                loaded = load_tokens(tokens)
+                auth.set_tokens(loaded)
+                return f"{len(loaded)} tokens from {tokens}"
+            reloads.add("the tokens file", reload_tokens)
     warnings = [w for w in (check_exposure("the gRPC API", host, credentials is not None, insecure),) if w]
     if authenticator is None and not is_loopback(host):
         warnings.append("the gRPC API has no client authentication (--client-ca or --tokens): every caller "
                         "may do everything")
     return credentials, authenticator, warnings
+
+
+def metrics_tls(tls_cert: str | None = None, tls_key: str | None = None, client_ca: str | None = None,
+                **_other) -> dict | None:
+    """How /metrics is protected: as the API is (its certificate, and its client CA when
+    clients need certificates), or not at all when the API is plaintext (then only on
+    loopback, unless --insecure: controller.auth.check_exposure). Bearer tokens are the
+    API's alone: Prometheus scrapes with a client certificate."""
+    if not tls_cert or not tls_key:
+        return None
+    return {"cert": tls_cert, "key": tls_key, "client_ca": client_ca}
 
 
 def _read_pem(path: str | None, what: str) -> bytes | None:

@@ -26,6 +26,9 @@ _SLICE_COUNTERS = (
     ("ingress_bytes", "ingress_bytes", "Bytes entering the slice at its endpoints"),
     ("meter_dropped_packets", "dropped_packets", "Packets dropped above the slice's reservation (its meters)"),
 )
+# A slice's series are labelled by its id (GetSlice's ``id``), never its name or tenant:
+# whoever can scrape sees no tenant's names (README: Security, what each party sees).
+SLICE_LABEL = "slice_id"
 STATES = ("requested", "active", "degraded", "preempted", "failed")
 SCRAPE_TIMEOUT_S = 5.0
 
@@ -51,6 +54,9 @@ class Metrics:
         self.engine_seconds = Histogram("intercloud_engine_decision_seconds",
                                         "Time the engine took to decide a change (placement, repair, move)",
                                         buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1), registry=r)
+        self.address_conflicts = Counter("intercloud_switch_address_conflicts_total",
+                                         "Connections refused for claiming a site's dpid from another address "
+                                         "than the one it is bound to (plaintext OpenFlow)", ["site"], registry=r)
         self.ttc_seconds = Histogram("intercloud_time_to_connectivity_seconds",
                                      "From a slice's creation request to every switch confirming its rules",
                                      buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 600), registry=r)
@@ -60,9 +66,17 @@ class Metrics:
         connectivity are timed by the controller itself: controller.pipeline.Timings)."""
         self.registry.register(_StateCollector(reads))
 
-    def serve(self, host: str, port: int):
-        """Serve /metrics on host:port (a daemon thread); the server, to shut down."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, tls: dict | None = None):
+        """Serve /metrics on host:port (a daemon thread); the server, to shut down. With
+        ``tls`` (``cert``, ``key``, ``client_ca`` file paths: the API's own), over HTTPS,
+        and with ``client_ca`` only to scrapers with a certificate that CA signed: the
+        metrics are protected as the API is (controller.main.metrics_tls)."""
+        if not tls:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            return server
+        server, _thread = start_http_server(port, addr=host, registry=self.registry, certfile=tls["cert"],
+                                            keyfile=tls["key"], client_cafile=tls.get("client_ca"),
+                                            client_auth_required=bool(tls.get("client_ca")))
         return server
 
 
@@ -102,12 +116,13 @@ class _StateCollector(Collector):
 
     def _slice_families(self, snap: dict) -> Iterator:
         delay = GaugeMetricFamily("intercloud_slice_delay_seconds", "Measured one-way delay of the slice's "
-                                  "worst endpoint pair (in-band probes)", labels=["slice"])
+                                  "worst endpoint pair (in-band probes)", labels=[SLICE_LABEL])
         bound = GaugeMetricFamily("intercloud_slice_delay_bound_seconds", "The slice's latency bound",
-                                  labels=["slice"])
+                                  labels=[SLICE_LABEL])
         violated = GaugeMetricFamily("intercloud_slice_sla_violated", "1 while the slice's SLA is violated "
-                                     "(over its bound, or probes lost), 0 within it", labels=["slice"])
-        for name, sla, bound_ms in snap["sla"]:
+                                     "(over its bound, or probes lost), 0 within it", labels=[SLICE_LABEL])
+        for number, sla, bound_ms in snap["sla"]:
+            name = str(number)
             if bound_ms is not None:
                 bound.add_metric([name], bound_ms / 1000)
             if sla is not None and sla.delay_ms is not None:
@@ -118,11 +133,11 @@ class _StateCollector(Collector):
         counters = self.reads.all_counters()
         if counters is None:
             return
-        families = {key: CounterMetricFamily(f"intercloud_slice_{what}", text, labels=["slice"])
+        families = {key: CounterMetricFamily(f"intercloud_slice_{what}", text, labels=[SLICE_LABEL])
                     for key, what, text in _SLICE_COUNTERS}
-        for name, counts in counters.items():
+        for number, counts in counters.items():
             for key, family in families.items():
-                family.add_metric([name], counts[key])
+                family.add_metric([str(number)], counts[key])
         yield from families.values()
 
     def _snapshot(self) -> dict:

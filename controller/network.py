@@ -4,6 +4,7 @@ plan. Runs on the owner thread (audits read switches on their own thread first).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from controller.model import ABSENT, Model, SwitchProblem, Wire
@@ -28,6 +29,8 @@ class NetworkEvents:
         self.on_repair = on_repair             # entries an audit had to send (a metric)
         self._coming_up: dict = {}             # link -> token of the hold-down under way
         self.settling = Settling(settings.settle_s)
+        self._reading = threading.Condition()
+        self._reads_pending = 0                # reads by refresh() under way
 
     def forget(self) -> None:
         """What the network told this instance goes (a new leader hears it again)."""
@@ -43,14 +46,63 @@ class NetworkEvents:
     def switch_connected(self, site: str) -> None:
         """A switch (re)connected: make it hold exactly the plan, touching nothing else.
         A site that was lost is back (its endpoints stay at their standbys until failed
-        back: data lives there now)."""
+        back: data lives there now). Its tables are read off the owner thread when reads
+        wait for a switch (:meth:`refresh`)."""
         engine = self.model.engine
         if site in engine.down_sites:
             log.warning("site %s is back", site)
             self.pipeline.transact(lambda: engine.site_up(site), request=False)
-        found = self.wire.read(site)
-        if found is not None:
+        self.refresh(site)
+
+    def ports_read(self, site: str, ports: dict[int, bool]) -> None:
+        """``site``'s switch reported its ports' states as it connected: without probes,
+        they are the truth about its links again (a link a forged or stale port status took
+        down comes back once the port says up); with probes, the probes judge links."""
+        if self.settings.links_by_probes:
+            return
+        for port, up in sorted(ports.items()):
+            self.port_changed(site, port, up)
+
+    def refresh(self, site: str, tries: int = 10) -> None:
+        """Read ``site``'s switch and send it the difference with the plan. On the running
+        owner, with a wire whose reads wait for switches (``reads_wait``), the read is made
+        on a thread of its own and only the repair queues for the owner: a switch that is
+        silent or slow delays its own repair, never the owner. A plan changed meanwhile
+        means reading again (``tries`` times)."""
+        if not (getattr(self.wire, "reads_wait", False) and self.owner.running and self.owner.on_owner_thread()):
+            found = self.wire.read(site)
+            if found is not None:
+                self.reconcile(site, found)
+            return
+        with self._reading:
+            self._reads_pending += 1
+
+        def read() -> None:
+            try:
+                plan = self.model.plan
+                found = self.wire.read(site)
+                if found is not None:
+                    self.owner.post(lambda: self._repair(site, found, plan, tries))
+            finally:
+                with self._reading:
+                    self._reads_pending -= 1
+                    self._reading.notify_all()
+        threading.Thread(target=read, name=f"read-{site}", daemon=True).start()
+
+    def _repair(self, site: str, found: list[Entry], plan: Plan, tries: int) -> None:
+        if site not in self.wire.connected_sites():
+            return
+        if plan is self.model.plan:
             self.reconcile(site, found)
+        elif tries > 1:
+            self.refresh(site, tries - 1)
+        else:
+            log.info("switch %s: the plan kept changing while it was read; the next audit repairs it", site)
+
+    def reads_done(self, timeout: float = 10.0) -> bool:
+        """Wait until no read started by :meth:`refresh` is under way (tests, shutdown)."""
+        with self._reading:
+            return self._reading.wait_for(lambda: self._reads_pending == 0, timeout)
 
     def reconcile(self, site: str, found: list[Entry], read_against: Plan | None = None) -> None:
         """Send ``site`` the difference between what it holds (``found``) and the plan.
@@ -86,6 +138,18 @@ class NetworkEvents:
             found = self.wire.read(site)
             if found is not None:
                 self.owner.call(lambda site=site, found=found, plan=plan: self.reconcile(site, found, plan))
+
+    def switch_confirmed(self, site: str, problem: SwitchProblem | None) -> None:
+        """A switch that was not waited for (on probation: controller.probation) answered
+        the barrier of its last push: its slices' states follow (active again, or failed
+        with what it refused)."""
+        if site not in self.wire.connected_sites():
+            return
+        if problem is None:
+            self.model.switch_problems.pop(site, None)
+        else:
+            self.model.switch_problems[site] = problem
+        self.pipeline.refresh_states({}, self.model.slices_at(site))
 
     def switch_disconnected(self, site: str) -> None:
         self.pipeline.refresh_states({site: SwitchProblem(ABSENT, "switch not connected")},
@@ -142,7 +206,7 @@ class NetworkEvents:
             return
         self._link_down(a, b, reason)
         for site in sorted({a, b} & self.wire.connected_sites()):
-            self.switch_connected(site)
+            self.refresh(site)
 
     def _link_down(self, a: str, b: str, reason: str) -> None:
         key, engine = frozenset((a, b)), self.model.engine

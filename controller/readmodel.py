@@ -15,6 +15,8 @@ from controller.sla import SlaStatus, not_judged_yet
 from controller.states import SliceState
 from slices.errors import UnknownSlice
 from slices.record import PLACED, Placement
+from slices.spec import SliceSpec
+from topologies.model import Topology
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ class LinkView:
     up: bool
     reason: str                 # why it is down ("" when up)
     tenants: tuple[str, ...]    # the tenant of each slice crossing it (one entry per slice)
+    booked: tuple[tuple[str, float], ...] = ()   # (tenant, Mbit/s) each of those slices holds on it
+
+    def residual_for(self, tenant: str) -> float:
+        """The link's free capacity as ``tenant`` may be told it: its capacity less that
+        tenant's own bookings (others' bookings are theirs to know; README: Security)."""
+        return self.bandwidth_mbps - sum(mbps for t, mbps in self.booked if t == tenant)
 
 
 class ReadModel:
@@ -86,6 +94,11 @@ class ReadModel:
     def topology_name(self) -> str:
         return self._ctl.topology.name
 
+    @property
+    def topology(self) -> Topology:
+        """The WAN as configured (immutable): sites, regions, links."""
+        return self._ctl.topology
+
     def has_site(self, site: str) -> bool:
         return self._ctl.topology.has_site(site)
 
@@ -98,10 +111,16 @@ class ReadModel:
         return [SliceSummary(n, s.spec.tenant, states[n].state if n in states else SliceState.REQUESTED)
                 for n, s in sorted(self._ctl.model.engine.slices.items())]
 
-    def sla_bounds(self) -> list[tuple[str, SlaStatus | None, float | None]]:
-        """Every slice's SLA as last judged, beside its latency bound."""
+    def sla_bounds(self) -> list[tuple[int, SlaStatus | None, float | None]]:
+        """Every slice's SLA as last judged, beside its latency bound, by slice id (what
+        the metrics label a slice with: its number tells a scraper no tenant's names)."""
         sla = self._measured.sla_status if self._measured is not None else {}
-        return [(n, sla.get(n), s.spec.max_latency_ms) for n, s in sorted(self._ctl.model.engine.slices.items())]
+        return [(s.number, sla.get(n), s.spec.max_latency_ms)
+                for n, s in sorted(self._ctl.model.engine.slices.items(), key=lambda i: i[1].number)]
+
+    def specs_of(self, tenant: str) -> list[SliceSpec]:
+        """Every slice spec ``tenant`` holds (placed or waiting): what its policy counts."""
+        return [s.spec for s in self._ctl.model.engine.slices.values() if s.spec.tenant == tenant]
 
     def tenant_of(self, name: str) -> str | None:
         """Whose slice ``name`` is (None: no such slice)."""
@@ -132,22 +151,29 @@ class ReadModel:
             return not_judged_yet(record.spec.max_latency_ms, updated if updated is not None else time.time())
         return found
 
-    def counters(self, name: str) -> dict[str, int]:
-        """The slice's packet and byte counters summed over its switches (read now)."""
+    def counter_sources(self, name: str) -> tuple[tuple[str, ...], int] | None:
+        """Where a placed slice's counters are (its sites and its number), for
+        :meth:`read_counters`; None for a slice not placed."""
         record = self._ctl.model.engine.record(name)
+        return (tuple(record.live_spec.sites), record.number) if record.status == PLACED else None
+
+    def read_counters(self, sites: tuple[str, ...], number: int) -> dict[str, int]:
+        """A slice's packet and byte counters summed over its switches, read now. Not on
+        the owner thread (unlike the rest of this class): a switch slow to answer delays
+        only the caller."""
         total: dict[str, int] = {}
-        for site in record.live_spec.sites:
-            for k, v in self._ctl.wire.counters(site, record.number).items():
+        for site in sites:
+            for k, v in self._ctl.wire.counters(site, number).items():
                 total[k] = total.get(k, 0) + v
         return total
 
-    def all_counters(self) -> dict[str, dict[str, int]] | None:
-        """Every slice's counters by name, two requests per switch (None: the wire has none)."""
+    def all_counters(self) -> dict[int, dict[str, int]] | None:
+        """Every slice's counters by slice id, two requests per switch (None: the wire has none)."""
         counters = getattr(self._ctl.wire, "all_counters", None)
         if counters is None:
             return None
-        names = {s.number: n for n, s in self._ctl.model.engine.slices.items()}
-        return {names[sid]: c for sid, c in sorted(counters().items()) if sid in names}
+        ids = {s.number for s in self._ctl.model.engine.slices.values()}
+        return {sid: c for sid, c in sorted(counters().items()) if sid in ids}
 
     def sites(self) -> list[SiteView]:
         e, connected, roles = self._ctl.model.engine, self._ctl.wire.connected_sites(), self._roles()
@@ -158,10 +184,15 @@ class ReadModel:
     def links(self) -> list[LinkView]:
         e, reasons = self._ctl.model.engine, self._ctl.model.link_reasons
         delays = self._measured.link_delays_ms if self._measured is not None else {}
-        return [LinkView(l.a, l.b, l.bandwidth_mbps, e.residual[l.key], l.delay_ms, delays.get(l.key),
-                         l.key not in e.down_links, reasons.get(l.key, "") if l.key in e.down_links else "",
-                         tuple(x.spec.tenant for x in e.slices_on(l.key)))
-                for l in e.topology.links]
+        views = []
+        for l in e.topology.links:
+            holders = e.ledger.holders(l.key)    # slice -> how many of its trees cross the link
+            on = [e.slices[n] for n in sorted(holders)]
+            views.append(LinkView(l.a, l.b, l.bandwidth_mbps, e.residual[l.key], l.delay_ms, delays.get(l.key),
+                                  l.key not in e.down_links, reasons.get(l.key, "") if l.key in e.down_links else "",
+                                  tuple(x.spec.tenant for x in on),
+                                  tuple((x.spec.tenant, holders[x.name] * x.spec.bandwidth_mbps) for x in on)))
+        return views
 
     def state_counts(self) -> dict[SliceState, int]:
         counts: dict[SliceState, int] = {}

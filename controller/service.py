@@ -24,29 +24,42 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controller.auth import ANYONE, Identity, caller
-from controller.core import CALL_TIMEOUT_S, AlreadyExists, SliceController
+from controller.core import CALL_TIMEOUT_S, SliceController
 from controller.readmodel import ReadModel
+from controller.interceptors import _Decoding, _LeaderOnly, _Timed
+from controller.namespaces import full_name, own_doc, redacted, redacted_error, shown
+from controller.policyapi import get_policy, set_policy
 from controller.statuses import DOMAIN, Expired, Forbidden, abort, fail
 from controller.store import StoreError
+from controller.tenancy import TenantPolicy, check
 from proto.defaults import MAX_BATCH, MAX_WATCHES, MAX_WATCHES_PER_CLIENT
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.record import PLACED
 from slices.errors import SpecError, UnknownSlice
+from slices.spec import parse_spec
 
 log = logging.getLogger("intercloud.api")
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 UNARY_WORKERS = 32      # server threads no watch stream can take
 WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this often
+# Clients of a cluster ping every second during a call, to give up on an instance that
+# is frozen (slicectl.client.FAILOVER_OPTIONS); gRPC's default answers pings more often
+# than every 5 minutes without data with GOAWAY ("too_many_pings"), which would cut calls.
+KEEPALIVE_OPTIONS = [("grpc.http2.min_ping_interval_without_data_ms", 500), ("grpc.http2.max_ping_strikes", 0),
+                     ("grpc.keepalive_permit_without_calls", 1)]
 
 
-def _visible(reads: ReadModel, who: Identity, name: str) -> None:
-    """UnknownSlice unless ``who`` may see slice ``name``: another tenant's is as absent as
-    a missing one."""
-    tenant = reads.tenant_of(name)
+def _visible(reads: ReadModel, who: Identity, name: str) -> str:
+    """The full name of the slice ``who`` calls ``name``; UnknownSlice (naming it as
+    ``who`` wrote it) unless ``who`` may see it: another tenant's is as absent as a
+    missing one."""
+    full = full_name(reads, who, name)
+    tenant = reads.tenant_of(full)
     if tenant is None or not who.may_see(tenant):
         raise UnknownSlice(name)
+    return full
 
 
 def _own_tenant(who: Identity, doc: dict) -> dict:
@@ -61,12 +74,14 @@ def _own_tenant(who: Identity, doc: dict) -> dict:
     return doc
 
 
-def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
-    """The API view of one slice (call on the owner thread)."""
+def slice_message(reads: ReadModel, name: str, stats: bool = False, who: Identity = ANYONE) -> pb.Slice:
+    """The API view of one slice as ``who`` sees it (its name in ``who``'s namespace; call
+    on the owner thread)."""
     view = reads.slice(name)
     p = view.record
-    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(view.state, 0), reason=view.reason,
+    msg = pb.Slice(spec=spec_message(p.spec), state=STATES.get(view.state, 0), reason=redacted(who, view.reason),
                    id=p.number, prefix=p.prefix)
+    msg.spec.name = shown(who, p.spec.name)
     moved = dict(p.moved)
     for i, (e, address) in enumerate(p.addresses):
         at = e.on_standby() if i in moved else e
@@ -89,8 +104,7 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
         if sla.delay_ms is not None:
             msg.sla.measured_delay_ms = sla.delay_ms
             msg.sla.worst_pair.CopyFrom(pb.Link(a=sla.pair[0], b=sla.pair[1]))
-    if stats and p.status == PLACED:
-        msg.stats.CopyFrom(pb.SliceStats(**reads.counters(name), collected=timestamp(time.time())))
+    if stats and p.status == PLACED:   # the counters are added off the owner thread (GetSlice)
         rate = view.rates
         if rate is not None:   # negative after a counter reset (rules reinstalled): not a rate
             msg.stats.ingress_bits_per_second = max(0.0, rate[0])
@@ -100,9 +114,24 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False) -> pb.Slice:
 
 
 class SliceService(pb_grpc.SliceServiceServicer):
-    def __init__(self, ctl: SliceController, reads: ReadModel, watches: "WatchLimits | None" = None):
+    def __init__(self, ctl: SliceController, reads: ReadModel, watches: "WatchLimits | None" = None,
+                 policy: TenantPolicy | None = None):
         self.ctl, self.reads = ctl, reads
         self.watches = watches or WatchLimits()
+        self.policy = policy or TenantPolicy(reads.topology)
+
+    def _police(self, who: Identity, docs: list[dict]) -> None:
+        """PolicyDenied (PERMISSION_DENIED) if a tenant's specs ask for more than its policy
+        grants (controller.tenancy); admins grant, so they are not held to it. A spec that
+        does not parse is left to the controller, which names every problem of it."""
+        if who.admin:
+            return
+        try:
+            specs = [parse_spec(d, self.reads.topology) for d in docs]
+        except SpecError:
+            return
+        check(self.policy.limits(who.tenant), who.tenant, specs, self.reads.specs_of(who.tenant),
+              self.reads.topology)
 
     def _run(self, context, fn, root: str = "spec"):
         """Run ``fn`` on the owner thread within the call's deadline: a request still
@@ -123,7 +152,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                    "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
                    "yet started is dropped")
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            fail(context, e, root)
+            fail(context, redacted_error(caller(), e), root)
 
     def _spec_doc(self, request, context) -> dict:
         """The request's spec as a document; INVALID_ARGUMENT if the message carries fields
@@ -137,11 +166,9 @@ class SliceService(pb_grpc.SliceServiceServicer):
         doc, who = self._spec_doc(request, context), caller()
 
         def create():
-            spec = _own_tenant(who, doc)
-            owner = self.reads.tenant_of(spec.get("name"))
-            if owner is not None and not who.may_see(owner):
-                raise AlreadyExists(f"the name {spec.get('name')} is taken")
-            return slice_message(self.reads, self.ctl.create(spec))
+            spec = own_doc(self.reads, who, _own_tenant(who, doc))   # a name of its namespace
+            self._police(who, [spec])
+            return slice_message(self.reads, self.ctl.create(spec), who=who)
         return self._run(context, create)
 
     def CreateSlices(self, request, context):  # noqa: N802
@@ -156,12 +183,10 @@ class SliceService(pb_grpc.SliceServiceServicer):
         docs, who = [spec_to_doc(s) for s in request.specs], caller()
 
         def create():
-            owned = [_own_tenant(who, d) for d in docs]
-            for d in owned:
-                owner = self.reads.tenant_of(d.get("name"))
-                if owner is not None and not who.may_see(owner):
-                    raise AlreadyExists(f"the name {d.get('name')} is taken")
-            return pb.CreateSlicesResponse(slices=[slice_message(self.reads, n) for n in self.ctl.create_many(owned)])
+            owned = [own_doc(self.reads, who, _own_tenant(who, d)) for d in docs]
+            self._police(who, owned)
+            return pb.CreateSlicesResponse(slices=[slice_message(self.reads, n, who=who)
+                                                   for n in self.ctl.create_many(owned)])
         return self._run(context, create, root="")
 
     def UpdateSlice(self, request, context):  # noqa: N802
@@ -169,18 +194,24 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
         def update():
             spec = _own_tenant(who, doc)
-            _visible(self.reads, who, spec.get("name", ""))
-            return slice_message(self.reads, self.ctl.update(spec))
+            spec = {**spec, "name": _visible(self.reads, who, spec.get("name", ""))}
+            self._police(who, [spec])
+            return slice_message(self.reads, self.ctl.update(spec), who=who)
         return self._run(context, update)
 
     def GetSlice(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: (_visible(self.reads, who, request.name),
-                                           slice_message(self.reads, request.name, stats=True))[1])
+        def read():
+            name = _visible(self.reads, who, request.name)
+            return slice_message(self.reads, name, stats=True, who=who), self.reads.counter_sources(name)
+        msg, sources = self._run(context, read)
+        if sources is not None:   # read here, not on the owner: a slow switch delays this call only
+            msg.stats.MergeFrom(pb.SliceStats(**self.reads.read_counters(*sources), collected=timestamp(time.time())))
+        return msg
 
     def DeleteSlice(self, request, context):  # noqa: N802
         who = caller()
-        self._run(context, lambda: (_visible(self.reads, who, request.name), self.ctl.delete(request.name)))
+        self._run(context, lambda: self.ctl.delete(_visible(self.reads, who, request.name)))
         return pb.DeleteSliceResponse()
 
     def ListSlices(self, request, context):  # noqa: N802
@@ -195,7 +226,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
                      if v.name > request.page_token and who.may_see(v.tenant)
                      and (not request.tenant or v.tenant == request.tenant)
                      and (not request.state or STATES.get(v.state) == request.state)]
-            out = pb.ListSlicesResponse(slices=[slice_message(self.reads, n) for n in names[:size]])
+            out = pb.ListSlicesResponse(slices=[slice_message(self.reads, n, who=who) for n in names[:size]])
             if len(names) > size:
                 out.next_page_token = names[size - 1]
             return out
@@ -203,8 +234,22 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def FailbackEndpoints(self, request, context):  # noqa: N802
         who = caller()
-        return self._run(context, lambda: (_visible(self.reads, who, request.name), slice_message(
-            self.reads, self.ctl.failback(request.name, request.site)))[1])
+        return self._run(context, lambda: slice_message(
+            self.reads, self.ctl.failback(_visible(self.reads, who, request.name), request.site), who=who))
+
+    def GetTenantPolicy(self, request, context):  # noqa: N802
+        who = caller()
+        try:
+            return get_policy(self.policy, who, request)
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            fail(context, e)
+
+    def SetTenantPolicy(self, request, context):  # noqa: N802
+        who = caller()
+        try:
+            return set_policy(self.policy, who, request)
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            fail(context, e)
 
     def WatchSlices(self, request, context):  # noqa: N802
         who = caller()
@@ -225,10 +270,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
                     continue
                 if item is None:
                     break
-                if (request.name and item.slice != request.name) or not who.may_see(item.tenant):
+                name = shown(who, item.slice)
+                if (request.name and request.name not in (name, item.slice)) or not who.may_see(item.tenant):
                     continue
-                yield pb.SliceEvent(slice=item.slice, kind=item.kind, state=STATES.get(item.state, 0),
-                                    reason=item.reason, time=timestamp(item.time))
+                yield pb.SliceEvent(slice=name, kind=item.kind, state=STATES.get(item.state, 0),
+                                    reason=redacted(who, item.reason), time=timestamp(item.time))
         finally:
             self.ctl.unsubscribe(q)
             self.watches.leave(client)
@@ -274,14 +320,17 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         self.ctl, self.reads, self.cluster = ctl, reads, cluster
 
     def _topology(self, who: Identity) -> pb.Topology:
-        """The WAN; a tenant's view counts only its own slices on each link."""
+        """The WAN; a tenant's view counts only its own slices on each link, and its free
+        capacity is the link's less the tenant's own bookings (others' are not its to see:
+        README, Security)."""
         out = pb.Topology(name=self.reads.topology_name)
         for s in self.reads.sites():
             out.sites.add(name=s.name, kind=s.kind, region=s.region, lat=s.lat or 0.0, lon=s.lon or 0.0,
                           dpid=s.dpid, connected=s.connected, hosts=s.hosts, drained=s.drained, lost=s.lost,
                           role=s.role)
         for l in self.reads.links():
-            out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps, residual_mbps=l.residual_mbps,
+            out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps,
+                          residual_mbps=l.residual_mbps if who.admin else l.residual_for(who.tenant),
                           delay_ms=l.delay_ms, up=l.up, slices=sum(1 for t in l.tenants if who.may_see(t)),
                           reason=l.reason)
         return out
@@ -327,115 +376,10 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         return out
 
 
-class _Garbled:
-    """A request body that is not the message it should be (from a broken or hostile
-    client): the handler answers INVALID_ARGUMENT instead of gRPC's INTERNAL and traceback."""
-
-    def __init__(self, error: Exception, kind: str):
-        self.error, self.kind = error, kind
-
-
-class _Decoding(grpc.ServerInterceptor):
-    """Decodes requests itself, so a body that does not parse is the client's error."""
-
-    def intercept_service(self, continuation, details):
-        handler = continuation(details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        decode, kind = handler.request_deserializer, details.method.rsplit("/", 1)[-1]
-
-        def lenient(data: bytes):
-            try:
-                return decode(data)
-            except Exception as e:   # a protobuf DecodeError, whatever its class in this runtime
-                return _Garbled(e, kind)
-
-        def refuse(request, context):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"the request body is not a valid {request.kind} request: {str(request.error)[:200]}")
-
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            def unary(request, context):
-                return refuse(request, context) if isinstance(request, _Garbled) else inner(request, context)
-            return grpc.unary_unary_rpc_method_handler(unary, lenient, handler.response_serializer)
-        if handler.unary_stream is not None:
-            stream = handler.unary_stream
-
-            def streaming(request, context):
-                if isinstance(request, _Garbled):
-                    refuse(request, context)
-                yield from stream(request, context)
-            return grpc.unary_stream_rpc_method_handler(streaming, lenient, handler.response_serializer)
-        return handler
-
-
-WRITES = {"CreateSlice", "CreateSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints", "DrainSite",
-          "UndrainSite"}
-
-
-class _LeaderOnly(grpc.ServerInterceptor):
-    """In a cluster, only the leader changes anything: a write reaching another instance
-    is UNAVAILABLE (retryable, nothing done) and names the leader, so a client with
-    several --server addresses goes there. Reads are answered by every instance."""
-
-    def __init__(self, cluster, leads):
-        self.cluster, self.leads = cluster, leads
-
-    def intercept_service(self, continuation, details):
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None or details.method.rsplit("/", 1)[-1] not in WRITES:
-            return handler
-        inner = handler.unary_unary
-
-        def only_leader(request, context):
-            if self.leads():
-                return inner(request, context)
-            try:
-                leader = self.cluster.leader()
-            except StoreError as e:
-                leader, why = None, f"the cluster's leader is unknown ({e})"
-            else:
-                why = ("no instance leads the cluster right now (a take-over is under way)" if leader is None else
-                       f"this controller ({self.cluster.name}) does not lead the cluster"
-                       + (" yet: its take-over is under way" if leader.name == self.cluster.name else
-                          f": {leader.name} at {leader.api} does"))
-            abort(context, code_pb2.UNAVAILABLE, f"{why}; nothing was changed, retry"
-                   + (f" at {leader.api}" if leader is not None and leader.name != self.cluster.name else ""),
-                   error_details_pb2.ErrorInfo(reason="NOT_LEADER", domain=DOMAIN,
-                                               metadata={"leader": leader.api if leader else ""}))
-        return grpc.unary_unary_rpc_method_handler(only_leader, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
-
-
-class _Timed(grpc.ServerInterceptor):
-    """Times every unary call into a histogram labelled by method and status code."""
-
-    def __init__(self, histogram):
-        self.histogram = histogram
-
-    def intercept_service(self, continuation, details):
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method, inner = details.method.rsplit("/", 1)[-1], handler.unary_unary
-
-        def timed(request, context):
-            started = time.monotonic()
-            try:
-                return inner(request, context)
-            finally:
-                code = context.code() or grpc.StatusCode.OK
-                self.histogram.labels(method, code.name).observe(time.monotonic() - started)
-        return grpc.unary_unary_rpc_method_handler(timed, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
-
-
 def serve(ctl: SliceController, address: str, api_seconds=None,
           credentials: grpc.ServerCredentials | None = None, authenticator=None,
           watches: WatchLimits | None = None, cluster=None, leads: Callable[[], bool] | None = None,
-          reads: ReadModel | None = None) -> grpc.Server:
+          reads: ReadModel | None = None, policy: TenantPolicy | None = None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
     ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
     ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
@@ -443,15 +387,16 @@ def serve(ctl: SliceController, address: str, api_seconds=None,
     watch streams (:class:`WatchLimits`); ``cluster`` (controller.cluster.Cluster) and
     ``leads`` (whether this instance may change the network now): writes only on the
     leader, and GetTopology lists the instances; ``reads``: what the API may see of the
-    controller (built on ``ctl`` if not given)."""
+    controller (built on ``ctl`` if not given); ``policy``: what each tenant may use
+    (controller.tenancy; the default policy if not given)."""
     watches = watches or WatchLimits()
     reads = reads or ReadModel(ctl)
     interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator,
                                 _LeaderOnly(cluster, leads) if cluster is not None else None, _Decoding()) if i]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
-                         interceptors=interceptors)
-    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches), server)
+                         interceptors=interceptors, options=KEEPALIVE_OPTIONS)
+    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches, policy), server)
     pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, reads, cluster), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

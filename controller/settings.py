@@ -59,6 +59,9 @@ class Settings:
     max_slices_per_tenant: int = MAX_SLICES_PER_TENANT
     watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT)
     hold_down_s: float = LINK_HOLD_DOWN_S
+    # plaintext OpenFlow: a dpid stays bound to its first address this long after its switch
+    # goes (controller.identity); None: nothing bound (OpenFlow over TLS, tests)
+    switch_address_grace_s: float | None = None
 
     def core(self) -> CoreSettings:
         return CoreSettings(hold_down_s=self.hold_down_s, links_by_probes=self.probes is not None,

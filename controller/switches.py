@@ -2,7 +2,11 @@
 rule changes pushed phase by phase, each closed by a barrier per switch and waited for;
 reads of a switch's flows, groups and meters for an audit; counters. A switch that does
 not answer is waited for once, then not again until one of its barrier replies shows it
-is back, so it delays only the requests that need it.
+is back, so it delays only the requests that need it. A switch that has just connected
+is not waited for at all until it has answered once (a barrier, on the thread that reads
+it: controller.network): completing the handshake proves nothing, and a switch that
+never answers after it, reconnecting over and over, would otherwise hold the owner
+thread for a timeout on every connection.
 
 The os-ken app (controller.app) hands it the connections and the replies; it keeps who
 waits for which reply (by switch and transaction id)."""
@@ -13,8 +17,11 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 from controller import ofwire
+from controller.identity import SwitchAddresses
+from controller.probation import Probation
 from controller.model import ABSENT, REFUSED, UNCONFIRMED, SwitchProblem
 from slices.compiler import Changes, change_phases
 from slices.rules import (COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY,
@@ -24,6 +31,9 @@ from topologies.model import Topology
 log = logging.getLogger("intercloud.openflow")
 BARRIER_TIMEOUT_S = 3.0    # a switch silent this long is not waited for again until it answers
 READ_TIMEOUT_S = 10.0
+# a switch on probation gets a moment to confirm, not a timeout: a healthy one answers a
+# barrier in milliseconds (its slices come back active at once), a silent one costs this
+PROBATION_WAIT_S = 0.02
 
 
 @dataclass
@@ -31,13 +41,18 @@ class _Waiter:
     done: threading.Event = field(default_factory=threading.Event)
     body: list = field(default_factory=list)
     lost: bool = False   # the switch went away before it answered
+    late: tuple | None = None   # (site, first xid, xid): a push's barrier nobody waits for (probation)
 
 
 class SwitchChannels:
     """The connected switches by site, and the replies awaited from them."""
 
-    def __init__(self, topology: Topology, metrics=None):
+    reads_wait = True   # read() waits for a switch: controller.network reads off the owner thread
+
+    def __init__(self, topology: Topology, metrics=None, address_grace_s: float | None = None):
         self.topology = topology
+        # plaintext OpenFlow: each dpid's address (controller.identity); None: not bound
+        self.addresses = SwitchAddresses(address_grace_s) if address_grace_s is not None else None
         self.site_of = {s.dpid: s.name for s in topology.sites}
         self.metrics = metrics      # controller.metrics.Metrics, or None
         self.dps: dict[str, object] = {}
@@ -47,18 +62,47 @@ class SwitchChannels:
         # connected switches that stopped answering (site -> since when): nobody waits for
         # them until one of their barrier replies shows they are back
         self._unresponsive: dict[str, float] = {}
+        # connected switches that have not answered anything yet (site -> since when, and
+        # the event set once one of their barriers is answered or they go)
+        self._proving: dict[str, tuple[float, threading.Event]] = {}
+        self.probation = Probation()      # switches that kept the controller waiting: not waited for
+        self._late: dict[str, _Waiter] = {}   # site -> the barrier of its last push on probation
+        # told (site, problem or None) when a switch on probation confirms its pushes
+        self.on_late: Callable[[str, SwitchProblem | None], None] | None = None
 
     def attach(self, site: str, dp) -> None:
         """``dp`` is ``site``'s connection now; it has just answered the handshake."""
         self.dps[site] = dp
         with self._lock:
             self._unresponsive.pop(site, None)
+            self._proving[site] = (time.monotonic(), threading.Event())
+
+    def claim(self, site: str, dp) -> bool:
+        """Whether ``dp`` may be ``site``'s switch as far as its address goes (plaintext
+        OpenFlow: controller.identity); a refused one is logged, counted and closed."""
+        address = getattr(dp, "address", None)
+        why = self.addresses.claim(site, address[0] if isinstance(address, tuple) else None, time.monotonic()) \
+            if self.addresses is not None else None
+        if why is None:
+            return True
+        log.error("switch %s: a connection claims dpid 0x%016x from %s, but the dpid is %s", site, dp.id,
+                  address[0], why)
+        if self.metrics is not None:
+            self.metrics.address_conflicts.labels(site).inc()
+        _close(dp)
+        return False
 
     def detach(self, site: str, dp) -> None:
         """``site``'s connection died: whoever waits for its answers stops waiting."""
         del self.dps[site]
+        if self.addresses is not None:
+            self.addresses.gone(site, time.monotonic())
         with self._lock:
             self._unresponsive.pop(site, None)
+            proving = self._proving.pop(site, None)
+            self._late.pop(site, None)
+        if proving is not None:
+            proving[1].set()
         self._release(dp.id)
 
     def answered_barrier(self, dpid: int, xid: int) -> float | None:
@@ -66,7 +110,11 @@ class SwitchChannels:
         self._resolve(dpid, xid, None, last=True)
         site = self.site_of.get(dpid)
         with self._lock:
-            return self._unresponsive.pop(site, None)
+            proving = self._proving.pop(site, None)
+            since = self._unresponsive.pop(site, None)
+        if proving is not None:
+            proving[1].set()
+        return since
 
     def error(self, dpid: int, xid: int, text: str) -> None:
         """An OpenFlow error: the request it answers failed and gets no other reply."""
@@ -117,24 +165,62 @@ class SwitchChannels:
                 _close(known)
         threading.Thread(target=challenge, name=f"challenge-{site}", daemon=True).start()
 
-    def _hung(self, site: str) -> SwitchProblem | None:
-        """The problem of a switch known not to answer, after nudging it with a barrier
-        (its reply will say it is back); None for a switch that answers."""
+    def _silent(self, site: str) -> bool:
+        """Whether ``site``'s switch is not waited for: known not to answer, connected and
+        not answered yet, or on probation."""
         with self._lock:
-            since = self._unresponsive.get(site)
-        if since is None:
-            return None
+            if site in self._unresponsive or site in self._proving:
+                return True
+        return self.probation.on(site, time.monotonic())
+
+    def _hung(self, site: str, probation: bool = True) -> SwitchProblem | None:
+        """The problem of a switch known not to answer or not answered yet, after nudging
+        it with a barrier (its reply will say it answers), or (``probation``) on probation;
+        None for a switch that answers. Reads, made off the owner thread, leave out
+        probation: a switch on probation is still read and repaired."""
+        with self._lock:
+            since, connected = self._unresponsive.get(site), self._proving.get(site, (None,))[0]
+        if since is None and connected is None:
+            now = time.monotonic()
+            return SwitchProblem(UNCONFIRMED, self.probation.describe(site, now)) \
+                if probation and self.probation.on(site, now) else None
         dp = self.dps.get(site)
         if dp is not None:
             dp.send_msg(dp.ofproto_parser.OFPBarrierRequest(dp))
+        if since is None:
+            return SwitchProblem(UNCONFIRMED, f"connected {time.monotonic() - connected:.0f} s ago and has not "
+                                              "answered the controller yet")
         return SwitchProblem(UNCONFIRMED, f"not answering the controller for {time.monotonic() - since:.0f} s")
 
-    def _gave_up_on(self, site: str, what: str) -> None:
+    def _prove(self, site: str, dp) -> bool:
+        """Whether ``site``'s switch, connected and not answered yet, answers a barrier
+        within READ_TIMEOUT_S (its reply ends the proving: answered_barrier). Waits: never
+        on the owner thread."""
         with self._lock:
-            first = site not in self._unresponsive
-            self._unresponsive.setdefault(site, time.monotonic())
+            proving = self._proving.get(site)
+        if proving is None:
+            return True
+        barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+        w = self._request(dp, barrier)
+        proved = proving[1].wait(READ_TIMEOUT_S)   # this barrier or any other answered, or the switch gone
+        self._forget(dp, [(barrier.xid, w)])
+        if not proved:
+            self._gave_up_on(site, f"no answer within {READ_TIMEOUT_S:g} s of connecting")
+        return proved and self.dps.get(site) is dp
+
+    def _gave_up_on(self, site: str, what: str, connected: bool = True) -> None:
+        """``site``'s switch did not answer (``connected``: its connection lives on, and it
+        is not waited for until it answers again); a strike on its record."""
+        with self._lock:
+            first = connected and site not in self._unresponsive
+            if connected:
+                self._unresponsive.setdefault(site, time.monotonic())
         if first:
             log.error("switch %s: %s; not waiting for it until it answers again", site, what)
+        length = self.probation.strike(site, time.monotonic())
+        if length is not None:
+            log.error("switch %s: %s, again: on probation, not waited for during %.0f s (its changes are sent, "
+                      "its confirmations counted when they come)", site, what, length)
 
     def _resolve(self, dpid: int, xid: int, body, last: bool) -> None:
         with self._lock:
@@ -145,12 +231,41 @@ class SwitchChannels:
             w.body.extend(body)
         if last:
             w.done.set()
+            if w.late is not None:
+                self._confirmed_late(dpid, xid, w)
+
+    def _wait_late(self, dp, first_xid: int, xid: int, w: _Waiter, site: str) -> None:
+        """Keep the barrier of a push to a switch on probation: when it is answered, the
+        push is confirmed (or refused) then (:attr:`on_late`). A later push's barrier
+        confirms the earlier ones too (OpenFlow's barrier semantics): only the last is kept."""
+        with self._lock:
+            previous = self._late.get(site)
+            if previous is not None:
+                first_xid = min(first_xid, previous.late[1])
+                self._waiters.pop((dp.id, previous.late[2]), None)
+            w.late = (site, first_xid, xid)
+            self._late[site] = w
+        if w.done.is_set():          # answered before it was marked late
+            self._confirmed_late(dp.id, xid, w)
+
+    def _confirmed_late(self, dpid: int, xid: int, w: _Waiter) -> None:
+        site, first_xid, _xid = w.late
+        with self._lock:
+            self._waiters.pop((dpid, xid), None)
+            if self._late.get(site) is not w:
+                return               # superseded by a later push's barrier, or already handled
+            del self._late[site]
+            errors = [t for x, t in self._errors.pop(dpid, []) if x >= first_xid]
+        if not w.lost and self.on_late is not None:
+            self.on_late(site, SwitchProblem(REFUSED, "; ".join(sorted(set(errors)))) if errors else None)
 
     def _release(self, dpid: int) -> None:
         """A switch's connection died: whoever waits for its answers stops waiting now (a
         read or push in hand would otherwise hold the owner thread for its whole timeout)."""
         with self._lock:
             waiters = [w for (d, _x), w in self._waiters.items() if d == dpid]
+            for key in [k for k, w in self._waiters.items() if k[0] == dpid and w.late is not None]:
+                del self._waiters[key]      # nobody waits for these: nothing to release
         for w in waiters:
             w.lost = True
             w.done.set()
@@ -209,25 +324,44 @@ class SwitchChannels:
                 sent = True
             phase_sent = time.monotonic()
             for site, (dp, first_xid, barrier, w) in pending.items():
-                if site in self._unresponsive:   # sent, but nobody waits for it
-                    problems[site] = self._hung(site)
-                elif not w.done.wait(BARRIER_TIMEOUT_S):
-                    problems[site] = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
-                    self._gave_up_on(site, problems[site].detail)
-                elif w.lost:
-                    problems[site] = SwitchProblem(ABSENT, "switch disconnected before confirming")
-                elif self.metrics is not None:
-                    self.metrics.barrier_seconds.observe(time.monotonic() - phase_sent)
-                self._forget(dp, [(barrier.xid, w)])
-                with self._lock:
-                    errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]
-                if errors:
-                    problems[site] = SwitchProblem(REFUSED, "; ".join(sorted(set(errors))))
+                problem = self._confirmation(site, dp, first_xid, barrier, w, phase_sent)
+                if problem is not None:
+                    problems[site] = problem
         return problems
 
+    def _confirmation(self, site: str, dp, first_xid: int, barrier, w: _Waiter,
+                      phase_sent: float) -> SwitchProblem | None:
+        """Wait for a switch's barrier of a push phase (unless it is not waited for); its
+        problem, or None: it confirmed."""
+        problem = None
+        if self._silent(site):   # sent, but nobody waits for it
+            with self._lock:
+                on_probation_only = site not in self._unresponsive and site not in self._proving
+            if not on_probation_only:
+                problem = self._hung(site)
+            elif not w.done.wait(PROBATION_WAIT_S):
+                self._wait_late(dp, first_xid, barrier.xid, w, site)
+                return self._hung(site)
+            elif w.lost:
+                problem = SwitchProblem(ABSENT, "switch disconnected before confirming")
+        elif not w.done.wait(BARRIER_TIMEOUT_S):
+            problem = SwitchProblem(UNCONFIRMED, f"no barrier reply within {BARRIER_TIMEOUT_S:g} s")
+            self._gave_up_on(site, problem.detail)
+        elif w.lost:
+            problem = SwitchProblem(ABSENT, "switch disconnected before confirming")
+            self._gave_up_on(site, "disconnected in the middle of a push", connected=False)
+        elif self.metrics is not None:
+            self.metrics.barrier_seconds.observe(time.monotonic() - phase_sent)
+        self._forget(dp, [(barrier.xid, w)])
+        with self._lock:
+            errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]
+        return SwitchProblem(REFUSED, "; ".join(sorted(set(errors)))) if errors else problem
+
     def read(self, site: str):
+        """What ``site``'s switch holds (None: not connected, or not answering). Waits up
+        to READ_TIMEOUT_S for the switch to answer: callers keep it off the owner thread."""
         dp = self.dps.get(site)
-        if dp is None or self._hung(site):
+        if dp is None or not self._prove(site, dp) or self._hung(site, probation=False):
             return None
         ofp, parser = dp.ofproto, dp.ofproto_parser
         reqs = [parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
@@ -267,7 +401,7 @@ class SwitchChannels:
         """Packets and bytes entering at endpoint ports (the ingress flows) and seen and
         dropped by the meters, by slice id, on one switch: of one slice, or of all."""
         dp = self.dps.get(site)
-        if dp is None or self._hung(site):
+        if dp is None or self._hung(site, probation=False):
             return {}
         ofp, parser = dp.ofproto, dp.ofproto_parser
         cookie, mask = (slice_cookie(slice_id), COOKIE_SLICE_MASK) if slice_id else (COOKIE_APP, COOKIE_APP_MASK)
@@ -276,7 +410,9 @@ class SwitchChannels:
         meter = parser.OFPMeterStatsRequest(dp, meter_id=meter_id(slice_id) if slice_id else ofp.OFPM_ALL)
         waiters = [(r, self._request(dp, r)) for r in (flows, meter)]
         for _r, w in waiters:
-            w.done.wait(READ_TIMEOUT_S)
+            if not w.done.wait(READ_TIMEOUT_S) and not w.lost:
+                self._gave_up_on(site, f"no answer to a counters read within {READ_TIMEOUT_S:g} s")
+                break
         self._forget(dp, [(r.xid, w) for r, w in waiters])
         out: dict[int, dict[str, int]] = {}
         for f in waiters[0][1].body:

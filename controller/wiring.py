@@ -45,7 +45,7 @@ def build(topology: Topology, store: StateStore, settings: Settings = Settings()
           metrics=None) -> Wiring:
     """A controller for ``topology`` on ``store``; ``cluster``: this instance's
     controller.cluster.Cluster (None: alone); ``metrics``: controller.metrics.Metrics."""
-    channels = SwitchChannels(topology, metrics)
+    channels = SwitchChannels(topology, metrics, settings.switch_address_grace_s)
     timings = (Timings(metrics.engine_seconds.observe, metrics.ttc_seconds.observe) if metrics is not None
                else Timings())
     controller = SliceController(topology, store, channels, settings.core(), timings=timings,

@@ -20,6 +20,7 @@ STATS_INTERVAL_S = 5.0           # every slice's counters read this often for it
 MAX_WATCHES = 1000               # open watch streams allowed in total
 MAX_WATCHES_PER_CLIENT = 100     # and per client
 MAX_SLICES_PER_TENANT = 0        # a tenant's quota of slices (0: none)
+SWITCH_ADDRESS_GRACE_S = 600.0   # plaintext OpenFlow: a dpid stays bound to its address this long after it goes
 SLA_TOLERANCE_MS = 0.0           # how far a measured delay may exceed its bound before it counts
 MAX_BATCH = 1000                 # slice specs in one CreateSlices request at the most
 VERIFY_PARALLEL = 12             # slicectl verify: checks at once (hundreds of pings stall a userspace datapath)

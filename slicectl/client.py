@@ -56,17 +56,18 @@ class Server:
     def addresses(self) -> list[str]:
         return [a.strip() for a in self.address.split(",") if a.strip()]
 
-    def channel(self, address: str | None = None) -> grpc.Channel:
-        """A channel to ``address`` (default: the first of :attr:`addresses`)."""
+    def channel(self, address: str | None = None, options: tuple = ()) -> grpc.Channel:
+        """A channel to ``address`` (default: the first of :attr:`addresses`), with gRPC
+        channel ``options``."""
         address = address or self.addresses[0]
         if self.ca or self.cert:
             try:
                 ca, cert, key = (Path(p).read_bytes() if p else None for p in (self.ca, self.cert, self.key))
             except OSError as e:
                 raise ClientError(f"{e.filename}: {e.strerror}", EXIT_INVALID) from None
-            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert), options=options)
         else:
-            channel = grpc.insecure_channel(address)
+            channel = grpc.insecure_channel(address, options=options)
         if self.token:
             channel = grpc.intercept_channel(channel, _Bearer(self.token))
         return channel
@@ -124,6 +125,19 @@ def _not_leader(err: grpc.RpcError) -> tuple[bool, str]:
     return False, ""
 
 
+# Over a cluster's instances, one that took the connection but answers nothing (frozen,
+# hung, its machine stalled) is given up once a keep-alive ping (every second of silence
+# during a call) goes unanswered for 2 s, as one that refuses is: the call fails
+# UNAVAILABLE and moves to the next instance instead of waiting out its whole deadline
+# (measured: 2-3 s, against the deadline before). gRPC's ping timeout, not
+# keepalive_timeout, is what closes the connection in the gRPC this project locks. 2 s,
+# not 1: a busy but live instance answers pings from gRPC's own threads, but two
+# cores are shared. The controllers accept these pings (controller.service.KEEPALIVE_OPTIONS).
+FAILOVER_OPTIONS = (("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 2000),
+                    ("grpc.http2.ping_timeout_ms", 2000), ("grpc.http2.max_pings_without_data", 0),
+                    ("grpc.keepalive_permit_without_calls", 0))
+
+
 class _Failover:
     """A stub over a cluster's instances: each unary call goes to the first that takes
     it. An instance that cannot be reached, or that does not lead and so refused a write
@@ -136,7 +150,7 @@ class _Failover:
 
     def _at(self, address: str):
         if address not in self._stubs:
-            self._stubs[address] = self.kind(self.server.channel(address))
+            self._stubs[address] = self.kind(self.server.channel(address, FAILOVER_OPTIONS))
         return self._stubs[address]
 
     def __getattr__(self, method: str):
@@ -186,12 +200,19 @@ def explain(err: grpc.RpcError, server: "str | Server") -> ClientError:
             f"{a}: {w or err.details()}" for a, w in zip(srv.addresses, whys)), EXIT_UNREACHABLE)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return ClientError(unauthenticated(srv), EXIT_REFUSED)
-    lines = [err.details() or code.name]
+    lines, tail = [err.details() or code.name], ""
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             br = error_details_pb2.BadRequest()
             detail.Unpack(br)
             lines = ["invalid slice spec:"] + [f"  {v.field}: {v.description}" for v in br.field_violations]
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason == "INVALID_SPEC":   # more problems than the reply lists
+                tail = err.details().rpartition("… ")[2]
+    if tail:
+        lines.append(f"  … {tail}")
     exit_code = {grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID, grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
                  grpc.StatusCode.UNAVAILABLE: EXIT_UNREACHABLE}.get(code, EXIT_REFUSED)
     return ClientError("\n".join(lines), exit_code)

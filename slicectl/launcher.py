@@ -18,10 +18,12 @@ from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 class ControllerProcess:
     """Start, kill -9, restart and stop a controller; talk to it over gRPC."""
 
-    def __init__(self, topology: str, store: Path, log: Path, options: tuple[str, ...] = ()):
-        """``options``: more `slicectl controller` options (``("--no-probes",)``, ...)."""
+    def __init__(self, topology: str, store: Path, log: Path, options: tuple[str, ...] = (), nice: int = 0):
+        """``options``: more `slicectl controller` options (``("--no-probes",)``, ...);
+        ``nice``: run it at that niceness (below an emulated WAN on the same machine)."""
         self.topology, self.store, self.log_path = topology, Path(store), Path(log)
         self.options = tuple(options)
+        self.nice = nice
         self.grpc, self.of = f"127.0.0.1:{free_port()}", free_port()
         self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
         self.proc: subprocess.Popen | None = None
@@ -31,7 +33,8 @@ class ControllerProcess:
     def start(self) -> "ControllerProcess":
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
+            [*(("nice", "-n", str(self.nice)) if self.nice else ()),
+             sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
              "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}",
              "--metrics", self.metrics_url.removeprefix("http://").removesuffix("/metrics"), *self.options],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -57,6 +60,12 @@ class ControllerProcess:
             time.sleep(0.2)
         raise TimeoutError(f"switches did not all connect, or links did not all come up, within "
                            f"{timeout:g} s; see {self.log_path}")
+
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP (or SIGCONT): the process keeps its sockets and answers nothing, as a
+        machine that hangs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -15,6 +15,7 @@ from slices import repair as failures
 from slices.drainwhy import blocked_reason
 from slices.ledger import Ledger
 from slices.placement import LinkKey
+from slices.preemption import victims_text
 from slices.record import PLACED, Event, EventKind
 from slices.restoration import forget_failures
 from slices.state import Slice
@@ -69,8 +70,9 @@ class Drains:
         what the network lacks (:func:`slices.drainwhy.blocked_reason`)."""
         refused = next((e for e in tried if e.kind == EventKind.PREEMPTED and e.slice == name), None)
         if refused is None:
-            victims = sorted({e.slice for e in tried if e.kind == EventKind.PREEMPTED})
-            return f"going around it would preempt {', '.join(victims)}, and a drain cuts nothing"
+            victims = [self.slices[v] for v in sorted({e.slice for e in tried if e.kind == EventKind.PREEMPTED})]
+            return (f"going around it would preempt {victims_text(self.slices[name].spec.tenant, victims)}, "
+                    "and a drain cuts nothing")
         s = self.slices[name]
         return blocked_reason(self.graph, s.live_spec, site, refused.reason.removeprefix(f"{why}; no alternative: "),
                               avoid_sites=self.down_sites | (self.drained - {site} - set(s.live_spec.sites)),

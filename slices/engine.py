@@ -32,7 +32,7 @@ from slices.errors import Rejected, UnknownSlice
 from slices.ledger import Ledger
 from slices.pairs import PairPlacement
 from slices.placement import LinkKey, PathCache, Tree
-from slices.preemption import choose_victims, outranked_by
+from slices.preemption import choose_victims, outranked_by, preempting
 from slices.record import Event, EventKind, PLACED, PREEMPTED, Placement
 from slices.repair import shared_text
 from slices.reroute import REROUTE_GAIN_MS, SlaReroutes
@@ -127,15 +127,21 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
     def slices_on(self, link: LinkKey) -> list[Slice]:
         return [self.slices[n] for n in self.ledger.names_on(link)]
 
-    def _taken(self, spec: SliceSpec) -> tuple[str, str] | None:
-        """The first endpoint (or standby) port of ``spec`` that another slice owns, with
-        that slice's name."""
+    def _taken(self, spec: SliceSpec, named: bool = False) -> str | None:
+        """Why the first endpoint (or standby) port of ``spec`` that another slice owns
+        cannot be had; None if every one is free. The owner is named only to its own tenant
+        (or, ``named``, to the operator restoring the store): another tenant learns that the
+        port is in use, not by whom or for what."""
         for e in spec.endpoints:
             for key, what in ((e.key, str(e)), (e.standby_key, f"{e.standby} (standby of {e})")):
                 owner = self.endpoint_owner.get(key) if key else None
                 if owner and owner != spec.name:
-                    theirs = next((x for x in self.slices[owner].spec.endpoints if x.standby_key == key), None)
-                    return (f"{what}, the standby of {theirs} there," if theirs else what), owner
+                    theirs = self.slices[owner].spec
+                    if theirs.tenant != spec.tenant and not named:
+                        return f"endpoint {what} is in use by another tenant's slice"
+                    standby = next((x for x in theirs.endpoints if x.standby_key == key), None)
+                    return (f"endpoint {what}" + (f", the standby of {standby} there," if standby else "")
+                            + f" already belongs to slice {owner}")
         return None
 
     def _own(self, spec: SliceSpec) -> None:
@@ -194,7 +200,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
             raise Rejected("name", f"a slice named {spec.name} already exists")
         taken = self._taken(spec)
         if taken:
-            raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
+            raise Rejected("endpoint", taken)
         victims, tree, backup = self.place_or_preempt(spec)
         self.ledger.check_tags(tree, backup, freeing=victims)   # before anything changes
         cp = self.checkpoint() if any(e.standby for e in spec.endpoints) else None
@@ -224,7 +230,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
                             f"tree of {len(tree.edges)} links, worst delay {tree.worst_delay_ms:.2f} ms"
                             + (f", {spec.protection}-disjoint backup of {len(backup.edges)} links"
                                + shared_text(tree, backup) if backup else "")
-                            + (f", preempting {', '.join(v.name for v in victims)}" if victims else "")
+                            + preempting(spec, victims)
                             + (f", standby reserved for {', '.join(sorted(s.standby_trees))}"
                                if s.standby_trees else "")))
         return events + self.replace_victims(victims)
@@ -249,7 +255,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         s = self.get(spec.name)
         taken = self._taken(spec)
         if taken:
-            raise Rejected("endpoint", f"endpoint {taken[0]} already belongs to slice {taken[1]}")
+            raise Rejected("endpoint", taken)
         old_spec, old_tags, old_backup_tags = s.spec, dict(s.tags), dict(s.backup_tags)
         # endpoints that stay keep their assigned address
         addresses = _addresses(spec, s.prefix, keep={e.key: a for e, a in s.addresses.items()})
@@ -274,7 +280,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         s.addresses = addresses
         events = [Event(EventKind.UPDATED, spec.name, f"tree of {len(tree.edges)} links, worst delay "
                         f"{tree.worst_delay_ms:.2f} ms"
-                        + (f", preempting {', '.join(v.name for v in victims)}" if victims else ""))]
+                        + preempting(spec, victims))]
         return events + self.replace_victims(victims) + self.restore_waiting()
 
     def adopt(self, p: Placement) -> Slice:
@@ -287,9 +293,9 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         spec = p.spec
         if spec.name in self.slices:
             raise ValueError(f"slice {spec.name} exists already")
-        taken = self._taken(spec)
+        taken = self._taken(spec, named=True)
         if taken:
-            raise ValueError(f"endpoint {taken[0]} of {spec.name} belongs to slice {taken[1]} already")
+            raise ValueError(f"{spec.name}: {taken}")
         net = IPNetwork(p.prefix)
         if not self._numbers.take(p.number):
             raise ValueError(f"slice id {p.number} of {spec.name} is taken or out of range")

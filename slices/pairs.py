@@ -38,8 +38,11 @@ class PairPlacement:
         down = [s for s in spec.sites if s in self.down_sites]
         if down:
             raise Rejected("site", f"endpoint site {down[0]} is down")
-        tree = place(self.graph, spec, residual, avoid_links=self.down_links,
-                     avoid_sites=self._avoided_sites(spec), no_tags=no_tags, cache=self.paths)
+        try:
+            tree = place(self.graph, spec, residual, avoid_links=self.down_links,
+                         avoid_sites=self._avoided_sites(spec), no_tags=no_tags, cache=self.paths)
+        except Rejected as e:
+            raise self._naming_down_links(e) from None
         if spec.protection == "none":
             return tree, None
         try:
@@ -55,6 +58,18 @@ class PairPlacement:
                         why = pair
             raise Rejected("protection", f"no {spec.protection}-disjoint backup for {spec.name}: "
                            f"{why.reason}", structural=e.structural) from None
+
+    def _naming_down_links(self, e: Rejected) -> Rejected:
+        """``e``, saying which links are down when no path was found: right after a WAN
+        comes up, or during an outage, "no path" alone reads as a topology that cannot
+        work, when it is links the controller does not use until it sees them up."""
+        if e.constraint not in ("topology", "region") or not self.down_links:
+            return e
+        down = sorted("—".join(sorted(k)) for k in self.down_links)
+        more = f" and {len(down) - 3} more" if len(down) > 3 else ""
+        return Rejected(e.constraint, f"{e.reason}; {len(down)} link{'s' if len(down) > 1 else ''} down now "
+                        f"({', '.join(down[:3])}{more}): a link is used again once the controller sees it up",
+                        structural=e.structural)
 
     def _disjoint_pair(self, spec: SliceSpec, residual: dict[LinkKey, float],
                        no_tags: set[LinkKey]) -> tuple[Tree, Tree]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from slices.errors import Rejected
 from slices.ledger import Ledger
 from slices.placement import Tree
+from slices.preemption import ANONYMOUS_WINNER, preempting
 from slices.record import Event, EventKind, PLACED, PREEMPTED
 
 if TYPE_CHECKING:
@@ -50,10 +51,10 @@ def repair(slices: Mapping[str, "Slice"], ledger: Ledger, placer: "Repairer", hi
             s.status, s.reason = PREEMPTED, f"{why}; no alternative: {e.reason}"
             events.append(Event(EventKind.PREEMPTED, s.name, s.reason))
             continue
-        placer.preempt(victims, lambda v: f"preempted by {s.name} after {why}")
+        placer.preempt(victims, lambda v, s=s: f"preempted by {s.name} after {why}"
+                       if v.spec.tenant == s.spec.tenant else ANONYMOUS_WINNER)
         placer.book(s, tree, backup)
-        events.append(Event(EventKind.RE_PLACED, s.name, why + (f"; preempting {', '.join(v.name for v in victims)}"
-                                                        if victims else "")))
+        events.append(Event(EventKind.RE_PLACED, s.name, why + preempting(s.spec, victims, lead="; ")))
         events += placer.reserve_standby(s, why)
         events += placer.replace_victims(victims)
     return events

@@ -46,6 +46,14 @@ DEFAULT_PRIORITY = 3
 PROTECTIONS = ("none", "link", "site", "region")
 DEFAULT_PROTECTION = "none"
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# A slice's full name is TENANT/NAME (tenants' namespaces: two tenants may both have "web");
+# a bare NAME is a slice an operator named outside any namespace (as before namespaces).
+NAMESPACE_SEP = "/"
+
+
+def qualified(tenant: str, name: str) -> str:
+    """The full name of a tenant's slice ``name`` in its namespace."""
+    return f"{tenant}{NAMESPACE_SEP}{name}"
 MAX_TENANT_CHARS = 128
 FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
           "allowed_regions", "protection")
@@ -54,6 +62,11 @@ STANDBY_FIELDS = ("site", "port")
 # OpenFlow 1.3 meters count kbit/s in 32 bits: 4,294,967 Mbit/s is the most a slice's
 # meter can say. (A topology makes the bound tighter: its largest link.)
 MAX_BANDWIDTH_MBPS = 0xFFFFFFFF // 1000
+# The least a slice may reserve: 64 kbit/s (one DS0 voice channel). Meters are sent in
+# whole kbit/s, so anything under 0.5 kbit/s became a 0 kbit/s meter (1e-300 was
+# accepted and reserved nothing); and switch policers enforce rates in steps - commonly
+# 64 kbit/s on switching ASICs - so a smaller rate is not one a switch can promise.
+MIN_BANDWIDTH_MBPS = 0.064
 MAX_LATENCY_MS = 10_000.0    # a bound above 10 s bounds nothing; leave it out instead
 MAX_ENDPOINTS = MAX_GROUP_INDEX + 1   # an endpoint's index is part of its group ids
 MAX_PORT = 0xFEFF            # OpenFlow 1.3: physical ports end at 0xffffff00; Mininet's at 65279
@@ -151,8 +164,10 @@ class _Checker:
                 self.bad(prefix + key, f"unknown field{did_you_mean(key, allowed)} "
                          f"(allowed: {', '.join(allowed)})")
 
-    def number(self, value: Any, path: str, high: float, unit: str) -> float | None:
-        """A finite number > 0 and <= ``high`` (a bool or a numeric string is not one)."""
+    def number(self, value: Any, path: str, high: float, unit: str, low: float = 0.0,
+               why_low: str = "") -> float | None:
+        """A finite number > 0, >= ``low`` (``why_low`` says why) and <= ``high`` (a bool
+        or a numeric string is not one)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.bad(path, f"must be a number, got {_shown(value)}")
             return None
@@ -161,6 +176,9 @@ class _Checker:
             return None
         if value <= 0:
             self.bad(path, f"must be > 0, got {value:g}")
+            return None
+        if value < low:
+            self.bad(path, f"must be at least {low:g} {unit.split(' ')[0]} ({why_low}), got {value:g}")
             return None
         if value > high:
             self.bad(path, f"must be at most {high:,g} {unit}, got {value:,g}")
@@ -207,10 +225,11 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     if not isinstance(doc, Mapping):
         raise SpecError([("", f"a slice spec must be a mapping, got {type(doc).__name__}")])
     c.unknown_fields(doc, FIELDS)
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    name, tenant = doc.get("name"), doc.get("tenant")
+    if not isinstance(name, str) or not NAME_RE.match(name.rpartition(NAMESPACE_SEP)[2]):
         c.bad("name", f"must be 1-63 lowercase letters, digits or '-', got {_shown(name)}")
-    tenant = doc.get("tenant")
+    elif NAMESPACE_SEP in name and name.rpartition(NAMESPACE_SEP)[0] != str(tenant).strip():
+        c.bad("name", f"a qualified name is TENANT/NAME of the slice's own tenant, got {_shown(name)}")
     if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_CHARS \
             or not tenant.isprintable():
         c.bad("tenant", f"must be 1-{MAX_TENANT_CHARS} printable characters, got {_shown(tenant)}")
@@ -223,7 +242,8 @@ def parse_spec(doc: Any, topology: Topology | None = None) -> SliceSpec:
     else:
         bandwidth = c.number(doc["bandwidth_mbps"], "bandwidth_mbps", high, "Mbit/s" + (
             f" (the largest link of {topology.name})" if high < MAX_BANDWIDTH_MBPS else
-            " (what an OpenFlow meter can carry)"))
+            " (what an OpenFlow meter can carry)"), MIN_BANDWIDTH_MBPS,
+            "64 kbit/s, the least rate a switch's meter can enforce")
     latency = None
     if doc.get("max_latency_ms") is not None:
         latency = c.number(doc["max_latency_ms"], "max_latency_ms", MAX_LATENCY_MS,

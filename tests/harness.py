@@ -22,10 +22,11 @@ JAPAN = load("japan-intercloud")
 
 class Running:
     """``credentials`` and ``authenticator`` (controller.main.api_security) secure the API;
-    a secured harness has no plaintext stubs of its own (clients bring their certificates)."""
+    a secured harness has no plaintext stubs of its own (clients bring their certificates).
+    ``policy``: the tenant policy (controller.tenancy.TenantPolicy; None: the default)."""
 
     def __init__(self, store_path, connected=True, settings: CoreSettings = CoreSettings(),
-                 credentials=None, authenticator=None):
+                 credentials=None, authenticator=None, policy=None):
         self.wire = FakeWire([s.name for s in JAPAN.sites], connected)
         self.store = Store(store_path)
         self.ctl = SliceController(JAPAN, self.store, self.wire, settings)
@@ -33,7 +34,8 @@ class Running:
         for site in self.wire.connected:  # as controller.app does when a switch connects
             self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
         self.addr = f"127.0.0.1:{free_port()}"
-        self.server = serve(self.ctl, self.addr, credentials=credentials, authenticator=authenticator)
+        self.server = serve(self.ctl, self.addr, credentials=credentials, authenticator=authenticator,
+                            policy=policy)
         self.channel = grpc.insecure_channel(self.addr) if credentials is None else None
         if self.channel is not None:
             self.slices = pb_grpc.SliceServiceStub(self.channel)

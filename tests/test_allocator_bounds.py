@@ -16,7 +16,7 @@ from slices.engine import SliceEngine
 from slices.errors import Rejected
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
 from slices.rules import MAX_SLICE_ID, meter_id, slice_cookie
-from slices.spec import parse_spec
+from slices.spec import MIN_BANDWIDTH_MBPS, parse_spec
 from topologies import load
 
 LINK = frozenset(("a", "b"))
@@ -26,7 +26,7 @@ TWO_CLOUDS = load("two-clouds")
 
 
 def _spec(name: str, vlan: int):
-    return parse_spec({"name": name, "tenant": "t", "bandwidth_mbps": 0.001,
+    return parse_spec({"name": name, "tenant": "t", "bandwidth_mbps": MIN_BANDWIDTH_MBPS,
                        "endpoints": [{"site": "tokyo-dc", "port": 1, "vlan": vlan},
                                      {"site": "osaka-dc", "port": 1, "vlan": vlan}]}, TWO_CLOUDS)
 
@@ -138,10 +138,11 @@ def test_the_engine_refuses_a_slice_when_slice_ids_are_exhausted_and_changes_not
 def test_a_link_full_of_slices_hands_out_every_tag_once_and_refuses_the_next():
     """Through the engine: a link between two clouds, filled (4,093 tiny slices)."""
     topo = load("two-clouds")
-    topo = replace(topo, sites=tuple(replace(s, hosts=4093 if s.kind == "cloud" else 0) for s in topo.sites))
+    topo = replace(topo, sites=tuple(replace(s, hosts=4093 if s.kind == "cloud" else 0) for s in topo.sites),
+                   links=tuple(replace(l, bandwidth_mbps=1000) for l in topo.links))  # room for 4,093 at the floor
     engine = SliceEngine(topo)
     link = frozenset(("tokyo-ix", "osaka-ix"))
-    spec = lambda name, port: parse_spec({"name": name, "tenant": "t", "bandwidth_mbps": 0.001,   # noqa: E731
+    spec = lambda name, port: parse_spec({"name": name, "tenant": "t", "bandwidth_mbps": MIN_BANDWIDTH_MBPS,   # noqa: E731
                                           "endpoints": [{"site": "tokyo-dc", "port": port},
                                                         {"site": "osaka-dc", "port": port}]}, topo)
     engine.prefixes = PrefixPool("10.0.0.0/8", 30)
@@ -150,7 +151,7 @@ def test_a_link_full_of_slices_hands_out_every_tag_once_and_refuses_the_next():
     tags = sorted(s.tags[link] for s in engine.slices.values())
     assert tags == list(range(FIRST_TAG, LAST_TAG + 1))
     with pytest.raises(Rejected) as e:
-        engine.admit(parse_spec({"name": "one-too-many", "tenant": "t", "bandwidth_mbps": 0.001,
+        engine.admit(parse_spec({"name": "one-too-many", "tenant": "t", "bandwidth_mbps": MIN_BANDWIDTH_MBPS,
                                  "endpoints": [{"site": "tokyo-dc", "port": 1, "vlan": 7},
                                                {"site": "osaka-dc", "port": 1, "vlan": 7}]}, topo))
     assert e.value.constraint == "tags" and "4093 slices" in e.value.reason

@@ -3,12 +3,11 @@ switch has its rules, the rules forward (hosts of an untagged slice in it ping e
 and a batch with one slice that does not fit changes no switch at all."""
 from __future__ import annotations
 
-import subprocess
-
 import grpc
 import pytest
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.chaos import flow_tables
 from slicectl.demo import all_pairs_pass
 from tests.live import controller_and_wan
 from tests.rawspec import raw_spec
@@ -20,16 +19,6 @@ pytestmark = pytest.mark.mininet
 def lab(tmp_path_factory):
     with controller_and_wan("two-clouds", tmp_path_factory.mktemp("batch")) as both:
         yield both
-
-
-def rules(wan) -> dict[str, list[str]]:
-    """Every switch's flow entries, without counters."""
-    out = {}
-    for s in wan.plan.switches:
-        dump = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", s.name, "--no-stats"],
-                              capture_output=True, text=True, check=True).stdout
-        out[s.name] = sorted(line.strip() for line in dump.splitlines() if "cookie" in line or "priority" in line)
-    return out
 
 
 def tagged(n: int, prefix: str, bw: float = 0.1, vlan: int = 100) -> list[dict]:
@@ -51,22 +40,22 @@ def create_slices(ctl, docs):
 
 def test_a_batch_is_active_and_forwards_and_a_refused_one_changes_no_switch(lab):
     ctl, wan = lab
-    empty = rules(wan)
+    empty = flow_tables(wan)
     docs = [untagged(wan)] + tagged(40, "bulk")
     out = create_slices(ctl, docs)
     assert [s.state for s in out.slices] == [pb.SLICE_STATE_ACTIVE] * 41
     _took, ok, pairs = all_pairs_pass(wan, docs[:1], timeout_s=20)
     assert ok == pairs == 2
-    installed = rules(wan)
+    installed = flow_tables(wan)
     assert sum(map(len, installed.values())) > sum(map(len, empty.values())) + 40
 
     # 1 Mbit/s + 40 × 0.1 are taken of the 20 Mbit/s trunk; 30 × 1 more do not fit
     with pytest.raises(grpc.RpcError) as err:
         create_slices(ctl, tagged(30, "more", bw=1, vlan=1000))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert rules(wan) == installed
+    assert flow_tables(wan) == installed
     assert len(ctl.slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices) == 41
 
     for d in docs:
         ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=30)
-    assert rules(wan) == empty
+    assert flow_tables(wan) == empty

@@ -174,3 +174,33 @@ def test_a_leader_is_elected_again_after_etcd_restarts_on_its_data(tmp_path):
         finally:
             for c in cs:
                 c.stop()
+
+
+def test_a_controller_restarted_at_once_after_a_crash_gets_its_name_back(etcd):
+    """Found by the chaos benchmark: every controller kill -9 and started again at once
+    → "--name c0: an instance of that name is in the cluster already" (its previous run
+    is registered until its lease expires). It waits out that lease, then joins."""
+    from controller.main import join_cluster
+
+    crashed = Cluster(Etcd(etcd.url), "/intercloud-slicing/two-clouds/", "c9", "127.0.0.1:5999")
+    crashed.join()            # registered on a lease nobody renews: what kill -9 leaves behind
+    started = time.monotonic()
+    cluster, _store = join_cluster(etcd.url, "c9", "127.0.0.1:5998", "two-clouds")
+    try:
+        assert time.monotonic() - started <= LEASE_TTL_S + 1.5
+        assert [i.api for i in cluster.instances() if i.name == "c9"] == ["127.0.0.1:5998"]
+    finally:
+        cluster.stop()
+
+
+def test_a_name_a_live_instance_has_is_refused(etcd):
+    from controller.main import join_cluster
+
+    alive = Cluster(Etcd(etcd.url), "/intercloud-slicing/two-clouds/", "c8", "127.0.0.1:5997")
+    alive.join()
+    alive.run()
+    try:
+        with pytest.raises(ValueError, match=r"in the cluster already \(at 127.0.0.1:5997\) and alive"):
+            join_cluster(etcd.url, "c8", "127.0.0.1:5996", "two-clouds")
+    finally:
+        alive.stop()

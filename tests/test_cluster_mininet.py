@@ -15,7 +15,8 @@ import grpc
 import pytest
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
-from slicectl import client
+from slicectl import chaos, client
+from slicectl.chaos import flow_tables
 from slicectl.demo import all_pairs_pass
 from slicectl.failover import Stream, host_at
 from slicectl.etcdlocal import EtcdProcess
@@ -83,25 +84,9 @@ def wait_for_ovs_roles(wan, leader: ControllerProcess, timeout: float = 15.0) ->
 
 
 def leader_of(ctls) -> ControllerProcess:
-    for c in ctls:
-        try:
-            t = c.topology_api.GetTopology(pb.GetTopologyRequest(), timeout=2)
-        except grpc.RpcError:
-            continue
-        api = next((x.api for x in t.controllers if x.leader), None)
-        found = next((x for x in ctls if x.grpc == api), None)
-        if found is not None:
-            return found
-    raise AssertionError("none of these controllers is named the leader")
-
-
-def rules(wan) -> dict[str, list[str]]:
-    out = {}
-    for s in wan.plan.switches:
-        dump = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", s.name, "--no-stats"],
-                              capture_output=True, text=True, check=True).stdout
-        out[s.name] = sorted(line.strip() for line in dump.splitlines() if "priority" in line)
-    return out
+    found = chaos.leader_of(ctls)
+    assert found is not None, "none of these controllers is named the leader"
+    return found
 
 
 def pair_doc(wan, name: str, port: int, vlan: int = 0) -> dict:
@@ -131,9 +116,15 @@ def test_the_leader_is_master_and_a_follower_takes_over_when_it_is_killed(cluste
         assert time.monotonic() < deadline, [confirmed_roles(c) for c in followers]
         time.sleep(0.2)
     wait_for_ovs_roles(wan, old)
-    for c in ctls:                         # any instance answers reads
-        assert [s.spec.name for s in c.slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices] == ["before"]
-    installed = rules(wan)
+    # any instance answers reads, a follower once it has caught up with etcd (it looks every
+    # 0.5 s; on two busy cores that may take a few rounds)
+    deadline = time.monotonic() + 5
+    for c in ctls:
+        while (names := [s.spec.name for s in c.slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices]) \
+                != ["before"]:
+            assert time.monotonic() < deadline, f"{c.grpc} lists {names}"
+            time.sleep(0.2)
+    installed = flow_tables(wan)
 
     src, _ = host_at(wan, "tokyo-dc", 1)
     _, dst_ip = host_at(wan, "osaka-dc", 1)
@@ -190,7 +181,7 @@ def test_the_leader_is_master_and_a_follower_takes_over_when_it_is_killed(cluste
     assert sorted(names) == ["before", "during"]
     # what was right before is as it was: nothing but the slice made since has changed
     cookie = f"cookie={hex(slice_cookie(during['slice'].id))},"
-    assert {sw: [r for r in rs if not r.startswith(cookie)] for sw, rs in rules(wan).items()} == installed
+    assert {sw: [r for r in rs if not r.startswith(cookie)] for sw, rs in flow_tables(wan).items()} == installed
 
     after = client.stub(client.Server(",".join(c.grpc for c in survivors)))
     made = after.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(pair_doc(wan, "after", 1, vlan=30))), timeout=30)

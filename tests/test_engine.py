@@ -85,7 +85,8 @@ def test_geofence_keeps_slices_out_of_other_regions(engine):
     with pytest.raises(Rejected) as err:
         engine.admit(spec("domestic", [("tokyo-dc", 2), ("fukuoka-dc", 2)], 10, allowed_regions=["JP"]))
     assert err.value.constraint == "region"
-    assert err.value.reason == "no path between fukuoka-dc and tokyo-dc inside regions ['JP']"
+    assert err.value.reason.startswith("no path between fukuoka-dc and tokyo-dc inside regions ['JP']; "
+                                       "2 links down now (fukuoka-ix—hiroshima-ix, fukuoka-ix—osaka-ix)")
     assert engine.residual == before and "domestic" not in engine.slices
     engine.link_up("osaka-ix", "fukuoka-ix")
     engine.admit(spec("domestic", [("tokyo-dc", 2), ("fukuoka-dc", 2)], 10, allowed_regions=["JP"]))
@@ -242,3 +243,16 @@ def test_in_a_disaster_the_lifeline_is_restored_first_and_the_preempted_come_bac
     events = engine.link_up("sapporo-ix", "tokyo-ix")
     assert [(e.kind, e.slice) for e in events] == [("restored", "batch")]
     assert engine.slices["batch"].status == PLACED
+
+
+def test_no_path_while_links_are_down_names_the_down_links(engine):
+    """Found walking README's HA section: an apply the moment the WAN came up was refused
+    "no path between osaka-dc and sendai-dc" — true, but only because the controller had
+    not yet seen the links up. The refusal says which links are down, and changes nothing."""
+    engine.link_down("sapporo-dc", "sapporo-ix")
+    with pytest.raises(Rejected) as refused:
+        engine.admit(spec("north", [("sapporo-dc", 1), ("tokyo-dc", 1)], 10))
+    assert refused.value.constraint == "topology"
+    assert "no path between" in refused.value.reason
+    assert "1 link down now (sapporo-dc—sapporo-ix)" in refused.value.reason
+    assert "north" not in engine.slices

@@ -135,7 +135,8 @@ def test_random_specs_get_clean_answers_and_refusals_change_nothing(api, doc, up
         api.slices.UpdateSlice(pb.UpdateSliceRequest(spec=raw_spec(STANDING)), timeout=30)
 
 
-METHODS = ["CreateSlice", "GetSlice", "ListSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints"]
+METHODS = ["CreateSlice", "GetSlice", "ListSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints",
+           "GetTenantPolicy", "SetTenantPolicy"]
 
 
 @FUZZ

@@ -118,8 +118,9 @@ def test_tenants_see_and_touch_only_their_own_slices(api):
     assert "acts for tenant 'beta', not 'acme'" in code_of(
         beta, "CreateSlice", pb.CreateSliceRequest(spec=spec("sneaky", "acme", port=2)))
     assert call(acme, "GetSlice", pb.GetSliceRequest(name="acme-erp")).spec.bandwidth_mbps == 5
-    # the admin sees both, and may drain a site; a tenant may not
-    assert [s.spec.name for s in call(ops, "ListSlices", pb.ListSlicesRequest()).slices] == ["acme-erp", "beta-web"]
+    # the admin sees both, by their full names (TENANT/NAME), and may drain a site; a tenant may not
+    assert [s.spec.name for s in call(ops, "ListSlices", pb.ListSlicesRequest()).slices] == ["acme/acme-erp",
+                                                                                              "beta/beta-web"]
     assert "for operators" in code_of(beta, "DrainSite", pb.DrainSiteRequest(site="osaka-ix"),
                                       pb_grpc.TopologyServiceStub)
     # GetTopology: a tenant counts only its own slices on a link
@@ -127,7 +128,7 @@ def test_tenants_see_and_touch_only_their_own_slices(api):
     assert link(call(beta, "GetTopology", pb.GetTopologyRequest(), pb_grpc.TopologyServiceStub)).slices == 1
     assert link(call(ops, "GetTopology", pb.GetTopologyRequest(), pb_grpc.TopologyServiceStub)).slices == 2
     call(acme, "DeleteSlice", pb.DeleteSliceRequest(name="acme-erp"))
-    assert [s.spec.name for s in call(ops, "ListSlices", pb.ListSlicesRequest()).slices] == ["beta-web"]
+    assert [s.spec.name for s in call(ops, "ListSlices", pb.ListSlicesRequest()).slices] == ["beta/beta-web"]
 
 
 def test_watch_shows_a_tenant_only_its_own_events(api):
@@ -154,14 +155,14 @@ def test_bearer_tokens_name_the_tenant_and_wrong_ones_are_refused(tls_tokens):
         api.as_client(token="not-a-token"), "ListSlices", pb.ListSlicesRequest())
     assert "wants to know who calls" in code_of(api.as_client(), "ListSlices", pb.ListSlicesRequest())
     admin = api.as_client(token=api.secret_ops)
-    assert [x.spec.name for x in call(admin, "ListSlices", pb.ListSlicesRequest()).slices] == ["by-token"]
+    assert [x.spec.name for x in call(admin, "ListSlices", pb.ListSlicesRequest()).slices] == ["acme/by-token"]
 
 
 def test_with_mutual_tls_a_token_on_top_names_the_caller(api):
     """A shared host certificate (acme's) with an operator's token: the token speaks."""
     call(api.as_client("beta"), "CreateSlice", pb.CreateSliceRequest(spec=spec("beta-web", "beta")))
     both = api.as_client("acme", token=api.secret_ops)
-    assert [x.spec.name for x in call(both, "ListSlices", pb.ListSlicesRequest()).slices] == ["beta-web"]
+    assert [x.spec.name for x in call(both, "ListSlices", pb.ListSlicesRequest()).slices] == ["beta/beta-web"]
 
 
 def test_health_checks_need_no_identity(api):

@@ -189,7 +189,7 @@ def test_the_controller_measures_the_slice_live_and_flags_a_slower_link(lab):
     in /metrics - and restoring it clears the verdict. Two-clouds has no other path, so
     nothing is moved."""
     ctl, wan, d = lab
-    key = (("slice", SLICE),)
+    key = (("slice_id", str(ctl.slices.GetSlice(pb.GetSliceRequest(name=SLICE), timeout=10).id)),)
     sla = wait_sla(ctl, pb.SLA_STATE_WITHIN_BOUND)
     assert sla.state == pb.SLA_STATE_WITHIN_BOUND, sla
     print(f"healthy: {sla.measured_delay_ms:.1f} ms ({sla.reason})")

@@ -11,7 +11,7 @@ from slicectl.commands.common import (EXIT_FAIL, EXIT_OK, Subparsers, fail, posi
 
 
 def register(sub: Subparsers) -> None:
-    """``bench`` and its four benchmarks."""
+    """``bench`` and its five benchmarks."""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     be = bench.add_parser("engine", help="place and compile N random slices; report times, "
                           "rules and memory against the engine's targets")
@@ -49,6 +49,18 @@ def register(sub: Subparsers) -> None:
                     help="only this scenario (repeatable; default: all)")
     bf.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
     bf.set_defaults(func=cmd_bench_failover)
+    bc = bench.add_parser("chaos", help="a cluster of three controllers on a three-member etcd under faults "
+                          "of its own parts (a controller killed or frozen, all killed, etcd members killed, "
+                          "frozen, a lost majority, all restarted), under a client load and a 10 ms ping stream, "
+                          "on two-clouds in Mininet (needs root)")
+    bc.add_argument("--reps", type=positive, default=3, metavar="N", help="repetitions per fault "
+                    "(default: %(default)s)")
+    bc.add_argument("--fault", action="append", default=None, metavar="NAME",
+                    help="only this fault (repeatable; default: all)")
+    bc.add_argument("--work", default="results/chaos-work", metavar="DIR", help="where the logs, etcd data and "
+                    "ping records go (default: %(default)s; emptied first if an earlier run made it)")
+    bc.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
+    bc.set_defaults(func=cmd_bench_chaos)
 
 
 def _write_json(path: str | None, figures: dict) -> None:
@@ -123,3 +135,25 @@ def cmd_bench_failover(args: argparse.Namespace) -> int:
     print(format_summary(r["scenarios"]))
     missed = [n for n, s in r["scenarios"].items() if n in GOALS_S and s["outage_ms_p50"] > GOALS_S[n] * 1000]
     return EXIT_FAIL if missed else EXIT_OK
+
+
+def cmd_bench_chaos(args: argparse.Namespace) -> int:
+    """Each fault of the cluster's own parts; exit 1 if any run lost, doubled or broke
+    something, or missed its goal."""
+    from pathlib import Path
+
+    from slicectl.chaos import FAULTS, format_summary, run_chaos_bench
+    unknown = sorted(set(args.fault or ()) - set(FAULTS))
+    if unknown:
+        return fail(f"unknown fault {unknown[0]!r} (one of: {', '.join(FAULTS)})")
+    sigterm_as_interrupt()
+    try:
+        r = run_chaos_bench(args.reps, progress, tuple(args.fault or FAULTS), Path(args.work))
+    except ValueError as e:
+        return fail(str(e))
+    _write_json(args.json, r)
+    print(f"{r['controllers']} controllers on a {r['etcd_members']}-member etcd, {r['topology']} in Mininet "
+          f"({r['repetitions']} repetitions each; frozen or lost {r['held_s']:g} s; "
+          f"{r['stream_interval_ms']:g} ms ping stream); logs in {r['work']}")
+    print(format_summary(r["faults"]))
+    return EXIT_FAIL if any(s["missed"] for s in r["faults"].values()) else EXIT_OK

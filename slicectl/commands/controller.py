@@ -7,7 +7,8 @@ import argparse
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
                             DEFAULT_STORE, DHCP_LEASE_S, MAX_SLICES_PER_TENANT, MAX_WATCHES,
                             MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, SLA_HOLD_S,
-                            SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S)
+                            SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S,
+                            SWITCH_ADDRESS_GRACE_S)
 from slicectl.commands.common import Subparsers, fail
 
 
@@ -97,8 +98,14 @@ def _add_security_options(sec: argparse._ArgumentGroup) -> None:
                      "this CA signed")
     sec.add_argument("--max-slices-per-tenant", type=int, default=MAX_SLICES_PER_TENANT, metavar="N",
                      help="a tenant may hold at most N slices; 0: no quota (default: %(default)s)")
-    sec.add_argument("--insecure", action="store_true", help="allow a plaintext API on an address other "
-                     "machines can reach")
+    sec.add_argument("--tenant-policy", metavar="FILE", help="what each tenant may use: highest priority, "
+                     "Mbit/s per slice and in total, slices, sites or regions (YAML; README: Tenant policy); "
+                     "SetTenantPolicy writes it. Default: tenants use priority 3 at most")
+    sec.add_argument("--switch-address-grace", type=float, default=SWITCH_ADDRESS_GRACE_S, metavar="SECONDS",
+                     help="plaintext OpenFlow: a dpid is bound to the address it first came from, and stays "
+                     "bound this long after its switch goes (SIGHUP releases it sooner; default: %(default)g)")
+    sec.add_argument("--insecure", action="store_true", help="allow a plaintext API (and metrics) on an address "
+                     "other machines can reach")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -116,6 +123,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("--max-watches and --max-watches-per-client must be >= 1")
     if args.stats_interval < 0:
         raise ValueError(f"--stats-interval must be >= 0 seconds, got {args.stats_interval:g}")
+    if args.switch_address_grace < 0:
+        raise ValueError(f"--switch-address-grace must be >= 0 seconds, got {args.switch_address_grace:g}")
     if args.dhcp_lease < 60:
         raise ValueError(f"--dhcp-lease must be at least 60 seconds, got {args.dhcp_lease}")
 
@@ -140,7 +149,8 @@ def cmd_controller(args: argparse.Namespace) -> int:
         return run(args.topology, args.store, args.grpc, args.openflow, args.log_level, args.audit_interval,
                    probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease,
                    args.stats_interval, security, (args.max_watches, args.max_watches_per_client),
-                   args.max_slices_per_tenant, openflow_tls, args.cluster, args.name,
-                   {"ca": args.cluster_ca, "cert": args.cluster_cert, "key": args.cluster_key})
+                   args.max_slices_per_tenant, openflow_tls, args.cluster, args.name, args.tenant_policy,
+                   switch_address_grace_s=args.switch_address_grace,
+                   cluster_tls={"ca": args.cluster_ca, "cert": args.cluster_cert, "key": args.cluster_key})
     except ValueError as e:
         return fail(e)

@@ -37,6 +37,11 @@ _RUNNING: set[str] = set()   # run ids of the WANs this process has up
 # measured 136 ms here). Cost: ~20 control packets of ~66 bytes a second each way, about
 # 11 kbit/s, 0.05 % of a 20 Mbit/s link.
 BFD_INTERVAL_MS = 50
+# How long a switch waits at most between two attempts to reach a controller it lost.
+# Open vSwitch backs off to 8 s by default, so controllers restarted together got their
+# switches back (and took writes again) 10 s later (slicectl bench chaos, 2026-12-06);
+# at 1 s a reconnection costs one TCP handshake a second while the controller is away.
+CONTROLLER_MAX_BACKOFF_MS = 1000
 # What this emulation adds to a round trip besides the links' delays, for checks that
 # compare round trips with a slice's latency bound (`slicectl verify` reads it from the
 # inventory). On the userspace datapath one thread polls every port of every bridge in
@@ -176,9 +181,23 @@ class Wan:
                 for intf in l.ends:
                     args += ["--", "set", "Interface", intf, *bfd]
         subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, check=True)
+        self._fast_reconnect()
         if self.bfd:
             self._wait_bfd_up()
         self.progress(f"{self.topo.name} is up" + (f" (node names prefixed {p.prefix!r})" if p.prefix else ""))
+
+    def _fast_reconnect(self) -> None:
+        """Every switch retries a lost controller at least every CONTROLLER_MAX_BACKOFF_MS."""
+        uuids = []
+        for sw in self.plan.switches:
+            out = subprocess.run(["ovs-vsctl", "--timeout=10", "get", "Bridge", sw.name, "controller"],
+                                 capture_output=True, text=True, check=True).stdout
+            uuids += out.strip("[] \n").replace(",", " ").split()
+        args = []
+        for u in uuids:
+            args += ["--", "set", "Controller", u, f"max_backoff={CONTROLLER_MAX_BACKOFF_MS}"]
+        if args:
+            subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True, check=True)
 
     def _wait_bfd_up(self, timeout: float = 20.0) -> None:
         """Until BFD forwards on both ends of every link: "up" means the links work (a

@@ -259,6 +259,52 @@ class FailbackEndpointsRequest(_message.Message):
     site: str
     def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...
 
+class TenantLimits(_message.Message):
+    __slots__ = ("max_priority", "max_slice_mbps", "max_total_mbps", "max_slices", "sites", "regions")
+    MAX_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SLICE_MBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOTAL_MBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SLICES_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    max_priority: int
+    max_slice_mbps: float
+    max_total_mbps: float
+    max_slices: int
+    sites: _containers.RepeatedScalarFieldContainer[str]
+    regions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, max_priority: _Optional[int] = ..., max_slice_mbps: _Optional[float] = ..., max_total_mbps: _Optional[float] = ..., max_slices: _Optional[int] = ..., sites: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TenantPolicy(_message.Message):
+    __slots__ = ("tenant", "limits")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    limits: TenantLimits
+    def __init__(self, tenant: _Optional[str] = ..., limits: _Optional[_Union[TenantLimits, _Mapping]] = ...) -> None: ...
+
+class GetTenantPolicyRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class GetTenantPolicyResponse(_message.Message):
+    __slots__ = ("default", "tenants")
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    TENANTS_FIELD_NUMBER: _ClassVar[int]
+    default: TenantPolicy
+    tenants: _containers.RepeatedCompositeFieldContainer[TenantPolicy]
+    def __init__(self, default: _Optional[_Union[TenantPolicy, _Mapping]] = ..., tenants: _Optional[_Iterable[_Union[TenantPolicy, _Mapping]]] = ...) -> None: ...
+
+class SetTenantPolicyRequest(_message.Message):
+    __slots__ = ("policy", "remove")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    policy: TenantPolicy
+    remove: bool
+    def __init__(self, policy: _Optional[_Union[TenantPolicy, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
+
 class Site(_message.Message):
     __slots__ = ("name", "kind", "region", "lat", "lon", "dpid", "connected", "hosts", "drained", "lost", "role")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -74,6 +74,16 @@ class SliceServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FailbackEndpointsRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.FromString,
                 _registered_method=True)
+        self.GetTenantPolicy = channel.unary_unary(
+                '/intercloud.slicing.v1.SliceService/GetTenantPolicy',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyResponse.FromString,
+                _registered_method=True)
+        self.SetTenantPolicy = channel.unary_unary(
+                '/intercloud.slicing.v1.SliceService/SetTenantPolicy',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.SetTenantPolicyRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.TenantPolicy.FromString,
+                _registered_method=True)
 
 
 class SliceServiceServicer:
@@ -127,6 +137,18 @@ class SliceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTenantPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SliceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -169,6 +191,16 @@ def add_SliceServiceServicer_to_server(servicer, server):
                     servicer.FailbackEndpoints,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FailbackEndpointsRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.SerializeToString,
+            ),
+            'GetTenantPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantPolicy,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyResponse.SerializeToString,
+            ),
+            'SetTenantPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantPolicy,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.SetTenantPolicyRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.TenantPolicy.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -387,6 +419,60 @@ class SliceService:
             '/intercloud.slicing.v1.SliceService/FailbackEndpoints',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FailbackEndpointsRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Slice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.SliceService/GetTenantPolicy',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTenantPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.SliceService/SetTenantPolicy',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.SetTenantPolicyRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.TenantPolicy.FromString,
             options,
             channel_credentials,
             insecure,
