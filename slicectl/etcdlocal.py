@@ -91,7 +91,9 @@ class EtcdMember:
                 "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", initial_cluster, "--initial-cluster-state", "new",
                 "--max-txn-ops", str(MAX_TXN_OPS), "--max-request-bytes", str(MAX_REQUEST_BYTES),
-                *timing.flags(), *tls, "--log-level", "warn"]
+                # etcd 3.5's default: a member cut off from the others does not raise its term
+                # alone, so its return does not force yet another election
+                "--pre-vote", *timing.flags(), *tls, "--log-level", "warn"]
 
     def start(self, initial_cluster: str, binary: str, timing: Timing = Timing(), detach: bool = False) -> None:
         """Start the process; ``detach``: in a session of its own, so that it outlives the

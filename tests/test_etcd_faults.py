@@ -1,7 +1,8 @@
 """The store's own faults under a cluster of three controller instances (each joined as
 `slicectl controller --cluster` joins, with its owner thread, leadership and gRPC API;
 simulated switches) on a real three-member etcd, with a client writing all along through
-the gRPC API as a CI job would (retrying at another instance when refused):
+the gRPC API as a CI job would (retrying at the leader a refusal names, else at the next
+instance):
 
 - one etcd member frozen (SIGSTOP: it holds its ports and answers nothing), first the
   member every instance uses, then etcd's leader: writes go on after a short interruption;
@@ -28,6 +29,7 @@ from controller.main import join_cluster
 from controller.service import serve
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+from slicectl.client import _not_leader
 from slicectl.etcdlocal import EtcdCluster
 from slicectl.processes import free_port
 from tests.fakewire import FakeWire
@@ -42,17 +44,21 @@ BACK_WITHIN_S = 5.0    # issue 24's Done-when
 
 
 class Load:
-    """A client creating slices one after another through any instance: a refused create
-    is tried again (same name) at the next instance; every answer is recorded with when it
-    came."""
+    """A client that creates slices one after another (the smallest rate a meter enforces,
+    so the 20 Mbit/s trunk holds every test's), through any instance: a refused request is
+    tried again (the same one) at the leader the refusal names, else at the next instance;
+    every answer is recorded with when it came. (Deletes too would show a known fault: a
+    write that timed out at a frozen member can be applied when the member wakes, after
+    later writes — a slice deleted since comes back. Not fixed yet: see issue 24.)"""
 
     def __init__(self, ctls: list[Instance], prefix: str, vlan: int):
         """``prefix``: of every slice's name, ``vlan``: the first of their VLANs, one each
         per test (a create identical to an existing slice is answered OK without writing
         anything; one on a VLAN in use is refused)."""
-        self.ctls, self.prefix, self.vlan, self.n = ctls, prefix, vlan, 0
+        self.ctls, self.prefix, self.vlan = ctls, prefix, vlan
         self.answers: list[tuple[float, str]] = []     # (monotonic time, status code name)
-        self.acked: list[tuple[float, str]] = []       # (monotonic time, slice name)
+        self.acked: list[tuple[float, str]] = []       # (monotonic time, "create NAME" | "delete NAME")
+        self.unsure = ""                               # the request under way when the load stopped
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -64,28 +70,46 @@ class Load:
         self._stop.set()
         self._thread.join(10)
 
+    def _requests(self):
+        n = 0
+        while True:
+            yield "create", n
+            n += 1
+
+    def _send(self, target: int, op: str, n: int) -> tuple[str, str]:
+        """(the answer's status code name, the leader a follower's refusal names)."""
+        name = f"{self.prefix}{n}"
+        try:
+            if op == "create":
+                doc = {"name": name, "tenant": "acme", "bandwidth_mbps": 0.064, "endpoints": [
+                    {"site": "tokyo-dc", "port": 1, "vlan": self.vlan + n},
+                    {"site": "osaka-dc", "port": 1, "vlan": self.vlan + n}]}
+                self.ctls[target].slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=8)
+            else:
+                self.ctls[target].slices.DeleteSlice(pb.DeleteSliceRequest(name=name), timeout=8)
+            return "OK", ""
+        except grpc.RpcError as e:
+            return e.code().name, _not_leader(e)[1]
+
     def _run(self) -> None:
         target = 0
-        while not self._stop.is_set():
-            name = f"{self.prefix}{self.n}"
-            doc = {"name": name, "tenant": "acme", "bandwidth_mbps": 0.01, "endpoints": [
-                {"site": "tokyo-dc", "port": 1, "vlan": self.vlan + self.n},
-                {"site": "osaka-dc", "port": 1, "vlan": self.vlan + self.n}]}
-            try:
-                self.ctls[target].slices.CreateSlice(pb.CreateSliceRequest(spec=raw_spec(doc)), timeout=8)
-                code = "OK"
-            except grpc.RpcError as e:
-                code = e.code().name
-            now = time.monotonic()
-            self.answers.append((now, code))
-            if code in ("OK", "ALREADY_EXISTS"):     # made (ALREADY_EXISTS: by an attempt whose answer was lost)
+        for op, n in self._requests():
+            while not self._stop.is_set():
+                self.unsure = f"{op} {self.prefix}{n}"
+                code, leader = self._send(target, op, n)
+                now = time.monotonic()
+                self.answers.append((now, code))
                 if code == "OK":
-                    self.acked.append((now, name))
-                self.n += 1
-                time.sleep(0.05)
-            else:
-                target = (target + 1) % len(self.ctls)
+                    self.acked.append((now, f"{op} {self.prefix}{n}"))
+                if code in ("OK", "ALREADY_EXISTS", "NOT_FOUND"):   # done (the others: by an attempt whose
+                    self.unsure = ""                                # answer was lost)
+                    time.sleep(0.08)
+                    break
+                named = [i for i, c in enumerate(self.ctls) if c.addr == leader]   # as slicectl follows it
+                target = named[0] if named and named[0] != target else (target + 1) % len(self.ctls)
                 time.sleep(0.02)
+            if self._stop.is_set():
+                return
 
     def gap(self, since: float) -> float:
         """The longest time without an acknowledged write from ``since`` on (to now)."""
@@ -158,9 +182,15 @@ def stored(etcd: EtcdCluster) -> set[str]:
 
 
 def nothing_acknowledged_lost(load: Load, etcd: EtcdCluster) -> None:
-    missing = {n for _, n in load.acked} - wait_for(lambda: stored(etcd), 10)
-    assert not missing, f"acknowledged, not in etcd: {sorted(missing)}"
-    assert {c for _, c in load.answers} <= {"OK", "UNAVAILABLE", "ALREADY_EXISTS"}   # refused cleanly, or made
+    """Every acknowledged create is in etcd unless its delete was acknowledged too, and no
+    acknowledged delete is (the request under way when the load stopped may be either)."""
+    created = {a.split()[1] for _, a in load.acked if a.startswith("create")}
+    deleted = {a.split()[1] for _, a in load.acked if a.startswith("delete")}
+    unsure = {load.unsure.split()[1]} if load.unsure else set()
+    there = {n for n in wait_for(lambda: stored(etcd), 10) if n.startswith(load.prefix)}
+    assert (created - deleted - unsure) - there == set(), "acknowledged, not in etcd"
+    assert (deleted - unsure) & there == set(), "deleted (acknowledged), still in etcd"
+    assert {c for _, c in load.answers} <= {"OK", "UNAVAILABLE", "ALREADY_EXISTS", "NOT_FOUND"}   # refused cleanly
 
 
 def test_a_frozen_member_interrupts_writes_only_briefly(stack):
