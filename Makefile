@@ -187,7 +187,7 @@ bench-engine: venv
 	if [ $$rc != 0 ]; then echo "bench-engine: a target was missed (see above)" >&2; fi; exit $$rc
 
 # Generated gRPC code is committed; tests/test_proto.py fails if it differs from this.
-PROTOS := proto/intercloud/slicing/v1/slicing.proto
+PROTOS := proto/intercloud/slicing/v1/slicing.proto proto/intercloud/federation/v1/federation.proto
 proto: venv
 	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 

@@ -190,6 +190,8 @@ class Pipeline:
         s = m.engine.slices[name]
         if s.status == PREEMPTED:
             return SliceState.PREEMPTED, s.reason
+        if s.dark:
+            return SliceState.REQUESTED, "a federation part booked without rules: they come at Provision"
         sites = sorted(s.tree.sites | (s.backup.sites if s.backup else frozenset()))
         bad = [f"{x}: {problems[x]}" for x in sites if x in problems]
         bad += [f"{x}: switch not connected" for x in sites if x not in connected and x not in problems]

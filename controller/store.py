@@ -86,7 +86,8 @@ def placement_to_json(p: Placement) -> dict:
             "tree": tree(p.tree), "backup": tree(p.backup),
             "tags": tags(p.tags), "backup_tags": tags(p.backup_tags),
             "moved": [[i, why] for i, why in p.moved],
-            "standby_trees": {site: tree(t) for site, t in p.standby_trees}}
+            "standby_trees": {site: tree(t) for site, t in p.standby_trees},
+            **({"dark": True} if p.dark else {})}
 
 
 def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement:
@@ -112,7 +113,8 @@ def placement_from_json(spec: SliceSpec, d: dict, reason: str = "") -> Placement
                      tags=tags(d["tags"]), backup_tags=tags(d["backup_tags"]),
                      # (rows written before standby endpoints existed have neither)
                      moved=tuple((int(i), str(why)) for i, why in d.get("moved", [])),
-                     standby_trees=tuple((site, tree(t)) for site, t in sorted(d.get("standby_trees", {}).items())))
+                     standby_trees=tuple((site, tree(t)) for site, t in sorted(d.get("standby_trees", {}).items())),
+                     dark=bool(d.get("dark", False)))
 
 
 def _why(e: Exception) -> str:

@@ -158,7 +158,7 @@ class _Compiling:
 
 def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     """Every entry of one placed slice, on every switch it touches, in :func:`_order`."""
-    if s.status != PLACED or s.tree is None:
+    if s.status != PLACED or s.tree is None or s.dark:
         return ()
     address = dict(s.live_addresses)
     eps = sorted(address, key=Endpoint.sort_key)

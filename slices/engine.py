@@ -194,8 +194,9 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
                 raise first
             return victims, tree, backup
 
-    def admit(self, spec: SliceSpec) -> list[Event]:
-        """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected."""
+    def admit(self, spec: SliceSpec, dark: bool = False) -> list[Event]:
+        """Place and book ``spec``, preempting lower priorities if needed; or raise Rejected.
+        ``dark``: booked without rules (a federation part until Provision: :meth:`light`)."""
         if spec.name in self.slices:
             raise Rejected("name", f"a slice named {spec.name} already exists")
         taken = self._taken(spec)
@@ -214,7 +215,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         if number is None:   # every id of every cookie, meter and group in use
             self.prefixes.release(prefix)
             raise Rejected("ids", f"no slice id left: {self._numbers.high} slices exist already")
-        s = Slice(spec=spec, number=number, prefix=prefix, addresses=addresses)
+        s = Slice(spec=spec, number=number, prefix=prefix, addresses=addresses, dark=dark)
         events = []
         self.preempt(victims, outranked_by(spec))
         self.book(s, tree, backup)
@@ -303,7 +304,8 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
             raise ValueError(f"prefix {p.prefix} of {spec.name} is taken or outside the pool")
         if set(p.address) != set(spec.endpoints):
             raise ValueError(f"{spec.name}: recorded addresses do not match its endpoints")
-        s = Slice(spec=spec, number=p.number, prefix=net, addresses=dict(p.address), moved=dict(p.moved))
+        s = Slice(spec=spec, number=p.number, prefix=net, addresses=dict(p.address), moved=dict(p.moved),
+                  dark=p.dark)
         if any(not 0 <= i < len(spec.endpoints) or not spec.endpoints[i].standby for i in s.moved):
             raise ValueError(f"{spec.name}: a recorded move names an endpoint without a standby")
         for t, t_tags in ((p.tree, p.tag), (p.backup, p.backup_tag)):
@@ -345,6 +347,14 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes):
         self._disown(s.spec)
         del self.slices[name]
         return [Event(EventKind.RELEASED, name, "deleted")] + (self.restore_waiting() if restore else [])
+
+    def light(self, name: str, on: bool) -> list[Event]:
+        """Give slice ``name`` its rules (``on``: a federation part provisioned) or take
+        them away, keeping its booking (released). Only the compiled plan changes."""
+        s = self.get(name)
+        s.dark = not on
+        return [Event(EventKind.UPDATED, name, "provisioned: rules installed" if on
+                      else "released: rules removed, booking kept")]
 
     def waiting(self) -> bool:
         """Whether any slice is preempted (waiting for capacity)."""

@@ -70,6 +70,8 @@ class Placement:
     moved: tuple[tuple[int, str], ...] = ()
     # the tree reserved for each site whose endpoints have standbys, were it lost
     standby_trees: tuple[tuple[str, Tree], ...] = ()
+    # booked, no rules: a federation part not provisioned (slices.state.Slice.dark)
+    dark: bool = False
 
     @property
     def name(self) -> str:

@@ -31,6 +31,9 @@ class Slice:
     moved: dict[int, str] = field(default_factory=dict)           # endpoint index -> why at standby
     standby_trees: dict[str, Tree] = field(default_factory=dict)  # site -> tree were it lost
     standby_links: frozenset = frozenset()                         # booked for those trees
+    # booked but without rules: a federation peer's part, reserved or committed and not
+    # provisioned yet (NSI: the data plane comes at Provision, the booking at Reserve)
+    dark: bool = False
 
     @property
     def live_spec(self) -> SliceSpec:
@@ -56,7 +59,7 @@ class Slice:
                          tags=tuple(sorted(self.tags.items(), key=order)),
                          backup_tags=tuple(sorted(self.backup_tags.items(), key=order)),
                          moved=tuple(sorted(self.moved.items())),
-                         standby_trees=tuple(sorted(self.standby_trees.items())))
+                         standby_trees=tuple(sorted(self.standby_trees.items())), dark=self.dark)
 
     def booked_links(self) -> set[LinkKey]:
         links = set(self.tree.links) if self.tree else set()

@@ -27,12 +27,14 @@ def test_a_frozen_instance_is_skipped_within_seconds_not_at_the_deadline(api, tm
         frozen.freeze()
         try:
             started = time.monotonic()
-            answer = stub.GetTopology(pb.GetTopologyRequest(), timeout=20)
+            answer = stub.GetTopology(pb.GetTopologyRequest(), timeout=30)
             took = time.monotonic() - started
         finally:
             frozen.freeze(False)
     assert answer.name == "japan-intercloud"         # the second instance (the API harness) answered
-    assert took < 5, f"{took:.1f} s: the frozen instance held the call"
+    # 2-3 s measured (an unanswered ping a second, 2 s to answer it); generous for two busy
+    # cores, and far below the 30 s deadline a frozen instance held the call for before
+    assert took < 10, f"{took:.1f} s: the frozen instance held the call"
 
 
 def test_keepalive_pings_do_not_cut_a_call_that_takes_a_while(api):

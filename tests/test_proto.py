@@ -4,18 +4,25 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PROTO = "proto/intercloud/slicing/v1/slicing.proto"
-GENERATED = ("slicing_pb2.py", "slicing_pb2.pyi", "slicing_pb2_grpc.py")
+import pytest
+
+PROTOS = ("proto/intercloud/slicing/v1/slicing.proto", "proto/intercloud/federation/v1/federation.proto")
 
 
-def test_generated_code_matches_the_proto(tmp_path):
-    (tmp_path / "proto/intercloud/slicing/v1").mkdir(parents=True)
-    (tmp_path / PROTO).write_text((REPO / PROTO).read_text())
+def test_make_proto_builds_every_proto():
+    assert f"PROTOS := {' '.join(PROTOS)}" in (REPO / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_generated_code_matches_the_proto(tmp_path, proto):
+    folder, stem = proto.rsplit("/", 1)[0], proto.rsplit("/", 1)[1][:-len(".proto")]
+    (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / proto).write_text((REPO / proto).read_text())
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", ".", "--python_out=.",
-                    "--grpc_python_out=.", "--pyi_out=.", PROTO], cwd=tmp_path, check=True)
-    for name in GENERATED:
-        fresh = (tmp_path / "proto/intercloud/slicing/v1" / name).read_text()
-        committed = (REPO / "proto/intercloud/slicing/v1" / name).read_text()
+                    "--grpc_python_out=.", "--pyi_out=.", proto], cwd=tmp_path, check=True)
+    for name in (f"{stem}_pb2.py", f"{stem}_pb2.pyi", f"{stem}_pb2_grpc.py"):
+        fresh = (tmp_path / folder / name).read_text()
+        committed = (REPO / folder / name).read_text()
         assert fresh == committed, f"{name} is stale: run `make proto` and commit"
 
 
@@ -73,3 +80,14 @@ def test_the_lock_pins_every_package_with_hashes():
     from packaging.version import Version
 
     assert Version(_locked("grpcio")) >= Version(_locked("grpcio-tools"))
+
+
+def test_the_federation_api_follows_the_buf_style_and_names_nsi_operations():
+    from proto.intercloud.federation.v1 import federation_pb2 as fpb
+
+    assert fpb.DESCRIPTOR.package == "intercloud.federation.v1"
+    for enum in fpb.DESCRIPTOR.enum_types_by_name.values():
+        assert enum.values[0].number == 0 and enum.values[0].name.endswith("_UNSPECIFIED")
+    methods = set(fpb.DESCRIPTOR.services_by_name["FederationService"].methods_by_name)
+    assert methods == {"GetView", "Reserve", "Commit", "Abort", "Provision", "Release", "Terminate", "Query",
+                       "WatchNotifications"}

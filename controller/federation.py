@@ -1,0 +1,357 @@
+"""This domain as a provider to its peers (issue 26): the domain side of the federation
+API. A peer reserves a part of a slice here; the part is held, then committed or aborted,
+provisioned, released and terminated, following the NSI CS 2.0 state machines of
+:mod:`slices.nsi`.
+
+- **Reserve** books the part in the engine *dark* (bandwidth and tags held, no rules:
+  :meth:`slices.engine.SliceEngine.admit`), through the same all-or-nothing pipeline as a
+  tenant's slice, and holds it for a timeout (default 60 s; OESS learnt that 15 s is too
+  short for slow providers, OpenNSA holds 120 s). A hold not committed in time is released
+  by this domain on its own: a dead requester leaves nothing behind.
+- **Commit** makes the booking real: it no longer expires. **Abort** releases it.
+- **Provision** installs the part's rules; **Release** removes them, keeping the booking;
+  **Terminate** removes both.
+
+A peer is a tenant here (``peer:NAME``) with the limits the tenant policy gives that
+name (controller.tenancy): priority ceiling, bandwidth per slice and in total, number of
+parts, sites. Trust is a boundary: every text that leaves towards a peer goes through
+:meth:`FederationProvider.outward`, which replaces this domain's internal site names (and
+so its link names) by ``(internal)``. A refused Reserve leaves no connection and no
+booking.
+
+Not yet (README, issue 26): the connection records are in memory. A restarted domain
+releases the dark parts it finds in its store (their requesters must reserve again);
+provisioned parts keep forwarding as ordinary slices of the peer's tenant.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from controller.tenancy import Limits, PolicyDenied, TenantPolicy, check
+from slices.abstract import AbstractView, abstract_view
+from slices.errors import Rejected
+from slices.nsi import Connection, IllegalTransition, ReservationState
+from slices.spec import SliceSpec, parse_spec
+from topologies.federation import Federation, border_ports, domain_topology
+
+log = logging.getLogger("intercloud.federation")
+DEFAULT_HOLD_S = 60.0
+MAX_HOLD_S = 900.0     # OSCARS' hold; longer would let a peer park capacity
+PEER_TENANT = "peer:"
+
+
+class FederationError(Exception):
+    """A federation request refused; ``code`` is the gRPC status name it maps to."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass
+class Part:
+    """One connection: a peer's part of a slice in this domain."""
+
+    cid: str
+    peer: str
+    global_id: str
+    spec: SliceSpec
+    state: Connection = field(default_factory=Connection)
+    expires: float | None = None      # while held: when the hold is released (the clock's time)
+    reason: str = ""
+    booked: bool = False              # holds bandwidth in the engine (held or committed, not yet terminated)
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str                          # "reserve_timeout", "state_change", "error"
+    peer: str
+    part: Part
+    text: str
+
+
+def tenant_of(peer: str) -> str:
+    return PEER_TENANT + peer
+
+
+class FederationProvider:
+    """The domain ``domain`` of ``fed`` answering its peers, on ``ctl`` (controller.core)."""
+
+    def __init__(self, ctl, fed: Federation, domain: str, policy: TenantPolicy | None = None,
+                 hold_s: float = DEFAULT_HOLD_S, clock: Callable[[], float] = time.monotonic):
+        self.ctl, self.fed, self.domain = ctl, fed, domain
+        self.topology = domain_topology(fed, domain)
+        if self.topology.name != ctl.topology.name or len(self.topology.sites) != len(ctl.topology.sites):
+            raise ValueError(f"the controller runs {ctl.topology.name}, not domain {domain}'s topology")
+        self.policy, self.hold_s, self.clock = policy, hold_s, clock
+        self.ports = border_ports(fed, domain)
+        own = fed.domain(domain).topology
+        self.clouds = {s.name: s.hosts for s in own.sites if s.kind == "cloud"}
+        self.points = set(self.clouds) | set(self.ports)
+        self.internal = sorted((s.name for s in own.sites if s.name not in self.points), key=len, reverse=True)
+        self.parts: dict[str, Part] = {}
+        self._lock = threading.RLock()
+        self._watchers: dict[str, list[queue.Queue]] = {}
+        self._stop, self._wake = threading.Event(), threading.Event()
+        self._reaper = threading.Thread(target=self._reap_loop, name="federation-holds", daemon=True)
+
+    # -- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Release the dark parts a previous run left (their records died with it), then
+        start releasing expired holds."""
+        self.ctl.call(self._drop_orphans)
+        self._reaper.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._reaper.is_alive():
+            self._reaper.join(timeout=5)
+        with self._lock:
+            for qs in self._watchers.values():
+                for q in qs:
+                    q.put(None)
+
+    def _drop_orphans(self) -> None:
+        engine = self.ctl.engine
+        for name in [n for n, s in engine.slices.items() if s.dark and s.spec.tenant.startswith(PEER_TENANT)]:
+            log.warning("federation part %s of %s released: its reservation record was lost with the "
+                        "previous run", name, engine.slices[name].spec.tenant)
+            self.ctl.delete(name)
+
+    # -- trust boundary ---------------------------------------------------------------------
+
+    def outward(self, text: str) -> str:
+        """``text`` as a peer may read it: no internal site (or link) of this domain."""
+        for name in self.internal:
+            text = text.replace(name, "(internal)")
+        return text
+
+    def peer_of(self, requester: str, authenticated: str | None = None) -> str:
+        """The peer domain making the call: the certificate's name when there is one (it
+        must match ``requester`` if given), else ``requester``."""
+        peer = authenticated or requester
+        if authenticated and requester and requester != authenticated:
+            raise FederationError("PERMISSION_DENIED", f"requester {requester!r} is not who the certificate "
+                                  f"says ({authenticated!r})")
+        if not peer or peer == self.domain or not self.fed.has_domain(peer):
+            raise FederationError("PERMISSION_DENIED", f"{peer!r} is not a peer domain of {self.domain} in "
+                                  f"federation {self.fed.name}")
+        return peer
+
+    # -- the view ---------------------------------------------------------------------------
+
+    def view(self) -> AbstractView:
+        def compute() -> AbstractView:
+            e = self.ctl.engine
+            return abstract_view(self.domain, self.topology, e.residual, self.ports, e.down_links, e.down_sites)
+        return self.ctl.call(compute)
+
+    # -- reserve, commit, abort -----------------------------------------------------------------
+
+    def reserve(self, peer: str, global_id: str, endpoints: list[tuple[str, int, int]], bandwidth_mbps: float,
+                max_latency_ms: float | None = None, priority: int = 3, allowed_regions: list[str] | None = None,
+                hold_s: float | None = None) -> Part:
+        """Book a part for ``peer`` and hold it; FederationError (nothing booked) if it
+        cannot be, naming this domain and the constraint or policy rule."""
+        hold = self.hold_s if not hold_s else hold_s
+        if not 0 < hold <= MAX_HOLD_S:
+            raise FederationError("INVALID_ARGUMENT", f"hold_timeout_s: must be 0 (default {self.hold_s:g}) or "
+                                  f"up to {MAX_HOLD_S:g} s, got {hold:g}")
+        cid = f"{self.domain}-{uuid.uuid4().hex[:12]}"
+        spec = self._spec(cid, peer, endpoints, bandwidth_mbps, max_latency_ms, priority, allowed_regions)
+        with self._lock:
+            self._check_policy(peer, spec)
+            part = Part(cid, peer, global_id[:200], spec, Connection().on("reservation", "reserve"))
+            try:
+                self.ctl.call(lambda: self.ctl.pipeline.transact(lambda: self.ctl.engine.admit(spec, dark=True),
+                                                                 created=[cid]))
+            except Rejected as e:
+                code = "RESOURCE_EXHAUSTED" if e.constraint in ("bandwidth", "tags", "ids") else "FAILED_PRECONDITION"
+                raise FederationError(code, self.outward(f"domain {self.domain} refuses: {e.constraint}: "
+                                                         f"{e.reason}")) from None
+            part.state, part.booked = part.state.on("reservation", "held"), True
+            part.expires = self.clock() + hold
+            part.reason = f"held for {hold:g} s"
+            self.parts[cid] = part
+        self._wake.set()
+        self._notify("state_change", part, f"{cid} held for {hold:g} s")
+        return part
+
+    def _spec(self, cid: str, peer: str, endpoints, bandwidth_mbps, max_latency_ms, priority,
+              allowed_regions) -> SliceSpec:
+        """The part as a slice spec of the peer's tenant; every endpoint must be a point
+        this domain offers (a cloud's host port or a border port), checked before the spec
+        parser, whose hints could name internal sites."""
+        if len(endpoints) < 2:
+            raise FederationError("INVALID_ARGUMENT", "endpoints: a part needs at least two")
+        for i, (site, port, _vlan) in enumerate(endpoints):
+            if site not in self.points:
+                # the name is not echoed: an internal site and a typo get the same answer
+                raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].site: not a border point or cloud of "
+                                      f"domain {self.domain} (those are {', '.join(sorted(self.points))})")
+            if not (1 <= port <= self.clouds.get(site, 0) or port in self.ports.get(site, {})):
+                raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].port: {port} is not a host or border "
+                                      f"port of {self.domain}/{site}")
+        doc = {"name": cid, "tenant": tenant_of(peer), "bandwidth_mbps": bandwidth_mbps, "priority": priority,
+               "endpoints": [{"site": s, "port": p, **({"vlan": v} if v else {})} for s, p, v in endpoints]}
+        if max_latency_ms:
+            doc["max_latency_ms"] = max_latency_ms
+        if allowed_regions:
+            doc["allowed_regions"] = list(allowed_regions)
+        try:
+            return parse_spec(doc, self.topology)
+        except ValueError as e:
+            raise FederationError("INVALID_ARGUMENT", self.outward(f"domain {self.domain}: {e}")) from None
+
+    def _check_policy(self, peer: str, spec: SliceSpec) -> None:
+        tenant = tenant_of(peer)
+        limits = self.policy.limits(tenant) if self.policy is not None else Limits()
+        held = [p.spec for p in self.parts.values() if p.peer == peer and p.booked]
+        try:
+            check(limits, tenant, [spec], held, self.topology)
+        except PolicyDenied as e:
+            raise FederationError("PERMISSION_DENIED", self.outward(f"domain {self.domain}: {e}")) from None
+
+    def commit(self, peer: str, cid: str) -> Part:
+        with self._lock:
+            part = self._part(peer, cid)
+            self._expire_if_due(part)
+            part.state = part.state.on("reservation", "commit")
+            part.state = part.state.on("reservation", "committed")
+            part.expires, part.reason = None, "committed"
+        self._notify("state_change", part, f"{cid} committed")
+        return part
+
+    def abort(self, peer: str, cid: str) -> Part:
+        with self._lock:
+            part = self._part(peer, cid)
+            self._expire_if_due(part)
+            held = part.state.reservation == ReservationState.HELD
+            part.state = part.state.on("reservation", "abort")
+            if held:
+                self._unbook(part)
+            part.state = part.state.on("reservation", "aborted")
+            part.expires, part.reason = None, "aborted"
+        self._notify("state_change", part, f"{cid} aborted")
+        return part
+
+    # -- provision, release, terminate -----------------------------------------------------------
+
+    def provision(self, peer: str, cid: str) -> Part:
+        """Install the committed part's rules. If a switch is missing or refuses them,
+        nothing is installed, the part stays Released and the error says why."""
+        with self._lock:
+            part = self._part(peer, cid)
+            provisioning = part.state.on("provision", "provision")
+            self._light(part, True)
+            part.state = provisioning.on("provision", "provisioned")
+            part.reason = "provisioned"
+        self._notify("state_change", part, f"{cid} provisioned")
+        return part
+
+    def release(self, peer: str, cid: str) -> Part:
+        with self._lock:
+            part = self._part(peer, cid)
+            releasing = part.state.on("provision", "release")
+            self._light(part, False)
+            part.state = releasing.on("provision", "released")
+            part.reason = "released: booked, no rules"
+        self._notify("state_change", part, f"{cid} released")
+        return part
+
+    def terminate(self, peer: str, cid: str) -> Part:
+        with self._lock:
+            part = self._part(peer, cid)
+            terminating = part.state.on("lifecycle", "terminate")
+            if part.booked:
+                self._unbook(part)
+            part.state = terminating.on("lifecycle", "terminated")
+            part.expires, part.reason = None, "terminated"
+        self._notify("state_change", part, f"{cid} terminated")
+        return part
+
+    def query(self, peer: str, cids: list[str]) -> list[Part]:
+        with self._lock:
+            if cids:
+                return [self._part(peer, c) for c in cids]
+            return [p for _, p in sorted(self.parts.items()) if p.peer == peer]
+
+    # -- the engine, on the owner thread ---------------------------------------------------------
+
+    def _unbook(self, part: Part) -> None:
+        """Give the part's booking back as a deleted slice's is: the slices it preempted (a
+        Reserve may preempt lower priorities, up to the peer's granted one) are placed again."""
+        self.ctl.call(lambda: self.ctl.delete(part.cid))
+        part.booked = False
+
+    def _light(self, part: Part, on: bool) -> None:
+        def run() -> None:
+            if on:
+                self.ctl._require_connected(part.spec)
+            self.ctl.pipeline.transact(lambda: self.ctl.engine.light(part.cid, on))
+        try:
+            self.ctl.call(run)
+        except Exception as e:   # a switch missing or refusing: the pipeline undid everything
+            raise FederationError("UNAVAILABLE", self.outward(f"domain {self.domain}: {e}")) from None
+
+    # -- holds ---------------------------------------------------------------------------------
+
+    def _part(self, peer: str, cid: str) -> Part:
+        part = self.parts.get(cid)
+        if part is None or part.peer != peer:   # another peer's connection does not exist for this one
+            raise FederationError("NOT_FOUND", f"no connection {cid[:80]!r} of {peer} in domain {self.domain}")
+        return part
+
+    def _expire_if_due(self, part: Part) -> bool:
+        """Release ``part``'s hold if its time is up (lock held); whether it was."""
+        if part.state.reservation != ReservationState.HELD or part.expires is None or self.clock() < part.expires:
+            return False
+        part.state = part.state.on("reservation", "timeout")
+        self._unbook(part)
+        part.expires, part.reason = None, "hold expired before a commit: released"
+        self._notify("reserve_timeout", part, f"{part.cid}: hold expired, booking released")
+        return True
+
+    def _reap_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                for part in list(self.parts.values()):
+                    try:
+                        self._expire_if_due(part)
+                    except Exception:  # the owner busy or stopping: try again at the next round
+                        log.exception("releasing the hold of %s", part.cid)
+                due = [p.expires for p in self.parts.values() if p.expires is not None]
+            wait = min(due, default=self.clock() + 1.0) - self.clock()
+            self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
+            self._wake.clear()
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    def subscribe(self, peer: str) -> queue.Queue:
+        q: queue.Queue = queue.Queue()
+        with self._lock:
+            self._watchers.setdefault(peer, []).append(q)
+        return q
+
+    def unsubscribe(self, peer: str, q: queue.Queue) -> None:
+        with self._lock:
+            if q in self._watchers.get(peer, []):
+                self._watchers[peer].remove(q)
+
+    def _notify(self, kind: str, part: Part, text: str) -> None:
+        notice = Notice(kind, part.peer, replace(part), self.outward(text))
+        with self._lock:
+            for q in self._watchers.get(part.peer, []):
+                q.put(notice)
+
+
+__all__ = ["DEFAULT_HOLD_S", "FederationError", "FederationProvider", "IllegalTransition", "Notice", "Part",
+           "tenant_of"]
