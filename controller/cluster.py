@@ -34,6 +34,8 @@ from controller.etcdstore import Etcd, EtcdError, _b64, delete, put
 log = logging.getLogger("intercloud.cluster")
 LEASE_TTL_S = 2           # etcd's shortest lease with its default heartbeat
 KEEPALIVE_S = 0.4         # how often the lease is kept alive
+RETRY_S = 0.1             # ... and how soon again after etcd did not answer (it may be back),
+RETRY_TIMEOUT_S = 0.25    # waiting this long for an answer (then the next attempt)
 SAFETY_S = 0.6            # a leader unanswered for TTL - SAFETY_S stops leading
 POLL_S = 0.2              # how often a follower looks whether the leader is gone
 # The cluster's own requests are tiny: a member that has not answered one in this long is
@@ -63,7 +65,9 @@ class Cluster:
         self.leader_generation = 0       # the newest generation seen (ours or another's)
         self._lease = None
         self._answered = 0.0             # monotonic time etcd last renewed our lease
+        self._failing = False            # the last keep-alive was not answered
         self._stop = threading.Event()
+        self._wake = threading.Event()   # campaign now: etcd answers again
         self._threads: list[threading.Thread] = []
 
     @property
@@ -91,6 +95,7 @@ class Cluster:
     def stop(self) -> None:
         """Leave: the lease is revoked, so a follower takes over at once, not after the TTL."""
         self._stop.set()
+        self._wake.set()
         for t in self._threads:
             t.join(timeout=3)
         if self._lease is not None:
@@ -111,6 +116,15 @@ class Cluster:
     def leading(self) -> bool:
         """Whether this instance leads and its lease is surely still alive."""
         return bool(self.generation) and time.monotonic() - self._answered < LEASE_TTL_S - SAFETY_S
+
+    def may_write(self) -> bool:
+        """Whether a store write may be sent now: this instance leads, and etcd answered
+        its last keep-alive. Every member failing to answer one (0.5 s each) means etcd
+        is electing a leader or away; a write sent then would be held by a member until
+        it times out — past the moment etcd is back — and its outcome unknown, so it is
+        refused at once instead (retryable) until a keep-alive is answered again. Only
+        writes: a leader stays a leader, and keeps its switches, for the 1.4 s it may."""
+        return self.leading() and not self._failing
 
     def fence(self) -> list[dict]:
         """The compares a leader's store write carries: the leader key names this
@@ -139,11 +153,17 @@ class Cluster:
     # -- the cluster thread -------------------------------------------------------------------
 
     def _keep_alive_every(self) -> None:
-        while not self._stop.wait(KEEPALIVE_S):
+        while not self._stop.wait(RETRY_S if self._failing else KEEPALIVE_S):
             self._keep_alive()
 
     def _campaign_every(self) -> None:
-        while not self._stop.wait(POLL_S):
+        """Every POLL_S, and at once when etcd answers again after it did not (the leader
+        that stepped down meanwhile resumes without waiting for its next round)."""
+        while not self._stop.is_set():
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             if self.generation and not self.leading():
                 self._step_down(f"etcd has not renewed the lease for {time.monotonic() - self._answered:.1f} s")
             if not self.generation:
@@ -151,12 +171,16 @@ class Cluster:
 
     def _keep_alive(self) -> None:
         try:
-            ttl = self.etcd.refresh(self._lease)
+            ttl = self.etcd.refresh(self._lease, RETRY_TIMEOUT_S if self._failing else None)
         except EtcdError as e:
             log.warning("keeping the cluster lease alive: %s", e)
+            self._failing = True
             return
+        was_failing, self._failing = self._failing, False
         if ttl > 0:
             self._answered = time.monotonic()
+            if was_failing:
+                self._wake.set()
             return
         # the lease expired (we were paused or cut off for longer than the TTL): rejoin
         self._step_down("the lease expired")

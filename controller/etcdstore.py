@@ -25,6 +25,9 @@ import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import requests
+
+from controller.etcdtls import PLAIN_SCHEMES, TLS_SCHEMES, ClusterTLS, explain
 from controller.store import StoreError, StoredSlice, placement_to_json
 from slices.record import Placement
 
@@ -34,6 +37,8 @@ with warnings.catch_warnings():   # etcd3gw's futurist asks whether eventlet is 
 
 EVENTS_KEPT = 10_000       # the event log keeps this many, oldest dropped first
 TRIM_EVERY = 200           # commits between two trims of the event log
+SUSPECT_S = 5.0           # a member that failed a request is asked last for this long
+WRITE_BASE_S, WRITE_PER_OP_S = 1.0, 0.001   # a write's time: 1 s, plus 3 s for a CreateSlices of 1,000
 TXN_HINT = ("start etcd with --max-txn-ops 10000 --max-request-bytes 33554432 (a request of "
             "1,000 slices is one transaction of about 2,000 operations)")
 
@@ -76,11 +81,11 @@ def delete(key: str, prefix: bool = False) -> dict:
 
 
 def parse_endpoints(url: str) -> list[tuple[str, int]]:
-    """``etcd://H1:P1[,H2:P2...]`` (or ``http://``) as (host, port) pairs; ValueError
-    naming the URL otherwise."""
+    """``etcd://H1:P1[,H2:P2...]`` (or ``http://``; ``etcds://`` or ``https://`` for TLS)
+    as (host, port) pairs; ValueError naming the URL otherwise."""
     scheme, sep, rest = url.partition("://")
-    usage = f"--cluster must be etcd://HOST:PORT[,HOST:PORT...], got {url!r}"
-    if not sep or scheme not in ("etcd", "http"):
+    usage = f"--cluster must be etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS), got {url!r}"
+    if not sep or scheme not in PLAIN_SCHEMES + TLS_SCHEMES:
         raise ValueError(usage)
     out = []
     for part in rest.strip("/").split(","):
@@ -98,54 +103,76 @@ class Etcd:
     request, so the next member is asked at once; a member that does not answer in time
     is left for the next request, and the request itself is tried again only if doing it
     twice is harmless (reads, lease keep-alives), never a write. Every failure is an
-    :class:`EtcdError` of one line naming the members."""
+    :class:`EtcdError` of one line naming the members. ``tls`` (an ``etcds://`` URL):
+    the files controller.etcdtls.check accepted."""
 
-    def __init__(self, url: str, timeout: float = 2.0):
+    def __init__(self, url: str, timeout: float = 2.0, tls: ClusterTLS | None = None):
         endpoints = parse_endpoints(url)
-        self.url = "etcd://" + ",".join(f"{h}:{p}" for h, p in endpoints)
+        secure = url.partition("://")[0] in TLS_SCHEMES
+        self._tls, self.timeout = (tls or ClusterTLS()) if secure else None, timeout
+        self.url = ("etcds://" if secure else "etcd://") + ",".join(f"{h}:{p}" for h, p in endpoints)
         # etcd 3.4 and newer serve the JSON gateway at /v3/ (Debian 12 ships 3.4)
-        self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/") for h, p in endpoints]
+        self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/", session=self._session(),
+                                        protocol="https" if secure else "http") for h, p in endpoints]
         self._names = [f"{h}:{p}" for h, p in endpoints]
-        self._current = 0
-        self._lock = threading.Lock()
+        self._members = _Current()
+
+    def sharing(self, timeout: float) -> "Etcd":
+        """The same members with another timeout, sharing which member requests go to:
+        what one learns (a member died, or has no leader) the other's next request
+        knows, so the store's writes follow the cluster's frequent keep-alives instead of
+        waiting out a dead member themselves."""
+        twin = Etcd(self.url, timeout, self._tls)
+        twin._members = self._members
+        return twin
+
+    def _session(self) -> requests.Session:
+        """An HTTP session that reaches etcd directly and trusts only what it was given:
+        requests would otherwise let $REQUESTS_CA_BUNDLE (set on many hosts) replace
+        --cluster-ca, so the right CA fails verification, and send etcd's traffic to
+        $HTTP_PROXY."""
+        session = requests.Session()
+        session.trust_env = False
+        if self._tls is not None:
+            session.verify = self._tls.ca or True
+            if self._tls.cert:
+                session.cert = (self._tls.cert, self._tls.key)
+        return session
 
     @property
     def member(self) -> str:
         """The member requests go to now (HOST:PORT)."""
-        return self._names[self._current]
+        return self._names[self._members.index]
 
     def _call(self, op: Callable, repeatable: bool = False):
         """``op(client)`` on the current member, failing over as the class says."""
-        tried = []
-        with self._lock:
-            first = self._current
-        for step in range(len(self._clients)):
-            i = (first + step) % len(self._clients)
+        tried, members = [], self._members
+        for i in members.order(len(self._clients)):
             try:
                 result = op(self._clients[i])
             except Exception as e:   # requests' and etcd3gw's errors alike: this member did not do it
-                text = _error_text(e)
+                text = _error_text(e, self._names[i], self._tls)
                 unanswered = "Timeout" in type(e).__name__
-                with self._lock:
-                    if self._current == i and len(self._clients) > 1 and (unanswered or _unreached(e)):
-                        self._current = (i + 1) % len(self._clients)   # the next request goes elsewhere
+                if unanswered or _unreached(e):
+                    members.failed(i, len(self._clients))   # the next request goes elsewhere
                 tried.append((self._names[i], text))
                 if _unreached(e) or (unanswered and repeatable):
                     continue
                 break
             else:
-                with self._lock:
-                    self._current = i
+                members.answered(i)
                 return result
-        if len(self._clients) == 1:
-            raise EtcdError(f"etcd at {self.url}: {tried[0][1]}")
-        raise EtcdError(f"etcd at {self.url}: " + "; ".join(f"member {m}: {t}" for m, t in tried))
+        raise EtcdError(_failure(self.url, tried, len(self._clients)))
 
     def txn(self, compare: list[dict], success: list[dict], failure: list[dict] = ()) -> tuple[bool, int, list]:
         """One transaction: (whether the compares held, the store's revision after it,
-        the responses of the operations that ran)."""
+        the responses of the operations that ran). It may take this client's timeout (at
+        most WRITE_BASE_S) plus WRITE_PER_OP_S per operation: a big request gets the time
+        it needs, a small one is not left waiting on a member that cannot answer it (one
+        without a leader holds it until the client gives up) while another member could."""
         body = {"compare": compare, "success": success, "failure": list(failure)}
-        r = self._call(lambda c: c.post(c.get_url("/kv/txn"), json=body))
+        limit = min(self.timeout, WRITE_BASE_S) + WRITE_PER_OP_S * (len(compare) + len(success) + len(failure))
+        r = self._call(lambda c: _post(c, "/kv/txn", body, limit))
         return bool(r.get("succeeded")), int(r["header"]["revision"]), r.get("responses", [])
 
     def get(self, key: str, prefix: bool = False, *, descending: bool = False, limit: int = 0,
@@ -174,13 +201,18 @@ class Etcd:
         """A new lease of ``ttl`` seconds (its id; kept alive with :meth:`refresh`)."""
         return self._call(lambda c: c.lease(ttl))
 
-    def refresh(self, lease) -> int:
-        """Keep ``lease`` alive, through whichever member answers; its remaining TTL (0 or
-        less: it has expired)."""
+    def refresh(self, lease, timeout: float | None = None) -> int:
+        """Keep ``lease`` alive; its remaining TTL (0 or less: it has expired). A member
+        that refuses the connection is passed over at once, but one that does not answer
+        within ``timeout`` (default: this client's) ends this attempt (it is asked last
+        from now on): the caller tries again soon, and learns within one timeout, not one
+        per member, that etcd is not answering — while it elects a leader, every member
+        holds a keep-alive until it has one (and checks for one only once per election
+        timeout), so short attempts also see its return sooner."""
         def keep_alive(client):
-            lease.client = client
-            return lease.refresh()
-        return int(self._call(keep_alive, repeatable=True))
+            return int(_post(client, "/lease/keepalive", {"ID": lease.id}, timeout or self.timeout)["result"]
+                       .get("TTL", -1))
+        return self._call(keep_alive)
 
     def revoke(self, lease) -> None:
         def revoke(client):
@@ -189,13 +221,74 @@ class Etcd:
         self._call(revoke, repeatable=True)
 
 
+class _Current:
+    """Which member requests go to, shared by the clients of one controller (Etcd.sharing),
+    and which members failed lately: those are asked last for SUSPECT_S, so that a member
+    that holds requests without answering them (frozen, or cut off from the others) costs
+    one timeout, not one in every round that comes back to it."""
+
+    def __init__(self):
+        self.index, self.lock = 0, threading.Lock()
+        self._suspect: dict[int, float] = {}    # member -> monotonic time until which it is asked last
+
+    def order(self, n: int) -> list[int]:
+        """Every member, the current one first, the suspects last (soonest cleared first)."""
+        now = time.monotonic()
+        with self.lock:
+            ring = [(self.index + k) % n for k in range(n)]
+            return sorted(ring, key=lambda i: self._suspect.get(i, 0) if self._suspect.get(i, 0) > now else 0)
+
+    def failed(self, i: int, n: int) -> None:
+        with self.lock:
+            self._suspect[i] = time.monotonic() + SUSPECT_S
+            if self.index == i and n > 1:
+                self.index = (i + 1) % n
+
+    def answered(self, i: int) -> None:
+        with self.lock:
+            self.index = i
+            self._suspect.pop(i, None)
+
+
+def _post(client, path: str, body: dict, timeout: float):
+    """etcd3gw's ``post`` with a timeout of this request's own (it has only the client's),
+    failing as etcd3gw fails."""
+    exceptions = etcd3gw.exceptions
+    try:
+        resp = client.session.post(client.get_url(path), json=body, timeout=timeout)
+    except requests.exceptions.Timeout as e:
+        raise exceptions.ConnectionTimeoutError(str(e)) from None
+    except requests.exceptions.ConnectionError as e:
+        raise exceptions.ConnectionFailedError(str(e)) from None
+    if resp.status_code != 200:
+        raise etcd3gw.client._EXCEPTIONS_BY_CODE.get(resp.status_code, exceptions.Etcd3Exception)(resp.text,
+                                                                                                  resp.reason)
+    return resp.json()
+
+
+def _failure(url: str, tried: list[tuple[str, str]], members: int) -> str:
+    """One line for a request no member did: each member tried and what it said (a TLS
+    mistake, the same at every member, said once)."""
+    if members == 1:
+        return f"etcd at {url}: {tried[0][1]}"
+    said = [t if t.startswith("member ") else f"member {m}: {t}" for m, t in tried]
+    if len(said) > 1 and tried[0][1].startswith("member ") and len({t.replace(m, "") for m, t in tried}) == 1:
+        return f"etcd at {url}: {said[0]} (and the same at every member)"
+    return f"etcd at {url}: " + "; ".join(said)
+
+
 def _unreached(e: Exception) -> bool:
     """Whether ``e`` says the request never reached a working member: the connection was
     refused, or the member answered that it cannot serve (no leader: 503)."""
     return type(e).__name__ == "ConnectionFailedError"
 
 
-def _error_text(e: Exception) -> str:
+def _error_text(e: Exception, member: str, tls: ClusterTLS | None) -> str:
+    """One line for a member's failure: TLS ones say what to change (and start with
+    ``member M``), others name the error (and "cannot be reached" if it was not answered)."""
+    told = explain(f"{type(e).__name__}: {getattr(e, 'detail_text', None) or e}", member, tls)
+    if told:
+        return told
     detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = f"{type(e).__name__}{': ' + detail if detail else ''}"
     if "Connection" in type(e).__name__ or "Timeout" in type(e).__name__:
@@ -208,7 +301,8 @@ def _error_text(e: Exception) -> str:
 class EtcdStore:
     """The cluster's state in etcd under ``prefix``; writes fenced by ``fence()`` (the
     compares that hold only while this instance leads) and refused at once when
-    ``leading()`` says this instance does not lead."""
+    ``leading()`` says this instance may not write (it does not lead, or etcd is not
+    answering it: controller.cluster.Cluster.may_write)."""
 
     def __init__(self, etcd: Etcd, prefix: str, fence: Callable[[], list[dict]] = lambda: [],
                  leading: Callable[[], bool] = lambda: True):
@@ -237,7 +331,8 @@ class EtcdStore:
         transaction when the block ends (nothing is sent if it raises). A controller
         that does not lead fails here, before the caller has touched a switch."""
         if not self.leading():
-            raise StoreError(f"store {self.path}: this controller is not the cluster's leader (any more)")
+            raise StoreError(f"store {self.path}: this controller is not the cluster's leader (any more), or etcd "
+                             "does not answer it right now")
         tx = EtcdTransaction(self)
         yield tx
         ok, _rev, _ = self.etcd.txn(self.fence(), list(tx.ops.values()))

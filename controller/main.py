@@ -43,7 +43,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         watch_limits: tuple[int, int] = (MAX_WATCHES, MAX_WATCHES_PER_CLIENT),
         max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
         openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None,
-        tenant_policy: str | None = None, switch_address_grace_s: float = SWITCH_ADDRESS_GRACE_S) -> int:
+        tenant_policy: str | None = None, switch_address_grace_s: float = SWITCH_ADDRESS_GRACE_S,
+        cluster_tls: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -55,13 +56,15 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     :func:`api_security`. ``watch_limits``: open watch streams allowed in total and per
     client. ``max_slices_per_tenant``: a tenant's quota (0: none). ``openflow_tls``:
     ``cert``, ``key``, ``ca`` files: switches connect over TLS with certificates the CA
-    signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT``: the state
-    is in etcd instead of ``store_path``, and this is one instance (``name``) of a cluster
-    (controller.cluster). ``tenant_policy``: the YAML file of what each tenant may use
-    (controller.tenancy; None: the default policy, and SetTenantPolicy is refused).
-    ``switch_address_grace_s``: on plaintext OpenFlow, how long a dpid stays bound to the
-    address it came from after its switch goes (controller.identity). SIGHUP reloads the
-    tokens, TLS files and tenant policy and releases those bindings (controller.reload)."""
+    signed (see :func:`openflow_args`). ``cluster_url``: ``etcd://HOST:PORT[,...]``: the
+    state is in etcd instead of ``store_path``, and this is one instance (``name``) of a
+    cluster (controller.cluster); ``etcds://`` with ``cluster_tls`` (``ca``, ``cert``,
+    ``key`` files: controller.etcdtls) for TLS to etcd. ``tenant_policy``: the YAML file
+    of what each tenant may use (controller.tenancy; None: the default policy, and
+    SetTenantPolicy is refused). ``switch_address_grace_s``: on plaintext OpenFlow, how
+    long a dpid stays bound to the address it came from after its switch goes
+    (controller.identity). SIGHUP reloads the tokens, TLS files and tenant policy and
+    releases those bindings (controller.reload)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -90,7 +93,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
 
     topology = load(topology_name)
     policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))    # PolicyError (a ValueError): one line, exit 2
-    cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name)
+    cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name, cluster_tls)
     settings = replace(_settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
                                  max_slices_per_tenant),
                        switch_address_grace_s=None if openflow_tls else switch_address_grace_s)
@@ -105,15 +108,18 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     os._exit(0)
 
 
-def _open_store(store_path: str, cluster_url: str | None, name: str | None, grpc_addr: str, topology: str):
+def _open_store(store_path: str, cluster_url: str | None, name: str | None, grpc_addr: str, topology: str,
+                cluster_tls: dict | None = None):
     """(the cluster this instance joined or None, the store): SQLite at ``store_path``, or
     the cluster's etcd. ValueError (one line, exit 2) for a store that cannot be used."""
     from controller.store import Store, StoreError
 
+    if cluster_tls and any(cluster_tls.values()) and not cluster_url:
+        raise ValueError("--cluster-ca, --cluster-cert and --cluster-key are for --cluster etcds://...")
     try:
         if cluster_url:
             return join_cluster(cluster_url, name or f"{socket.gethostname()}-{grpc_addr.rsplit(':', 1)[1]}",
-                                grpc_addr, topology)
+                                grpc_addr, topology, cluster_tls)
         return None, Store(store_path)
     except StoreError as e:
         raise ValueError(str(e)) from None
@@ -188,20 +194,30 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
             logging.shutdown()
 
 
-def join_cluster(url: str, name: str, api: str, topology: str):
+def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None = None):
     """(this instance's controller.cluster.Cluster, the cluster's EtcdStore), joined: the
-    state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/."""
+    state of every instance running ``topology`` is under /intercloud-slicing/TOPOLOGY/.
+    ``tls``: ``ca``, ``cert``, ``key`` for an ``etcds://`` URL, checked before etcd is
+    asked anything (ValueError naming the option or file)."""
+    from controller import etcdtls
     from controller.cluster import REQUEST_TIMEOUT_S, Cluster
-    from controller.etcdstore import Etcd, EtcdStore
+    from controller.etcdstore import Etcd, EtcdStore, parse_endpoints
+    from controller.store import StoreError
 
     if "/" in name or not name:
         raise ValueError(f"--name {name!r}: a cluster instance's name cannot be empty or contain '/'")
-    etcd = Etcd(url)
+    parse_endpoints(url)
+    files = etcdtls.check(url, etcdtls.ClusterTLS(**(tls or {})))
+    etcd = Etcd(url, tls=files)
     prefix = f"/intercloud-slicing/{topology}/"
-    cluster = Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), prefix, name, api)
-    _wait_name_free(cluster, name)
+    cluster = Cluster(etcd.sharing(timeout=REQUEST_TIMEOUT_S), prefix, name, api)
+    try:
+        _wait_name_free(cluster, name)          # the first request to etcd
+    except StoreError as e:
+        members = [f"{h}:{p}" for h, p in parse_endpoints(url)]
+        raise StoreError(etcdtls.unanswered(str(e), etcd.url, members, files) or str(e)) from None
     cluster.join()
-    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.leading)
+    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.may_write)
 
 
 def _wait_name_free(cluster, name: str) -> None:

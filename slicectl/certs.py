@@ -60,11 +60,7 @@ def make_all(directory: str | Path, clients: list[str], hosts: list[str] = ()) -
     if not (d / "ca.pem").exists():
         make_ca(d)
     alt = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"]
-    for h in hosts:
-        try:
-            alt.append(f"IP:{ipaddress.ip_address(h)}")
-        except ValueError:
-            alt.append(f"DNS:{h}")
+    alt += [_san(h) for h in hosts]
     make_cert(d, "server", [f"subjectAltName={','.join(alt)}", "extendedKeyUsage=serverAuth"],
               "/CN=intercloud-slicing controller")
     for name in clients:
@@ -72,3 +68,36 @@ def make_all(directory: str | Path, clients: list[str], hosts: list[str] = ()) -
     for key in d.glob("*.key"):
         key.chmod(0o600)
     return sorted(p for p in d.iterdir() if p.suffix in (".pem", ".key"))
+
+
+def make_etcd(directory: str | Path, hosts: list[str] = ()) -> dict[str, Path]:
+    """Certificates for an etcd that runs TLS as production etcd does (client certificates
+    required, peers over TLS too), signed by the CA in ``directory`` (made if absent):
+    ``etcd.pem``/``.key`` for every member — serverAuth *and* clientAuth, because etcd's
+    own JSON gateway dials its gRPC port with the member's certificate, and with
+    serverAuth alone every gateway request fails ("connection closed") — and
+    ``etcd-client.pem``/``.key`` for the controllers. The paths, by role."""
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CertError(f"{d}: {e.strerror}") from None
+    if not (d / "ca.pem").exists():
+        make_ca(d)
+    alt = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"] + [_san(h) for h in hosts]
+    if not (d / "etcd.pem").exists():
+        make_cert(d, "etcd", [f"subjectAltName={','.join(alt)}", "extendedKeyUsage=serverAuth,clientAuth"],
+                  "/CN=intercloud-slicing etcd")
+    if not (d / "etcd-client.pem").exists():
+        make_cert(d, "etcd-client", ["extendedKeyUsage=clientAuth"], "/CN=intercloud-slicing controller")
+    for key in d.glob("*.key"):
+        key.chmod(0o600)
+    return {"ca": d / "ca.pem", "server_cert": d / "etcd.pem", "server_key": d / "etcd.key",
+            "client_cert": d / "etcd-client.pem", "client_key": d / "etcd-client.key"}
+
+
+def _san(host: str) -> str:
+    try:
+        return f"IP:{ipaddress.ip_address(host)}"
+    except ValueError:
+        return f"DNS:{host}"

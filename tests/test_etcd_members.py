@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from controller.cluster import REQUEST_TIMEOUT_S, Cluster
 from controller.core import SliceController
-from controller.etcdstore import Etcd, EtcdStore, parse_endpoints
+from controller.etcdstore import Etcd, parse_endpoints
+from controller.main import join_cluster
 from controller.store import StoreError
 from slicectl.etcdlocal import EtcdCluster
 from tests.fakewire import FakeWire
@@ -33,24 +33,30 @@ def etcd3(tmp_path):
 
 
 class Writers:
-    """Two controller instances on every member, and a write through whichever leads."""
+    """Two controller instances on every member, joined as `slicectl controller --cluster`
+    joins (controller.main.join_cluster), and a write through whichever leads."""
 
     def __init__(self, url: str):
         self.url, self.n = url, 0
-        self.cs = [Cluster(Etcd(url, timeout=REQUEST_TIMEOUT_S), "/members/", f"c{i}", f"127.0.0.1:{6000 + i}")
-                   for i in range(2)]
+        joined = [join_cluster(url, f"c{i}", f"127.0.0.1:{6000 + i}", "members") for i in range(2)]
+        self.cs, self.stores = [c for c, _ in joined], {c.name: s for c, s in joined}
+        self.ctls: dict[str, tuple[int, SliceController]] = {}   # name -> (generation it loaded at, owner)
         for c in self.cs:
-            c.start()
+            c.run()
 
     def write(self) -> bool:
-        """One fenced write (two slices) by the instance that leads now; False if none can."""
+        """One fenced write (two slices) by the instance that leads now; False if none can.
+        As in a controller, the owner keeps its state between writes and loads it from
+        etcd only when it starts leading at a new generation (controller.leadership)."""
         leader = next((c for c in self.cs if c.leading()), None)
         if leader is None:
             return False
         self.n += 1
         try:
-            store = EtcdStore(Etcd(self.url), "/members/", fence=leader.fence, leading=leader.leading)
-            ctl = SliceController(JAPAN, store, FakeWire([s.name for s in JAPAN.sites]))
+            generation, ctl = self.ctls.get(leader.name, (0, None))
+            if ctl is None or generation != leader.generation:
+                ctl = SliceController(JAPAN, self.stores[leader.name], FakeWire([s.name for s in JAPAN.sites]))
+                self.ctls[leader.name] = (leader.generation, ctl)
             ctl.create_many(many(2, prefix=f"w{self.n}", vlan=(100 + 2 * self.n) % 4000))
             return True
         except StoreError:

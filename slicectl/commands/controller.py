@@ -21,8 +21,13 @@ def register(sub: Subparsers) -> None:
                      "(default: %(default)s; not used with --cluster)")
     ctl.add_argument("--cluster", metavar="etcd://HOST:PORT[,HOST:PORT...]", help="run as one instance of a "
                      "highly available cluster: the state is in this etcd (every member, comma-separated: "
-                     "another is used when one dies), one instance leads (OpenFlow MASTER), the others "
-                     "follow and take over when it dies")
+                     "another is used when one dies; etcds:// for TLS), one instance leads (OpenFlow "
+                     "MASTER), the others follow and take over when it dies")
+    ctl.add_argument("--cluster-ca", metavar="FILE", help="TLS to etcd (etcds://): the CA that signed the "
+                     "members' certificates (without it: the public CAs Python's requests trusts)")
+    ctl.add_argument("--cluster-cert", metavar="FILE", help="TLS to etcd: this controller's client "
+                     "certificate (etcd's --client-cert-auth), with --cluster-key")
+    ctl.add_argument("--cluster-key", metavar="FILE", help="TLS to etcd: the client certificate's key")
     ctl.add_argument("--name", help="this instance's name in the cluster (default: HOST-GRPCPORT)")
     ctl.add_argument("--grpc", default=DEFAULT_GRPC, metavar="ADDR", help="gRPC listen address "
                      "(default: %(default)s)")
@@ -145,6 +150,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
                    probes, None if args.metrics == "off" else args.metrics, sla, args.dhcp_lease,
                    args.stats_interval, security, (args.max_watches, args.max_watches_per_client),
                    args.max_slices_per_tenant, openflow_tls, args.cluster, args.name, args.tenant_policy,
-                   switch_address_grace_s=args.switch_address_grace)
+                   switch_address_grace_s=args.switch_address_grace,
+                   cluster_tls={"ca": args.cluster_ca, "cert": args.cluster_cert, "key": args.cluster_key})
     except ValueError as e:
         return fail(e)
