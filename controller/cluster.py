@@ -242,6 +242,15 @@ class Cluster:
         except EtcdError as e:
             log.warning("giving up the leader key: %s", e)
 
+    def yield_leadership(self, why: str) -> None:
+        """Stop leading and give the key up at once (the store changed under this
+        instance: controller.etcdstore.EtcdStore): whoever wins next — this instance
+        too — loads the whole state again when it takes over."""
+        generation = self.generation
+        self._step_down(why)
+        if generation:
+            self._resign(generation)
+
     def _step_down(self, why: str) -> None:
         if not self.generation:
             return

@@ -35,6 +35,7 @@ with warnings.catch_warnings():   # etcd3gw's futurist asks whether eventlet is 
     warnings.simplefilter("ignore")
     import etcd3gw
 
+HEAD = "written"           # the key every write of the leader checks, then moves (see EtcdStore)
 EVENTS_KEPT = 10_000       # the event log keeps this many, oldest dropped first
 TRIM_EVERY = 200           # commits between two trims of the event log
 SUSPECT_S = 5.0           # a member that failed a request is asked last for this long
@@ -302,13 +303,23 @@ class EtcdStore:
     """The cluster's state in etcd under ``prefix``; writes fenced by ``fence()`` (the
     compares that hold only while this instance leads) and refused at once when
     ``leading()`` says this instance may not write (it does not lead, or etcd is not
-    answering it: controller.cluster.Cluster.may_write)."""
+    answering it: controller.cluster.Cluster.may_write).
+
+    Every write also compares the HEAD key's revision with the one this instance last
+    wrote or read, and moves it. A write that timed out is not known to have failed: a
+    frozen member may hand it to raft when it wakes, after later writes — and a slice
+    created then deleted would come back. With the HEAD compare such a late write finds
+    HEAD moved and does nothing; and if it lands before the next write, that next write
+    finds HEAD moved, is refused, and ``diverged(why)`` is called: the store holds what
+    this instance does not know, so it must give up leading and load the store again
+    (controller.cluster.Cluster.yield_leadership)."""
 
     def __init__(self, etcd: Etcd, prefix: str, fence: Callable[[], list[dict]] = lambda: [],
-                 leading: Callable[[], bool] = lambda: True):
+                 leading: Callable[[], bool] = lambda: True, diverged: Callable[[str], None] = lambda why: None):
         self.etcd, self.prefix = etcd, prefix.rstrip("/") + "/"
         self.path = f"{etcd.url}{self.prefix}"       # how errors name the store
-        self.fence, self.leading = fence, leading
+        self.fence, self.leading, self.diverged = fence, leading, diverged
+        self._head = 0                               # HEAD's revision as this instance last knew it
         self._rows: dict[str, tuple[int, float]] = {}   # name -> (seq, create_time) as stored
         self._commits = 0
 
@@ -316,6 +327,7 @@ class EtcdStore:
         return f"{self.prefix}slices/{name}"
 
     def load(self) -> list[StoredSlice]:
+        self._head = self._head_revision()   # read first: a write in between makes the next one refused
         rows = []
         for _key, value, _meta in self.etcd.get(f"{self.prefix}slices/", prefix=True):
             d = json.loads(value)
@@ -335,13 +347,24 @@ class EtcdStore:
                              "does not answer it right now")
         tx = EtcdTransaction(self)
         yield tx
-        ok, _rev, _ = self.etcd.txn(self.fence(), list(tx.ops.values()))
+        head = f"{self.prefix}{HEAD}"
+        unchanged = {"key": _b64(head), "result": "EQUAL", "target": "MOD", "mod_revision": str(self._head)}
+        ok, revision, _ = self.etcd.txn(self.fence() + [unchanged], [*tx.ops.values(), put(head, str(self._head))])
         if not ok:
+            if self._head_revision() != self._head:
+                why = "the store changed under this controller (a write it had given up on was applied late)"
+                self.diverged(why)
+                raise StoreError(f"store {self.path}: {why}; nothing was written, and the state is loaded again")
             raise StoreError(f"store {self.path}: another controller leads the cluster now; nothing was written")
+        self._head = revision
         self._rows = tx.rows
         self._commits += 1
         if self._commits % TRIM_EVERY == 0:
             self._trim_events()
+
+    def _head_revision(self) -> int:
+        found = self.etcd.get(f"{self.prefix}{HEAD}")
+        return int(found[0][2]["mod_revision"]) if found else 0
 
     def commit(self, upserts: list[tuple[Placement, str, str, float]], deletes: list[str],
                events: list[tuple[str, str, str, str]]) -> None:

@@ -217,7 +217,8 @@ def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None 
         members = [f"{h}:{p}" for h, p in parse_endpoints(url)]
         raise StoreError(etcdtls.unanswered(str(e), etcd.url, members, files) or str(e)) from None
     cluster.join()
-    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.may_write)
+    return cluster, EtcdStore(etcd, prefix, fence=cluster.fence, leading=cluster.may_write,
+                              diverged=cluster.yield_leadership)
 
 
 def _wait_name_free(cluster, name: str) -> None:

@@ -204,3 +204,51 @@ def test_a_name_a_live_instance_has_is_refused(etcd):
             join_cluster(etcd.url, "c8", "127.0.0.1:5996", "two-clouds")
     finally:
         alive.stop()
+
+
+def _give_up_one_write(store):
+    """The next transaction is held back, as by a frozen member, and reported timed out
+    (the caller cannot know whether it was written); returns what was held."""
+    from controller.etcdstore import EtcdError
+
+    held, real = [], store.etcd.txn
+
+    def lost(compare, success, failure=()):
+        held.append((compare, success))
+        store.etcd.txn = real
+        raise EtcdError(f"etcd at {store.etcd.url}: the request timed out")
+    store.etcd.txn = lost
+    return held
+
+
+def test_a_write_given_up_on_and_applied_late_changes_nothing(etcd, prefix):
+    """Found by issue 24's fault tests: a write that timed out at a frozen member was
+    applied when it woke, after later writes, and a deleted slice came back. Now the late
+    write finds the store's HEAD moved and does nothing."""
+    store = EtcdStore(Etcd(etcd.url), prefix)
+    ctl = SliceController(JAPAN, store, FakeWire([s.name for s in JAPAN.sites]))
+    held = _give_up_one_write(store)
+    with pytest.raises(StoreError, match="timed out"):
+        ctl.create_many(many(1, prefix="late", vlan=700))
+    ctl.create_many(many(1, prefix="late", vlan=700))      # the client's retry
+    ctl.delete("late-0")
+    applied, _rev, _ = store.etcd.txn(*held[0])               # the frozen member wakes up
+    assert not applied
+    assert [s.name for s in EtcdStore(Etcd(etcd.url), prefix).load()] == []
+
+
+def test_a_write_applied_late_before_the_next_makes_the_leader_load_again(etcd, prefix):
+    """The other order: the write given up on lands before the next one. The store holds
+    a slice this controller does not know; its next write is refused (nothing written)
+    and it is told to give up leading, so that the state is loaded again."""
+    diverged = []
+    store = EtcdStore(Etcd(etcd.url), prefix, diverged=diverged.append)
+    ctl = SliceController(JAPAN, store, FakeWire([s.name for s in JAPAN.sites]))
+    held = _give_up_one_write(store)
+    with pytest.raises(StoreError, match="timed out"):
+        ctl.create_many(many(1, prefix="late", vlan=700))
+    assert store.etcd.txn(*held[0])[0]                       # applied after all
+    with pytest.raises(StoreError, match="changed under this controller"):
+        ctl.create_many(many(1, prefix="next", vlan=800))
+    assert diverged and "applied late" in diverged[0]
+    assert [s.name for s in EtcdStore(Etcd(etcd.url), prefix).load()] == ["late-0"]
