@@ -29,12 +29,22 @@ def test_a_frozen_instance_is_skipped_within_seconds_not_at_the_deadline(api, tm
             started = time.monotonic()
             answer = stub.GetTopology(pb.GetTopologyRequest(), timeout=30)
             took = time.monotonic() - started
+            started = time.monotonic()    # the next call asks the instance that failed last
+            assert stub.GetTopology(pb.GetTopologyRequest(), timeout=30).name == "japan-intercloud"
+            again = time.monotonic() - started
+            # a client that connects only now: the frozen instance never sends HTTP/2 settings
+            fresh = client.stub(client.Server(f"{frozen.grpc},{api.addr}"), kind=client.pb_grpc.TopologyServiceStub)
+            started = time.monotonic()
+            assert fresh.GetTopology(pb.GetTopologyRequest(), timeout=30).name == "japan-intercloud"
+            connecting = time.monotonic() - started
         finally:
             frozen.freeze(False)
     assert answer.name == "japan-intercloud"         # the second instance (the API harness) answered
     # 2-3 s measured (an unanswered ping a second, 2 s to answer it); generous for two busy
     # cores, and far below the 30 s deadline a frozen instance held the call for before
     assert took < 10, f"{took:.1f} s: the frozen instance held the call"
+    assert again < 1, f"{again:.1f} s: the instance that failed was asked first again"
+    assert connecting < 10, f"{connecting:.1f} s: connecting to the frozen instance held the call"
 
 
 def test_keepalive_pings_do_not_cut_a_call_that_takes_a_while(api):
