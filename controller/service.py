@@ -238,17 +238,18 @@ class SliceService(pb_grpc.SliceServiceServicer):
             self.reads, self.ctl.failback(_visible(self.reads, who, request.name), request.site), who=who))
 
     def GetTenantPolicy(self, request, context):  # noqa: N802
-        who = caller()
-        try:
-            return get_policy(self.policy, who, request)
-        except Exception as e:  # every error gets a status of its own: never UNKNOWN
-            fail(context, e)
+        return self._here(context, lambda: get_policy(self.policy, caller(), request))
 
     def SetTenantPolicy(self, request, context):  # noqa: N802
-        who = caller()
+        return self._here(context, lambda: set_policy(self.policy, caller(), request))
+
+    @staticmethod
+    def _here(context, fn):
+        """``fn()`` on the handler's thread (it needs nothing of the owner's), every error
+        with a status of its own: never UNKNOWN."""
         try:
-            return set_policy(self.policy, who, request)
-        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            return fn()
+        except Exception as e:
             fail(context, e)
 
     def WatchSlices(self, request, context):  # noqa: N802

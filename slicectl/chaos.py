@@ -217,7 +217,7 @@ class Rig:
         leader = self.leader()
         before = audit_repairs(leader)
         time.sleep(2 * AUDIT_S + 0.5)
-        repaired = audit_repairs(self.leader()) - before if self.leader() is leader else 0.0
+        repaired = audit_repairs(leader) - before if self.leader() is leader else 0.0
         if repaired:
             problems.append(f"the leader's audit changed {repaired:g} entries")
         return problems

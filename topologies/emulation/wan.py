@@ -188,11 +188,9 @@ class Wan:
 
     def _fast_reconnect(self) -> None:
         """Every switch retries a lost controller at least every CONTROLLER_MAX_BACKOFF_MS."""
-        uuids = []
-        for sw in self.plan.switches:
-            out = subprocess.run(["ovs-vsctl", "--timeout=10", "get", "Bridge", sw.name, "controller"],
-                                 capture_output=True, text=True, check=True).stdout
-            uuids += out.strip("[] \n").replace(",", " ").split()
+        uuids = subprocess.run(["ovs-vsctl", "--timeout=10", "--bare", "--columns=controller", "list", "Bridge",
+                                *(sw.name for sw in self.plan.switches)],
+                               capture_output=True, text=True, check=True).stdout.split()
         args = []
         for u in uuids:
             args += ["--", "set", "Controller", u, f"max_backoff={CONTROLLER_MAX_BACKOFF_MS}"]
