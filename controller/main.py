@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 
 from controller.settings import ProbeSettings
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
@@ -92,7 +92,8 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     from controller.tenancy import TenantPolicy
 
     topology = load(topology_name)
-    policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))    # PolicyError (a ValueError): one line, exit 2
+    # PolicyError (a ValueError): one line, exit 2
+    policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))
     cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name, cluster_tls)
     settings = replace(_settings(audit_interval, probes, sla, dhcp_lease_s, stats_interval_s, watch_limits,
                                  max_slices_per_tenant),
