@@ -71,6 +71,7 @@ class SliceController:
         self.health = SliceHealth(self.model, self.pipeline, self.owner, self.watchers, settings)
         self._auditor = Periodic("switch-audit", self.network.audit_switches)
         self.restore_problems: list[str] = []
+        self._access_port_listeners: list[Callable[[str, int, bool], None]] = []
         self._load()
 
     def _new_engine(self) -> SliceEngine:
@@ -141,6 +142,14 @@ class SliceController:
 
     def port_changed(self, site: str, port: int, up: bool) -> None:
         self.network.port_changed(site, port, up)
+        if self.ports.neighbour_at(site, port) is None:
+            for listener in self._access_port_listeners:
+                listener(site, port, up)
+
+    def on_access_port(self, listener: Callable[[str, int, bool], None]) -> None:
+        """Call ``listener(site, port, up)`` on the owner thread when an access port (not a
+        link's) changes state: the federation watches its border ports so."""
+        self._access_port_listeners.append(listener)
 
     def link_verdict(self, a: str, b: str, up: bool, reason: str) -> None:
         self.network.link_verdict(a, b, up, reason)

@@ -19,24 +19,30 @@ parts, sites. Trust is a boundary: every text that leaves towards a peer goes th
 so its link names) by ``(internal)``. A refused Reserve leaves no connection and no
 booking.
 
-Not yet (README, issue 26): the connection records are in memory. A restarted domain
-releases the dark parts it finds in its store (their requesters must reserve again);
-provisioned parts keep forwarding as ordinary slices of the peer's tenant.
+The connection records are kept in a small JSON file beside the store (``records``):
+a restarted domain keeps its committed parts (provisioned ones never stopped forwarding)
+and releases the holds it finds uncommitted, as their requesters have aborted them or
+will see them time out. Border ports are watched: when one goes down, every part
+crossing it gets an error notification naming the border, so its requester can re-route.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
+from controller.fedborders import BorderWatch
 from controller.tenancy import Limits, PolicyDenied, TenantPolicy, check
 from slices.abstract import AbstractView, abstract_view
 from slices.errors import Rejected
-from slices.nsi import Connection, IllegalTransition, ReservationState
+from slices.nsi import Connection, IllegalTransition, ProvisionState, ReservationState
 from slices.spec import SliceSpec, parse_spec
 from topologies.federation import Federation, border_ports, domain_topology
 
@@ -66,6 +72,7 @@ class Part:
     expires: float | None = None      # while held: when the hold is released (the clock's time)
     reason: str = ""
     booked: bool = False              # holds bandwidth in the engine (held or committed, not yet terminated)
+    tenant: str = ""                  # the slice's tenant here: peer:NAME, or a local tenant (the home's own part)
 
 
 @dataclass(frozen=True)
@@ -74,18 +81,35 @@ class Notice:
     peer: str
     part: Part
     text: str
+    stp: tuple[str, int] | None = None  # an error's border point (site, port), if it is one
+
+
+def _endpoint_doc(site: str, port: int, vlan: int, addresses: tuple[str, ...] = ()) -> dict:
+    """An STP as a spec's endpoint: its first address is the endpoint's, the others (a
+    border port's) are reached through it (``via``)."""
+    doc = {"site": site, "port": port, **({"vlan": vlan} if vlan else {})}
+    if addresses:
+        doc["ip"] = addresses[0]
+        if len(addresses) > 1:
+            doc["via"] = list(addresses[1:])
+    return doc
 
 
 def tenant_of(peer: str) -> str:
     return PEER_TENANT + peer
 
 
-class FederationProvider:
+class FederationProvider(BorderWatch):
     """The domain ``domain`` of ``fed`` answering its peers, on ``ctl`` (controller.core)."""
 
     def __init__(self, ctl, fed: Federation, domain: str, policy: TenantPolicy | None = None,
-                 hold_s: float = DEFAULT_HOLD_S, clock: Callable[[], float] = time.monotonic):
+                 hold_s: float = DEFAULT_HOLD_S, clock: Callable[[], float] = time.monotonic,
+                 records: str | Path | None = None):
+        """``records``: the JSON file keeping the connection records across restarts (None:
+        in memory only, as in tests that never restart)."""
         self.ctl, self.fed, self.domain = ctl, fed, domain
+        self.records = Path(records) if records else None
+        self.down_ports: set[tuple[str, int]] = set()
         self.topology = domain_topology(fed, domain)
         if self.topology.name != ctl.topology.name or len(self.topology.sites) != len(ctl.topology.sites):
             raise ValueError(f"the controller runs {ctl.topology.name}, not domain {domain}'s topology")
@@ -104,9 +128,11 @@ class FederationProvider:
     # -- life -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Release the dark parts a previous run left (their records died with it), then
-        start releasing expired holds."""
-        self.ctl.call(self._drop_orphans)
+        """Take back the committed parts a previous run recorded, release the dark parts
+        it left uncommitted, then start releasing expired holds and watching border ports."""
+        recorded = self._read_records()
+        self.ctl.call(lambda: self._adopt(recorded))
+        self.ctl.on_access_port(self._port_changed)
         self._reaper.start()
 
     def close(self) -> None:
@@ -119,12 +145,47 @@ class FederationProvider:
                 for q in qs:
                     q.put(None)
 
-    def _drop_orphans(self) -> None:
+    def _adopt(self, recorded: dict) -> None:
+        """(owner thread) Parts of the previous run: a committed one is kept with its
+        record; a dark part without a committed record (a hold, or one whose record was
+        lost) is released, as its requester has aborted it or will see it time out."""
         engine = self.ctl.engine
-        for name in [n for n, s in engine.slices.items() if s.dark and s.spec.tenant.startswith(PEER_TENANT)]:
-            log.warning("federation part %s of %s released: its reservation record was lost with the "
-                        "previous run", name, engine.slices[name].spec.tenant)
-            self.ctl.delete(name)
+        for name, s in list(engine.slices.items()):
+            rec = recorded.get(name)
+            if rec is not None and rec.get("committed"):
+                state = Connection().on("reservation", "reserve").on("reservation", "held")
+                state = state.on("reservation", "commit").on("reservation", "committed")
+                if not s.dark:
+                    state = state.on("provision", "provision").on("provision", "provisioned")
+                self.parts[name] = Part(name, rec["peer"], rec.get("global_id", ""), s.spec, state, None,
+                                        "committed (kept across a restart)", True, s.spec.tenant)
+            elif s.dark and (s.spec.tenant.startswith(PEER_TENANT) or rec is not None):
+                log.warning("federation part %s of %s released: it was not committed before the restart",
+                            name, s.spec.tenant)
+                self.ctl.delete(name)
+        self._write_records()
+
+    def _read_records(self) -> dict:
+        if self.records is None or not self.records.exists():
+            return {}
+        try:
+            return json.loads(self.records.read_text()).get("connections", {})
+        except (OSError, ValueError) as e:
+            log.error("federation records %s unreadable (%s): uncommitted parts only are released", self.records, e)
+            return {}
+
+    def _write_records(self) -> None:
+        """The committed connections, written whole and renamed into place (a crash leaves
+        the previous file or this one, never half of one)."""
+        if self.records is None:
+            return
+        with self._lock:
+            doc = {"domain": self.domain, "connections": {
+                c: {"peer": p.peer, "global_id": p.global_id, "committed": p.state.committed}
+                for c, p in sorted(self.parts.items()) if p.booked}}
+        tmp = self.records.with_name(self.records.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        os.replace(tmp, self.records)
 
     # -- trust boundary ---------------------------------------------------------------------
 
@@ -156,25 +217,34 @@ class FederationProvider:
 
     # -- reserve, commit, abort -----------------------------------------------------------------
 
-    def reserve(self, peer: str, global_id: str, endpoints: list[tuple[str, int, int]], bandwidth_mbps: float,
+    def reserve(self, peer: str, global_id: str, endpoints: list[tuple], bandwidth_mbps: float,
                 max_latency_ms: float | None = None, priority: int = 3, allowed_regions: list[str] | None = None,
-                hold_s: float | None = None) -> Part:
+                hold_s: float | None = None, tenant: str | None = None, name: str | None = None) -> Part:
         """Book a part for ``peer`` and hold it; FederationError (nothing booked) if it
-        cannot be, naming this domain and the constraint or policy rule."""
+        cannot be, naming this domain and the constraint or policy rule. ``tenant`` and
+        ``name``: the home controller's own part, booked for its tenant under the slice's
+        name (``peer`` is then this domain)."""
         hold = self.hold_s if not hold_s else hold_s
         if not 0 < hold <= MAX_HOLD_S:
             raise FederationError("INVALID_ARGUMENT", f"hold_timeout_s: must be 0 (default {self.hold_s:g}) or "
                                   f"up to {MAX_HOLD_S:g} s, got {hold:g}")
-        cid = f"{self.domain}-{uuid.uuid4().hex[:12]}"
-        spec = self._spec(cid, peer, endpoints, bandwidth_mbps, max_latency_ms, priority, allowed_regions)
+        cid = name or f"{self.domain}-{uuid.uuid4().hex[:12]}"
+        tenant = tenant or tenant_of(peer)
+        spec = self._spec(cid, tenant, endpoints, bandwidth_mbps, max_latency_ms, priority, allowed_regions)
         with self._lock:
             self._check_policy(peer, spec)
-            part = Part(cid, peer, global_id[:200], spec, Connection().on("reservation", "reserve"))
+            part = Part(cid, peer, global_id[:200], spec, Connection().on("reservation", "reserve"), tenant=tenant)
+
+            def admit() -> None:
+                if cid in self.ctl.engine.slices:
+                    raise Rejected("name", f"slice {cid} exists")
+                self._check_borders(spec)
+                self.ctl.pipeline.transact(lambda: self.ctl.engine.admit(spec, dark=True), created=[cid])
             try:
-                self.ctl.call(lambda: self.ctl.pipeline.transact(lambda: self.ctl.engine.admit(spec, dark=True),
-                                                                 created=[cid]))
+                self.ctl.call(admit)
             except Rejected as e:
-                code = "RESOURCE_EXHAUSTED" if e.constraint in ("bandwidth", "tags", "ids") else "FAILED_PRECONDITION"
+                code = ("RESOURCE_EXHAUSTED" if e.constraint in ("bandwidth", "tags", "ids") else
+                        "ALREADY_EXISTS" if e.constraint == "name" else "FAILED_PRECONDITION")
                 raise FederationError(code, self.outward(f"domain {self.domain} refuses: {e.constraint}: "
                                                          f"{e.reason}")) from None
             part.state, part.booked = part.state.on("reservation", "held"), True
@@ -185,14 +255,14 @@ class FederationProvider:
         self._notify("state_change", part, f"{cid} held for {hold:g} s")
         return part
 
-    def _spec(self, cid: str, peer: str, endpoints, bandwidth_mbps, max_latency_ms, priority,
+    def _spec(self, cid: str, tenant: str, endpoints, bandwidth_mbps, max_latency_ms, priority,
               allowed_regions) -> SliceSpec:
         """The part as a slice spec of the peer's tenant; every endpoint must be a point
         this domain offers (a cloud's host port or a border port), checked before the spec
         parser, whose hints could name internal sites."""
         if len(endpoints) < 2:
             raise FederationError("INVALID_ARGUMENT", "endpoints: a part needs at least two")
-        for i, (site, port, _vlan) in enumerate(endpoints):
+        for i, (site, port, _vlan, *_addresses) in enumerate(endpoints):
             if site not in self.points:
                 # the name is not echoed: an internal site and a typo get the same answer
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].site: not a border point or cloud of "
@@ -200,8 +270,8 @@ class FederationProvider:
             if not (1 <= port <= self.clouds.get(site, 0) or port in self.ports.get(site, {})):
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].port: {port} is not a host or border "
                                       f"port of {self.domain}/{site}")
-        doc = {"name": cid, "tenant": tenant_of(peer), "bandwidth_mbps": bandwidth_mbps, "priority": priority,
-               "endpoints": [{"site": s, "port": p, **({"vlan": v} if v else {})} for s, p, v in endpoints]}
+        doc = {"name": cid, "tenant": tenant, "bandwidth_mbps": bandwidth_mbps, "priority": priority,
+               "endpoints": [_endpoint_doc(*e) for e in endpoints]}
         if max_latency_ms:
             doc["max_latency_ms"] = max_latency_ms
         if allowed_regions:
@@ -211,10 +281,14 @@ class FederationProvider:
         except ValueError as e:
             raise FederationError("INVALID_ARGUMENT", self.outward(f"domain {self.domain}: {e}")) from None
 
-    def _check_policy(self, peer: str, spec: SliceSpec) -> None:
-        tenant = tenant_of(peer)
+    def _check_policy(self, peer: str, spec: SliceSpec, skip: str = "") -> None:
+        tenant = spec.tenant
         limits = self.policy.limits(tenant) if self.policy is not None else Limits()
-        held = [p.spec for p in self.parts.values() if p.peer == peer and p.booked]
+        if peer == self.domain:   # the home's own part: the tenant's slices here count too
+            held = self.ctl.call(lambda: [s.spec for n, s in self.ctl.engine.slices.items()
+                                          if s.spec.tenant == tenant and n != skip])
+        else:
+            held = [p.spec for p in self.parts.values() if p.peer == peer and p.booked and p.cid != skip]
         try:
             check(limits, tenant, [spec], held, self.topology)
         except PolicyDenied as e:
@@ -227,6 +301,7 @@ class FederationProvider:
             part.state = part.state.on("reservation", "commit")
             part.state = part.state.on("reservation", "committed")
             part.expires, part.reason = None, "committed"
+        self._write_records()
         self._notify("state_change", part, f"{cid} committed")
         return part
 
@@ -240,6 +315,7 @@ class FederationProvider:
                 self._unbook(part)
             part.state = part.state.on("reservation", "aborted")
             part.expires, part.reason = None, "aborted"
+        self._write_records()
         self._notify("state_change", part, f"{cid} aborted")
         return part
 
@@ -254,6 +330,7 @@ class FederationProvider:
             self._light(part, True)
             part.state = provisioning.on("provision", "provisioned")
             part.reason = "provisioned"
+        self._write_records()
         self._notify("state_change", part, f"{cid} provisioned")
         return part
 
@@ -275,8 +352,48 @@ class FederationProvider:
                 self._unbook(part)
             part.state = terminating.on("lifecycle", "terminated")
             part.expires, part.reason = None, "terminated"
+        self._write_records()
         self._notify("state_change", part, f"{cid} terminated")
         return part
+
+    def modify(self, peer: str, cid: str, endpoints: list[tuple],
+               max_latency_ms: float | None = None) -> Part:
+        """Move a committed part to new endpoints (a re-route around a lost border), make
+        before break inside this domain, all or nothing: NSI's modify (a Reserve naming the
+        connection, then its Commit) in one step, as a re-route cannot wait for two round
+        trips. Bandwidth, priority and geo-fence stay. FederationError if it cannot be:
+        the part is then as it was."""
+        with self._lock:
+            part = self._part(peer, cid)
+            if not part.state.committed or part.state.reservation != ReservationState.START or not part.booked:
+                raise FederationError("FAILED_PRECONDITION", f"connection {cid} is not a committed, booked part "
+                                      f"(reservation {part.state.reservation.value}, lifecycle "
+                                      f"{part.state.lifecycle.value})")
+            old = part.spec
+            spec = self._spec(cid, part.tenant, endpoints, old.bandwidth_mbps, max_latency_ms, old.priority,
+                              sorted(old.allowed_regions) if old.allowed_regions else None)
+
+            def update() -> None:
+                self._check_borders(spec, skip=cid)
+                if part.state.provision == ProvisionState.PROVISIONED:
+                    self.ctl._require_connected(spec)
+                self.ctl.pipeline.transact(lambda: self.ctl.engine.update(spec))
+            try:
+                self.ctl.call(update)
+            except Rejected as e:
+                raise FederationError("RESOURCE_EXHAUSTED" if e.constraint in ("bandwidth", "tags") else
+                                      "FAILED_PRECONDITION", self.outward(f"domain {self.domain} refuses: "
+                                                                          f"{e.constraint}: {e.reason}")) from None
+            except Exception as e:   # a switch missing or refusing: the pipeline undid everything
+                raise FederationError("UNAVAILABLE", self.outward(f"domain {self.domain}: {e}")) from None
+            part.spec, part.reason = spec, "modified"
+        self._notify("state_change", part, f"{cid} modified")
+        return part
+
+    def query_all(self) -> list[Part]:
+        """Every connection of every peer (the operator's status)."""
+        with self._lock:
+            return [p for _, p in sorted(self.parts.items())]
 
     def query(self, peer: str, cids: list[str]) -> list[Part]:
         with self._lock:
@@ -317,6 +434,7 @@ class FederationProvider:
         part.state = part.state.on("reservation", "timeout")
         self._unbook(part)
         part.expires, part.reason = None, "hold expired before a commit: released"
+        self._write_records()
         self._notify("reserve_timeout", part, f"{part.cid}: hold expired, booking released")
         return True
 
@@ -346,8 +464,8 @@ class FederationProvider:
             if q in self._watchers.get(peer, []):
                 self._watchers[peer].remove(q)
 
-    def _notify(self, kind: str, part: Part, text: str) -> None:
-        notice = Notice(kind, part.peer, replace(part), self.outward(text))
+    def _notify(self, kind: str, part: Part, text: str, stp: tuple[str, int] | None = None) -> None:
+        notice = Notice(kind, part.peer, replace(part), self.outward(text), stp)
         with self._lock:
             for q in self._watchers.get(part.peer, []):
                 q.put(notice)

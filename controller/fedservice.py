@@ -43,7 +43,8 @@ def connection_message(part: Part, now: float, outward) -> fpb.Connection:
         lifecycle=_enum("LIFECYCLE_STATE", part.state.lifecycle.value), committed=part.state.committed,
         hold_expires_in_s=max(0.0, part.expires - now) if part.expires is not None else 0.0,
         reason=outward(part.reason), bandwidth_mbps=part.spec.bandwidth_mbps,
-        endpoints=[fpb.Stp(site=e.site, port=e.port, vlan=e.vlan or 0) for e in part.spec.endpoints])
+        endpoints=[fpb.Stp(site=e.site, port=e.port, vlan=e.vlan or 0, addresses=[e.ip, *e.via] if e.ip else [])
+                   for e in part.spec.endpoints])
 
 
 class FederationService(fpb_grpc.FederationServiceServicer):
@@ -73,13 +74,15 @@ class FederationService(fpb_grpc.FederationServiceServicer):
             return fpb.View(domain=v.domain,
                             points=[fpb.Point(site=x.site, kind=x.kind, region=x.region) for x in v.points],
                             pairs=[fpb.PairOffer(a=x.a, b=x.b, bandwidth_mbps=x.bandwidth_mbps,
-                                                 min_delay_ms=x.min_delay_ms) for x in v.pairs])
+                                                 min_delay_ms=x.min_delay_ms) for x in v.pairs],
+                            borders=[fpb.BorderOffer(name=b.name, site=b.site, port=b.port, free_mbps=b.free_mbps,
+                                                     up=b.up) for b in self.p.borders()])
         return self._answer(context, run)
 
     def Reserve(self, request, context):
         def run():
             peer = self._peer(request.requester)
-            part = self.p.reserve(peer, request.global_id, [(e.site, e.port, e.vlan) for e in request.endpoints],
+            part = self.p.reserve(peer, request.global_id, [(e.site, e.port, e.vlan, tuple(e.addresses)) for e in request.endpoints],
                                   request.bandwidth_mbps, request.max_latency_ms or None, request.priority,
                                   list(request.allowed_regions), request.hold_timeout_s or None)
             return self._conn(part)
@@ -103,6 +106,11 @@ class FederationService(fpb_grpc.FederationServiceServicer):
     def Terminate(self, request, context):
         return self._on(self.p.terminate, request, context)
 
+    def Modify(self, request, context):
+        return self._answer(context, lambda: self._conn(self.p.modify(
+            self._peer(request.requester), request.connection_id,
+            [(e.site, e.port, e.vlan, tuple(e.addresses)) for e in request.endpoints], request.max_latency_ms or None)))
+
     def Query(self, request, context):
         def run():
             parts = self.p.query(self._peer(request.requester), list(request.connection_ids))
@@ -120,8 +128,11 @@ class FederationService(fpb_grpc.FederationServiceServicer):
                     continue
                 if notice is None:   # the provider is closing
                     return
-                yield fpb.Notification(kind=NOTICE_KINDS[notice.kind], connection_id=notice.part.cid,
+                msg = fpb.Notification(kind=NOTICE_KINDS[notice.kind], connection_id=notice.part.cid,
                                        text=notice.text, connection=self._conn(notice.part))
+                if notice.stp is not None:
+                    msg.stp.site, msg.stp.port = notice.stp
+                yield msg
         finally:
             self.p.unsubscribe(peer, q)
 

@@ -44,7 +44,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
         max_slices_per_tenant: int = MAX_SLICES_PER_TENANT,
         openflow_tls: dict | None = None, cluster_url: str | None = None, name: str | None = None,
         tenant_policy: str | None = None, switch_address_grace_s: float = SWITCH_ADDRESS_GRACE_S,
-        cluster_tls: dict | None = None) -> int:
+        cluster_tls: dict | None = None, federation: dict | None = None) -> int:
     """Run until interrupted. ``probes``: settings of controller.liveness.LinkMonitor
     (``interval_s``, ``misses``), None for no probes. ``metrics_addr``: where Prometheus
     scrapes /metrics (None: nowhere). ``sla``: settings of controller.sla.SlaMonitor
@@ -64,7 +64,11 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     SetTenantPolicy is refused). ``switch_address_grace_s``: on plaintext OpenFlow, how
     long a dpid stays bound to the address it came from after its switch goes
     (controller.identity). SIGHUP reloads the tokens, TLS files and tenant policy and
-    releases those bindings (controller.reload)."""
+    releases those bindings (controller.reload). ``federation``: ``domain`` (this
+    controller's domain of the federation file ``topology_name``), ``peers`` (domain ->
+    HOST:PORT of its federation API), ``address`` (where this domain's federation API
+    listens), ``hold_s`` (how long a peer's reservation is held): see
+    :func:`federation_role`."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("os_ken.controller.controller", "os_ken.base.app_manager", "ofp_event"):
@@ -87,11 +91,9 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
     warnings = warnings + [w for w in (of_warning, metrics_warning) if w]
     for what, (host, port) in addresses:
         _check_free(what, host, port)
-    from topologies import load
-
     from controller.tenancy import TenantPolicy
 
-    topology = load(topology_name)
+    topology, federation = _federated_topology(topology_name, federation, bool(cluster_url))
     # PolicyError (a ValueError): one line, exit 2
     policy = TenantPolicy(topology, tenant_policy, clustered=bool(cluster_url))
     cluster, store = _open_store(store_path, cluster_url, name, grpc_addr, topology.name, cluster_tls)
@@ -100,7 +102,7 @@ def run(topology_name: str, store_path: str = DEFAULT_STORE, grpc_addr: str = DE
                        switch_address_grace_s=None if openflow_tls else switch_address_grace_s)
     reloads.add("the tenant policy", policy.reload)
     api = {"address": grpc_addr, "credentials": credentials, "authenticator": authenticator, "warnings": warnings,
-           "policy": policy, "metrics_tls": metrics_protection, "reloads": reloads}
+           "policy": policy, "metrics_tls": metrics_protection, "reloads": reloads, "federation": federation}
     _serve(topology, store, settings, cluster, api, openflow_args(of_host, of_port, openflow_tls), metrics_addr,
            openflow_addr)
     # os-ken's native hub leaves its OpenFlow listener thread running; everything worth
@@ -173,9 +175,13 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
         services = manager.instantiate_apps(wiring=wiring, **manager.create_contexts())
         for warning in api["warnings"]:
             logging.getLogger("intercloud.api").warning(warning)
+        role = None
+        if api["federation"]:
+            role = federation_role(wiring.controller, api["federation"], api["policy"], store.path,
+                                   api["credentials"], api["authenticator"], stoppers)
         server = serve(wiring.controller, api["address"], metrics.api_seconds if metrics else None,
                        api["credentials"], api["authenticator"], WatchLimits(*settings.watch_limits), cluster,
-                       wiring.leadership.leads, reads=wiring.reads, policy=api["policy"])
+                       wiring.leadership.leads, reads=wiring.reads, policy=api["policy"], federation=role)
         stoppers.append(lambda: server.stop(grace=1))
         if metrics:
             stoppers.append(metrics.serve(*_split(metrics_addr, "--metrics"), api["metrics_tls"]).shutdown)
@@ -193,6 +199,62 @@ def _serve(topology, store, settings, cluster, api: dict, of_args: list[str], me
                 stoppers.pop()()
             store.close()
             logging.shutdown()
+
+
+def _federated_topology(path: str, federation: dict | None, clustered: bool):
+    """(the topology to run, the federation options with the federation loaded): the
+    topology file ``path``, or the domain ``federation['domain']`` of the federation file
+    ``path``; ValueError naming what is wrong."""
+    from topologies import load
+    from topologies.federation import domain_topology, load_federation
+
+    if not federation:
+        return load(path), None
+    if clustered:
+        raise ValueError("--domain with --cluster: a federated domain runs as one controller for now")
+    _check_free("--federation-listen", *_split(federation["address"], "--federation-listen"))
+    fed = load_federation(path)
+    domain = federation["domain"]
+    if not fed.has_domain(domain):
+        raise ValueError(f"--domain: no domain {domain!r} in {path} (domains: "
+                         f"{', '.join(d.name for d in fed.domains)})")
+    peers = dict(federation.get("peers") or {})
+    for name, addr in peers.items():
+        if not fed.has_domain(name) or name == domain:
+            raise ValueError(f"--peer {name}={addr}: {name!r} is not another domain of {fed.name} (domains: "
+                             f"{', '.join(d.name for d in fed.domains)})")
+        _split(addr, f"--peer {name}")
+    return domain_topology(fed, domain), {**federation, "fed": fed, "peers": peers}
+
+
+def federation_role(controller, federation: dict, policy, store_path: str, credentials, authenticator,
+                    stoppers: list):
+    """Start this domain's side of the federation: the provider answering peers (its API
+    on ``federation['address']``, with the slice API's TLS and authenticator when it has
+    them) and the home of slices across domains; their stoppers are added to ``stoppers``."""
+    from controller.fedapi import FederationRole
+    from controller.federation import FederationProvider
+    from controller.fedhome import FederationHome
+    from controller.fedpeers import LocalDomain, PeerDomain
+    from controller.fedservice import serve_federation
+
+    fed, domain = federation["fed"], federation["domain"]
+    base = store_path if "://" not in store_path else f"intercloud-{domain}"
+    provider = FederationProvider(controller, fed, domain, policy, hold_s=federation.get("hold_s") or 60.0,
+                                  records=f"{base}.federation-parts.json")
+    provider.start()
+    stoppers.append(provider.close)
+    server = serve_federation(provider, federation["address"], credentials, authenticator)
+    stoppers.append(lambda: server.stop(grace=1))
+    peer_tls = federation.get("peer_tls")
+    peers = {n: PeerDomain(n, a, domain, peer_tls) for n, a in sorted(federation["peers"].items())}
+    home = FederationHome(fed, LocalDomain(provider), peers, records=f"{base}.federation-home.json")
+    home.start()
+    stoppers.append(home.close)
+    logging.getLogger("intercloud.federation").info(
+        "domain %s of federation %s: federation API on %s, peers %s", domain, fed.name, federation["address"],
+        ", ".join(f"{n}={a}" for n, a in sorted(federation["peers"].items())) or "none")
+    return FederationRole(provider, home, dict(federation["peers"]))
 
 
 def join_cluster(url: str, name: str, api: str, topology: str, tls: dict | None = None):

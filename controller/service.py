@@ -25,6 +25,8 @@ from grpc_reflection.v1alpha import reflection
 
 from controller.auth import ANYONE, Identity, caller
 from controller.core import CALL_TIMEOUT_S, SliceController
+from controller.fedapi import FederationRole, fed_slice_message, federation_status
+from controller.fedhome import FederationHome
 from controller.readmodel import ReadModel
 from controller.interceptors import _Decoding, _LeaderOnly, _Timed
 from controller.namespaces import full_name, own_doc, redacted, redacted_error, shown
@@ -115,10 +117,29 @@ def slice_message(reads: ReadModel, name: str, stats: bool = False, who: Identit
 
 class SliceService(pb_grpc.SliceServiceServicer):
     def __init__(self, ctl: SliceController, reads: ReadModel, watches: "WatchLimits | None" = None,
-                 policy: TenantPolicy | None = None):
+                 policy: TenantPolicy | None = None, home: "FederationHome | None" = None):
         self.ctl, self.reads = ctl, reads
         self.watches = watches or WatchLimits()
         self.policy = policy or TenantPolicy(reads.topology)
+        self.home = home   # slices across domains (controller.fedhome); None: this domain only
+
+    def _federated(self, context, who: Identity, name: str) -> str | None:
+        """The full name of the slice across domains ``who`` calls ``name``, if it is one
+        ``who`` may see; None otherwise (then it is an ordinary slice, or none)."""
+        if self.home is None:
+            return None
+        full = self._run(context, lambda: full_name(self.reads, who, name))
+        if self.home.has(full) and who.may_see(self.home.get(full).tenant):
+            return full
+        return None
+
+    def _across(self, context, fn):
+        """``fn()`` (the home's work: calls to other domains, off the owner thread), its
+        errors as statuses."""
+        try:
+            return fn()
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            fail(context, redacted_error(caller(), e))
 
     def _police(self, who: Identity, docs: list[dict]) -> None:
         """PolicyDenied (PERMISSION_DENIED) if a tenant's specs ask for more than its policy
@@ -164,6 +185,10 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
         doc, who = self._spec_doc(request, context), caller()
+        if self.home is not None and self.home.is_federated(doc):
+            owned = self._run(context, lambda: own_doc(self.reads, who, _own_tenant(who, doc)))
+            exists = lambda n: self.ctl.call(lambda: self.reads.tenant_of(n) is not None)  # noqa: E731
+            return self._across(context, lambda: fed_slice_message(self.home.create(owned, exists), who))
 
         def create():
             spec = own_doc(self.reads, who, _own_tenant(who, doc))   # a name of its namespace
@@ -191,6 +216,9 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def UpdateSlice(self, request, context):  # noqa: N802
         doc, who = self._spec_doc(request, context), caller()
+        if self._federated(context, who, str(doc.get("name", ""))):
+            abort(context, code_pb2.FAILED_PRECONDITION, "a slice across domains cannot be updated yet: delete it "
+                  "and create it again")
 
         def update():
             spec = _own_tenant(who, doc)
@@ -201,6 +229,9 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def GetSlice(self, request, context):  # noqa: N802
         who = caller()
+        across = self._federated(context, who, request.name)
+        if across:
+            return fed_slice_message(self.home.get(across), who)
         def read():
             name = _visible(self.reads, who, request.name)
             return slice_message(self.reads, name, stats=True, who=who), self.reads.counter_sources(name)
@@ -211,6 +242,10 @@ class SliceService(pb_grpc.SliceServiceServicer):
 
     def DeleteSlice(self, request, context):  # noqa: N802
         who = caller()
+        across = self._federated(context, who, request.name)
+        if across:
+            self._across(context, lambda: self.home.delete(across))
+            return pb.DeleteSliceResponse()
         self._run(context, lambda: self.ctl.delete(_visible(self.reads, who, request.name)))
         return pb.DeleteSliceResponse()
 
@@ -221,12 +256,19 @@ class SliceService(pb_grpc.SliceServiceServicer):
                    error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
                        field="page_size", description=f"{request.page_size} is not in 1..{MAX_PAGE}")]))
 
+        across = {n: fed_slice_message(self.home.get(n), who) for n in self.home.names()
+                  if who.may_see(self.home.get(n).tenant)} if self.home is not None else {}
+
         def page():
-            names = [v.name for v in self.reads.summaries()
+            names = {v.name for v in self.reads.summaries()
                      if v.name > request.page_token and who.may_see(v.tenant)
                      and (not request.tenant or v.tenant == request.tenant)
-                     and (not request.state or STATES.get(v.state) == request.state)]
-            out = pb.ListSlicesResponse(slices=[slice_message(self.reads, n, who=who) for n in names[:size]])
+                     and (not request.state or STATES.get(v.state) == request.state)}
+            names = sorted((names - set(across)) | {n for n, m in across.items() if n > request.page_token
+                                                    and (not request.tenant or m.spec.tenant == request.tenant)
+                                                    and (not request.state or m.state == request.state)})
+            out = pb.ListSlicesResponse(slices=[across[n] if n in across else slice_message(self.reads, n, who=who)
+                                                for n in names[:size]])
             if len(names) > size:
                 out.next_page_token = names[size - 1]
             return out
@@ -317,8 +359,22 @@ class WatchLimits:
 
 
 class TopologyService(pb_grpc.TopologyServiceServicer):
-    def __init__(self, ctl: SliceController, reads: ReadModel, cluster=None):
-        self.ctl, self.reads, self.cluster = ctl, reads, cluster
+    def __init__(self, ctl: SliceController, reads: ReadModel, cluster=None, federation: FederationRole | None = None):
+        self.ctl, self.reads, self.cluster, self.federation = ctl, reads, cluster, federation
+
+    def GetFederationStatus(self, request, context):  # noqa: N802
+        who = caller()
+        if not who.admin:
+            abort(context, code_pb2.PERMISSION_DENIED, f"the federation's status is for operators (admins); "
+                  f"{who.name} acts for tenant {who.tenant!r}")
+        if self.federation is None:
+            abort(context, code_pb2.FAILED_PRECONDITION, "this controller is not a domain of a federation (start "
+                  "it with --topology FEDERATION.yaml --domain NAME)")
+        f = self.federation
+        try:
+            return federation_status(f.home, f.provider, f.addresses, who)
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            fail(context, e)
 
     def _topology(self, who: Identity) -> pb.Topology:
         """The WAN; a tenant's view counts only its own slices on each link, and its free
@@ -380,7 +436,8 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
 def serve(ctl: SliceController, address: str, api_seconds=None,
           credentials: grpc.ServerCredentials | None = None, authenticator=None,
           watches: WatchLimits | None = None, cluster=None, leads: Callable[[], bool] | None = None,
-          reads: ReadModel | None = None, policy: TenantPolicy | None = None) -> grpc.Server:
+          reads: ReadModel | None = None, policy: TenantPolicy | None = None,
+          federation: FederationRole | None = None) -> grpc.Server:
     """Start the API on ``address`` (host:port) with health and reflection; with
     ``api_seconds`` (a labelled prometheus_client Histogram), time every call; with
     ``credentials``, over TLS; with ``authenticator`` (controller.auth), every call but
@@ -389,7 +446,8 @@ def serve(ctl: SliceController, address: str, api_seconds=None,
     ``leads`` (whether this instance may change the network now): writes only on the
     leader, and GetTopology lists the instances; ``reads``: what the API may see of the
     controller (built on ``ctl`` if not given); ``policy``: what each tenant may use
-    (controller.tenancy; the default policy if not given)."""
+    (controller.tenancy; the default policy if not given); ``federation``: this domain's
+    role in a federation (controller.fedapi), None when it is not one."""
     watches = watches or WatchLimits()
     reads = reads or ReadModel(ctl)
     interceptors = [i for i in (_Timed(api_seconds) if api_seconds is not None else None, authenticator,
@@ -397,8 +455,9 @@ def serve(ctl: SliceController, address: str, api_seconds=None,
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=watches.total + UNARY_WORKERS,
                                                     thread_name_prefix="grpc"),
                          interceptors=interceptors, options=KEEPALIVE_OPTIONS)
-    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches, policy), server)
-    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, reads, cluster), server)
+    home = federation.home if federation is not None else None
+    pb_grpc.add_SliceServiceServicer_to_server(SliceService(ctl, reads, watches, policy, home), server)
+    pb_grpc.add_TopologyServiceServicer_to_server(TopologyService(ctl, reads, cluster, federation), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [pb.DESCRIPTOR.services_by_name[n].full_name for n in ("SliceService", "TopologyService")]

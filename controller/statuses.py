@@ -11,6 +11,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from controller.core import AlreadyExists, NotConnected, SwitchRefused
+from controller.fedhome import FederatedRefusal
 from controller.store import StoreError
 from controller.tenancy import NoPolicyFile, PolicyDenied, PolicyError
 from slices.errors import Rejected, SpecError, UnknownSlice
@@ -85,6 +86,8 @@ def fail(context, err: Exception, root: str = "spec") -> None:
         abort(context, code_pb2.DEADLINE_EXCEEDED, str(err))
     elif isinstance(err, (Forbidden, PolicyDenied)):
         abort(context, code_pb2.PERMISSION_DENIED, str(err)[:MAX_DETAIL])
+    elif isinstance(err, FederatedRefusal):
+        abort(context, getattr(code_pb2, err.code, code_pb2.FAILED_PRECONDITION), str(err)[:MAX_DETAIL])
     elif isinstance(err, PolicyError):
         abort(context, code_pb2.INVALID_ARGUMENT, str(err)[:MAX_DETAIL])
     elif isinstance(err, NoPolicyFile):

@@ -46,6 +46,19 @@ class PairOffer:
 
 
 @dataclass(frozen=True)
+class BorderOffer:
+    """One border link as a domain sees its own end: Mbit/s its parts have not taken, and
+    whether its port is up. The two domains of a border each account it: the home takes
+    the lesser of the two."""
+
+    name: str
+    site: str
+    port: int
+    free_mbps: float
+    up: bool
+
+
+@dataclass(frozen=True)
 class AbstractView:
     """One domain's advertisement: its points and, per pair of them, what it offers."""
 

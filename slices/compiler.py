@@ -194,8 +194,9 @@ def _edge_entries(c: _Compiling) -> list[Entry]:
             # its host's address: ARP from it enters; ARP from any other goes to the
             # controller (a host configured with a wrong address is reported); without a
             # given address, its DHCP requests go to the controller, which answers
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OWN, at + (_ARP, _item("arp_spa", c.address[e])),
-                            ingress, cookie))
+            for address in (c.address[e], *e.via):   # a border port's: every address beyond it
+                out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OWN, at + (_ARP, _item("arp_spa", address)),
+                                ingress, cookie))
             out.append(Rule(site, TABLE_CLASSIFY, PRIO_ARP_OTHER, at + (_ARP,), _TO_CONTROLLER, cookie))
             if not e.ip:
                 out.append(Rule(site, TABLE_CLASSIFY, PRIO_DHCP, at + (_IPV4, ("ip_proto", 17), ("udp_dst", 67)),
@@ -217,7 +218,7 @@ class _OnTree:
     port_tag: dict                             # (site, neighbour) -> (port toward it, tag of that link)
     hops: dict                                 # endpoint site -> site -> next hop toward it
     backup_hops: dict                          # the same on the backup (primary tree only)
-    to_ip: dict                                # endpoint -> match of what is addressed to it
+    to_ip: dict                                # endpoint -> matches of what is addressed to it
     to_arp: dict
 
 
@@ -237,8 +238,10 @@ def _tree_entries(c: _Compiling, tree: Tree, tags: dict, md: int, other: Tree | 
     other_sites = other.sites if other is not None else frozenset()
     # the same at every site of the tree: one copy each
     on = _OnTree(md_match, port_tag, hops, backup_hops,
-                 to_ip={e: (md_match, _IPV4, _item("ipv4_dst", c.address[e])) for e in c.eps},
-                 to_arp={e: (md_match, _ARP, _item("arp_tpa", c.address[e])) for e in c.eps})
+                 to_ip={e: tuple((md_match, _IPV4, _item("ipv4_dst", a)) for a in (c.address[e], *e.via))
+                        for e in c.eps},
+                 to_arp={e: tuple((md_match, _ARP, _item("arp_tpa", a)) for a in (c.address[e], *e.via))
+                         for e in c.eps})
     for site in sorted(adj or (tree.root,)):   # (a tree of one site has no links)
         through = _pass_through(adj, other_sites, site, c.at_site)
         if through:
@@ -281,8 +284,8 @@ def _forward_entries(c: _Compiling, on: _OnTree, site: str, members: list) -> li
                 gid = group_id(s.number, index)
                 out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
                 actions = (("group", gid),)
-        out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, on.to_ip[e], actions, cookie))
-        out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, on.to_arp[e], actions, cookie))
+        for match in on.to_ip[e] + on.to_arp[e]:
+            out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, match, actions, cookie))
         if e.site == site and len(c.at_site) > 1:   # a delay probe for it ends here
             out.append(Rule(site, TABLE_FORWARD, PRIO_SLA_CATCH,
                             (md_match, _IPV4, c.probe_src, _item("ipv4_dst", c.address[e])),

@@ -59,7 +59,7 @@ def qualified(tenant: str, name: str) -> str:
 MAX_TENANT_CHARS = 128
 FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority",
           "allowed_regions", "protection", "schedule")
-ENDPOINT_FIELDS = ("site", "port", "ip", "vlan", "standby")
+ENDPOINT_FIELDS = ("site", "port", "ip", "vlan", "standby", "via")
 STANDBY_FIELDS = ("site", "port")
 # OpenFlow 1.3 meters count kbit/s in 32 bits: 4,294,967 Mbit/s is the most a slice's
 # meter can say. (A topology makes the bound tighter: its largest link.)
@@ -100,6 +100,9 @@ class Endpoint:
     ip: str | None = None
     vlan: int | None = None
     standby: Standby | None = None
+    # more addresses reached at this port: at a border port of a federation part, the
+    # slice's addresses in the domains beyond (controller.fedhome); empty for a host
+    via: tuple[str, ...] = ()
 
     def on_standby(self) -> "Endpoint":
         """This endpoint moved to its standby: the standby's site and port, the same
@@ -145,7 +148,8 @@ class SliceSpec:
             "endpoints": [{k: v for k, v in (("site", e.site), ("port", e.port), ("ip", e.ip),
                                             ("vlan", e.vlan),
                                             ("standby", e.standby and {"site": e.standby.site,
-                                                                       "port": e.standby.port}))
+                                                                       "port": e.standby.port}),
+                                            ("via", list(e.via) or None))
                            if v is not None}
                           for e in self.endpoints],
             "bandwidth_mbps": self.bandwidth_mbps, "max_latency_ms": self.max_latency_ms,
@@ -314,6 +318,7 @@ def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> lis
         standby = None
         if e.get("standby") is not None:
             standby = _standby(e["standby"], f"{path}.standby", site if ok else None, c, topology, regions)
+        via = _via(e.get("via"), f"{path}.via", ip, standby, seen_ips, i, c)
         for where, spath in (((site, port), path), ((standby.site, standby.port) if standby else None,
                                                     f"{path}.standby")):
             # one port, one endpoint of a slice: the same port twice (even once tagged and
@@ -325,8 +330,30 @@ def _endpoints(raw: Any, c: _Checker, topology: Topology | None, regions) -> lis
             elif where is not None:
                 seen_ports[where] = spath
         if ok:
-            out.append(Endpoint(site=site, port=port, ip=ip, vlan=vlan, standby=standby))
+            out.append(Endpoint(site=site, port=port, ip=ip, vlan=vlan, standby=standby, via=via))
     return out
+
+
+def _via(raw: Any, path: str, ip: str | None, standby, seen_ips: dict, i: int, c: _Checker) -> tuple[str, ...]:
+    """The addresses reached beyond an endpoint (a federation part's border port): each a
+    host address, none another endpoint's; the endpoint needs its own ``ip`` and no standby."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, (list, tuple)):
+        c.bad(path, f"must be a list of addresses, got {_shown(raw)}")
+        return ()
+    if raw and (not ip or standby is not None):
+        c.bad(path, "needs the endpoint's own ip, and no standby (it is a border port of a federation part)")
+        return ()
+    out = []
+    for j, a in enumerate(raw):
+        addr = _host_address(a, f"{path}[{j}]", c)
+        if addr in seen_ips:
+            c.bad(f"{path}[{j}]", f"{addr} is also endpoints[{seen_ips[addr]}]'s address")
+        elif addr:
+            seen_ips[addr] = i
+            out.append(addr)
+    return tuple(out)
 
 
 def _place(doc: Mapping, path: str, c: _Checker, topology: Topology | None, regions) -> tuple[Any, Any, bool]:

@@ -90,5 +90,5 @@ def test_the_federation_api_follows_the_buf_style_and_names_nsi_operations():
     for enum in fpb.DESCRIPTOR.enum_types_by_name.values():
         assert enum.values[0].number == 0 and enum.values[0].name.endswith("_UNSPECIFIED")
     methods = set(fpb.DESCRIPTOR.services_by_name["FederationService"].methods_by_name)
-    assert methods == {"GetView", "Reserve", "Commit", "Abort", "Provision", "Release", "Terminate", "Query",
+    assert methods == {"GetView", "Reserve", "Commit", "Abort", "Provision", "Release", "Terminate", "Modify", "Query",
                        "WatchNotifications"}

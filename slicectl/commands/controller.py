@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_GRPC, DEFAULT_METRICS, DEFAULT_OPENFLOW,
-                            DEFAULT_STORE, DHCP_LEASE_S, MAX_SLICES_PER_TENANT, MAX_WATCHES,
-                            MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, SLA_HOLD_S,
-                            SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S,
-                            SWITCH_ADDRESS_GRACE_S)
+from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_FEDERATION, DEFAULT_GRPC, DEFAULT_METRICS,
+                            DEFAULT_OPENFLOW, DEFAULT_STORE, DHCP_LEASE_S, FEDERATION_HOLD_S, MAX_SLICES_PER_TENANT,
+                            MAX_WATCHES, MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, SLA_HOLD_S,
+                            SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S, SWITCH_ADDRESS_GRACE_S)
 from slicectl.commands.common import Subparsers, fail
 
 
@@ -33,12 +32,62 @@ def register(sub: Subparsers) -> None:
                      "(default: %(default)s)")
     ctl.add_argument("--openflow", default=DEFAULT_OPENFLOW, metavar="ADDR", help="OpenFlow listen "
                      "address (default: %(default)s)")
+    _add_federation_options(ctl.add_argument_group("federation (see README: Federation)"))
     _add_monitoring_options(ctl)
     _add_security_options(ctl.add_argument_group("security (see README: Security)"))
     ctl.add_argument("--metrics", default=DEFAULT_METRICS, metavar="ADDR", help="serve Prometheus "
                      "metrics on http://ADDR/metrics; 'off': none (default: %(default)s)")
     ctl.add_argument("--log-level", default="INFO")
     ctl.set_defaults(func=cmd_controller)
+
+
+def _add_federation_options(fed: argparse._ArgumentGroup) -> None:
+    """One domain of a federation: which, where its peers are, where they reach it."""
+    fed.add_argument("--domain", metavar="NAME", help="run domain NAME of the federation file given as "
+                     "--topology: its own sites, with its border ports, and the federation API for its peers")
+    fed.add_argument("--peer", action="append", default=[], metavar="DOMAIN=HOST:PORT",
+                     help="a peer domain's federation API (repeatable; with --domain)")
+    fed.add_argument("--federation-listen", default=DEFAULT_FEDERATION, metavar="ADDR",
+                     help="where this domain's federation API listens for its peers (default: %(default)s; "
+                     "with --tls-cert and --client-ca, peers need a certificate: mutual TLS)")
+    fed.add_argument("--hold-timeout", type=float, default=FEDERATION_HOLD_S, metavar="SECONDS",
+                     help="a peer's reservation is held this long for its commit, then released "
+                     "(default: %(default)g)")
+    fed.add_argument("--peer-ca", metavar="FILE", help="TLS to peers: the CA their federation API's "
+                     "certificates come from")
+    fed.add_argument("--peer-cert", metavar="FILE", help="TLS to peers: this domain's client certificate "
+                     "(its name is the domain's)")
+    fed.add_argument("--peer-key", metavar="FILE", help="TLS to peers: the client certificate's key")
+
+
+def _federation(args: argparse.Namespace) -> dict | None:
+    """The ``federation`` options of controller.main.run, or None without --domain."""
+    if not args.domain:
+        if args.peer:
+            raise ValueError("--peer needs --domain (and a federation file as --topology)")
+        return None
+    peers = {}
+    for text in args.peer:
+        name, eq, addr = text.partition("=")
+        if not eq or not name or ":" not in addr:
+            raise ValueError(f"--peer wants DOMAIN=HOST:PORT, got {text!r}")
+        if name in peers:
+            raise ValueError(f"--peer {name} given twice")
+        peers[name] = addr
+    if args.hold_timeout <= 0 or args.hold_timeout > 900:
+        raise ValueError(f"--hold-timeout must be > 0 and at most 900 seconds, got {args.hold_timeout:g}")
+    tls = None
+    if args.peer_ca or args.peer_cert or args.peer_key:
+        import grpc
+        read = {}
+        for flag, path in (("--peer-ca", args.peer_ca), ("--peer-cert", args.peer_cert), ("--peer-key", args.peer_key)):
+            try:
+                read[flag] = open(path, "rb").read() if path else None
+            except OSError as e:
+                raise ValueError(f"{flag} {path}: {e.strerror}") from None
+        tls = grpc.ssl_channel_credentials(read["--peer-ca"], read["--peer-key"], read["--peer-cert"])
+    return {"domain": args.domain, "peers": peers, "address": args.federation_listen, "hold_s": args.hold_timeout,
+            "peer_tls": tls}
 
 
 def _add_monitoring_options(ctl: argparse.ArgumentParser) -> None:
@@ -134,6 +183,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from controller.main import run
     try:
         _check(args)
+        federation = _federation(args)
     except ValueError as e:
         return fail(e)
     probes = None if args.no_probes else {"interval_s": args.probe_interval_ms / 1000,
@@ -151,6 +201,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
                    args.stats_interval, security, (args.max_watches, args.max_watches_per_client),
                    args.max_slices_per_tenant, openflow_tls, args.cluster, args.name, args.tenant_policy,
                    switch_address_grace_s=args.switch_address_grace,
-                   cluster_tls={"ca": args.cluster_ca, "cert": args.cluster_cert, "key": args.cluster_key})
+                   cluster_tls={"ca": args.cluster_ca, "cert": args.cluster_cert, "key": args.cluster_key},
+                   federation=federation)
     except ValueError as e:
         return fail(e)

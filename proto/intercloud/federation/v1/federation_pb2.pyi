@@ -66,14 +66,16 @@ NOTIFICATION_KIND_STATE_CHANGE: NotificationKind
 NOTIFICATION_KIND_ERROR_EVENT: NotificationKind
 
 class Stp(_message.Message):
-    __slots__ = ("site", "port", "vlan")
+    __slots__ = ("site", "port", "vlan", "addresses")
     SITE_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     VLAN_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     site: str
     port: int
     vlan: int
-    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ..., vlan: _Optional[int] = ...) -> None: ...
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, site: _Optional[str] = ..., port: _Optional[int] = ..., vlan: _Optional[int] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetViewRequest(_message.Message):
     __slots__ = ("requester",)
@@ -103,15 +105,31 @@ class Point(_message.Message):
     region: str
     def __init__(self, site: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
 
+class BorderOffer(_message.Message):
+    __slots__ = ("name", "site", "port", "free_mbps", "up")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    FREE_MBPS_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    port: int
+    free_mbps: float
+    up: bool
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., port: _Optional[int] = ..., free_mbps: _Optional[float] = ..., up: _Optional[bool] = ...) -> None: ...
+
 class View(_message.Message):
-    __slots__ = ("domain", "points", "pairs")
+    __slots__ = ("domain", "points", "pairs", "borders")
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
+    BORDERS_FIELD_NUMBER: _ClassVar[int]
     domain: str
     points: _containers.RepeatedCompositeFieldContainer[Point]
     pairs: _containers.RepeatedCompositeFieldContainer[PairOffer]
-    def __init__(self, domain: _Optional[str] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., pairs: _Optional[_Iterable[_Union[PairOffer, _Mapping]]] = ...) -> None: ...
+    borders: _containers.RepeatedCompositeFieldContainer[BorderOffer]
+    def __init__(self, domain: _Optional[str] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., pairs: _Optional[_Iterable[_Union[PairOffer, _Mapping]]] = ..., borders: _Optional[_Iterable[_Union[BorderOffer, _Mapping]]] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
     __slots__ = ("requester", "global_id", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "hold_timeout_s")
@@ -165,6 +183,18 @@ class ConnectionRequest(_message.Message):
     connection_id: str
     def __init__(self, requester: _Optional[str] = ..., connection_id: _Optional[str] = ...) -> None: ...
 
+class ModifyRequest(_message.Message):
+    __slots__ = ("requester", "connection_id", "endpoints", "max_latency_ms")
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    requester: str
+    connection_id: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Stp]
+    max_latency_ms: float
+    def __init__(self, requester: _Optional[str] = ..., connection_id: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Stp, _Mapping]]] = ..., max_latency_ms: _Optional[float] = ...) -> None: ...
+
 class QueryRequest(_message.Message):
     __slots__ = ("requester", "connection_ids")
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
@@ -180,16 +210,18 @@ class QueryResponse(_message.Message):
     def __init__(self, connections: _Optional[_Iterable[_Union[Connection, _Mapping]]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("kind", "connection_id", "text", "connection")
+    __slots__ = ("kind", "connection_id", "text", "connection", "stp")
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    STP_FIELD_NUMBER: _ClassVar[int]
     kind: NotificationKind
     connection_id: str
     text: str
     connection: Connection
-    def __init__(self, kind: _Optional[_Union[NotificationKind, str]] = ..., connection_id: _Optional[str] = ..., text: _Optional[str] = ..., connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+    stp: Stp
+    def __init__(self, kind: _Optional[_Union[NotificationKind, str]] = ..., connection_id: _Optional[str] = ..., text: _Optional[str] = ..., connection: _Optional[_Union[Connection, _Mapping]] = ..., stp: _Optional[_Union[Stp, _Mapping]] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("requester",)

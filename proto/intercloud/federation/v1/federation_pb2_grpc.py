@@ -69,6 +69,11 @@ class FederationServiceStub:
                 request_serializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ConnectionRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.FromString,
                 _registered_method=True)
+        self.Modify = channel.unary_unary(
+                '/intercloud.federation.v1.FederationService/Modify',
+                request_serializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ModifyRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.FromString,
+                _registered_method=True)
         self.Query = channel.unary_unary(
                 '/intercloud.federation.v1.FederationService/Query',
                 request_serializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.QueryRequest.SerializeToString,
@@ -130,6 +135,13 @@ class FederationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Modify(self, request, context):
+        """Move a committed part to new endpoints, make before break (re-routes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Query(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -179,6 +191,11 @@ def add_FederationServiceServicer_to_server(servicer, server):
             'Terminate': grpc.unary_unary_rpc_method_handler(
                     servicer.Terminate,
                     request_deserializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ConnectionRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.SerializeToString,
+            ),
+            'Modify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Modify,
+                    request_deserializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ModifyRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.SerializeToString,
             ),
             'Query': grpc.unary_unary_rpc_method_handler(
@@ -380,6 +397,33 @@ class FederationService:
             target,
             '/intercloud.federation.v1.FederationService/Terminate',
             proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ConnectionRequest.SerializeToString,
+            proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Modify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.federation.v1.FederationService/Modify',
+            proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.ModifyRequest.SerializeToString,
             proto_dot_intercloud_dot_federation_dot_v1_dot_federation__pb2.Connection.FromString,
             options,
             channel_credentials,

@@ -156,7 +156,7 @@ class SlaStatus(_message.Message):
     def __init__(self, state: _Optional[_Union[SlaState, str]] = ..., measured_delay_ms: _Optional[float] = ..., worst_pair: _Optional[_Union[Link, _Mapping]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Slice(_message.Message):
-    __slots__ = ("spec", "state", "reason", "id", "prefix", "endpoints", "tree", "backup", "worst_delay_ms", "create_time", "update_time", "stats", "sla")
+    __slots__ = ("spec", "state", "reason", "id", "prefix", "endpoints", "tree", "backup", "worst_delay_ms", "create_time", "update_time", "stats", "sla", "parts")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +170,7 @@ class Slice(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     SLA_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     spec: SliceSpec
     state: SliceState
     reason: str
@@ -183,7 +184,26 @@ class Slice(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     stats: SliceStats
     sla: SlaStatus
-    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., id: _Optional[int] = ..., prefix: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., tree: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., backup: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., worst_delay_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[SliceStats, _Mapping]] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ...) -> None: ...
+    parts: _containers.RepeatedCompositeFieldContainer[SlicePart]
+    def __init__(self, spec: _Optional[_Union[SliceSpec, _Mapping]] = ..., state: _Optional[_Union[SliceState, str]] = ..., reason: _Optional[str] = ..., id: _Optional[int] = ..., prefix: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., tree: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., backup: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., worst_delay_ms: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[SliceStats, _Mapping]] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[SlicePart, _Mapping]]] = ...) -> None: ...
+
+class SlicePart(_message.Message):
+    __slots__ = ("domain", "connection_id", "state", "endpoints", "max_latency_ms", "base_delay_ms", "reason")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    BASE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    connection_id: str
+    state: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
+    max_latency_ms: float
+    base_delay_ms: float
+    reason: str
+    def __init__(self, domain: _Optional[str] = ..., connection_id: _Optional[str] = ..., state: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_latency_ms: _Optional[float] = ..., base_delay_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SliceEvent(_message.Message):
     __slots__ = ("slice", "kind", "state", "reason", "time")
@@ -406,3 +426,85 @@ class Topology(_message.Message):
     controllers: _containers.RepeatedCompositeFieldContainer[ControllerInstance]
     events: _containers.RepeatedCompositeFieldContainer[SliceEvent]
     def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[SliceEvent, _Mapping]]] = ...) -> None: ...
+
+class GetFederationStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerStatus(_message.Message):
+    __slots__ = ("domain", "address", "reachable", "error", "watching")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    WATCHING_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    address: str
+    reachable: bool
+    error: str
+    watching: bool
+    def __init__(self, domain: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., watching: _Optional[bool] = ...) -> None: ...
+
+class BorderStatus(_message.Message):
+    __slots__ = ("name", "site", "port", "bandwidth_mbps", "free_mbps", "up", "delay_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    FREE_MBPS_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    port: int
+    bandwidth_mbps: float
+    free_mbps: float
+    up: bool
+    delay_ms: float
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., port: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., free_mbps: _Optional[float] = ..., up: _Optional[bool] = ..., delay_ms: _Optional[float] = ...) -> None: ...
+
+class OfferStatus(_message.Message):
+    __slots__ = ("a", "b", "bandwidth_mbps", "min_delay_ms")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    MIN_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    bandwidth_mbps: float
+    min_delay_ms: float
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., min_delay_ms: _Optional[float] = ...) -> None: ...
+
+class HeldPart(_message.Message):
+    __slots__ = ("connection_id", "peer", "global_id", "state", "hold_expires_in_s", "bandwidth_mbps")
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_EXPIRES_IN_S_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    connection_id: str
+    peer: str
+    global_id: str
+    state: str
+    hold_expires_in_s: float
+    bandwidth_mbps: float
+    def __init__(self, connection_id: _Optional[str] = ..., peer: _Optional[str] = ..., global_id: _Optional[str] = ..., state: _Optional[str] = ..., hold_expires_in_s: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ...) -> None: ...
+
+class FederationStatus(_message.Message):
+    __slots__ = ("federation", "domain", "peers", "borders", "offers", "parts", "slices")
+    FEDERATION_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    BORDERS_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    federation: str
+    domain: str
+    peers: _containers.RepeatedCompositeFieldContainer[PeerStatus]
+    borders: _containers.RepeatedCompositeFieldContainer[BorderStatus]
+    offers: _containers.RepeatedCompositeFieldContainer[OfferStatus]
+    parts: _containers.RepeatedCompositeFieldContainer[HeldPart]
+    slices: _containers.RepeatedCompositeFieldContainer[Slice]
+    def __init__(self, federation: _Optional[str] = ..., domain: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., borders: _Optional[_Iterable[_Union[BorderStatus, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferStatus, _Mapping]]] = ..., parts: _Optional[_Iterable[_Union[HeldPart, _Mapping]]] = ..., slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ...) -> None: ...

@@ -498,6 +498,11 @@ class TopologyServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTopologyRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
                 _registered_method=True)
+        self.GetFederationStatus = channel.unary_unary(
+                '/intercloud.slicing.v1.TopologyService/GetFederationStatus',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetFederationStatusRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FederationStatus.FromString,
+                _registered_method=True)
         self.DrainSite = channel.unary_unary(
                 '/intercloud.slicing.v1.TopologyService/DrainSite',
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DrainSiteRequest.SerializeToString,
@@ -515,6 +520,13 @@ class TopologyServiceServicer:
 
     def GetTopology(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFederationStatus(self, request, context):
+        """Operators only; FAILED_PRECONDITION on a controller not started with --domain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -541,6 +553,11 @@ def add_TopologyServiceServicer_to_server(servicer, server):
                     servicer.GetTopology,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTopologyRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.SerializeToString,
+            ),
+            'GetFederationStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFederationStatus,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetFederationStatusRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FederationStatus.SerializeToString,
             ),
             'DrainSite': grpc.unary_unary_rpc_method_handler(
                     servicer.DrainSite,
@@ -580,6 +597,33 @@ class TopologyService:
             '/intercloud.slicing.v1.TopologyService/GetTopology',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetTopologyRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFederationStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.TopologyService/GetFederationStatus',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetFederationStatusRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.FederationStatus.FromString,
             options,
             channel_credentials,
             insecure,

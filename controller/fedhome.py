@@ -1,0 +1,372 @@
+"""The home controller of slices across domains (issue 26): a tenant asks its own domain's
+controller for a slice whose endpoints are in several domains (``site: west/osaka-dc``; a
+bare site is in the home domain), and the home sets it up in every domain, all or
+nothing, following NSI CS 2.0's aggregator:
+
+1. **Route** over what every domain advertises (its abstract view and border offers:
+   slices.interdomain), splitting the latency bound per domain and passing the geo-fence
+   down. A domain whose controller does not answer is left out; a route that needs it is
+   refused naming it.
+2. **Reserve** each domain's part, in parallel. At every border crossed both sides end
+   their parts on the border's port with one VLAN tag the home chose for that border; each
+   domain's border switch translates between that tag and its own tags inside, so the two
+   sides never need to agree on anything else. A refusal anywhere aborts every part
+   reserved, and the answer names the domain and the constraint.
+3. **Commit** every part, then **Provision** every part (rules installed). The slice is
+   ACTIVE when every part is Provisioned. A failure at either step terminates every part.
+
+If the home dies between Reserve and Commit, each domain releases its hold when the hold
+times out: nothing is left anywhere. A border port that goes down makes its domains send
+an error notification; the home then re-routes every slice crossing it through another
+border or domain, modifying the parts that stay (make before break inside each domain)
+and adding or terminating the others. When a peer comes back (its notification stream
+reopens), the two sides reconcile: parts the home does not know of (requests it aborted
+while the peer was away) are terminated, committed ones are kept.
+
+The records of the slices (which parts, where, which tags) are written to a JSON file
+beside the store, so a restarted home still knows them."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from controller.fedfailures import FailureHandling
+from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
+from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, load_records, save_records
+from slices.errors import SpecError
+from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
+from topologies.federation import border_ports
+from topologies.fedmodel import BorderLink, Federation
+
+log = logging.getLogger("intercloud.federation.home")
+FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions")
+ENDPOINT_FIELDS = ("site", "port", "vlan", "ip")
+MIN_TAG, MAX_TAG = 2, 4094
+
+
+def _beyond(rt: Route, border: BorderLink, domain: str) -> set[str]:
+    """The domains of the route reached from ``domain`` across ``border`` (the route's
+    domains form a tree, slices.interdomain)."""
+    far = border.other(border.end_in(domain)).domain
+    links = {(b.a.domain, b.b.domain) for b in rt.borders if b != border}
+    seen, todo = {far}, [far]
+    while todo:
+        x = todo.pop()
+        for a, z in links:
+            for u, v in ((a, z), (z, a)):
+                if u == x and v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+    return seen
+
+
+def is_federated(doc: dict, home: str) -> bool:
+    """Whether ``doc`` names an endpoint in another domain (``DOMAIN/SITE``)."""
+    eps = doc.get("endpoints")
+    return isinstance(eps, list) and any(isinstance(e, dict) and isinstance(e.get("site"), str)
+                                         and "/" in e["site"] and not e["site"].startswith(home + "/")
+                                         for e in eps)
+
+
+class FederationHome(FailureHandling):
+    """The home side of slices across domains, for domain ``local.name`` of ``fed``."""
+
+    def __init__(self, fed: Federation, local: LocalDomain, peers: dict[str, PeerDomain],
+                 records: str | Path | None = None, rng: random.Random | None = None):
+        self.fed, self.local, self.peers = fed, local, peers
+        self.domain = local.name
+        self.records = Path(records) if records else None
+        self.slices: dict[str, FedSlice] = {}
+        self.down_borders: set[str] = set()
+        self.peer_errors: dict[str, str] = {}
+        self.watching: set[str] = set()
+        self._lock = threading.RLock()               # the records
+        self._slice_locks: dict[str, threading.Lock] = {}
+        self._rng = rng or random.Random()
+        self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * (len(peers) + 1)), thread_name_prefix="fed-home")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._streams: dict[str, object] = {}
+        self._ports = {d.name: {(b.end_in(d.name).site, port): b for site, ports in border_ports(fed, d.name).items()
+                                for port, b in ports.items()} for d in fed.domains}
+        self._load()
+
+    # -- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch every domain's notifications (and reconcile with each as it comes)."""
+        for name in [self.domain, *sorted(self.peers)]:
+            t = threading.Thread(target=self._watch, args=(name,), name=f"fed-watch-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def close(self) -> None:
+        self._stop.set()
+        for stream in list(self._streams.values()):
+            stream.cancel()
+        for t in self._threads:
+            t.join(timeout=3)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in self.peers.values():
+            p.close()
+
+    def _domain(self, name: str):
+        return self.local if name == self.domain else self.peers[name]
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def is_federated(self, doc: dict) -> bool:
+        return is_federated(doc, self.domain)
+
+    def has(self, name: str) -> bool:
+        with self._lock:
+            return name in self.slices
+
+    def get(self, name: str) -> FedSlice:
+        with self._lock:
+            return self.slices[name]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self.slices)
+
+    def create(self, doc: dict, exists: Callable[[str], bool] = lambda _n: False) -> FedSlice:
+        """Set up the slice ``doc`` (its tenant and full name filled in) in every domain,
+        all or nothing; SpecError for a malformed request, FederatedRefusal naming the
+        domain and the constraint otherwise."""
+        req, priority, vlans = self._request(doc)
+        with self._lock:
+            if req.name in self.slices or exists(req.name):
+                raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
+            lock = self._slice_locks.setdefault(req.name, threading.Lock())
+        with lock:
+            views, borders_free = self._views()
+            try:
+                rt = route(req, self.fed, views, borders_free)
+            except Refused as e:
+                raise self._refusal(e, views) from None
+            tags = {b.name: self._tag() for b in rt.borders}
+            parts = self._parts(rt, tags, vlans)
+            done = self._reserve_all(req, priority, doc, parts)
+            fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
+            try:
+                self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
+                with self._lock:
+                    self.slices[fs.name] = fs
+                self._all(done, lambda p: self._domain(p.domain).step("provision", p.cid), "provision")
+            except DomainError as e:
+                with self._lock:
+                    self.slices.pop(fs.name, None)
+                self._terminate(done.values())
+                raise FederatedRefusal("UNAVAILABLE" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else e.code,
+                                       f"{e} (every part was terminated)") from None
+            fs.updated = time.time()
+            self._save()
+            log.info("slice %s across %s is active: worst delay %.2f ms", fs.name, ", ".join(sorted(done)),
+                     fs.worst_delay_ms)
+            return fs
+
+    def delete(self, name: str) -> None:
+        """Terminate every part; a domain that does not answer is told when it comes back
+        (reconciliation terminates what the home does not know)."""
+        with self._lock:
+            fs = self.slices.pop(name)
+        self._terminate(fs.parts.values())
+        self._save()
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _request(self, doc: dict) -> tuple[FedRequest, int, dict[tuple[str, str, int], tuple[int, str]]]:
+        """The request, its priority and its endpoints' VLANs and addresses; SpecError
+        naming every field that is wrong."""
+        problems = [(f, "unknown field for a slice across domains (fields: " + ", ".join(FIELDS) + ")")
+                    for f in doc if f not in FIELDS and f != "protection"]
+        if doc.get("protection", "none") not in ("none", None):
+            problems.append(("protection", "a slice across domains has no protection yet (none); each domain "
+                             "repairs its part, and the home re-routes around a lost border"))
+        name = doc.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(("name", "required"))
+        bw = doc.get("bandwidth_mbps")
+        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
+            problems.append(("bandwidth_mbps", "must be a number > 0"))
+        bound = doc.get("max_latency_ms")
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0):
+            problems.append(("max_latency_ms", "must be a number > 0"))
+        priority = doc.get("priority", 3)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 7:
+            problems.append(("priority", "must be an integer 0-7"))
+        regions = doc.get("allowed_regions")
+        if regions is not None and (not isinstance(regions, list) or not all(isinstance(r, str) for r in regions)):
+            problems.append(("allowed_regions", "must be a list of region names"))
+        eps = doc.get("endpoints")
+        endpoints: list[FedEndpoint] = []
+        vlans: dict[tuple[str, str, int], tuple[int, str]] = {}
+        if not isinstance(eps, list) or len(eps) < 2:
+            problems.append(("endpoints", "at least two"))
+            eps = []
+        for i, e in enumerate(eps):
+            path = f"endpoints[{i}]"
+            if not isinstance(e, dict):
+                problems.append((path, "must be a mapping with site and port"))
+                continue
+            problems += [(f"{path}.{f}", "unknown field for an endpoint across domains (fields: site, port, "
+                          "vlan, ip)") for f in e if f not in ENDPOINT_FIELDS]
+            if not isinstance(e.get("ip"), str) or not e["ip"]:
+                problems.append((f"{path}.ip", "required across domains: every domain routes the slice's "
+                                 "addresses, so each endpoint's is fixed by the request"))
+            port, vlan = e.get("port"), e.get("vlan", 0) or 0
+            if isinstance(port, bool) or not isinstance(port, int) or port < 1:
+                problems.append((f"{path}.port", "must be an integer >= 1"))
+                continue
+            if isinstance(vlan, bool) or not isinstance(vlan, int) or not 0 <= vlan <= MAX_TAG:
+                problems.append((f"{path}.vlan", f"must be 1-{MAX_TAG}"))
+                continue
+            try:
+                ep = parse_endpoint(str(e.get("site", "")), port, self.domain, self.fed)
+            except Refused as err:
+                problems.append((f"{path}.site", str(err)))
+                continue
+            if not 1 <= port <= self.fed.domain(ep.domain).topology.site(ep.site).hosts:
+                problems.append((f"{path}.port", f"{ep.domain}/{ep.site} has host ports 1-"
+                                 f"{self.fed.domain(ep.domain).topology.site(ep.site).hosts}, not {port}"))
+                continue
+            endpoints.append(FedEndpoint(ep.domain, ep.site, port))
+            vlans[(ep.domain, ep.site, port)] = (vlan, str(e.get("ip") or ""))
+        if len({(e.domain, e.site, e.port) for e in endpoints}) < len(endpoints):
+            problems.append(("endpoints", "the same port twice"))
+        if problems:
+            raise SpecError(problems)
+        return (FedRequest(name, self.domain, tuple(endpoints), float(bw), float(bound) if bound else None,
+                           frozenset(regions) if regions else None), priority, vlans)
+
+    def _views(self):
+        """Every answering domain's view, read in parallel, and per border the Mbit/s both
+        of its ends have free (0 when either is down or does not answer)."""
+        names = [self.domain, *sorted(self.peers)]
+        futures = {n: self._pool.submit(self._domain(n).view) for n in names}
+        views, offers = {}, {}
+        for n, f in futures.items():
+            try:
+                views[n], offers[n] = f.result()
+                self.peer_errors.pop(n, None)
+            except DomainError as e:
+                self.peer_errors[n] = e.text
+                log.warning("no view of domain %s: %s", n, e.text)
+        free: dict[str, float] = {b.name: 0.0 for b in self.fed.borders}
+        for b in self.fed.borders:
+            ends = [o for d in (b.a.domain, b.b.domain) for o in offers.get(d, []) if o.name == b.name]
+            if len(ends) == 2 and all(o.up for o in ends) and b.name not in self.down_borders:
+                free[b.name] = min(o.free_mbps for o in ends)
+        return views, free
+
+    def _refusal(self, e: Refused, views: dict) -> FederatedRefusal:
+        missing = sorted(set(self.peers) - set(views))
+        text = str(e)
+        if missing:
+            text += "; not answering: " + ", ".join(f"domain {m} ({self.peer_errors.get(m, 'down')})" for m in missing)
+        code = ("UNAVAILABLE" if e.constraint == "unreachable" else
+                "RESOURCE_EXHAUSTED" if e.constraint == "bandwidth" else "FAILED_PRECONDITION")
+        return FederatedRefusal(code, text)
+
+    def _tag(self, avoid: Iterable[int] = ()) -> int:
+        avoid = set(avoid)
+        while True:
+            tag = self._rng.randint(MIN_TAG, MAX_TAG)
+            if tag not in avoid:
+                return tag
+
+    def _parts(self, rt: Route, tags: dict[str, int], vlans: dict) -> dict[str, PartRecord]:
+        """Each domain's part: its endpoints, and for every border it crosses the border's
+        port with the border's tag and the addresses of the endpoints beyond that border."""
+        parts = {}
+        for p in rt.parts:
+            stps: list[Stp] = []
+            for e in p.endpoints:
+                vlan, ip = vlans[(e.domain, e.site, e.port)]
+                stps.append((e.site, e.port, vlan, (ip,)))
+            for b in rt.borders:
+                end = b.end_in(p.domain)
+                if end is not None:
+                    beyond = _beyond(rt, b, p.domain)
+                    addresses = tuple(sorted(ip for (d, _s, _p), (_v, ip) in vlans.items() if d in beyond))
+                    stps.append((end.site, self._port_of(p.domain, b), tags[b.name], addresses))
+            parts[p.domain] = PartRecord(p.domain, "", stps, p.max_latency_ms, p.base_delay_ms)
+        return parts
+
+    def _port_of(self, domain: str, border: BorderLink) -> int:
+        return next(port for (site, port), b in self._ports[domain].items() if b == border)
+
+    def _reserve_all(self, req: FedRequest, priority: int, doc: dict,
+                     parts: dict[str, PartRecord]) -> dict[str, PartRecord]:
+        """Reserve every part in parallel; if any domain refuses, abort the others and
+        raise FederatedRefusal naming the first refusing domain."""
+        regions = sorted(req.allowed_regions) if req.allowed_regions else None
+
+        def reserve(p: PartRecord) -> PartState:
+            return self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
+                                                  p.max_latency_ms, priority, regions)
+        futures = {d: self._pool.submit(reserve, p) for d, p in parts.items()}
+        done, failed = {}, []
+        for d, f in futures.items():
+            try:
+                st = f.result()
+                done[d] = replace(parts[d], cid=st.cid, state=st.state)
+            except DomainError as e:
+                failed.append(e)
+        if failed:
+            self._abort(done.values())
+            first = sorted(failed, key=lambda e: e.domain)[0]
+            code = first.code if first.code in ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE",
+                                                "INVALID_ARGUMENT", "DEADLINE_EXCEEDED") else "FAILED_PRECONDITION"
+            raise FederatedRefusal("UNAVAILABLE" if code == "DEADLINE_EXCEEDED" else code,
+                                   f"{first} (every part was aborted: nothing is held in any domain)")
+        return done
+
+    def _all(self, parts: dict[str, PartRecord], fn: Callable[[PartRecord], PartState], what: str) -> None:
+        """``fn`` on every part in parallel; the first DomainError after all have answered."""
+        futures = {d: self._pool.submit(fn, p) for d, p in parts.items()}
+        errors = []
+        for d, f in futures.items():
+            try:
+                parts[d].state = f.result().state
+            except DomainError as e:
+                errors.append(e)
+        if errors:
+            raise sorted(errors, key=lambda e: e.domain)[0]
+
+    def _abort(self, parts: Iterable[PartRecord]) -> None:
+        self._best_effort(parts, "abort")
+
+    def _terminate(self, parts: Iterable[PartRecord]) -> None:
+        self._best_effort(parts, "terminate")
+
+    def _best_effort(self, parts: Iterable[PartRecord], op: str) -> None:
+        """``op`` on every part; a domain that does not answer keeps its part until its
+        hold times out (abort) or the reconciliation when it comes back (terminate)."""
+        futures = [(p, self._pool.submit(self._domain(p.domain).step, op, p.cid)) for p in parts if p.cid]
+        for p, f in futures:
+            try:
+                f.result()
+            except DomainError as e:
+                log.warning("%s of %s in domain %s: %s", op, p.cid, p.domain, e.text)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.records is not None:
+            with self._lock:
+                save_records(self.records, self.domain, self.slices)
+
+    def _load(self) -> None:
+        if self.records is not None:
+            self.slices.update(load_records(self.records))
+
+
+__all__ = ["FedSlice", "FederatedRefusal", "FederationHome", "PartRecord", "is_federated"]
