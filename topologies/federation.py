@@ -31,11 +31,13 @@ from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
 from topologies.loader import _kind, _mapping, _number, _only, _text, load
 from topologies.model import Link, Topology
 
+FEDERATIONS_DIR = Path(__file__).resolve().parent / "federations"
 _TOP_KEYS = {"name", "description", "domains", "borders"}
 _DOMAIN_KEYS = {"topology"}
 _BORDER_KEYS = {"a", "b", "bandwidth_mbps", "delay_ms", "distance_km", "route_factor", "label"}
-__all__ = ["BorderLink", "BorderPoint", "Domain", "Federation", "border_ports", "check_unique_sites",
-           "domain_topology", "is_federation_file", "load_federation", "merged_topology", "parse_federation"]
+__all__ = ["BorderLink", "BorderPoint", "Domain", "Federation", "border_ports", "builtin_federations",
+           "check_unique_sites", "domain_topology", "federation_path", "is_federation_file", "load_federation",
+           "merged_topology", "parse_federation"]
 
 
 def load_federation(path: str | Path) -> Federation:
@@ -214,6 +216,22 @@ def is_federation_file(path: str | Path) -> bool:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(doc, dict) and "domains" in doc
+
+
+def federation_path(name_or_path: str) -> Path | None:
+    """The federation file a command's argument names: a path, or the name of one shipped
+    in ``topologies/federations/`` (``japan-korea``); None if it names no federation (a
+    topology, or nothing)."""
+    for p in (Path(name_or_path), FEDERATIONS_DIR / f"{name_or_path}.yaml"):
+        if is_federation_file(p):
+            return p
+    return None
+
+
+def builtin_federations() -> list[str]:
+    """Names of the federation files shipped in ``topologies/federations/`` (the domains'
+    own topology files beside them are not federations)."""
+    return sorted(p.stem for p in FEDERATIONS_DIR.glob("*.yaml") if is_federation_file(p))
 
 
 def check_unique_sites(fed: Federation) -> None:

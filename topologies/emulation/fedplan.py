@@ -18,12 +18,16 @@ the domains' own (the loader refuses two domains sharing one).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Mapping, Union
 
 from topologies.emulation.plan import (MAX_SITES, PREFIX_RE, PROBE_INDEX, HostPlan, LinkPlan, SwitchPlan,
                                        WanPlan, check_interface_names, host_address)
+from topologies.errors import TopologyError
 from topologies.federation import border_ports, check_unique_sites, domain_topology, merged_topology
 from topologies.fedmodel import BorderLink, Domain, Federation
 from topologies.ports import PortMap
+
+Address = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,57 @@ def make_federation_plan(fed: Federation, *, hosts_per_site: int | None = None, 
                           borders=borders, domains=tuple(d.name for d in fed.domains))
     check_interface_names(plan)
     return plan
+
+
+def domain_controllers(fed: Federation, given: Mapping[str, Union[Address, list[Address], None]] | None
+                       ) -> dict[str, list[Address]]:
+    """Each domain's controllers, in the file's domain order, from ``{domain: (host, port)
+    or a list of them}``: for every domain, or for none (static forwarding across the whole
+    federation); TopologyError naming unknown or missing domains."""
+    if given is None:
+        return {}
+    names = [d.name for d in fed.domains]
+    if not isinstance(given, Mapping):
+        raise TopologyError(f"{fed.name} is a federation: give each domain's controller "
+                            f"(DOMAIN=HOST:PORT; domains: {', '.join(names)})", field="controllers")
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise TopologyError(f"unknown domain{'s' * (len(unknown) > 1)} {', '.join(unknown)} in {fed.name} "
+                            f"(domains: {', '.join(names)})", field="controllers")
+    out = {d: [c] if isinstance(c, tuple) else list(c or []) for d, c in given.items()}
+    missing = [d for d in names if not out.get(d)]
+    if any(out.values()) and missing:
+        raise TopologyError(f"no controller for domain{'s' * (len(missing) > 1)} {', '.join(missing)} of "
+                            f"{fed.name}: give DOMAIN=HOST:PORT for every domain, or none for static "
+                            "forwarding", field="controllers")
+    return {d: out[d] for d in names if out.get(d)}
+
+
+def controllers_by_switch(plan: FederationPlan, controllers: Mapping[str, list[Address]]) -> dict[str, tuple[str, ...]]:
+    """Per switch, the names of the Mininet controllers (``c0``, ``c1``, ... in the order of
+    ``controllers``' values) of its own domain: the only ones it may connect to."""
+    names, i = {}, 0
+    for domain, cs in controllers.items():
+        names[domain] = tuple(f"c{k}" for k in range(i, i + len(cs)))
+        i += len(cs)
+    return {s.name: names.get(plan.domain_of[s.name], ()) for s in plan.switches}
+
+
+def federation_inventory(plan: FederationPlan, controllers: Mapping[str, list[Address]], out: dict) -> None:
+    """Mark a WAN inventory's switches, hosts and links with their domain (a link: whether it
+    is a border, and which), and give each switch its own domain's controllers (what
+    ``wan fault site ... restore`` gives back)."""
+    targets = {d: [f"{ip}:{port}" for ip, port in cs] for d, cs in controllers.items()}
+    out["federation"] = plan.topology.name
+    out["domains"] = {d: targets.get(d, []) for d in plan.domains}
+    for s in out["switches"]:
+        s["domain"] = plan.domain_of[s["name"]]
+        s["controllers"] = targets.get(s["domain"], [])
+    for h in out["hosts"]:
+        h["domain"] = plan.domain_of[h["switch"]]
+    for l, row in zip(plan.links, out["links"]):
+        border = plan.border_of(l)
+        row["domain_a"], row["domain_b"] = plan.domain_of[l.switch_a], plan.domain_of[l.switch_b]
+        row["border"] = border is not None
+        if border is not None:
+            row["border_name"], row["label"] = border.name, border.label
