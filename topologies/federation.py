@@ -29,13 +29,15 @@ from topologies.errors import TopologyError
 from topologies.fedmodel import BorderLink, BorderPoint, Domain, Federation
 from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
 from topologies.loader import _kind, _mapping, _number, _only, _text, load
-from topologies.model import Topology
+from topologies.model import Link, Topology
 
+FEDERATIONS_DIR = Path(__file__).resolve().parent / "federations"
 _TOP_KEYS = {"name", "description", "domains", "borders"}
 _DOMAIN_KEYS = {"topology"}
 _BORDER_KEYS = {"a", "b", "bandwidth_mbps", "delay_ms", "distance_km", "route_factor", "label"}
-__all__ = ["BorderLink", "BorderPoint", "Domain", "Federation", "border_ports", "domain_topology", "load_federation",
-           "parse_federation"]
+__all__ = ["BorderLink", "BorderPoint", "Domain", "Federation", "border_ports", "builtin_federations",
+           "check_unique_sites", "domain_topology", "federation_path", "is_federation_file", "load_federation",
+           "merged_topology", "parse_federation"]
 
 
 def load_federation(path: str | Path) -> Federation:
@@ -201,3 +203,62 @@ def domain_topology(fed: Federation, domain: str) -> Topology:
     sites = tuple(replace(s, hosts=s.hosts + extra.get(s.name, 0)) for s in topo.sites)
     return Topology(name=topo.name, sites=sites, links=topo.links, source=topo.source,
                     description=topo.description, mtu=topo.mtu, warnings=topo.warnings)
+
+
+def is_federation_file(path: str | Path) -> bool:
+    """Whether ``path`` is a YAML file whose top level has a ``domains:`` key: commands
+    that take a topology or a federation tell them apart this way."""
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(doc, dict) and "domains" in doc
+
+
+def federation_path(name_or_path: str) -> Path | None:
+    """The federation file a command's argument names: a path, or the name of one shipped
+    in ``topologies/federations/`` (``japan-korea``); None if it names no federation (a
+    topology, or nothing)."""
+    for p in (Path(name_or_path), FEDERATIONS_DIR / f"{name_or_path}.yaml"):
+        if is_federation_file(p):
+            return p
+    return None
+
+
+def builtin_federations() -> list[str]:
+    """Names of the federation files shipped in ``topologies/federations/`` (the domains'
+    own topology files beside them are not federations)."""
+    return sorted(p.stem for p in FEDERATIONS_DIR.glob("*.yaml") if is_federation_file(p))
+
+
+def check_unique_sites(fed: Federation) -> None:
+    """ValueError naming the site and both domains if two domains use one site name.
+    Each controller only sees its own domain, so the file allows it; one emulated WAN (and
+    :func:`merged_topology`) names its nodes and hosts by site, so it does not."""
+    owner: dict[str, str] = {}
+    for d in fed.domains:
+        for s in d.topology.sites:
+            if s.name in owner:
+                raise ValueError(f"{fed.source or fed.name}: site '{s.name}' is in domain '{owner[s.name]}' "
+                                 f"and in domain '{d.name}': one emulated WAN needs distinct site names")
+            owner[s.name] = d.name
+
+
+def merged_topology(fed: Federation) -> Topology:
+    """The federation's WAN as one topology: every domain's sites and links, and each
+    border as an ordinary link with its bandwidth and delay. It is the one-controller
+    baseline of the same network (to compare, e.g., the time to connectivity with one
+    controller per domain). Its MTU is the smallest of the domains', what a host may
+    send end to end."""
+    check_unique_sites(fed)
+    sites = tuple(s for d in fed.domains for s in d.topology.sites)
+    borders = tuple(Link(b.a.site, b.b.site, b.bandwidth_mbps, b.delay_ms, b.distance_km,
+                         "distance" if b.distance_km is not None else "configured", b.label or b.name)
+                    for b in fed.borders)
+    links = tuple(l for d in fed.domains for l in d.topology.links) + borders
+    return Topology(name=fed.name, sites=sites, links=links, source=fed.source, description=fed.description,
+                    mtu=min(d.topology.mtu for d in fed.domains),
+                    warnings=tuple(w for d in fed.domains for w in d.topology.warnings))

@@ -6,27 +6,78 @@ import argparse
 import json
 import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from slicectl.commands.common import (EXIT_FAIL, EXIT_OK, EXIT_USAGE, Subparsers, fail, progress,
                                       sigterm_as_interrupt)
 
 if TYPE_CHECKING:
+    from topologies.emulation.plan import WanPlan
     from topologies.emulation.wan import Wan
+    from topologies.fedmodel import Federation
 
 
-def _controller_addr(text: str) -> tuple[str, int]:
-    """argparse type for ``--controller``: HOST:PORT with a port that can exist."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
+class ControllerArg(NamedTuple):
+    """One ``--controller``: HOST:PORT, or DOMAIN=HOST:PORT for a domain of a federation."""
+
+    domain: str | None
+    host: str
+    port: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    def __str__(self) -> str:
+        return f"{self.domain + '=' if self.domain else ''}{self.host}:{self.port}"
+
+
+def _controller_addr(text: str) -> ControllerArg:
+    """argparse type for ``--controller``: [DOMAIN=]HOST:PORT with a port that can exist."""
+    domain, eq, addr = text.partition("=")
+    if not eq:
+        domain, addr = "", text
+    host, _, port = addr.rpartition(":")
+    if (eq and not domain) or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT or DOMAIN=HOST:PORT, got {text!r}")
+    return ControllerArg(domain or None, host, int(port))
+
+
+def federation_controllers(fed: Federation, given: list[ControllerArg]) -> dict[str, list[tuple[str, int]]]:
+    """Each domain's controllers from ``--controller DOMAIN=HOST:PORT`` options: one or more
+    for every domain, or none at all (static forwarding); TopologyError naming what is wrong."""
+    from topologies.emulation.fedplan import domain_controllers
+    from topologies.errors import TopologyError
+
+    by_domain: dict[str, list[tuple[str, int]]] = {}
+    for c in given:
+        if c.domain is None:
+            raise TopologyError(f"{c}: {fed.name} is a federation: give each domain's controller as "
+                                f"DOMAIN=HOST:PORT (domains: {', '.join(d.name for d in fed.domains)})",
+                                field="--controller")
+        by_domain.setdefault(c.domain, []).append(c.address)
+    try:
+        return domain_controllers(fed, by_domain)
+    except TopologyError as e:
+        raise TopologyError(e.problem, field="--controller") from None
+
+
+def plain_controllers(topology: str, given: list[ControllerArg]) -> list[tuple[str, int]]:
+    """The addresses of ``--controller HOST:PORT`` options for a plain topology."""
+    from topologies.errors import TopologyError
+
+    for c in given:
+        if c.domain is not None:
+            raise TopologyError(f"{c}: {topology} is a topology, not a federation: give HOST:PORT",
+                                field="--controller")
+    return [c.address for c in given]
 
 
 def add_wan_options(p: argparse.ArgumentParser) -> None:
     """The options of every command that builds a WAN: which topology, and how it is emulated."""
     p.add_argument("topology", nargs="?", help="built-in name (two-clouds, japan-intercloud, "
-                   "global-intercloud) or a .yaml / .graphml file")
+                   "global-intercloud) or a .yaml / .graphml file; or a federation (a YAML file with "
+                   "`domains:`, or japan-korea): every domain in one WAN")
     p.add_argument("--topology", dest="topology_option", metavar="TOPOLOGY",
                    help="the same, as an option (as `slicectl controller --topology` takes it)")
     p.add_argument("--hosts", type=int, default=None, metavar="N",
@@ -51,10 +102,11 @@ def register(sub: Subparsers) -> None:
         dest="action", required=True)
     up = wan.add_parser("up", help="build the WAN and keep it up until Ctrl-C")
     add_wan_options(up)
-    up.add_argument("--controller", type=_controller_addr, metavar="HOST:PORT", action="append",
+    up.add_argument("--controller", type=_controller_addr, metavar="[DOMAIN=]HOST:PORT", action="append",
                     help="remote OpenFlow controller (switches fail-secure); give it once for each "
                     "instance of a cluster: every switch connects to all; without it the "
-                    "switches forward on static least-delay routes")
+                    "switches forward on static least-delay routes. For a federation, DOMAIN=HOST:PORT "
+                    "for every domain: each switch connects only to its own domain's")
     up.add_argument("--controller-tls", metavar="DIR", help="reach the controller over OpenFlow/TLS with "
                     "DIR/switches.key and DIR/switches.pem, trusting DIR/ca.pem (`slicectl certs DIR "
                     "--client switches` makes them)")
@@ -76,7 +128,7 @@ def register(sub: Subparsers) -> None:
     ex.set_defaults(func=cmd_wan_exec)
     clean = wan.add_parser("clean", help="remove a WAN left behind by a killed run")
     clean.add_argument("topology", nargs="?", default=None,
-                       help="the topology that was running (default: all built-ins)")
+                       help="the topology or federation that was running (default: all built-ins)")
     clean.add_argument("--prefix", default="", metavar="LETTERS",
                        help="the name prefix that WAN ran with (see `wan up --prefix`)")
     clean.set_defaults(func=cmd_wan_clean)
@@ -90,7 +142,7 @@ def _register_fault(wan: Subparsers) -> None:
     what = fault.add_subparsers(dest="target", required=True)
     fl = what.add_parser("link", help="cut: ports down; silent: ports up, frames dropped; "
                          "loss=P%%: P percent dropped; delay=MS: MS ms each way instead of the configured delay; restore")
-    fl.add_argument("a", help="site at one end")
+    fl.add_argument("a", help="site at one end (in a federation also DOMAIN/SITE)")
     fl.add_argument("b", help="site at the other end")
     fl.add_argument("--mode", required=True, help="cut | silent | loss=P%% | delay=MS | restore")
     fs = what.add_parser("site", help="lost: every link silent and the switch cut off from the "
@@ -113,13 +165,22 @@ def wan_topology(args: argparse.Namespace) -> str:
     return given.pop()
 
 
-def make_wan(args: argparse.Namespace, probes: bool, controller: list[tuple[str, int]] | None = None) -> Wan:
+def make_wan(args: argparse.Namespace, probes: bool, controller: list[ControllerArg] | None = None) -> Wan:
     """The ``topologies.emulation.wan.Wan`` the options describe (not built yet: entering it
-    builds it). Exits if ``--controller-tls`` lacks a file, before anything is built."""
+    builds it): a topology's, or every domain of a federation file in one WAN. Exits if
+    ``--controller-tls`` lacks a file, before anything is built."""
     from topologies import load
     from topologies.emulation.wan import Wan
+    from topologies.federation import federation_path, load_federation, merged_topology
 
-    topo = load(wan_topology(args))
+    name = wan_topology(args)
+    fed_file = federation_path(name)
+    if fed_file is not None:
+        fed = load_federation(fed_file)
+        topo, controllers = merged_topology(fed), federation_controllers(fed, controller or [])
+    else:
+        topo = load(name)
+        controllers = plain_controllers(topo.name, controller or [])
     for w in topo.warnings:
         progress(f"warning: {w}")
     tls = None
@@ -131,7 +192,8 @@ def make_wan(args: argparse.Namespace, probes: bool, controller: list[tuple[str,
         if missing:
             raise SystemExit(f"slicectl: error: --controller-tls {d}: no {missing[0]} (make them with "
                              f"`slicectl certs {d} --client switches`)")
-    return Wan(topo, controller=controller, hosts_per_site=args.hosts, probes=probes,
+    return Wan(fed if fed_file is not None else topo, controller=controllers or None,
+               hosts_per_site=args.hosts, probes=probes,
                delay_mechanism=args.delay_mechanism, datapath=args.datapath, progress=progress,
                prefix=args.prefix, bfd=args.bfd, controller_tls=tls)
 
@@ -143,7 +205,8 @@ def cmd_wan_up(args: argparse.Namespace) -> int:
     with wan:
         for (a, b), mech in wan.link_mechanisms.items():
             link = wan.topo.link(a, b)
-            progress(f"  {a} — {b}: {link.bandwidth_mbps:g} Mbit/s, {link.delay_ms:.3f} ms by {mech}")
+            border = " (border)" if (a, b) in getattr(wan.plan, "borders", {}) else ""
+            progress(f"  {a} — {b}{border}: {link.bandwidth_mbps:g} Mbit/s, {link.delay_ms:.3f} ms by {mech}")
         if args.inventory:
             wan.write_inventory(args.inventory)
             progress(f"inventory written to {args.inventory}")
@@ -194,7 +257,11 @@ def cmd_wan_exec(args: argparse.Namespace) -> int:
         hosts = load_inventory(args.inventory).hosts
     except VerifyError as e:
         return fail(e)
-    host = next((h for h in hosts if args.host in (h.name, f"{h.site}:{h.port}")), None)
+    try:
+        wanted = _host_arg(args.inventory, args.host)
+    except ValueError as e:
+        return fail(e)
+    host = next((h for h in hosts if wanted in (h.name, f"{h.site}:{h.port}")), None)
     if host is None:
         return fail(f"no host {args.host!r} in {args.inventory}; hosts: "
                     f"{', '.join(f'{h.site}:{h.port}' for h in hosts[:12])}{' ...' if len(hosts) > 12 else ''}")
@@ -207,17 +274,47 @@ def cmd_wan_exec(args: argparse.Namespace) -> int:
         return fail(f"{argv[0]}: {e.strerror}")
 
 
+def _host_arg(inventory_path: str, text: str) -> str:
+    """``wan exec``'s host without its domain: ``east/tokyo-dc:1`` is ``tokyo-dc:1`` once the
+    inventory confirms tokyo-dc is in domain east (site names are unique in a federated WAN)."""
+    if "/" not in text:
+        return text
+    from topologies.emulation.faults import site_name
+    from topologies.emulation.platform import EmulationError
+
+    site, colon, port = text.partition(":")
+    try:
+        inventory = json.loads(open(inventory_path, encoding="utf-8").read())
+        return site_name(inventory, site) + colon + port
+    except (OSError, ValueError, KeyError, EmulationError) as e:
+        raise ValueError(f"no host {text!r} in {inventory_path} ({e})") from None
+
+
+def clean_plan(name: str, prefix: str) -> WanPlan:
+    """The plan (with probes: every name a run may have used) of the topology or federation
+    ``name`` that ``wan clean`` sweeps."""
+    from topologies import load
+    from topologies.emulation.plan import make_plan
+    from topologies.federation import federation_path, load_federation
+
+    fed_file = federation_path(name)
+    if fed_file is not None:
+        from topologies.emulation.fedplan import make_federation_plan
+        return make_federation_plan(load_federation(fed_file), probes=True, prefix=prefix)
+    return make_plan(load(name), probes=True, prefix=prefix)
+
+
 def cmd_wan_clean(args: argparse.Namespace) -> int:
     """Remove what a killed run left behind, but never a WAN that is still up: its own run
     tears it down. Names only the topologies it found something of and cleaned."""
-    from topologies import builtin_names, load
-    from topologies.emulation.plan import make_plan
+    from topologies import builtin_names
     from topologies.emulation.wan import leftovers, running_owner, sweep
+    from topologies.federation import builtin_federations
 
-    names = [args.topology] if args.topology else builtin_names()
+    names = [args.topology] if args.topology else builtin_names() + builtin_federations()
     cleaned, remaining = [], []
     for name in names:
-        plan = make_plan(load(name), probes=True, prefix=args.prefix)
+        plan = clean_plan(name, args.prefix)
         owner = running_owner(plan)
         if owner:  # not a leftover: a WAN that is up; its own Ctrl-C tears it down
             progress(f"{name}: left alone, {owner} is running on its names")

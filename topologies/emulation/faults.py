@@ -54,7 +54,25 @@ def parse_link_mode(mode: str) -> tuple[str, float]:
                          f"P from 0 to 100, MS from 0 to {MAX_FAULT_DELAY_MS:g})")
 
 
+def site_name(inventory: dict, text: str) -> str:
+    """The site ``text`` names: a site, or ``DOMAIN/SITE`` in a federated WAN's inventory
+    (site names are unique across its domains; the domain is checked, then dropped)."""
+    if "/" not in text:
+        return text
+    domain, _, site = text.partition("/")
+    switch = next((s for s in inventory["switches"] if s["site"] == site), None)
+    if "domains" not in inventory:
+        raise EmulationError(f"no site {text} in {inventory['topology']}: it is not a federation, "
+                             "name the site alone")
+    if switch is None or switch.get("domain") != domain:
+        where = f"it is in domain {switch.get('domain')}" if switch else f"domains: {', '.join(inventory['domains'])}"
+        raise EmulationError(f"no site {text} in {inventory['topology']} ({where})")
+    return site
+
+
 def find_link(inventory: dict, a: str, b: str) -> dict:
+    """The inventory's a—b link, in either order; a border too, by its two sites."""
+    a, b = site_name(inventory, a), site_name(inventory, b)
     for link in inventory["links"]:
         if {link["a"], link["b"]} == {a, b}:
             return link
@@ -86,6 +104,7 @@ def link_fault(inventory: dict, a: str, b: str, mode: str) -> str:
 def site_fault(inventory: dict, site: str, mode: str) -> str:
     """``lost``: every link of ``site`` silent and its switch cut off from the controller;
     ``restore``: the links and the controller connection back."""
+    site = site_name(inventory, site)
     swap = re.fullmatch(r"swap=([^,]+),([^,]+)", mode)
     if mode not in ("lost", "restore") and not swap:
         raise EmulationError(f"unknown site fault mode {mode!r} (one of: {', '.join(SITE_MODES)})")
@@ -103,6 +122,7 @@ def site_fault(inventory: dict, site: str, mode: str) -> str:
         else:
             link_fault(inventory, link["a"], link["b"], "restore")
     controllers = inventory.get("controllers") or ([inventory["controller"]] if inventory.get("controller") else [])
+    controllers = switch.get("controllers", controllers)   # a federation: the switch's own domain's
     if controllers and mode == "lost":
         _vsctl("del-controller", switch["name"])
     elif controllers:

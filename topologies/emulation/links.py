@@ -185,7 +185,11 @@ class WanSwitch(OVSSwitch):
     """OVS switch for the WAN: OpenFlow 1.3, fail-secure, userspace datapath when the
     kernel has no openvswitch module, and WanLink shaping that survives OVS."""
 
-    def __init__(self, name, datapath=None, flows=(), mtu: int = 1500, **params):
+    def __init__(self, name, datapath=None, flows=(), mtu: int = 1500,
+                 only_controllers: tuple[str, ...] | None = None, **params):
+        """``only_controllers``: names of the controllers this switch connects to, of all
+        those Mininet hands every switch (a federation: its domain's); None: all."""
+        self.only_controllers = only_controllers
         params.setdefault("protocols", "OpenFlow13")
         params.setdefault("failMode", "secure")
         params.setdefault("reconnectms", 1000)
@@ -239,6 +243,8 @@ class WanSwitch(OVSSwitch):
         return started
 
     def start(self, controllers):
+        if self.only_controllers is not None:
+            controllers = [c for c in controllers if c.name in self.only_controllers]
         self.has_controller = bool(controllers)
         super().start(controllers)
         if not self.batch:

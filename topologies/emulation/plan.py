@@ -145,11 +145,16 @@ def make_plan(topo: Topology, *, hosts_per_site: int | None = None, probes: bool
             hosts.append(HostPlan(f"{prefix}p{i}", site.name, index[site.name].name,
                                   ports.next_free(site.name), ip, mac, "probe"))
     plan = WanPlan(topo, tuple(switches), tuple(hosts), tuple(links), prefix)
+    check_interface_names(plan)
+    return plan
+
+
+def check_interface_names(plan: WanPlan) -> None:
+    """ValueError if an interface of ``plan`` is longer than Linux allows."""
     too_long = [n for n in plan.interfaces() if len(n) > MAX_INTERFACE_NAME]
     if too_long:
         raise ValueError(f"interface name {too_long[0]} is longer than Linux allows "
                          f"({MAX_INTERFACE_NAME} characters): use a shorter prefix or fewer ports")
-    return plan
 
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"

@@ -14,12 +14,15 @@ from topologies.emulation.plan import WanPlan, static_flows
 
 class WanTopo(Topo):
     def build(self, plan: WanPlan, delay_mechanism: str = "relay", datapath: str | None = None,
-              control_dir: str | None = None):
+              control_dir: str | None = None, controllers_of: dict[str, tuple[str, ...]] | None = None):
+        """``controllers_of``: per switch, the names of the controllers it connects to (a
+        federation: its own domain's); None: every switch to every controller."""
         flows = static_flows(plan)
         mtu = plan.topology.mtu
         for s in plan.switches:
             self.addSwitch(s.name, cls=WanSwitch, dpid=s.dpid_hex, datapath=datapath,
-                           flows=flows[s.name], mtu=mtu)
+                           flows=flows[s.name], mtu=mtu,
+                           only_controllers=None if controllers_of is None else controllers_of[s.name])
         for h in plan.hosts:
             self.addHost(h.name, cls=WanHost, ip=h.ip, mac=h.mac, mtu=mtu)
             self.addLink(h.name, h.switch, port1=0, port2=h.port)

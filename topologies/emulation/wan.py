@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,15 +23,22 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Union
 
 from topologies.emulation import platform
-from topologies.emulation.plan import WanPlan, make_plan, relay_name
+from topologies.emulation.cleanup import (OWNER_KEY, RUNNING, WAN_KEY, control_dir_prefix, leftovers, running_owner,
+                                          sweep)
+from topologies.emulation.plan import WanPlan, make_plan
 from topologies.model import Topology
 
+if TYPE_CHECKING:
+    from topologies.fedmodel import Federation
+
+__all__ = ["Wan", "choose_delay_mechanism", "describe_mechanism", "leftovers", "running_owner", "sweep",
+           "BFD_INTERVAL_MS", "CONTROLLER_MAX_BACKOFF_MS", "RTT_TOLERANCE_MS", "SLA_TOLERANCE_OPTIONS", "Progress"]
 Progress = Callable[[str], None]
-OWNER_KEY, WAN_KEY = "intercloud-wan-run", "intercloud-wan"   # external_ids on our bridges
-_RUNNING: set[str] = set()   # run ids of the WANs this process has up
+Address = tuple[str, int]
+Controllers = Union[Address, list[Address], None]
 # BFD on inter-site links: a port stops being live after 3 missed 50 ms intervals (~150 ms;
 # measured 136 ms here). Cost: ~20 control packets of ~66 bytes a second each way, about
 # 11 kbit/s, 0.05 % of a 20 Mbit/s link.
@@ -70,9 +76,11 @@ def choose_delay_mechanism(requested: str = "auto") -> str:
 
 
 class Wan:
-    """A running emulation of one topology. Use as a context manager."""
+    """A running emulation of one topology, or of a federation file (every domain in one
+    Mininet, see :meth:`for_federation`). Use as a context manager."""
 
-    def __init__(self, topo: Topology, *, controller: tuple[str, int] | list[tuple[str, int]] | None = None,
+    def __init__(self, topo: "Topology | Federation", *,
+                 controller: Controllers | Mapping[str, Controllers] = None,
                  hosts_per_site: int | None = None, probes: bool = False,
                  delay_mechanism: str = "auto", datapath: str = "auto",
                  progress: Progress = _quiet, prefix: str | None = None, bfd: bool | None = None,
@@ -87,15 +95,34 @@ class Wan:
         it costs the userspace datapath a few percent of TCP goodput). ``controller_tls``:
         (key, certificate, CA certificate) files: the switches reach the controller over
         OpenFlow/TLS with that key and certificate, and trust controllers the CA signed
-        (Open vSwitch's SSL settings are one per instance: every bridge shares them)."""
-        self.bfd = bool(controller) if bfd is None else bfd
-        self.topo = topo
+        (Open vSwitch's SSL settings are one per instance: every bridge shares them).
+
+        ``topo`` may be a :class:`Federation`: then ``controller`` maps each domain to its
+        controller(s), and each switch connects only to its own domain's (see
+        :meth:`for_federation`)."""
+        from topologies.fedmodel import Federation
+
         self._plan_options = {"hosts_per_site": hosts_per_site, "probes": probes}
+        self.federation: Federation | None = topo if isinstance(topo, Federation) else None
+        # per domain, its controllers; None for a plain topology (every switch connects to all)
+        self.domain_controllers: dict[str, list[Address]] | None = None
+        if self.federation is not None:
+            from topologies.emulation.fedplan import domain_controllers
+            from topologies.federation import merged_topology
+
+            self.domain_controllers = domain_controllers(self.federation, controller)
+            self.topo = merged_topology(self.federation)
+            self.controllers = [c for cs in self.domain_controllers.values() for c in cs]
+        else:
+            if isinstance(controller, Mapping):
+                raise ValueError(f"{topo.name} is a topology, not a federation: give its controller "
+                                 "without a domain")
+            self.topo = topo
+            self.controllers = [controller] if isinstance(controller, tuple) else list(controller or [])
+        self.bfd = bool(self.controllers) if bfd is None else bfd
         self.requested_prefix = prefix
-        self.plan: WanPlan = make_plan(topo, prefix=prefix or "", **self._plan_options)
+        self.plan: WanPlan = self._make_plan(prefix or "")
         self.run_id = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.controllers: list[tuple[str, int]] = (
-            [controller] if isinstance(controller, tuple) else list(controller or []))
         self.controller = self.controllers[0] if self.controllers else None
         self.controller_tls = controller_tls
         self.requested_mechanism = delay_mechanism
@@ -107,6 +134,29 @@ class Wan:
         self.link_mechanisms: dict[tuple[str, str], str] = {}
         self.control_dir: str | None = None   # the relays' fault control files
         self._stopped = False
+
+    @classmethod
+    def for_federation(cls, fed: "Federation", *, controllers: Mapping[str, Controllers] | None = None,
+                       **options) -> "Wan":
+        """Every domain of ``fed`` in one WAN (:func:`fedplan.make_federation_plan`: ports as
+        each domain's controller numbers them). ``controllers``: each domain's (host, port),
+        or a list of them (the domain's cluster); every domain needs one (TopologyError
+        naming those missing), or none at all for static forwarding across the whole
+        federation. ``options``: as for :class:`Wan`."""
+        return cls(fed, controller=controllers or None, **options)
+
+    def _controllers_by_switch(self) -> dict[str, tuple[str, ...]] | None:
+        if self.domain_controllers is None:
+            return None     # a plain topology: every switch connects to every controller
+        from topologies.emulation.fedplan import controllers_by_switch
+        return controllers_by_switch(self.plan, self.domain_controllers)
+
+    def _make_plan(self, prefix: str) -> WanPlan:
+        if self.federation is not None:
+            from topologies.emulation.fedplan import make_federation_plan
+
+            return make_federation_plan(self.federation, prefix=prefix, **self._plan_options)
+        return make_plan(self.topo, prefix=prefix, **self._plan_options)
 
     def datapath_is_user(self) -> bool:
         return self.requested_datapath == "user" or (
@@ -149,16 +199,16 @@ class Wan:
             self.datapath = self.requested_datapath
         self.plan = self._claim_names()
         sweep(self.plan)  # leftovers of an interrupted run would make this one fail
-        _RUNNING.add(self.run_id)
+        RUNNING.add(self.run_id)
         p = self.plan
         self.progress(f"building {self.topo.name}: {len(p.switches)} switches, "
                       f"{len(p.hosts)} hosts, {len(p.links)} links; delay by "
                       f"{describe_mechanism(self.delay_mechanism)}, OVS {self.datapath}space datapath")
         self.link_mechanisms = {(l.a, l.b): self.delay_mechanism if l.delay_ms > 0 else "none"
                                 for l in p.links}
-        self.control_dir = tempfile.mkdtemp(prefix=_control_dir_prefix(p))
+        self.control_dir = tempfile.mkdtemp(prefix=control_dir_prefix(p))
         topo = WanTopo(self.plan, delay_mechanism=self.delay_mechanism, datapath=self.datapath,
-                       control_dir=self.control_dir)
+                       control_dir=self.control_dir, controllers_of=self._controllers_by_switch())
         self.net = net = Mininet(topo=topo, build=False, controller=None, switch=WanSwitch,
                                  autoSetMacs=False, waitConnected=False)
         if self.controller_tls and self.controllers:
@@ -229,7 +279,7 @@ class Wan:
             return self.plan
         plain_holder = ""
         for prefix in ("", *"bcdefghijklmnopqrstuvwxyz"):
-            plan = make_plan(self.topo, prefix=prefix, **self._plan_options)
+            plan = self._make_plan(prefix)
             holder = running_owner(plan)
             if not holder:
                 if prefix:
@@ -253,7 +303,7 @@ class Wan:
                 except Exception as e:  # keep going: the sweep below finishes the job
                     self.progress(f"mininet stop failed ({e}); sweeping")
             sweep(self.plan)
-            _RUNNING.discard(self.run_id)
+            RUNNING.discard(self.run_id)
             if self.controller_tls and self.net is None:
                 # Open vSwitch's SSL settings: removed only while they are still ours
                 current = subprocess.run(["ovs-vsctl", "get-ssl"], capture_output=True, text=True).stdout
@@ -303,7 +353,7 @@ class Wan:
             hosts.append({"name": h.name, "site": h.site, "ip": h.address, "mac": h.mac,
                           "switch": h.switch, "port": h.port,
                           "pid": node.pid if node else None, "probe": h.probe})
-        return {
+        out = {
             "topology": self.topo.name,
             "prefix": self.plan.prefix,
             "bfd_interval_ms": BFD_INTERVAL_MS if self.bfd else None,
@@ -316,6 +366,10 @@ class Wan:
             "switches": [{"name": s.name, "site": s.site, "dpid": f"0x{s.dpid_hex}"} for s in self.plan.switches],
             "links": [self._link_inventory(l) for l in self.plan.links],
         }
+        if self.federation is not None:
+            from topologies.emulation.fedplan import federation_inventory
+            federation_inventory(self.plan, self.domain_controllers, out)
+        return out
 
     def _link_inventory(self, l) -> dict:
         out = {"a": l.a, "b": l.b, "switch_a": l.switch_a, "port_a": l.port_a,
@@ -369,114 +423,7 @@ def _signals_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def interface_names() -> list[str]:
-    """Names of the interfaces in this network namespace."""
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
-
-
-def _our_interfaces(plan: WanPlan) -> list[str]:
-    return plan.interfaces()
-
-
 def _controllers_of(bridge: str) -> list[str]:
     out = subprocess.run(["ovs-vsctl", "--timeout=5", "get", "Bridge", bridge, "controller"],
                          capture_output=True, text=True).stdout
     return [u for u in out.strip("[] \n").replace(",", " ").split() if u]
-
-
-def running_owner(plan: WanPlan) -> str:
-    """Who runs a WAN on this plan's switch names right now ("WAN of TOPOLOGY, process
-    PID"), or "" if nobody does (absent, or left behind by a run that died)."""
-    for sw in plan.switches:
-        out = subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "get", "Bridge", sw.name,
-                              "external_ids"], capture_output=True, text=True).stdout
-        ids = dict(re.findall(r'([\w-]+)="?([^",}]*)"?', out))
-        owner = ids.get(OWNER_KEY, "")
-        if not owner:
-            continue
-        pid = int(owner.split(":")[0])
-        alive = owner in _RUNNING if pid == os.getpid() else _process_alive(pid)
-        if alive:
-            return f"WAN of {ids.get(WAN_KEY, '?')}, process {pid}"
-    return ""
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pgrep(pattern: str) -> list[str]:
-    out = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
-
-
-def leftovers(plan: WanPlan) -> list[str]:
-    """What of this plan's WAN still exists: bridges, interfaces, processes, QoS rows."""
-    from topologies.emulation.links import orphaned_qos
-
-    found = []
-    bridges = set(subprocess.run(["ovs-vsctl", "--timeout=10", "list-br"], capture_output=True,
-                                 text=True).stdout.split())
-    found += [f"bridge {b}" for b in sorted(bridges & set([s.name for s in plan.switches]))]
-    present = set(interface_names())
-    found += [f"interface {n}" for n in _our_interfaces(plan) if n in present]
-    for pattern in _relay_patterns(plan):
-        found += [f"relay process: {p}" for p in _pgrep(pattern)]
-    for h in plan.hosts:
-        found += [f"host shell: {p}" for p in _pgrep(f"mininet:{h.name}$")]
-    found += [f"QoS row {q}" for q in orphaned_qos()]
-    found += [f"fault control directory {d}" for d in _control_dirs(plan)]
-    return found
-
-
-def sweep(plan: WanPlan) -> None:
-    """Remove any bridge, interface, QoS row or process this plan would create."""
-    from topologies.emulation.links import destroy_owned_qos
-
-    args = []
-    for name in [s.name for s in plan.switches]:
-        args += ["--", "--if-exists", "del-br", name]
-    if args:
-        subprocess.run(["ovs-vsctl", "--timeout=10", *args], capture_output=True)
-    present = set(interface_names())
-    for name in _our_interfaces(plan):
-        if name in present:
-            subprocess.run(["ip", "link", "del", name], capture_output=True)
-    destroy_owned_qos()
-    for d in _control_dirs(plan):
-        shutil.rmtree(d, ignore_errors=True)
-    # only this plan's processes: the relays of its links, the shells of its hosts (another
-    # WAN on this machine has other names; see running_owner)
-    for pattern in _relay_patterns(plan):
-        subprocess.run(["pkill", "-f", pattern], capture_output=True)
-    # Mininet host shells are `mnexec ... bash --norc ... -is mininet:<name>`
-    for h in plan.hosts:
-        subprocess.run(["pkill", "-f", f"mininet:{h.name}$"], capture_output=True)
-
-
-def _control_dir_prefix(plan: WanPlan) -> str:
-    """Name of a WAN's fault control directory (the relays' control files), before the
-    random part: one per prefix, and only one WAN runs on a prefix at a time."""
-    return f"intercloud-wan-{plan.prefix or 'plain'}-"
-
-
-def _control_dirs(plan: WanPlan) -> list[Path]:
-    return sorted(Path(tempfile.gettempdir()).glob(_control_dir_prefix(plan) + "*"))
-
-
-def _relay_patterns(plan: WanPlan) -> list[str]:
-    """pkill/pgrep patterns for the relays of this plan's links (argv: relay.py END_A END_B ...)."""
-    from topologies.emulation.links import RELAY_SCRIPT
-
-    out = []
-    for l in plan.links:
-        a, b = map(relay_name, l.ends)
-        out.append(f"{re.escape(RELAY_SCRIPT)} ({a} {b}|{b} {a}) ")
-    return out
