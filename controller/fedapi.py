@@ -45,8 +45,8 @@ def fed_slice_message(fs: FedSlice, who: Identity) -> pb.Slice:
     for d, p in sorted(fs.parts.items()):
         part = msg.parts.add(domain=d, connection_id=p.cid, state=p.state, max_latency_ms=p.max_latency_ms or 0.0,
                              base_delay_ms=p.base_delay_ms, reason=redacted(who, p.reason))
-        for site, port, vlan in p.endpoints:
-            part.endpoints.add(site=site, port=port, vlan=vlan)
+        for site, port, vlan, addresses in p.endpoints:
+            part.endpoints.add(site=site, port=port, vlan=vlan, ip=addresses[0] if addresses else "")
     return msg
 
 
@@ -69,7 +69,7 @@ def federation_status(home: FederationHome, provider: FederationProvider, addres
     now = provider.clock()
     for p in provider.query_all():
         s = p.state
-        if s.lifecycle.value == "Terminated":
+        if not p.booked:   # aborted, timed out or terminated: a record, no longer a reservation
             continue
         out.parts.add(connection_id=p.cid, peer=p.peer, global_id=p.global_id,
                       state=f"{s.reservation.value}/{s.provision.value}/{s.lifecycle.value}",

@@ -159,7 +159,7 @@ class FederationProvider(BorderWatch):
                     state = state.on("provision", "provision").on("provision", "provisioned")
                 self.parts[name] = Part(name, rec["peer"], rec.get("global_id", ""), s.spec, state, None,
                                         "committed (kept across a restart)", True, s.spec.tenant)
-            elif s.dark and (s.spec.tenant.startswith(PEER_TENANT) or rec is not None):
+            elif s.dark:   # only federation parts are ever dark
                 log.warning("federation part %s of %s released: it was not committed before the restart",
                             name, s.spec.tenant)
                 self.ctl.delete(name)

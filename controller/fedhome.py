@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from controller.failpoints import wait_at
 from controller.fedfailures import FailureHandling
 from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
 from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, load_records, save_records
@@ -155,6 +156,7 @@ class FederationHome(FailureHandling):
             parts = self._parts(rt, tags, vlans)
             done = self._reserve_all(req, priority, doc, parts)
             fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
+            wait_at("federation-before-commit")
             try:
                 self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
                 with self._lock:

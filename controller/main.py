@@ -206,9 +206,11 @@ def _federated_topology(path: str, federation: dict | None, clustered: bool):
     topology file ``path``, or the domain ``federation['domain']`` of the federation file
     ``path``; ValueError naming what is wrong."""
     from topologies import load
-    from topologies.federation import domain_topology, load_federation
+    from topologies.federation import domain_topology, is_federation_file, load_federation, merged_topology
 
     if not federation:
+        if is_federation_file(path):   # the whole federation as one operator's WAN: the baseline to compare with
+            return merged_topology(load_federation(path)), None
         return load(path), None
     if clustered:
         raise ValueError("--domain with --cluster: a federated domain runs as one controller for now")

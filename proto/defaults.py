@@ -9,6 +9,7 @@ DEFAULT_OPENFLOW = "127.0.0.1:6653"
 DEFAULT_STORE = "intercloud-slicing.db"
 DEFAULT_METRICS = "127.0.0.1:9464"   # Prometheus scrapes /metrics here
 DEFAULT_FEDERATION = "127.0.0.1:50061"   # a domain's federation API (peers call it)
+FAILPOINTS_ENV = "INTERCLOUD_FAILPOINTS"   # tests: the directory of controller.failpoints' files
 FEDERATION_HOLD_S = 60.0         # a peer's reservation is held this long for its commit
 DEFAULT_AUDIT_INTERVAL_S = 10.0   # every switch read and repaired this often
 PROBE_INTERVAL_S = 0.05          # a liveness probe over every inter-site link this often

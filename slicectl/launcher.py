@@ -2,6 +2,7 @@
 the demo, benchmarks and tests."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 class ControllerProcess:
     """Start, kill -9, restart and stop a controller; talk to it over gRPC."""
 
-    def __init__(self, topology: str, store: Path, log: Path, options: tuple[str, ...] = (), nice: int = 0):
+    def __init__(self, topology: str, store: Path, log: Path, options: tuple[str, ...] = (), nice: int = 0,
+                 env: dict[str, str] | None = None):
         """``options``: more `slicectl controller` options (``("--no-probes",)``, ...);
-        ``nice``: run it at that niceness (below an emulated WAN on the same machine)."""
+        ``nice``: run it at that niceness (below an emulated WAN on the same machine);
+        ``env``: more environment variables (controller.failpoints)."""
+        self.env = env
         self.topology, self.store, self.log_path = topology, Path(store), Path(log)
         self.options = tuple(options)
         self.nice = nice
@@ -37,7 +41,8 @@ class ControllerProcess:
              sys.executable, "-m", "slicectl.cli", "controller", "--topology", self.topology,
              "--store", str(self.store), "--grpc", self.grpc, "--openflow", f"127.0.0.1:{self.of}",
              "--metrics", self.metrics_url.removeprefix("http://").removesuffix("/metrics"), *self.options],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env} if self.env else None)
         self.channel = grpc.insecure_channel(self.grpc)
         self.slices = pb_grpc.SliceServiceStub(self.channel)
         self.topology_api = pb_grpc.TopologyServiceStub(self.channel)
