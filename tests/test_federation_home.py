@@ -168,3 +168,90 @@ def test_packets_cross_the_borders_to_the_right_host_and_nowhere_else(fed):
                  ("east", "tokyo-dc", 1)) == []
     assert cross(domains, home, lambda vlan: Frame.ipv4("10.9.0.3", vlan=vlan, src="10.9.0.7"),
                  ("east", "sendai-dc", 1)) == []
+
+
+@pytest.fixture
+def api(fed):
+    """East's slice API (gRPC) serving the home, as `slicectl controller --domain east` does."""
+    import grpc
+
+    from controller.fedapi import FederationRole
+    from controller.service import serve
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl.processes import free_port
+    home, domains = fed
+    east = domains["east"]
+    addr = f"127.0.0.1:{free_port()}"
+    server = serve(east.ctl, addr, federation=FederationRole(east.provider, home, {"west": "w", "korea": "k"}))
+    channel = grpc.insecure_channel(addr)
+    yield pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel), domains
+    channel.close()
+    server.stop(0)
+
+
+def test_the_slice_api_creates_shows_lists_and_deletes_a_slice_across_domains(api):
+    import grpc
+
+    from proto.convert import doc_to_spec
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    slices, topology, domains = api
+    got = slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(dict(SLICE))), timeout=30)
+    assert got.state == pb.SLICE_STATE_ACTIVE and {p.domain for p in got.parts} == {"east", "west", "korea"}
+    assert [e.site for e in got.spec.endpoints] == ["tokyo-dc", "west/osaka-dc", "korea/busan-dc"]
+    assert all(p.state == "Provisioned" and p.endpoints for p in got.parts)
+    again = slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=10)
+    assert [p.connection_id for p in again.parts] == [p.connection_id for p in got.parts]
+    listed = slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices
+    assert [s.spec.name for s in listed] == ["medical"] and listed[0].parts
+    st = topology.GetFederationStatus(pb.GetFederationStatusRequest(), timeout=10)
+    assert st.domain == "east" and [s.spec.name for s in st.slices] == ["medical"]
+    assert {p.domain for p in st.peers} == {"west", "korea"} and len(st.borders) == 3
+    with pytest.raises(grpc.RpcError) as e:
+        slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(dict(SLICE))), timeout=30)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        slices.UpdateSlice(pb.UpdateSliceRequest(spec=doc_to_spec({**SLICE, "bandwidth_mbps": 20})), timeout=30)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    slices.DeleteSlice(pb.DeleteSliceRequest(name="medical"), timeout=30)
+    assert not slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices
+    for d in domains.values():
+        assert d.booked() == {} and lit(d) == set()
+    # a malformed request: INVALID_ARGUMENT naming the field, nothing made
+    bad = {**SLICE, "endpoints": [{**SLICE["endpoints"][0]}, {"site": "west/osaka-dc", "port": 1}]}
+    with pytest.raises(grpc.RpcError) as e:
+        slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(bad)), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "endpoints[1].ip" in e.value.details()
+
+
+def test_nothing_internal_to_a_domain_crosses_the_federation_api(fed):
+    """Every message between the home and its peers, recorded: requests, answers, refusals
+    and notifications, through a create, a re-route around a lost border, a refusal and a
+    delete. No site of a domain that is neither a border point nor a cloud appears, nor a
+    link of one (west's Hiroshima exchange, east's Sendai and Sapporo exchanges)."""
+    import grpc
+
+    from proto.intercloud.federation.v1 import federation_pb2_grpc as fpb_grpc
+    from tests.fedharness import Recorder
+    home, domains = fed
+    recorder = Recorder()
+    for peer in home.peers.values():
+        peer.channel = grpc.intercept_channel(peer.channel, recorder)
+        peer.stub = fpb_grpc.FederationServiceStub(peer.channel)
+    fs = home.create(dict(SLICE))
+    # cut the border east—west the slice uses: the re-route goes through west's inside again
+    border = next(b for b in FED.borders if b.name in fs.tags and "west" in (b.a.domain, b.b.domain)
+                  and "east" in (b.a.domain, b.b.domain))
+    port = next(p for (s, p), x in home._ports["west"].items() if x == border)
+    w = domains["west"]
+    w.ctl.call(lambda: w.ctl.port_changed(border.end_in("west").site, port, False))
+    import time
+    deadline = time.monotonic() + 5
+    while border.name in home.get("medical").tags and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(FederatedRefusal):
+        home.create({**SLICE, "name": "second", "priority": 4})
+    home.delete("medical")
+    text = recorder.text()
+    assert "Reserve" in text and "Modify" in text and "Terminate" in text and "PERMISSION_DENIED" in text
+    internal = {"hiroshima-ix", "sendai-ix", "sapporo-ix"}
+    assert not {name for name in internal if name in text}, [l for l in text.splitlines() if any(n in l for n in internal)][:5]
