@@ -27,7 +27,7 @@ from slices.calendar import Calendar
 from slices.errors import Rejected
 from slices.placement import EPSILON, LinkKey, Tree
 from slices.preemption import may_displace, outranked_by, preempting
-from slices.record import Event, EventKind
+from slices.record import BOOKED, Event, EventKind, Placement
 from slices.schedule import interval_text
 from slices.spec import SliceSpec
 
@@ -233,6 +233,52 @@ class Bookings:
         except Rejected:
             self.rollback(cp)
             raise
+
+    def booking_record(self, name: str) -> Placement:
+        """Booking ``name`` frozen, as the store keeps it and the API shows it: status
+        BOOKED, no id, prefix nor addresses (the slice gets them at its start), the trees
+        and tags it holds over its interval (none while it waits)."""
+        b = self.bookings[name]
+        order = lambda kv: sorted(kv[0])  # noqa: E731 (links by their sites)
+        return Placement(spec=b.spec, number=0, prefix="", addresses=tuple((e, "") for e in b.spec.endpoints),
+                         status=BOOKED, reason=b.reason, tree=b.tree, backup=b.backup,
+                         tags=tuple(sorted(b.tags.items(), key=order)),
+                         backup_tags=tuple(sorted(b.backup_tags.items(), key=order)))
+
+    def adopt_booking(self, p: Placement) -> None:
+        """Take back a stored booking (a controller restart, a cluster's take-over) over
+        its stored interval, on its stored trees, with its stored tags where they are free
+        (no switch holds rules of a booking, so another tag costs nothing). Raises
+        Rejected (changing nothing) when it does not fit so any more: the caller books it
+        again by the usual rules (:meth:`book_ahead`) once every stored slice is back."""
+        spec = p.spec
+        if spec.schedule is None or spec.schedule.start is None:
+            raise Rejected("schedule", f"stored booking {spec.name} has no start")
+        if spec.name in self.slices or spec.name in self.bookings:
+            raise Rejected("name", f"a slice named {spec.name} already exists")
+        t1 = spec.schedule.end if spec.schedule.end is not None else math.inf
+        b = Booking(spec=spec, t0=spec.schedule.start, t1=t1, tree=p.tree, backup=p.backup)
+        if p.tree is None:      # it was waiting (displaced): it holds nothing until its start
+            b.status, b.reason = WAITING, p.reason
+            self.bookings[spec.name] = b
+            return
+        for t in (p.tree, p.backup):
+            for k in t.links if t else ():
+                if k not in self.ledger.capacity or k in self.down_links:
+                    raise Rejected("topology", f"{spec.name} uses {'—'.join(sorted(k))}, not a link up now")
+        self._endpoints_free(spec, b.t0, b.t1)
+        self._hold(b, {**{("tags", k): t for k, t in p.tags}, **{("backup_tags", k): t for k, t in p.backup_tags}})
+        if self._overbooked(b):
+            self._drop(b)
+            raise Rejected("bandwidth", f"{spec.name} no longer fits its stored trees")
+        self.bookings[spec.name] = b
+
+    def wait_booking(self, spec: SliceSpec, reason: str) -> None:
+        """Keep ``spec`` as a booking that holds nothing and is tried again at its start
+        (a stored booking that fits nowhere now: better late than lost)."""
+        t1 = spec.schedule.end if spec.schedule and spec.schedule.end is not None else math.inf
+        start = spec.schedule.start if spec.schedule and spec.schedule.start is not None else 0.0
+        self.bookings[spec.name] = Booking(spec=spec, t0=start, t1=t1, status=WAITING, reason=reason)
 
     def booked_at(self, t: float) -> list[str]:
         """The bookings that hold resources at moment ``t``, by name."""
