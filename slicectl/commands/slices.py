@@ -35,9 +35,13 @@ def register(sub: Subparsers) -> None:
     get.add_argument("name", nargs="?")
     add_client_options(get)
     get.set_defaults(func=cmd_get)
-    ls = sub.add_parser("list", help="slices, optionally of one tenant or state")
+    ls = sub.add_parser("list", help="slices, optionally of one tenant or state, or holding resources at a time")
     ls.add_argument("--tenant", default="")
-    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed"))
+    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed",
+                                                     "scheduled"))
+    ls.add_argument("--at", default="", metavar="RFC3339",
+                    help="only the slices holding resources at that time, e.g. 2026-12-12T22:30:00+09:00 "
+                    "(bookings ahead over their schedule, slices from their start until their end)")
     add_client_options(ls)
     ls.set_defaults(func=cmd_list)
     de = sub.add_parser("delete", help="delete a slice")
@@ -135,7 +139,8 @@ def cmd_list(args: argparse.Namespace) -> int | None:
     slices, token = [], ""
     while True:
         page = client.call(server(args), "ListSlices", pb.ListSlicesRequest(
-            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0)))
+            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0),
+            at=getattr(args, "at", "")))
         slices += page.slices
         token = page.next_page_token
         if not token:
