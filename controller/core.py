@@ -84,9 +84,11 @@ class SliceController:
 
     def start(self, audit_interval: float | None = None) -> None:
         """Start the owner thread; with ``audit_interval`` (seconds), audit every switch
-        that often (:meth:`NetworkEvents.audit_switches`)."""
+        that often (:meth:`NetworkEvents.audit_switches`). Bookings are started and ended
+        only once :meth:`start_audits` is called: by the instance that leads
+        (controller.leadership), not by a cluster's follower."""
         self.owner.start()
-        self.start_audits(audit_interval)
+        self._auditor.start(audit_interval)
 
     def start_audits(self, interval: float | None) -> None:
         """Audit every switch each ``interval`` seconds (None: never), from now on; and

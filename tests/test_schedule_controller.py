@@ -312,3 +312,21 @@ def test_a_booking_survives_in_etcd_a_takeover_and_a_followers_reload(tmp_path):
         assert state(taker, "backup") == SliceState.ACTIVE and taker.wire.entries()
         follower.reload()
         assert state(follower, "backup") == SliceState.ACTIVE and "backup" in follower.engine.slices
+
+
+def test_the_leading_instance_starts_and_ends_bookings_on_time_a_follower_does_not(api):
+    """Real clock, real owner thread: ``start()`` (every instance) runs no timer;
+    ``start_audits`` (the instance that leads) does, and a booking 1 s ahead is active
+    within its first second and gone within a second of its end."""
+    assert api.ctl.schedules.timer._thread is None
+    api.ctl.start_audits(None)
+    start = time.time() + 1.0
+    create(api, spec("soon", start=start, end=start + 1.5))
+    get = lambda: api.slices.GetSlice(pb.GetSliceRequest(name="soon")).state   # noqa: E731
+    assert get() == pb.SLICE_STATE_SCHEDULED
+    while time.time() < start + 1.0 and get() != pb.SLICE_STATE_ACTIVE:
+        time.sleep(0.02)
+    assert get() == pb.SLICE_STATE_ACTIVE and time.time() >= start
+    while time.time() < start + 2.5 and api.ctl.call(lambda: "soon" in api.ctl.engine.slices):
+        time.sleep(0.02)
+    assert not api.ctl.call(lambda: "soon" in api.ctl.engine.slices) and time.time() >= start + 1.5
