@@ -236,16 +236,17 @@ class Schedules:
         if self.owner.stopped:
             return
         now, engine = self.clock(), self.model.engine
+        # ends first: a booking starting when another slice ends may need its ports
+        for name in sorted(n for n, s in engine.slices.items()
+                           if s.spec.schedule is not None and s.spec.schedule.end is not None
+                           and s.spec.schedule.end <= now):
+            self._end(name)
         for name in sorted(n for n, b in engine.bookings.items() if b.t0 <= now):
             b = engine.bookings[name]
             if b.t1 <= now:
                 self._expire(name, b)
             elif self._retry.get(name, b.t0) <= now:
                 self._start(name, b, now)
-        for name in sorted(n for n, s in engine.slices.items()
-                           if s.spec.schedule is not None and s.spec.schedule.end is not None
-                           and s.spec.schedule.end <= now):
-            self._end(name)
         self.rearm()
 
     def _start(self, name: str, b: Booking, now: float) -> None:

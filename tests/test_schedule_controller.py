@@ -19,6 +19,7 @@ from controller.schedules import WallTimer
 from controller.states import SliceState
 from controller.store import Store
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slices.audit import audit
 from slices.errors import Rejected, SpecError
 from slices.schedule import parse_time, rfc3339
 from tests.fakewire import FakeWire
@@ -330,3 +331,52 @@ def test_the_leading_instance_starts_and_ends_bookings_on_time_a_follower_does_n
     while time.time() < start + 2.5 and api.ctl.call(lambda: "soon" in api.ctl.engine.slices):
         time.sleep(0.02)
     assert not api.ctl.call(lambda: "soon" in api.ctl.engine.slices) and time.time() >= start + 1.5
+
+
+def test_a_lifeline_booking_displaces_a_lower_one_where_they_overlap_and_the_store_says_so(tmp_path):
+    clock = Clock()
+    ctl, _wire, store = controller(tmp_path / "s.db", clock)
+    ctl.create(spec("bulk", priority=1))
+    ctl.create(spec("later", priority=1, start=T0 + 1200, end=T0 + 1800))   # same ports, after bulk
+    ctl.create(spec("lifeline", port=2, priority=7, start=T0 + 900, end=T0 + 1100))
+    assert state(ctl, "lifeline") == SliceState.SCHEDULED
+    assert state(ctl, "bulk") == SliceState.PREEMPTED and "lifeline" in ctl.model.states["bulk"].reason
+    assert state(ctl, "later") == SliceState.SCHEDULED          # no overlap: untouched
+    rows = {r.name: r.state for r in store.load()}
+    assert rows == {"bulk": "preempted", "later": "scheduled", "lifeline": "scheduled"}
+    store.close()
+    ctl2, _w, _s = controller(tmp_path / "s.db", clock)
+    assert {n: state(ctl2, n) for n in ("bulk", "later", "lifeline")} == {
+        "bulk": SliceState.PREEMPTED, "later": SliceState.SCHEDULED, "lifeline": SliceState.SCHEDULED}
+    clock.t = T0 + 600              # bulk's start: it would overlap the lifeline ahead, so it waits
+    ctl2.schedules.tick()
+    assert state(ctl2, "bulk") == SliceState.PREEMPTED and "could not start" in ctl2.model.states["bulk"].reason
+    assert ctl2.schedules.next_at() == T0 + 605                 # tried again in RETRY_S
+    clock.t = T0 + 1100             # the lifeline has ended (it started at 900, ended at 1100)
+    ctl2.schedules.tick()
+    assert "lifeline" not in ctl2.engine.slices and "lifeline" not in ctl2.engine.bookings
+    clock.t = T0 + 1105
+    ctl2.schedules.tick()
+    assert state(ctl2, "bulk") == SliceState.ACTIVE             # what is left of its interval
+
+
+def test_back_to_back_bookings_on_the_same_ports_the_second_booked_while_the_first_runs(tmp_path):
+    """A nightly transfer: the same ports and link every night. While the first runs (a
+    slice of today until its end), the next is booked from that end, and starts the
+    moment the first ends."""
+    clock = Clock()
+    ctl, wire, store = controller(tmp_path / "s.db", clock)
+    ctl.create(spec("night-1"))
+    clock.t = T0 + 600
+    ctl.schedules.tick()
+    assert state(ctl, "night-1") == SliceState.ACTIVE
+    ctl.create(spec("night-2", start=T0 + 1200, end=T0 + 1800))
+    assert state(ctl, "night-2") == SliceState.SCHEDULED and audit(ctl.engine) == []
+    with pytest.raises(Rejected):                          # but not overlapping the first
+        ctl.create(spec("night-x", port=2, start=T0 + 1100, end=T0 + 1300))
+    with pytest.raises(Rejected, match="booked ahead by slice night-2"):
+        ctl.update(spec("night-1", start=None, end=T0 + 1300))   # nor the first running into it
+    clock.t = T0 + 1200
+    ctl.schedules.tick()
+    assert "night-1" not in ctl.engine.slices and state(ctl, "night-2") == SliceState.ACTIVE
+    assert audit(ctl.engine) == []
