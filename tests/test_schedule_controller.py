@@ -7,12 +7,14 @@ holds resources at a time. The owner runs inline and the clock is fake, so each 
 exactly when things happen."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 
 import grpc
 import pytest
+import yaml
 
 from controller.core import SliceController
 from controller.schedules import WallTimer
@@ -380,3 +382,23 @@ def test_back_to_back_bookings_on_the_same_ports_the_second_booked_while_the_fir
     ctl.schedules.tick()
     assert "night-1" not in ctl.engine.slices and state(ctl, "night-2") == SliceState.ACTIVE
     assert audit(ctl.engine) == []
+
+
+def test_slicectl_apply_books_ahead_and_list_at_shows_what_holds_resources_then(api, capsys, tmp_path):
+    from slicectl.cli import main
+
+    now = time.time()
+    f = tmp_path / "drill.yaml"
+    f.write_text(yaml.safe_dump(spec("drill", start=now + 3600, end=now + 7200)))
+    assert main(["apply", "-f", str(f), "--server", api.addr]) == 0
+    assert "scheduled" in capsys.readouterr().out
+    for t, listed in ((now + 5400, True), (now + 60, False)):
+        assert main(["list", "--at", rfc3339(t), "--server", api.addr]) == 0
+        assert ("drill" in capsys.readouterr().out) == listed
+    assert main(["list", "--state", "scheduled", "--server", api.addr, "-o", "json"]) == 0
+    assert [s["spec"]["name"] for s in json.loads(capsys.readouterr().out)] == ["drill"]
+    assert main(["get", "drill", "--server", api.addr]) == 0
+    assert "schedule: from " in capsys.readouterr().out
+    code = main(["list", "--at", "2026-12-12T22:00:00", "--server", api.addr])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("slicectl: error: --at: ") and "timezone" in err and err.count("\n") == 1, err

@@ -7,7 +7,7 @@ import json
 import sys
 
 from proto.defaults import MAX_BATCH
-from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command,
+from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command, fail,
                                       server, show, show_slices)
 
 
@@ -136,11 +136,15 @@ def cmd_list(args: argparse.Namespace) -> int | None:
     from proto.convert import STATES
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
+    from slices.schedule import parse_time
+    at = getattr(args, "at", "")
+    if at and parse_time(at)[0] is None:
+        return fail(f"--at: {parse_time(at)[1]}")
     slices, token = [], ""
     while True:
         page = client.call(server(args), "ListSlices", pb.ListSlicesRequest(
             page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0),
-            at=getattr(args, "at", "")))
+            at=at))
         slices += page.slices
         token = page.next_page_token
         if not token:
