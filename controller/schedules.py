@@ -66,6 +66,10 @@ class WallTimer:
     def target(self) -> float | None:
         return self._target
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
         self.stop()
         self._stopped = False

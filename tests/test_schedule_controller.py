@@ -321,8 +321,9 @@ def test_the_leading_instance_starts_and_ends_bookings_on_time_a_follower_does_n
     """Real clock, real owner thread: ``start()`` (every instance) runs no timer;
     ``start_audits`` (the instance that leads) does, and a booking 1 s ahead is active
     within its first second and gone within a second of its end."""
-    assert api.ctl.schedules.timer._thread is None
+    assert not api.ctl.schedules.timer.running
     api.ctl.start_audits(None)
+    assert api.ctl.schedules.timer.running
     start = time.time() + 1.0
     create(api, spec("soon", start=start, end=start + 1.5))
     get = lambda: api.slices.GetSlice(pb.GetSliceRequest(name="soon")).state   # noqa: E731
