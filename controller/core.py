@@ -25,6 +25,7 @@ from controller.model import ABSENT, REFUSED, UNCONFIRMED, Model, SwitchProblem,
 from controller.network import NetworkEvents, reconcile
 from controller.owner import CALL_TIMEOUT_S, Owner, Periodic
 from controller.pipeline import Pipeline, SwitchRefused, Timings
+from controller.schedules import Schedules, resolved
 from controller.settings import CoreSettings
 from controller.slice_health import SliceHealth
 from controller.states import EventKind, SliceState, SliceStatus
@@ -33,15 +34,14 @@ from controller.store import StoreError, placement_from_json
 from controller.watchers import Published, Watchers
 from slices.compiler import compile_plan
 from slices.engine import PREEMPTED, RESTORE_BATCH, Event, SliceEngine
-from slices.errors import Rejected, SpecError
+from slices.errors import Rejected, SpecError, UnknownSlice
+from slices.record import BOOKED
 from slices.spec import SliceSpec, parse_spec
 from topologies.model import Topology
 from topologies.ports import PortMap
 
 __all__ = ["ABSENT", "REFUSED", "UNCONFIRMED", "CALL_TIMEOUT_S", "AlreadyExists", "EndpointInfo", "NotConnected",
            "Published", "SliceController", "SwitchProblem", "SwitchRefused", "Wire", "reconcile"]
-NOT_SERVED = ("slices booked ahead are not served by the controller yet (issue 27: the engine "
-              "books them; timers and storage are to come): leave schedule out")
 log = logging.getLogger("intercloud.controller")
 
 
@@ -58,8 +58,11 @@ class SliceController:
     network events are handed to :attr:`network`, slice health to :attr:`health`."""
 
     def __init__(self, topology: Topology, store: StateStore, wire: Wire, settings: CoreSettings = CoreSettings(),
-                 *, timings: Timings = Timings(), on_repair: Callable[[int], Any] | None = None):
+                 *, timings: Timings = Timings(), on_repair: Callable[[int], Any] | None = None,
+                 clock: Callable[[], float] = time.time):
+        """``clock``: the wall clock schedules are judged and timed by (tests pass a fake one)."""
         self.topology, self.store, self.wire, self.settings = topology, store, wire, settings
+        self.clock = clock
         self.ports = PortMap(topology)
         self.owner = Owner()
         self.model = Model(self._new_engine())
@@ -70,6 +73,7 @@ class SliceController:
                                      on_repair)
         self.health = SliceHealth(self.model, self.pipeline, self.owner, self.watchers, settings)
         self._auditor = Periodic("switch-audit", self.network.audit_switches)
+        self.schedules = Schedules(self.model, self.pipeline, self.owner, clock)
         self.restore_problems: list[str] = []
         self._access_port_listeners: list[Callable[[str, int, bool], None]] = []
         self._load()
@@ -81,16 +85,21 @@ class SliceController:
 
     def start(self, audit_interval: float | None = None) -> None:
         """Start the owner thread; with ``audit_interval`` (seconds), audit every switch
-        that often (:meth:`NetworkEvents.audit_switches`)."""
+        that often (:meth:`NetworkEvents.audit_switches`). Bookings are started and ended
+        only once :meth:`start_audits` is called: by the instance that leads
+        (controller.leadership), not by a cluster's follower."""
         self.owner.start()
-        self.start_audits(audit_interval)
+        self._auditor.start(audit_interval)
 
     def start_audits(self, interval: float | None) -> None:
-        """Audit every switch each ``interval`` seconds (None: never), from now on."""
+        """Audit every switch each ``interval`` seconds (None: never), from now on; and
+        start and end booked slices on time (what a leading instance does)."""
         self._auditor.start(interval)
+        self.schedules.start_timer()
 
     def stop_audits(self) -> None:
         self._auditor.stop()
+        self.schedules.stop_timer()
 
     def stop(self) -> None:
         """Finish the request in hand, drop the queued ones, stop the owner thread."""
@@ -186,7 +195,7 @@ class SliceController:
         """Adopt every stored slice exactly as it was, or none of it: a row that is
         invalid, names what no longer exists, or conflicts with a slice adopted before it
         (an endpoint, a tag, capacity) is reported and left out, whole."""
-        waiting = []
+        waiting, booked = [], []
         for row in self.store.load():
             cp = self.model.engine.checkpoint()
             try:
@@ -197,6 +206,9 @@ class SliceController:
                 what = str(e) if isinstance(e, (SpecError, ValueError)) else f"{type(e).__name__}: {e}"
                 self.restore_problems.append(f"stored slice {row.name} not restored: {what}")
                 log.error(self.restore_problems[-1])
+                continue
+            if placement.status == BOOKED:   # taken back once every slice of today is
+                booked.append((placement, SliceStatus(state, row.reason, row.create_time, row.update_time)))
                 continue
             try:
                 self.model.engine.adopt(placement)
@@ -221,6 +233,7 @@ class SliceController:
             self.model.states[row.name] = SliceStatus(state, row.reason, row.create_time, row.update_time)
         if waiting:
             self._place_waiting_after_load(waiting)
+        self.schedules.adopt(booked, self.restore_problems)
         self.model.plan = compile_plan(self.model.engine, self.ports)
         self.pipeline.refresh_lookups(list(self.model.engine.slices))
 
@@ -248,22 +261,29 @@ class SliceController:
             log.error("%s; the slices placed again at start are not saved", e)
 
     def _parse(self, doc: dict) -> SliceSpec:
-        """``doc`` validated (a schedule against this controller's clock), as a slice of
-        today: the engine books slices ahead (issue 27) but the controller does not serve
-        them yet (no start and end timers, no stored bookings), so one is refused by its
-        field rather than served without its schedule."""
-        spec = parse_spec(doc, self.topology, now=time.time())
-        if spec.schedule is not None:
-            raise SpecError([("schedule", NOT_SERVED)])
-        return spec
+        """``doc`` validated, a schedule against this controller's clock."""
+        return parse_spec(doc, self.topology, now=self.clock())
+
+    def _existing(self, name: str) -> SliceSpec | None:
+        """The spec of the slice or booking ``name``, if there is one."""
+        e = self.model.engine
+        s = e.slices.get(name)
+        return s.spec if s is not None else (e.bookings[name].spec if name in e.bookings else None)
 
     def create(self, doc: dict) -> str:
         spec = self._parse(doc)
-        existing = self.model.engine.slices.get(spec.name)
+        existing = self._existing(spec.name)
         if existing is not None:
-            if existing.spec == spec:
+            if _same_request(existing, spec):
                 return spec.name  # idempotent: the same request again
             raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
+        if spec.schedule is not None:
+            spec = resolved(spec, self.clock())
+            if not self.schedules.starts_later(spec, self.clock()):
+                self._require_connected(spec)
+            self._check_quota([spec])
+            self.schedules.create(spec)
+            return spec.name
         self._require_connected(spec)
         self._check_quota([spec])
         self.pipeline.transact(lambda: self.model.engine.admit(spec), created=[spec.name])
@@ -288,27 +308,30 @@ class SliceController:
                 problems.append((f"specs[{i}].name", f"{spec.name!r} is also the name of specs[{first[spec.name]}]"))
         if problems:
             raise SpecError(problems)
-        new = []
+        new, now = [], self.clock()
         for spec in specs:
-            existing = self.model.engine.slices.get(spec.name)
+            existing = self._existing(spec.name)
             if existing is None:
-                new.append(spec)
-            elif existing.spec != spec:
+                new.append(resolved(spec, now))
+            elif not _same_request(existing, spec):
                 raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         for spec in new:
-            self._require_connected(spec)
+            if not self.schedules.starts_later(spec, now):
+                self._require_connected(spec)
         self._check_quota(new)
 
         def decide() -> list[Event]:
             events = []
             for spec in new:
                 try:
-                    events += self.model.engine.admit(spec)
+                    events += (self.model.engine.book_ahead(spec, now) if self.schedules.starts_later(spec, now)
+                               else self.model.engine.admit(spec))
                 except Rejected as e:
                     raise Rejected(e.constraint, f"slice {spec.name}: {e.reason}", e.structural) from None
             return events
         if new:
             self.pipeline.transact(decide, created=[s.name for s in new])
+            self.schedules.rearm()
         return [s.name for s in specs]
 
     def _check_quota(self, specs: list[SliceSpec]) -> None:
@@ -316,7 +339,8 @@ class SliceController:
         if not self.settings.max_slices_per_tenant:
             return
         adding = Counter(s.tenant for s in specs)
-        held = Counter(s.spec.tenant for s in self.model.engine.slices.values() if s.spec.tenant in adding)
+        e = self.model.engine
+        held = Counter(s.spec.tenant for s in [*e.slices.values(), *e.bookings.values()] if s.spec.tenant in adding)
         for tenant, n in sorted(adding.items()):
             if held[tenant] + n > self.settings.max_slices_per_tenant:
                 raise Rejected("quota", f"tenant {tenant!r} has {held[tenant]} slices"
@@ -326,16 +350,26 @@ class SliceController:
 
     def update(self, doc: dict) -> str:
         spec = self._parse(doc)
-        old = self.model.engine.get(spec.name)
-        if old.spec == spec:
+        old = self._existing(spec.name)
+        if old is None:
+            raise UnknownSlice(spec.name)
+        if _same_request(old, spec):
             return spec.name
-        self._require_connected(spec)
+        if spec.name not in self.model.engine.bookings:
+            self._require_connected(spec)
+        if spec.schedule is not None or old.schedule is not None:
+            self.schedules.update(spec)
+            return spec.name
         self.pipeline.transact(lambda: self.model.engine.update(spec))
         return spec.name
 
     def delete(self, name: str) -> None:
-        """Delete ``name``; the slices waiting for capacity are placed again by a task of
-        their own, queued after this one: the caller does not wait for them."""
+        """Delete ``name`` (cancel it, if it is booked ahead); the slices waiting for
+        capacity are placed again by a task of their own, queued after this one: the
+        caller does not wait for them."""
+        if name in self.model.engine.bookings:
+            self.schedules.cancel(name)
+            return
         self.model.engine.get(name)
         self.pipeline.transact(lambda: self.model.engine.release(name, restore=False), deleted=name)
         if self.model.engine.waiting():
@@ -378,3 +412,14 @@ class SliceController:
         missing = sorted(set(spec.sites) - self.wire.connected_sites())
         if missing:
             raise NotConnected(f"the switch of {', '.join(missing)} is not connected to the controller")
+
+
+def _same_request(existing: SliceSpec, spec: SliceSpec) -> bool:
+    """Whether ``spec`` asks for what ``existing`` (as stored: its schedule resolved) is:
+    a schedule without a start, or with a duration, is compared as resolved from the
+    stored start."""
+    if existing == spec:
+        return True
+    if existing.schedule is None or spec.schedule is None or existing.schedule.start is None:
+        return False
+    return resolved(spec, existing.schedule.start, existing.schedule.start) == existing

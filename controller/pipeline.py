@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 from controller.lookups import Lookups
 from controller.model import REFUSED, Model, SwitchProblem, Wire
-from controller.states import EventKind, SliceState, SliceStatus
+from controller.states import EventKind, SliceState, SliceStatus, booking_state
 from controller.store import StoreError
 from controller.storage import StateStore
 from controller.watchers import Published, Watchers
@@ -145,15 +145,28 @@ class Pipeline:
             m.states.pop(deleted, None)
             deletes.append(deleted)
             published = [p if p.slice != deleted else replace(p, state=SliceState.DELETED) for p in published]
+        states.update(self._booking_states([n for n in touched if n in m.engine.bookings], now))
         # every touched slice is written, not only those whose state changed: a re-placed
         # or updated slice keeps its state but not its placement or spec
-        upserts = [(m.engine.record(n), m.states[n].state, m.states[n].reason, m.states[n].created)
-                   for n in touched if n in m.engine.slices]
+        upserts = [(m.engine.record(n) if n in m.engine.slices else m.engine.booking_record(n),
+                    m.states[n].state, m.states[n].reason, m.states[n].created)
+                   for n in touched if n in m.engine.slices or n in m.engine.bookings]
         rows = [(p.slice, p.kind, p.state or m.states.get(p.slice, SliceStatus(SliceState.DELETED)).state, p.reason)
                 for p in published]
         rows += [(n, EventKind.STATE, st.state, st.reason) for n, st in states.items()]
         tx.write(upserts, deletes, rows)
         return [Published(*r, now) for r in rows]
+
+    def _booking_states(self, names: list[str], now: float) -> dict[str, SliceStatus]:
+        """The named bookings' states (controller.schedules.booking_state), those changed."""
+        changed = {}
+        for name in names:
+            st = self.model.states.setdefault(name, SliceStatus())
+            new = booking_state(self.model.engine.bookings[name])
+            if (st.state, st.reason) != new:
+                st.state, st.reason, st.updated = new[0], new[1], now
+                changed[name] = st
+        return changed
 
     def refresh_states(self, problems: dict[str, SwitchProblem], names: Iterable[str],
                        commit: bool = True) -> dict[str, SliceStatus]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from controller.core import SliceController
+from controller.schedules import active_at
 from controller.sla import SlaStatus, not_judged_yet
 from controller.states import SliceState
 from slices.errors import UnknownSlice
@@ -105,11 +106,26 @@ class ReadModel:
     def names(self) -> list[str]:
         return sorted(self._ctl.model.engine.slices)
 
+    def _specs(self) -> dict[str, SliceSpec]:
+        """Every slice's and booking's spec, by name."""
+        e = self._ctl.model.engine
+        return {**{n: b.spec for n, b in e.bookings.items()}, **{n: s.spec for n, s in e.slices.items()}}
+
+    def _record(self, name: str) -> Placement:
+        e = self._ctl.model.engine
+        if name in e.bookings:
+            return e.booking_record(name)
+        return e.record(name)
+
     def summaries(self) -> list[SliceSummary]:
-        """Every slice, by name."""
+        """Every slice and booking ahead, by name."""
         states = self._ctl.model.states
-        return [SliceSummary(n, s.spec.tenant, states[n].state if n in states else SliceState.REQUESTED)
-                for n, s in sorted(self._ctl.model.engine.slices.items())]
+        return [SliceSummary(n, spec.tenant, states[n].state if n in states else SliceState.REQUESTED)
+                for n, spec in sorted(self._specs().items())]
+
+    def active_at(self, t: float) -> set[str]:
+        """The slices and bookings holding resources at wall time ``t`` (``slicectl list --at``)."""
+        return active_at(self._ctl.model, t)
 
     def sla_bounds(self) -> list[tuple[int, SlaStatus | None, float | None]]:
         """Every slice's SLA as last judged, beside its latency bound, by slice id (what
@@ -120,18 +136,21 @@ class ReadModel:
 
     def specs_of(self, tenant: str) -> list[SliceSpec]:
         """Every slice spec ``tenant`` holds (placed or waiting): what its policy counts."""
-        return [s.spec for s in self._ctl.model.engine.slices.values() if s.spec.tenant == tenant]
+        return [spec for spec in self._specs().values() if spec.tenant == tenant]
 
     def tenant_of(self, name: str) -> str | None:
         """Whose slice ``name`` is (None: no such slice)."""
-        s = self._ctl.model.engine.slices.get(name)
-        return s.spec.tenant if s is not None else None
+        e = self._ctl.model.engine
+        s = e.slices.get(name)
+        b = e.bookings.get(name) if s is None else None
+        return s.spec.tenant if s is not None else (b.spec.tenant if b is not None else None)
 
     def slice(self, name: str) -> SliceView:
         """UnknownSlice if there is none of that name."""
-        if name not in self._ctl.model.engine.slices:
+        e = self._ctl.model.engine
+        if name not in e.slices and name not in e.bookings:
             raise UnknownSlice(name)
-        record = self._ctl.model.engine.record(name)
+        record = self._record(name)
         st = self._ctl.model.states.get(name)
         m = self._measured
         return SliceView(record, st.state if st else SliceState.REQUESTED, st.reason if st else record.reason,
@@ -154,7 +173,7 @@ class ReadModel:
     def counter_sources(self, name: str) -> tuple[tuple[str, ...], int] | None:
         """Where a placed slice's counters are (its sites and its number), for
         :meth:`read_counters`; None for a slice not placed."""
-        record = self._ctl.model.engine.record(name)
+        record = self._record(name)
         return (tuple(record.live_spec.sites), record.number) if record.status == PLACED else None
 
     def read_counters(self, sites: tuple[str, ...], number: int) -> dict[str, int]:

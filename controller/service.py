@@ -40,6 +40,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.record import PLACED
 from slices.errors import SpecError, UnknownSlice
+from slices.schedule import parse_time
 from slices.spec import parse_spec
 
 log = logging.getLogger("intercloud.api")
@@ -256,14 +257,19 @@ class SliceService(pb_grpc.SliceServiceServicer):
                    error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
                        field="page_size", description=f"{request.page_size} is not in 1..{MAX_PAGE}")]))
 
+        at, why = parse_time(request.at) if request.at else (None, "")
+        if why:
+            fail(context, SpecError([("at", why)]), root="")
         across = {n: fed_slice_message(self.home.get(n), who) for n in self.home.names()
                   if who.may_see(self.home.get(n).tenant)} if self.home is not None else {}
 
         def page():
+            active = self.reads.active_at(at) if at is not None else None
             names = {v.name for v in self.reads.summaries()
                      if v.name > request.page_token and who.may_see(v.tenant)
                      and (not request.tenant or v.tenant == request.tenant)
-                     and (not request.state or STATES.get(v.state) == request.state)}
+                     and (not request.state or STATES.get(v.state) == request.state)
+                     and (active is None or v.name in active)}
             names = sorted((names - set(across)) | {n for n, m in across.items() if n > request.page_token
                                                     and (not request.tenant or m.spec.tenant == request.tenant)
                                                     and (not request.state or m.state == request.state)})

@@ -4,13 +4,16 @@ Kubernetes' conditions): the store keeps its value, the API maps it to the proto
 engine's :class:`slices.record.EventKind`, which the controller's own events share."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 
+from slices.booking import SCHEDULED, Booking
 from slices.record import EventKind
+from slices.schedule import rfc3339
 
-__all__ = ["EventKind", "SliceState", "SliceStatus"]
+__all__ = ["EventKind", "SliceState", "SliceStatus", "booking_state"]
 
 
 class SliceState(str, Enum):
@@ -22,7 +25,7 @@ class SliceState(str, Enum):
     PREEMPTED = "preempted"   # waiting: a higher priority took its capacity
     FAILED = "failed"         # a switch refused its rules
     DELETED = "deleted"       # only in events: the slice is gone
-    SCHEDULED = "scheduled"   # booked ahead (issue 27): not served by the controller yet
+    SCHEDULED = "scheduled"   # booked ahead (controller.schedules): resources held from its start, no rules yet
 
     def __str__(self) -> str:
         return self.value
@@ -36,3 +39,12 @@ class SliceStatus:
     reason: str = ""
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+
+
+def booking_state(b: Booking) -> tuple[SliceState, str]:
+    """A booking's state and reason: ``scheduled`` while it holds its resources, else
+    ``preempted`` with why (displaced, or it could not start)."""
+    if b.status == SCHEDULED and not b.reason:
+        end = "until deleted" if math.isinf(b.t1) else f"until {rfc3339(b.t1)}"
+        return SliceState.SCHEDULED, f"booked from {rfc3339(b.t0)} {end}"
+    return SliceState.PREEMPTED, b.reason

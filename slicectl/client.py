@@ -342,6 +342,9 @@ def slice_detail(s: pb.Slice, wide: bool = False) -> str:
                               [(e.site, e.port, e.vlan or "-", e.ip, e.location or "primary",
                                 f"{e.standby.site}:{e.standby.port}" if e.HasField("standby") else "-",
                                 e.location_reason) for e in s.endpoints]))
+    if s.spec.HasField("schedule"):
+        lines.append(f"schedule: from {s.spec.schedule.start or 'its creation'} "
+                     f"until {s.spec.schedule.end or 'deleted'}")
     lines.append("tree:   " + (", ".join(f"{l.a}—{l.b}" for l in s.tree) or "-"))
     if s.backup:
         lines.append("backup: " + ", ".join(f"{l.a}—{l.b}" for l in s.backup))

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field, replace
 
 from slices.calendar import Calendar
 from slices.errors import Rejected
+from slices.ledger import tag_links
 from slices.placement import EPSILON, LinkKey, Tree
 from slices.preemption import may_displace, outranked_by, preempting
-from slices.record import Event, EventKind
+from slices.record import BOOKED, Event, EventKind, Placement
 from slices.schedule import interval_text
 from slices.spec import SliceSpec
 
@@ -151,8 +152,8 @@ class Bookings:
             room = self._residual_over(b.t0, b.t1)
         tree, backup = self.place_pair(b.spec, room, self._no_tags(b.t0, b.t1))
         b.tree, b.backup = tree, backup
-        need = b.need()
-        short = {k for k, n in need.items() if self.ledger.residual[k] - self.calendar.peak(k, b.t0, b.t1) + EPSILON < n}
+        need, today = b.need(), self.residual_from(b.t0)
+        short = {k for k, n in need.items() if today[k] - self.calendar.peak(k, b.t0, b.t1) + EPSILON < n}
         for v in lower:
             if not short:
                 break
@@ -161,7 +162,7 @@ class Bookings:
             self._keep(before, v.tree, v.backup)
             self._drop(v)
             dropped.append(v)
-            short = {k for k in short if self.ledger.residual[k] - self.calendar.peak(k, b.t0, b.t1) + EPSILON < need[k]}
+            short = {k for k in short if today[k] - self.calendar.peak(k, b.t0, b.t1) + EPSILON < need[k]}
         if short:
             raise Rejected("bandwidth", "still short")
         return tree, backup
@@ -187,7 +188,8 @@ class Bookings:
         return True
 
     def _overbooked(self, b: Booking) -> bool:
-        return any(self.ledger.residual[k] - self.calendar.peak(k, b.t0, b.t1) < -EPSILON for k in b.need())
+        today = self.residual_from(b.t0)
+        return any(today[k] - self.calendar.peak(k, b.t0, b.t1) < -EPSILON for k in b.need())
 
     def rebook(self, spec: SliceSpec, now: float) -> list[Event]:
         """Change booking ``spec.name`` (e.g. a later or earlier end, another bandwidth):
@@ -234,6 +236,52 @@ class Bookings:
             self.rollback(cp)
             raise
 
+    def booking_record(self, name: str) -> Placement:
+        """Booking ``name`` frozen, as the store keeps it and the API shows it: status
+        BOOKED, no id, prefix nor addresses (the slice gets them at its start), the trees
+        and tags it holds over its interval (none while it waits)."""
+        b = self.bookings[name]
+        order = lambda kv: sorted(kv[0])  # noqa: E731 (links by their sites)
+        return Placement(spec=b.spec, number=0, prefix="", addresses=tuple((e, "") for e in b.spec.endpoints),
+                         status=BOOKED, reason=b.reason, tree=b.tree, backup=b.backup,
+                         tags=tuple(sorted(b.tags.items(), key=order)),
+                         backup_tags=tuple(sorted(b.backup_tags.items(), key=order)))
+
+    def adopt_booking(self, p: Placement) -> None:
+        """Take back a stored booking (a controller restart, a cluster's take-over) over
+        its stored interval, on its stored trees, with its stored tags where they are free
+        (no switch holds rules of a booking, so another tag costs nothing). Raises
+        Rejected (changing nothing) when it does not fit so any more: the caller books it
+        again by the usual rules (:meth:`book_ahead`) once every stored slice is back."""
+        spec = p.spec
+        if spec.schedule is None or spec.schedule.start is None:
+            raise Rejected("schedule", f"stored booking {spec.name} has no start")
+        if spec.name in self.slices or spec.name in self.bookings:
+            raise Rejected("name", f"a slice named {spec.name} already exists")
+        t1 = spec.schedule.end if spec.schedule.end is not None else math.inf
+        b = Booking(spec=spec, t0=spec.schedule.start, t1=t1, tree=p.tree, backup=p.backup)
+        if p.tree is None:      # it was waiting (displaced): it holds nothing until its start
+            b.status, b.reason = WAITING, p.reason
+            self.bookings[spec.name] = b
+            return
+        for t in (p.tree, p.backup):
+            for k in t.links if t else ():
+                if k not in self.ledger.capacity or k in self.down_links:
+                    raise Rejected("topology", f"{spec.name} uses {'—'.join(sorted(k))}, not a link up now")
+        self._endpoints_free(spec, b.t0, b.t1)
+        self._hold(b, {**{("tags", k): t for k, t in p.tags}, **{("backup_tags", k): t for k, t in p.backup_tags}})
+        if self._overbooked(b):
+            self._drop(b)
+            raise Rejected("bandwidth", f"{spec.name} no longer fits its stored trees")
+        self.bookings[spec.name] = b
+
+    def wait_booking(self, spec: SliceSpec, reason: str) -> None:
+        """Keep ``spec`` as a booking that holds nothing and is tried again at its start
+        (a stored booking that fits nowhere now: better late than lost)."""
+        t1 = spec.schedule.end if spec.schedule and spec.schedule.end is not None else math.inf
+        start = spec.schedule.start if spec.schedule and spec.schedule.start is not None else 0.0
+        self.bookings[spec.name] = Booking(spec=spec, t0=start, t1=t1, status=WAITING, reason=reason)
+
     def booked_at(self, t: float) -> list[str]:
         """The bookings that hold resources at moment ``t``, by name."""
         return sorted(n for n, b in self.bookings.items() if b.t0 <= t < b.t1 and b.status == SCHEDULED)
@@ -241,7 +289,21 @@ class Bookings:
     # -- helpers -----------------------------------------------------------------------------
 
     def _residual_over(self, t0: float, t1: float, from_priority: int = 0, need: float = 0.0) -> dict[LinkKey, float]:
-        return self.calendar.residual(self.ledger.residual, t0, t1, from_priority, need)
+        return self.calendar.residual(self.residual_from(t0), t0, t1, from_priority, need)
+
+    def residual_from(self, t0: float) -> dict[LinkKey, float]:
+        """The ledger's residual (today's slices) plus what the slices of today whose
+        schedule ends by ``t0`` hold: from then it is free for a booking (the controller
+        deletes each at its end)."""
+        ending = [s for s in self.slices.values()
+                  if s.spec.schedule is not None and s.spec.schedule.end is not None and s.spec.schedule.end <= t0]
+        if not ending:
+            return self.ledger.residual
+        out = dict(self.ledger.residual)
+        for s in ending:
+            for k in tag_links(s):
+                out[k] += s.spec.bandwidth_mbps
+        return out
 
     def _no_tags(self, t0: float, t1: float) -> set[LinkKey]:
         """Links with no tag free over ``[t0, t1)`` (rare: a link of 4,093 tags in use)."""
@@ -250,7 +312,7 @@ class Bookings:
     def _endpoints_free(self, spec: SliceSpec, t0: float, t1: float) -> None:
         for e in spec.endpoints:
             owner = self.endpoint_owner.get(e.key)
-            if owner:
+            if owner and not self._ends_by(owner, t0):
                 raise Rejected("endpoint", f"endpoint {e} belongs to slice {owner} (until it is deleted)"
                                if self.slices[owner].spec.tenant == spec.tenant else
                                f"endpoint {e} is in use by another tenant's slice")
@@ -260,6 +322,12 @@ class Bookings:
                 whose = f"slice {other}" if theirs.spec.tenant == spec.tenant else "another tenant's slice"
                 raise Rejected("endpoint", f"endpoint {e} is booked by {whose} "
                                f"{interval_text(max(t0, theirs.t0), min(t1, theirs.t1))}")
+
+    def _ends_by(self, name: str, t: float) -> bool:
+        """Whether slice ``name`` of today ends (its schedule's end) by ``t``: its
+        endpoints are free for a booking from then."""
+        sch = self.slices[name].spec.schedule
+        return sch is not None and sch.end is not None and sch.end <= t
 
     def _hold(self, b: Booking, prefer: dict | None = None) -> None:
         """Hold ``b``'s bandwidth and a tag per link of each tree over its interval (the
@@ -332,7 +400,7 @@ class Bookings:
         for k in sorted(tree.links | (backup.links if backup else frozenset()), key=sorted):
             cal = self.calendar.links.get(k)
             booked, a, z = cal.busiest(b.t0, b.t1) if cal is not None else (0.0, b.t0, b.t1)
-            left = self.ledger.residual[k] - booked
+            left = self.residual_from(b.t0)[k] - booked
             if left + EPSILON < need and (worst is None or left < worst[0]):
                 worst = (left, k, a, z)
         if worst is None:

@@ -153,12 +153,13 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
         return None
 
     def _booked_endpoint(self, spec: SliceSpec) -> str | None:
-        """Why an endpoint of ``spec`` (a slice of today: until deleted) cannot be had
-        because a booking ahead uses it; None if none does."""
+        """Why an endpoint of ``spec`` (a slice of today: until deleted, or until its
+        schedule's end) cannot be had because a booking ahead uses it; None if none does."""
         if not self.calendar.endpoints:
             return None
+        end = spec.schedule.end if spec.schedule is not None and spec.schedule.end is not None else INF
         for e in spec.endpoints:
-            other = self.calendar.endpoint_user(e.key, -INF, INF)
+            other = self.calendar.endpoint_user(e.key, -INF, end)
             if other and other != spec.name:
                 mine = self.bookings[other].spec.tenant == spec.tenant
                 return f"endpoint {e} is booked ahead by " + (f"slice {other}" if mine else "another tenant's slice")
@@ -281,7 +282,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
         if the new spec does not fit (even preempting lower priorities), the slice stays
         exactly as it was and Rejected is raised."""
         s = self.get(spec.name)
-        taken = self._taken(spec)
+        taken = self._taken(spec) or self._booked_endpoint(spec)
         if taken:
             raise Rejected("endpoint", taken)
         old_spec, old_tags, old_backup_tags = s.spec, dict(s.tags), dict(s.backup_tags)

@@ -10,6 +10,7 @@ from slices.placement import LinkKey, Tree
 from slices.spec import Endpoint, SliceSpec
 
 PLACED, PREEMPTED = "placed", "preempted"
+BOOKED = "booked"   # a booking ahead (slices.booking): no id, prefix, addresses nor rules yet
 
 
 class EventKind(str, Enum):
@@ -19,6 +20,8 @@ class EventKind(str, Enum):
 
     ADMITTED = "admitted"
     BOOKED = "booked"                 # admitted ahead: resources held over its schedule
+    STARTED = "started"               # the controller: a booking reached its start and got its rules
+    ENDED = "ended"                   # the controller: a slice reached its schedule's end (deleted)
     UPDATED = "updated"
     RELEASED = "released"
     PREEMPTED = "preempted"
@@ -54,7 +57,9 @@ class Event:
 @dataclass(frozen=True)
 class Placement:
     """A slice as placed: its spec, id, prefix, endpoint addresses, trees and per-link
-    tags. ``status`` is PLACED (trees booked, rules due) or PREEMPTED (waiting, no trees);
+    tags. ``status`` is PLACED (trees booked, rules due), PREEMPTED (waiting, no trees) or
+BOOKED (a booking ahead: number 0, prefix "", addresses "", trees and tags held over its
+schedule only, no rules);
     ``reason`` says why it is where it is."""
 
     spec: SliceSpec

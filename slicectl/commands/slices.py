@@ -7,7 +7,7 @@ import json
 import sys
 
 from proto.defaults import MAX_BATCH
-from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command,
+from slicectl.commands.common import (EXIT_OK, EXIT_USAGE, Subparsers, add_client_options, client_command, fail,
                                       server, show, show_slices)
 
 
@@ -35,9 +35,13 @@ def register(sub: Subparsers) -> None:
     get.add_argument("name", nargs="?")
     add_client_options(get)
     get.set_defaults(func=cmd_get)
-    ls = sub.add_parser("list", help="slices, optionally of one tenant or state")
+    ls = sub.add_parser("list", help="slices, optionally of one tenant or state, or holding resources at a time")
     ls.add_argument("--tenant", default="")
-    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed"))
+    ls.add_argument("--state", default="", choices=("", "requested", "active", "degraded", "preempted", "failed",
+                                                     "scheduled"))
+    ls.add_argument("--at", default="", metavar="RFC3339",
+                    help="only the slices holding resources at that time, e.g. 2026-12-12T22:30:00+09:00 "
+                    "(bookings ahead over their schedule, slices from their start until their end)")
     add_client_options(ls)
     ls.set_defaults(func=cmd_list)
     de = sub.add_parser("delete", help="delete a slice")
@@ -132,10 +136,15 @@ def cmd_list(args: argparse.Namespace) -> int | None:
     from proto.convert import STATES
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
+    from slices.schedule import parse_time
+    at = getattr(args, "at", "")
+    if at and parse_time(at)[0] is None:
+        return fail(f"--at: {parse_time(at)[1]}")
     slices, token = [], ""
     while True:
         page = client.call(server(args), "ListSlices", pb.ListSlicesRequest(
-            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0)))
+            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0),
+            at=at))
         slices += page.slices
         token = page.next_page_token
         if not token:

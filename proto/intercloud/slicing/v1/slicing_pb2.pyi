@@ -244,16 +244,18 @@ class GetSliceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListSlicesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "tenant", "state")
+    __slots__ = ("page_size", "page_token", "tenant", "state", "at")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     tenant: str
     state: SliceState
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[SliceState, str]] = ...) -> None: ...
+    at: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[SliceState, str]] = ..., at: _Optional[str] = ...) -> None: ...
 
 class ListSlicesResponse(_message.Message):
     __slots__ = ("slices", "next_page_token")
