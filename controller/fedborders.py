@@ -17,11 +17,18 @@ log = logging.getLogger("intercloud.federation")
 class BorderWatch:
     def borders(self) -> list[BorderOffer]:
         """Per border link of this domain: Mbit/s not yet taken by parts crossing it here,
-        and whether its port is up. Border names are the federation file's: public."""
+        whether its port is up, and the tags in use on its wire (the home picks a tag
+        neither end uses, as NSI's label ranges do). Border names are the federation
+        file's: public."""
         def compute() -> list[BorderOffer]:
             used = self._border_use()
+            tags: dict[tuple[str, int], set[int]] = {}
+            for s in self.ctl.engine.slices.values():
+                for e in s.spec.endpoints:
+                    if e.port in self.ports.get(e.site, {}) and e.vlan:
+                        tags.setdefault((e.site, e.port), set()).add(e.vlan)
             return [BorderOffer(b.name, site, port, round(b.bandwidth_mbps - used.get((site, port), 0.0), 6),
-                                (site, port) not in self.down_ports)
+                                (site, port) not in self.down_ports, tuple(sorted(tags.get((site, port), ()))))
                     for site, ports in sorted(self.ports.items()) for port, b in sorted(ports.items())]
         return self.ctl.call(compute)
 

@@ -106,7 +106,7 @@ class FailureHandling:
             except Refused as e:
                 self._degraded(fs, f"border {lost} down, no other route: {e}")
                 return
-            tags = {b.name: fs.tags.get(b.name) or self._tag(fs.tags.values()) for b in rt.borders}
+            tags = {b.name: fs.tags.get(b.name) or self._tag(b.name) for b in rt.borders}
             wanted = self._parts(rt, tags, vlans)
             kept = {d: p for d, p in wanted.items() if d in fs.parts}
             added = {d: p for d, p in wanted.items() if d not in fs.parts}

@@ -85,6 +85,7 @@ class FederationHome(FailureHandling):
         self.records = Path(records) if records else None
         self.slices: dict[str, FedSlice] = {}
         self.down_borders: set[str] = set()
+        self.border_tags: dict[str, set[int]] = {}   # tags in use at either end, as last read
         self.peer_errors: dict[str, str] = {}
         self.watching: set[str] = set()
         self._lock = threading.RLock()               # the records
@@ -152,7 +153,7 @@ class FederationHome(FailureHandling):
                 rt = route(req, self.fed, views, borders_free)
             except Refused as e:
                 raise self._refusal(e, views) from None
-            tags = {b.name: self._tag() for b in rt.borders}
+            tags = {b.name: self._tag(b.name) for b in rt.borders}
             parts = self._parts(rt, tags, vlans)
             done = self._reserve_all(req, priority, doc, parts)
             fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
@@ -250,7 +251,8 @@ class FederationHome(FailureHandling):
 
     def _views(self):
         """Every answering domain's view, read in parallel, and per border the Mbit/s both
-        of its ends have free (0 when either is down or does not answer)."""
+        of its ends have free (0 when either is down or does not answer); the tags in use
+        at either end of each border go to ``border_tags``."""
         names = [self.domain, *sorted(self.peers)]
         futures = {n: self._pool.submit(self._domain(n).view) for n in names}
         views, offers = {}, {}
@@ -266,6 +268,7 @@ class FederationHome(FailureHandling):
             ends = [o for d in (b.a.domain, b.b.domain) for o in offers.get(d, []) if o.name == b.name]
             if len(ends) == 2 and all(o.up for o in ends) and b.name not in self.down_borders:
                 free[b.name] = min(o.free_mbps for o in ends)
+            self.border_tags[b.name] = {t for o in ends for t in o.tags}
         return views, free
 
     def _refusal(self, e: Refused, views: dict) -> FederatedRefusal:
@@ -277,11 +280,16 @@ class FederationHome(FailureHandling):
                 "RESOURCE_EXHAUSTED" if e.constraint == "bandwidth" else "FAILED_PRECONDITION")
         return FederatedRefusal(code, text)
 
-    def _tag(self, avoid: Iterable[int] = ()) -> int:
-        avoid = set(avoid)
+    def _tag(self, border: str) -> int:
+        """A tag neither end of ``border`` uses (as their views said), picked at random so
+        that two homes choosing at once rarely pick the same; FederatedRefusal if none is
+        left."""
+        used = self.border_tags.get(border, set())
+        if len(used) >= MAX_TAG - MIN_TAG + 1:
+            raise FederatedRefusal("RESOURCE_EXHAUSTED", f"border {border}: every VLAN tag is in use")
         while True:
             tag = self._rng.randint(MIN_TAG, MAX_TAG)
-            if tag not in avoid:
+            if tag not in used:
                 return tag
 
     def _parts(self, rt: Route, tags: dict[str, int], vlans: dict) -> dict[str, PartRecord]:

@@ -144,7 +144,8 @@ class PeerDomain:
                             tuple(PairOffer(p.a, p.b, p.bandwidth_mbps, p.min_delay_ms) for p in v.pairs))
         if v.domain != self.name:
             raise DomainError(self.name, "FAILED_PRECONDITION", f"{self.address} answers as domain {v.domain!r}")
-        return view, [BorderOffer(b.name, b.site, b.port, b.free_mbps, b.up) for b in v.borders]
+        return view, [BorderOffer(b.name, b.site, b.port, b.free_mbps, b.up, tuple(b.tags_in_use))
+                      for b in v.borders]
 
     def reserve(self, tenant: str, name: str, endpoints: list[Stp], bandwidth_mbps: float,
                 max_latency_ms: float | None, priority: int, regions: list[str] | None) -> PartState:

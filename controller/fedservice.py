@@ -76,6 +76,7 @@ class FederationService(fpb_grpc.FederationServiceServicer):
                             pairs=[fpb.PairOffer(a=x.a, b=x.b, bandwidth_mbps=x.bandwidth_mbps,
                                                  min_delay_ms=x.min_delay_ms) for x in v.pairs],
                             borders=[fpb.BorderOffer(name=b.name, site=b.site, port=b.port, free_mbps=b.free_mbps,
+                                                     tags_in_use=list(b.tags),
                                                      up=b.up) for b in self.p.borders()])
         return self._answer(context, run)
 

@@ -56,6 +56,7 @@ class BorderOffer:
     port: int
     free_mbps: float
     up: bool
+    tags: tuple[int, ...] = ()   # VLAN tags in use on the border wire at this end
 
 
 @dataclass(frozen=True)

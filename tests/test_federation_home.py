@@ -255,3 +255,21 @@ def test_nothing_internal_to_a_domain_crosses_the_federation_api(fed):
     assert "Reserve" in text and "Modify" in text and "Terminate" in text and "PERMISSION_DENIED" in text
     internal = {"hiroshima-ix", "sendai-ix", "sapporo-ix"}
     assert not {name for name in internal if name in text}, [l for l in text.splitlines() if any(n in l for n in internal)][:5]
+
+
+def test_a_border_tag_in_use_at_either_end_is_not_chosen_again(fed):
+    home, _domains = fed
+
+    class Scripted:
+        """Random tags as scripted: 100 for the first slice, then 100 again (in use), then 200."""
+        seq = iter([100] * 5 + [100, 200] * 5)
+
+        def randint(self, _a, _b):
+            return next(self.seq)
+    home._rng = Scripted()
+    two = {**SLICE, "endpoints": SLICE["endpoints"][:2]}
+    first = home.create({**two, "name": "one"})
+    second = home.create({**two, "name": "two", "endpoints": [
+        {"site": "tokyo-dc", "port": 2, "ip": "10.9.1.1"}, {"site": "west/osaka-dc", "port": 2, "ip": "10.9.1.2"}]})
+    assert set(first.tags) == set(second.tags) and set(first.tags.values()) == {100}
+    assert set(second.tags.values()) == {200}

@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/proto/intercloud/federation/v1/federation.proto\x12\x18intercloud.federation.v1\"B\n\x03Stp\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0c\n\x04vlan\x18\x03 \x01(\r\x12\x11\n\taddresses\x18\x04 \x03(\t\"#\n\x0eGetViewRequest\x12\x11\n\trequester\x18\x01 \x01(\t\"O\n\tPairOffer\x12\t\n\x01\x61\x18\x01 \x01(\t\x12\t\n\x01\x62\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x03 \x01(\x01\x12\x14\n\x0cmin_delay_ms\x18\x04 \x01(\x01\"3\n\x05Point\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\"V\n\x0b\x42orderOffer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x11\n\tfree_mbps\x18\x04 \x01(\x01\x12\n\n\x02up\x18\x05 \x01(\x08\"\xb3\x01\n\x04View\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12/\n\x06points\x18\x02 \x03(\x0b\x32\x1f.intercloud.federation.v1.Point\x12\x32\n\x05pairs\x18\x03 \x03(\x0b\x32#.intercloud.federation.v1.PairOffer\x12\x36\n\x07\x62orders\x18\x04 \x03(\x0b\x32%.intercloud.federation.v1.BorderOffer\"\xdb\x01\n\x0eReserveRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x11\n\tglobal_id\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x04 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x05 \x01(\x01\x12\x10\n\x08priority\x18\x06 \x01(\r\x12\x17\n\x0f\x61llowed_regions\x18\x07 \x03(\t\x12\x16\n\x0ehold_timeout_s\x18\x08 \x01(\x01\"\xf9\x02\n\nConnection\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12\x11\n\tglobal_id\x18\x02 \x01(\t\x12?\n\x0breservation\x18\x03 \x01(\x0e\x32*.intercloud.federation.v1.ReservationState\x12;\n\tprovision\x18\x04 \x01(\x0e\x32(.intercloud.federation.v1.ProvisionState\x12;\n\tlifecycle\x18\x05 \x01(\x0e\x32(.intercloud.federation.v1.LifecycleState\x12\x11\n\tcommitted\x18\x06 \x01(\x08\x12\x19\n\x11hold_expires_in_s\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x30\n\tendpoints\x18\t \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\n \x01(\x01\"=\n\x11\x43onnectionRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x15\n\rconnection_id\x18\x02 \x01(\t\"\x83\x01\n\rModifyRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0emax_latency_ms\x18\x04 \x01(\x01\"9\n\x0cQueryRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x16\n\x0e\x63onnection_ids\x18\x02 \x03(\t\"J\n\rQueryResponse\x12\x39\n\x0b\x63onnections\x18\x01 \x03(\x0b\x32$.intercloud.federation.v1.Connection\"\xd3\x01\n\x0cNotification\x12\x38\n\x04kind\x18\x01 \x01(\x0e\x32*.intercloud.federation.v1.NotificationKind\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x38\n\nconnection\x18\x04 \x01(\x0b\x32$.intercloud.federation.v1.Connection\x12*\n\x03stp\x18\x05 \x01(\x0b\x32\x1d.intercloud.federation.v1.Stp\"!\n\x0cWatchRequest\x12\x11\n\trequester\x18\x01 \x01(\t*\x8d\x02\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RESERVATION_STATE_START\x10\x01\x12\x1e\n\x1aRESERVATION_STATE_CHECKING\x10\x02\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x03\x12 \n\x1cRESERVATION_STATE_COMMITTING\x10\x04\x12\x1c\n\x18RESERVATION_STATE_FAILED\x10\x05\x12\x1d\n\x19RESERVATION_STATE_TIMEOUT\x10\x06\x12\x1e\n\x1aRESERVATION_STATE_ABORTING\x10\x07*\xb1\x01\n\x0eProvisionState\x12\x1f\n\x1bPROVISION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PROVISION_STATE_RELEASED\x10\x01\x12 \n\x1cPROVISION_STATE_PROVISIONING\x10\x02\x12\x1f\n\x1bPROVISION_STATE_PROVISIONED\x10\x03\x12\x1d\n\x19PROVISION_STATE_RELEASING\x10\x04*\xd0\x01\n\x0eLifecycleState\x12\x1f\n\x1bLIFECYCLE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIFECYCLE_STATE_CREATED\x10\x01\x12\x1a\n\x16LIFECYCLE_STATE_FAILED\x10\x02\x12#\n\x1fLIFECYCLE_STATE_PASSED_END_TIME\x10\x03\x12\x1f\n\x1bLIFECYCLE_STATE_TERMINATING\x10\x04\x12\x1e\n\x1aLIFECYCLE_STATE_TERMINATED\x10\x05*\xa3\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12%\n!NOTIFICATION_KIND_RESERVE_TIMEOUT\x10\x01\x12\"\n\x1eNOTIFICATION_KIND_STATE_CHANGE\x10\x02\x12!\n\x1dNOTIFICATION_KIND_ERROR_EVENT\x10\x03\x32\xb5\x07\n\x11\x46\x65\x64\x65rationService\x12S\n\x07GetView\x12(.intercloud.federation.v1.GetViewRequest\x1a\x1e.intercloud.federation.v1.View\x12Y\n\x07Reserve\x12(.intercloud.federation.v1.ReserveRequest\x1a$.intercloud.federation.v1.Connection\x12[\n\x06\x43ommit\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12Z\n\x05\x41\x62ort\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12^\n\tProvision\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12\\\n\x07Release\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12^\n\tTerminate\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12W\n\x06Modify\x12\'.intercloud.federation.v1.ModifyRequest\x1a$.intercloud.federation.v1.Connection\x12X\n\x05Query\x12&.intercloud.federation.v1.QueryRequest\x1a\'.intercloud.federation.v1.QueryResponse\x12\x66\n\x12WatchNotifications\x12&.intercloud.federation.v1.WatchRequest\x1a&.intercloud.federation.v1.Notification0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/proto/intercloud/federation/v1/federation.proto\x12\x18intercloud.federation.v1\"B\n\x03Stp\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0c\n\x04vlan\x18\x03 \x01(\r\x12\x11\n\taddresses\x18\x04 \x03(\t\"#\n\x0eGetViewRequest\x12\x11\n\trequester\x18\x01 \x01(\t\"O\n\tPairOffer\x12\t\n\x01\x61\x18\x01 \x01(\t\x12\t\n\x01\x62\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x03 \x01(\x01\x12\x14\n\x0cmin_delay_ms\x18\x04 \x01(\x01\"3\n\x05Point\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\"k\n\x0b\x42orderOffer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x11\n\tfree_mbps\x18\x04 \x01(\x01\x12\n\n\x02up\x18\x05 \x01(\x08\x12\x13\n\x0btags_in_use\x18\x06 \x03(\r\"\xb3\x01\n\x04View\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12/\n\x06points\x18\x02 \x03(\x0b\x32\x1f.intercloud.federation.v1.Point\x12\x32\n\x05pairs\x18\x03 \x03(\x0b\x32#.intercloud.federation.v1.PairOffer\x12\x36\n\x07\x62orders\x18\x04 \x03(\x0b\x32%.intercloud.federation.v1.BorderOffer\"\xdb\x01\n\x0eReserveRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x11\n\tglobal_id\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x04 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x05 \x01(\x01\x12\x10\n\x08priority\x18\x06 \x01(\r\x12\x17\n\x0f\x61llowed_regions\x18\x07 \x03(\t\x12\x16\n\x0ehold_timeout_s\x18\x08 \x01(\x01\"\xf9\x02\n\nConnection\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12\x11\n\tglobal_id\x18\x02 \x01(\t\x12?\n\x0breservation\x18\x03 \x01(\x0e\x32*.intercloud.federation.v1.ReservationState\x12;\n\tprovision\x18\x04 \x01(\x0e\x32(.intercloud.federation.v1.ProvisionState\x12;\n\tlifecycle\x18\x05 \x01(\x0e\x32(.intercloud.federation.v1.LifecycleState\x12\x11\n\tcommitted\x18\x06 \x01(\x08\x12\x19\n\x11hold_expires_in_s\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x30\n\tendpoints\x18\t \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\n \x01(\x01\"=\n\x11\x43onnectionRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x15\n\rconnection_id\x18\x02 \x01(\t\"\x83\x01\n\rModifyRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.intercloud.federation.v1.Stp\x12\x16\n\x0emax_latency_ms\x18\x04 \x01(\x01\"9\n\x0cQueryRequest\x12\x11\n\trequester\x18\x01 \x01(\t\x12\x16\n\x0e\x63onnection_ids\x18\x02 \x03(\t\"J\n\rQueryResponse\x12\x39\n\x0b\x63onnections\x18\x01 \x03(\x0b\x32$.intercloud.federation.v1.Connection\"\xd3\x01\n\x0cNotification\x12\x38\n\x04kind\x18\x01 \x01(\x0e\x32*.intercloud.federation.v1.NotificationKind\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x38\n\nconnection\x18\x04 \x01(\x0b\x32$.intercloud.federation.v1.Connection\x12*\n\x03stp\x18\x05 \x01(\x0b\x32\x1d.intercloud.federation.v1.Stp\"!\n\x0cWatchRequest\x12\x11\n\trequester\x18\x01 \x01(\t*\x8d\x02\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RESERVATION_STATE_START\x10\x01\x12\x1e\n\x1aRESERVATION_STATE_CHECKING\x10\x02\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x03\x12 \n\x1cRESERVATION_STATE_COMMITTING\x10\x04\x12\x1c\n\x18RESERVATION_STATE_FAILED\x10\x05\x12\x1d\n\x19RESERVATION_STATE_TIMEOUT\x10\x06\x12\x1e\n\x1aRESERVATION_STATE_ABORTING\x10\x07*\xb1\x01\n\x0eProvisionState\x12\x1f\n\x1bPROVISION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PROVISION_STATE_RELEASED\x10\x01\x12 \n\x1cPROVISION_STATE_PROVISIONING\x10\x02\x12\x1f\n\x1bPROVISION_STATE_PROVISIONED\x10\x03\x12\x1d\n\x19PROVISION_STATE_RELEASING\x10\x04*\xd0\x01\n\x0eLifecycleState\x12\x1f\n\x1bLIFECYCLE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17LIFECYCLE_STATE_CREATED\x10\x01\x12\x1a\n\x16LIFECYCLE_STATE_FAILED\x10\x02\x12#\n\x1fLIFECYCLE_STATE_PASSED_END_TIME\x10\x03\x12\x1f\n\x1bLIFECYCLE_STATE_TERMINATING\x10\x04\x12\x1e\n\x1aLIFECYCLE_STATE_TERMINATED\x10\x05*\xa3\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12%\n!NOTIFICATION_KIND_RESERVE_TIMEOUT\x10\x01\x12\"\n\x1eNOTIFICATION_KIND_STATE_CHANGE\x10\x02\x12!\n\x1dNOTIFICATION_KIND_ERROR_EVENT\x10\x03\x32\xb5\x07\n\x11\x46\x65\x64\x65rationService\x12S\n\x07GetView\x12(.intercloud.federation.v1.GetViewRequest\x1a\x1e.intercloud.federation.v1.View\x12Y\n\x07Reserve\x12(.intercloud.federation.v1.ReserveRequest\x1a$.intercloud.federation.v1.Connection\x12[\n\x06\x43ommit\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12Z\n\x05\x41\x62ort\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12^\n\tProvision\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12\\\n\x07Release\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12^\n\tTerminate\x12+.intercloud.federation.v1.ConnectionRequest\x1a$.intercloud.federation.v1.Connection\x12W\n\x06Modify\x12\'.intercloud.federation.v1.ModifyRequest\x1a$.intercloud.federation.v1.Connection\x12X\n\x05Query\x12&.intercloud.federation.v1.QueryRequest\x1a\'.intercloud.federation.v1.QueryResponse\x12\x66\n\x12WatchNotifications\x12&.intercloud.federation.v1.WatchRequest\x1a&.intercloud.federation.v1.Notification0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.intercloud.federation.v1.federation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESERVATIONSTATE']._serialized_start=1770
-  _globals['_RESERVATIONSTATE']._serialized_end=2039
-  _globals['_PROVISIONSTATE']._serialized_start=2042
-  _globals['_PROVISIONSTATE']._serialized_end=2219
-  _globals['_LIFECYCLESTATE']._serialized_start=2222
-  _globals['_LIFECYCLESTATE']._serialized_end=2430
-  _globals['_NOTIFICATIONKIND']._serialized_start=2433
-  _globals['_NOTIFICATIONKIND']._serialized_end=2596
+  _globals['_RESERVATIONSTATE']._serialized_start=1791
+  _globals['_RESERVATIONSTATE']._serialized_end=2060
+  _globals['_PROVISIONSTATE']._serialized_start=2063
+  _globals['_PROVISIONSTATE']._serialized_end=2240
+  _globals['_LIFECYCLESTATE']._serialized_start=2243
+  _globals['_LIFECYCLESTATE']._serialized_end=2451
+  _globals['_NOTIFICATIONKIND']._serialized_start=2454
+  _globals['_NOTIFICATIONKIND']._serialized_end=2617
   _globals['_STP']._serialized_start=77
   _globals['_STP']._serialized_end=143
   _globals['_GETVIEWREQUEST']._serialized_start=145
@@ -48,25 +48,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POINT']._serialized_start=263
   _globals['_POINT']._serialized_end=314
   _globals['_BORDEROFFER']._serialized_start=316
-  _globals['_BORDEROFFER']._serialized_end=402
-  _globals['_VIEW']._serialized_start=405
-  _globals['_VIEW']._serialized_end=584
-  _globals['_RESERVEREQUEST']._serialized_start=587
-  _globals['_RESERVEREQUEST']._serialized_end=806
-  _globals['_CONNECTION']._serialized_start=809
-  _globals['_CONNECTION']._serialized_end=1186
-  _globals['_CONNECTIONREQUEST']._serialized_start=1188
-  _globals['_CONNECTIONREQUEST']._serialized_end=1249
-  _globals['_MODIFYREQUEST']._serialized_start=1252
-  _globals['_MODIFYREQUEST']._serialized_end=1383
-  _globals['_QUERYREQUEST']._serialized_start=1385
-  _globals['_QUERYREQUEST']._serialized_end=1442
-  _globals['_QUERYRESPONSE']._serialized_start=1444
-  _globals['_QUERYRESPONSE']._serialized_end=1518
-  _globals['_NOTIFICATION']._serialized_start=1521
-  _globals['_NOTIFICATION']._serialized_end=1732
-  _globals['_WATCHREQUEST']._serialized_start=1734
-  _globals['_WATCHREQUEST']._serialized_end=1767
-  _globals['_FEDERATIONSERVICE']._serialized_start=2599
-  _globals['_FEDERATIONSERVICE']._serialized_end=3548
+  _globals['_BORDEROFFER']._serialized_end=423
+  _globals['_VIEW']._serialized_start=426
+  _globals['_VIEW']._serialized_end=605
+  _globals['_RESERVEREQUEST']._serialized_start=608
+  _globals['_RESERVEREQUEST']._serialized_end=827
+  _globals['_CONNECTION']._serialized_start=830
+  _globals['_CONNECTION']._serialized_end=1207
+  _globals['_CONNECTIONREQUEST']._serialized_start=1209
+  _globals['_CONNECTIONREQUEST']._serialized_end=1270
+  _globals['_MODIFYREQUEST']._serialized_start=1273
+  _globals['_MODIFYREQUEST']._serialized_end=1404
+  _globals['_QUERYREQUEST']._serialized_start=1406
+  _globals['_QUERYREQUEST']._serialized_end=1463
+  _globals['_QUERYRESPONSE']._serialized_start=1465
+  _globals['_QUERYRESPONSE']._serialized_end=1539
+  _globals['_NOTIFICATION']._serialized_start=1542
+  _globals['_NOTIFICATION']._serialized_end=1753
+  _globals['_WATCHREQUEST']._serialized_start=1755
+  _globals['_WATCHREQUEST']._serialized_end=1788
+  _globals['_FEDERATIONSERVICE']._serialized_start=2620
+  _globals['_FEDERATIONSERVICE']._serialized_end=3569
 # @@protoc_insertion_point(module_scope)

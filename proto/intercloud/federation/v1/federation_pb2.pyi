@@ -106,18 +106,20 @@ class Point(_message.Message):
     def __init__(self, site: _Optional[str] = ..., kind: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
 
 class BorderOffer(_message.Message):
-    __slots__ = ("name", "site", "port", "free_mbps", "up")
+    __slots__ = ("name", "site", "port", "free_mbps", "up", "tags_in_use")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     FREE_MBPS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
+    TAGS_IN_USE_FIELD_NUMBER: _ClassVar[int]
     name: str
     site: str
     port: int
     free_mbps: float
     up: bool
-    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., port: _Optional[int] = ..., free_mbps: _Optional[float] = ..., up: _Optional[bool] = ...) -> None: ...
+    tags_in_use: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., port: _Optional[int] = ..., free_mbps: _Optional[float] = ..., up: _Optional[bool] = ..., tags_in_use: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class View(_message.Message):
     __slots__ = ("domain", "points", "pairs", "borders")
