@@ -40,7 +40,7 @@ from controller.failpoints import wait_at
 from controller.fedfailures import FailureHandling
 from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
 from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, load_records, save_records
-from slices.errors import SpecError
+from slices.errors import SpecError, UnknownSlice
 from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
 from topologies.federation import border_ports
 from topologies.fedmodel import BorderLink, Federation
@@ -179,9 +179,14 @@ class FederationHome(FailureHandling):
         """Terminate every part; a domain that does not answer is told when it comes back
         (reconciliation terminates what the home does not know)."""
         with self._lock:
-            fs = self.slices.pop(name)
-        self._terminate(fs.parts.values())
-        self._save()
+            lock = self._slice_locks.setdefault(name, threading.Lock())
+        with lock:   # not while a re-route of it is under way
+            with self._lock:
+                fs = self.slices.pop(name, None)
+            if fs is None:
+                raise UnknownSlice(name)
+            self._terminate(fs.parts.values())
+            self._save()
 
     # -- steps ------------------------------------------------------------------------------
 
