@@ -43,17 +43,21 @@ class FederationLab:
         self.plan = make_federation_plan(self.fed)   # names and addresses, before anything runs
         self.prefix = prefix
         self.fed_ports = {d.name: free_port() for d in self.fed.domains}
+        # where the others reach each domain's federation API: its own port, unless a test
+        # puts a relay in between (to record what crosses the API) before start()
+        self.peer_ports = dict(self.fed_ports)
         self.failpoints = self.work / "failpoints"   # controller.failpoints: a test stops a controller at a point
+        self.options, self.domain_options, self.nice = tuple(options), dict(domain_options or {}), nice
         self.controllers: dict[str, ControllerProcess] = {}
-        for d in self.fed.domains:
-            peers = [x for o in self.fed.domains if o.name != d.name
-                     for x in ("--peer", f"{o.name}=127.0.0.1:{self.fed_ports[o.name]}")]
-            opts = ("--domain", d.name, "--federation-listen", f"127.0.0.1:{self.fed_ports[d.name]}", *peers,
-                    *options, *(domain_options or {}).get(d.name, ()))
-            self.controllers[d.name] = ControllerProcess(str(self.path), self.work / f"{d.name}.db",
-                                                         self.work / f"{d.name}.log", options=opts, nice=nice,
-                                                         env={FAILPOINTS_ENV: str(self.failpoints)})
         self.wan = None
+
+    def _controller(self, domain: str) -> ControllerProcess:
+        peers = [x for o in self.fed.domains if o.name != domain
+                 for x in ("--peer", f"{o.name}=127.0.0.1:{self.peer_ports[o.name]}")]
+        opts = ("--domain", domain, "--federation-listen", f"127.0.0.1:{self.fed_ports[domain]}", *peers,
+                *self.options, *self.domain_options.get(domain, ()))
+        return ControllerProcess(str(self.path), self.work / f"{domain}.db", self.work / f"{domain}.log",
+                                 options=opts, nice=self.nice, env={FAILPOINTS_ENV: str(self.failpoints)})
 
     def __enter__(self) -> "FederationLab":
         try:
@@ -70,8 +74,8 @@ class FederationLab:
         from topologies.emulation.wan import Wan
 
         self.failpoints.mkdir(parents=True, exist_ok=True)
-        for c in self.controllers.values():
-            c.start()
+        for d in self.fed.domains:
+            self.controllers[d.name] = self._controller(d.name).start()
         self.wan = Wan.for_federation(self.fed, controllers={n: ("127.0.0.1", c.of) for n, c in
                                                              self.controllers.items()},
                                       progress=self.progress, prefix=self.prefix)

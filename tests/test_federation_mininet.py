@@ -12,7 +12,9 @@ controller only (issue 26's "Done when"):
 - after a border link is cut, a slice across it passes traffic again within 1 s (10 ms ping
   stream), through another border or domain;
 - with a domain's controller down, traffic of existing slices keeps flowing, a new slice
-  that needs it is refused naming it, and once it is back the home's slices are kept."""
+  that needs it is refused naming it, and once it is back the home's slices are kept;
+- every byte that crossed between the controllers, recorded on the wire, names no site
+  internal to a domain."""
 from __future__ import annotations
 
 import statistics
@@ -29,6 +31,7 @@ from slicectl.failover import Stream
 from slicectl.fedlab import FEDERATIONS, FederationLab, baseline_ttc, one_domain, pairs, time_to_connectivity
 from slicectl.verifyhosts import until_connected
 from slices.rules import COOKIE_APP
+from tests.wiretap import Wiretap
 
 pytestmark = pytest.mark.mininet
 FED = FEDERATIONS / "japan-korea.yaml"
@@ -57,9 +60,17 @@ def lab(baseline, tmp_path_factory):
     work = tmp_path_factory.mktemp("federation")
     policy = work / "korea-policy.yaml"
     policy.write_text("tenants:\n  peer:east: {max_slice_mbps: 20}\n  peer:west: {max_slice_mbps: 20}\n")
-    with FederationLab(FED, work, options=("--hold-timeout", f"{HOLD_S:g}"),
-                       domain_options={"korea": ("--tenant-policy", str(policy))}) as running:
-        yield running
+    running = FederationLab(FED, work, options=("--hold-timeout", f"{HOLD_S:g}"),
+                            domain_options={"korea": ("--tenant-policy", str(policy))})
+    taps = {d: Wiretap(port) for d, port in running.fed_ports.items()}   # every peer reaches d through its tap
+    running.peer_ports.update({d: t.port for d, t in taps.items()})
+    running.taps = taps
+    try:
+        with running:
+            yield running
+    finally:
+        for t in taps.values():
+            t.close()
 
 
 def east(lab):
@@ -219,3 +230,17 @@ def test_a_domain_controller_down_keeps_traffic_refuses_what_needs_it_and_reconc
     assert seconds is not None, f"only {ok} pairs pass after west came back"
     east(lab).slices.DeleteSlice(pb.DeleteSliceRequest(name="steady"), timeout=30)
     assert wait_until(lambda: slice_entries(lab) == set(), 10)
+
+
+def test_nothing_internal_to_a_domain_crossed_the_federation_api(lab):
+    """Run last: every byte that crossed between the three controllers in the tests above
+    (creates, refusals, holds, a re-route, a reconciliation, deletes), recorded on the
+    wire, names no site that is neither a border point nor a cloud of its domain."""
+    wire = b"".join(t.bytes() for t in lab.taps.values())
+    assert b"osaka-dc" in wire and b"seoul-ix" in wire, "the recording is empty: the taps saw nothing"
+    internal = [s.name for d in lab.fed.domains for s in d.topology.sites
+                if s.kind != "cloud" and s.name not in {p.site for p in lab.fed.border_points(d.name)}]
+    assert internal, "the federation file has no internal site to look for"
+    found = [name for name in internal if name.encode() in wire]
+    print(f"{len(wire):,} bytes crossed the federation API; internal sites looked for: {', '.join(internal)}")
+    assert not found, f"internal sites crossed the federation API: {found}"
