@@ -157,6 +157,8 @@ def baseline_ttc(path: str | Path, work: Path, docs: list[dict], progress: Progr
         for d in docs:
             _created, seconds = time_to_connectivity(ctl, wan, d)
             out.append(seconds)
+            progress(f"one controller: {d['name']} " + ("did not connect" if seconds is None
+                                                         else f"connected in {seconds:.2f} s"))
             ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=30)
     finally:
         ctl.stop()

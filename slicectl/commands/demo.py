@@ -28,18 +28,36 @@ def register(sub: Subparsers) -> None:
                           "isolation, time to connectivity, map")
     demo.add_argument("--out", default=RESULTS_DIR, help="where the map and the log go (default: %(default)s)")
     demo.add_argument("--skip-fidelity", action="store_true", help="skip part 1 (measuring every link)")
+    demo.add_argument("--federation", action="store_true", help="the federation demo instead (issue 26): three "
+                      "operators (japan-korea), one controller each, slices across them: time to connectivity "
+                      "against one controller, a border cut, a domain's controller killed, isolation "
+                      "(writes demo-federation.json in --out)")
+    demo.add_argument("--slices", type=_slice_count, default=4, metavar="N",
+                      help="with --federation: slices timed in both runs, 1-5 (default: %(default)s)")
     demo.set_defaults(func=cmd_demo)
+
+
+def _slice_count(text: str) -> int:
+    """1..5: the federation demo has five slices across domains to time."""
+    n = int(text)
+    if not 1 <= n <= 5:
+        raise argparse.ArgumentTypeError(f"{n}: between 1 and 5")
+    return n
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Part 1: the WAN alone, every link measured (fidelity table). Part 2: the controller
-    on the same WAN with the example slices."""
+    on the same WAN with the example slices. ``--federation``: the federation demo instead
+    (slicectl.fedemo), on its own WAN of three domains."""
     from pathlib import Path
 
     from slicectl.demo import run_demo
     from slicectl.report import fidelity_table
     from topologies.emulation.fidelity import run_check
     sigterm_as_interrupt()
+    if args.federation:
+        from slicectl.fedemo import run_federation_demo
+        return run_federation_demo(progress, Path(args.out), args.slices)
     if not args.skip_fidelity:
         progress("part 1/2: the emulated WAN alone, every link measured against its configuration")
         args.topology, args.hosts, args.delay_mechanism, args.datapath = "japan-intercloud", None, "auto", "auto"
