@@ -277,10 +277,10 @@ class FederationHome(FailureHandling):
         return views, free
 
     def _refusal(self, e: Refused, views: dict) -> FederatedRefusal:
-        missing = sorted(set(self.peers) - set(views))
+        missing = sorted(set(self.peers) - set(views) - {e.domain})
         text = str(e)
-        if missing:
-            text += "; not answering: " + ", ".join(f"domain {m} ({self.peer_errors.get(m, 'down')})" for m in missing)
+        if missing:   # a route through them might have been found: say so
+            text += "; not answering: " + ", ".join(f"domain {m}" for m in missing)
         code = ("UNAVAILABLE" if e.constraint == "unreachable" else
                 "RESOURCE_EXHAUSTED" if e.constraint == "bandwidth" else "FAILED_PRECONDITION")
         return FederatedRefusal(code, text)

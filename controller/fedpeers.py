@@ -125,8 +125,8 @@ class PeerDomain:
         except grpc.RpcError as e:
             code = e.code()
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise DomainError(self.name, code.name, f"its controller ({self.address}) does not answer "
-                                  f"({code.name.lower()})") from None
+                # the address is the operator's to see (federation status), not a tenant's
+                raise DomainError(self.name, code.name, f"its controller does not answer ({code.name.lower()})") from None
             raise DomainError(self.name, code.name, e.details() or code.name) from None
 
     @staticmethod
