@@ -3,10 +3,11 @@ parts, and a domain's federation status for its operator. Messages only: the hom
 (controller.fedhome) and the provider (controller.federation) decide."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from controller.auth import Identity
-from controller.fedhome import FederationHome, FedSlice
+from controller.fedhome import FederationHome, FedSlice, window
 from controller.federation import FederationProvider
 from controller.namespaces import redacted, shown
 from proto.convert import timestamp
@@ -34,12 +35,21 @@ def fed_slice_message(fs: FedSlice, who: Identity) -> pb.Slice:
     if doc.get("max_latency_ms"):
         spec.max_latency_ms = float(doc["max_latency_ms"])
     for e in doc["endpoints"]:
-        spec.endpoints.add(site=str(e["site"]), port=int(e["port"]), vlan=int(e.get("vlan") or 0))
+        spec.endpoints.add(site=str(e["site"]), port=int(e["port"]), vlan=int(e.get("vlan") or 0),
+                           ip=str(e.get("ip") or ""))
+    if doc.get("schedule"):
+        spec.schedule.SetInParent()
+        for k, v in doc["schedule"].items():
+            setattr(spec.schedule, k, v)
+    start, _end = window(doc)
     active = fs.state == "active" and all(p.state == ACTIVE_PART for p in fs.parts.values())
-    state = pb.SLICE_STATE_ACTIVE if active else (pb.SLICE_STATE_DEGRADED if fs.state == "degraded"
-                                                  else pb.SLICE_STATE_REQUESTED)
-    reason = fs.reason or (f"active in {len(fs.parts)} domains" if active else "parts not all provisioned: "
-                           + ", ".join(f"{d} {p.state}" for d, p in sorted(fs.parts.items())))
+    if start is not None and start > time.time() and fs.state == "active":
+        state, reason = pb.SLICE_STATE_SCHEDULED, f"booked in {len(fs.parts)} domains from {doc['schedule']['start']}"
+    else:
+        state = pb.SLICE_STATE_ACTIVE if active else (pb.SLICE_STATE_DEGRADED if fs.state == "degraded"
+                                                      else pb.SLICE_STATE_REQUESTED)
+        reason = fs.reason or (f"active in {len(fs.parts)} domains" if active else "parts not all provisioned: "
+                               + ", ".join(f"{d} {p.state}" for d, p in sorted(fs.parts.items())))
     msg = pb.Slice(spec=spec, state=state, reason=redacted(who, reason), worst_delay_ms=fs.worst_delay_ms,
                    create_time=timestamp(fs.created), update_time=timestamp(fs.updated))
     for d, p in sorted(fs.parts.items()):

@@ -19,17 +19,13 @@ parts, sites. Trust is a boundary: every text that leaves towards a peer goes th
 so its link names) by ``(internal)``. A refused Reserve leaves no connection and no
 booking.
 
-The connection records are kept in a small JSON file beside the store (``records``):
-a restarted domain keeps its committed parts (provisioned ones never stopped forwarding)
-and releases the holds it finds uncommitted, as their requesters have aborted them or
-will see them time out. Border ports are watched: when one goes down, every part
-crossing it gets an error notification naming the border, so its requester can re-route.
+Connection records (controller.fedrecords) let a restarted domain keep its committed
+parts and release the holds it finds uncommitted. A Reserve with a schedule books the part
+ahead (controller.schedules). Border ports are watched (controller.fedborders).
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -43,6 +39,8 @@ from controller.tenancy import Limits, PolicyDenied, TenantPolicy, check
 from slices.abstract import AbstractView, abstract_view
 from slices.errors import Rejected
 from slices.nsi import Connection, IllegalTransition, ProvisionState, ReservationState
+from controller.fedrecords import read_connections, write_connections
+from controller.schedules import resolved
 from slices.spec import SliceSpec, parse_spec
 from topologies.federation import Federation, border_ports, domain_topology
 
@@ -150,42 +148,34 @@ class FederationProvider(BorderWatch):
         record; a dark part without a committed record (a hold, or one whose record was
         lost) is released, as its requester has aborted it or will see it time out."""
         engine = self.ctl.engine
-        for name, s in list(engine.slices.items()):
+        held = [(n, s.spec, not s.dark, s.dark) for n, s in engine.slices.items()]
+        # booked ahead: a part if recorded (only parts and tenants' bookings are booked)
+        held += [(n, b.spec, bool(recorded.get(n, {}).get("provisioned")), n in recorded)
+                 for n, b in engine.bookings.items()]
+        for name, spec, provisioned, federated in held:
             rec = recorded.get(name)
             if rec is not None and rec.get("committed"):
                 state = Connection().on("reservation", "reserve").on("reservation", "held")
                 state = state.on("reservation", "commit").on("reservation", "committed")
-                if not s.dark:
+                if provisioned:
                     state = state.on("provision", "provision").on("provision", "provisioned")
-                self.parts[name] = Part(name, rec["peer"], rec.get("global_id", ""), s.spec, state, None,
-                                        "committed (kept across a restart)", True, s.spec.tenant)
-            elif s.dark:   # only federation parts are ever dark
+                elif name in engine.bookings:
+                    self.ctl.schedules.dark.add(name)
+                self.parts[name] = Part(name, rec["peer"], rec.get("global_id", ""), spec, state, None,
+                                        "committed (kept across a restart)", True, spec.tenant)
+            elif federated:   # only federation parts are ever dark
                 log.warning("federation part %s of %s released: it was not committed before the restart",
-                            name, s.spec.tenant)
+                            name, spec.tenant)
                 self.ctl.delete(name)
         self._write_records()
 
     def _read_records(self) -> dict:
-        if self.records is None or not self.records.exists():
-            return {}
-        try:
-            return json.loads(self.records.read_text()).get("connections", {})
-        except (OSError, ValueError) as e:
-            log.error("federation records %s unreadable (%s): uncommitted parts only are released", self.records, e)
-            return {}
+        return read_connections(self.records) if self.records is not None else {}
 
     def _write_records(self) -> None:
-        """The committed connections, written whole and renamed into place (a crash leaves
-        the previous file or this one, never half of one)."""
-        if self.records is None:
-            return
-        with self._lock:
-            doc = {"domain": self.domain, "connections": {
-                c: {"peer": p.peer, "global_id": p.global_id, "committed": p.state.committed}
-                for c, p in sorted(self.parts.items()) if p.booked}}
-        tmp = self.records.with_name(self.records.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-        os.replace(tmp, self.records)
+        if self.records is not None:
+            with self._lock:
+                write_connections(self.records, self.domain, self.parts)
 
     # -- trust boundary ---------------------------------------------------------------------
 
@@ -219,26 +209,38 @@ class FederationProvider(BorderWatch):
 
     def reserve(self, peer: str, global_id: str, endpoints: list[tuple], bandwidth_mbps: float,
                 max_latency_ms: float | None = None, priority: int = 3, allowed_regions: list[str] | None = None,
-                hold_s: float | None = None, tenant: str | None = None, name: str | None = None) -> Part:
+                hold_s: float | None = None, tenant: str | None = None, name: str | None = None,
+                schedule: tuple[str | None, str | None] = (None, None)) -> Part:
         """Book a part for ``peer`` and hold it; FederationError (nothing booked) if it
         cannot be, naming this domain and the constraint or policy rule. ``tenant`` and
         ``name``: the home controller's own part, booked for its tenant under the slice's
-        name (``peer`` is then this domain)."""
+        name (``peer`` is then this domain). ``schedule``: (start, end) as RFC 3339, either
+        None: a later start books the part ahead (controller.schedules), started at its
+        start without rules unless provisioned by then, and ended at its end."""
         hold = self.hold_s if not hold_s else hold_s
         if not 0 < hold <= MAX_HOLD_S:
             raise FederationError("INVALID_ARGUMENT", f"hold_timeout_s: must be 0 (default {self.hold_s:g}) or "
                                   f"up to {MAX_HOLD_S:g} s, got {hold:g}")
         cid = name or f"{self.domain}-{uuid.uuid4().hex[:12]}"
         tenant = tenant or tenant_of(peer)
-        spec = self._spec(cid, tenant, endpoints, bandwidth_mbps, max_latency_ms, priority, allowed_regions)
+        spec = self._spec(cid, tenant, endpoints, bandwidth_mbps, max_latency_ms, priority, allowed_regions,
+                          schedule)
         with self._lock:
             self._check_policy(peer, spec)
             part = Part(cid, peer, global_id[:200], spec, Connection().on("reservation", "reserve"), tenant=tenant)
 
             def admit() -> None:
-                if cid in self.ctl.engine.slices:
+                if cid in self.ctl.engine.slices or cid in self.ctl.engine.bookings:
                     raise Rejected("name", f"slice {cid} exists")
                 self._check_borders(spec)
+                if spec.schedule is not None:   # booked ahead, or now until its end: the controller times it
+                    self.ctl.schedules.dark.add(cid)
+                    if not self.ctl.schedules.starts_later(spec, self.ctl.clock()):
+                        self.ctl.pipeline.transact(lambda: self.ctl.engine.admit(spec, dark=True), created=[cid])
+                        self.ctl.schedules.rearm()
+                    else:
+                        self.ctl.schedules.create(spec)
+                    return
                 self.ctl.pipeline.transact(lambda: self.ctl.engine.admit(spec, dark=True), created=[cid])
             try:
                 self.ctl.call(admit)
@@ -256,7 +258,7 @@ class FederationProvider(BorderWatch):
         return part
 
     def _spec(self, cid: str, tenant: str, endpoints, bandwidth_mbps, max_latency_ms, priority,
-              allowed_regions) -> SliceSpec:
+              allowed_regions, schedule: tuple[str | None, str | None] = (None, None)) -> SliceSpec:
         """The part as a slice spec of the peer's tenant; every endpoint must be a point
         this domain offers (a cloud's host port or a border port), checked before the spec
         parser, whose hints could name internal sites."""
@@ -276,8 +278,11 @@ class FederationProvider(BorderWatch):
             doc["max_latency_ms"] = max_latency_ms
         if allowed_regions:
             doc["allowed_regions"] = list(allowed_regions)
+        if any(schedule):
+            doc["schedule"] = {k: v for k, v in zip(("start", "end"), schedule) if v}
         try:
-            return parse_spec(doc, self.topology)
+            now = self.ctl.clock()
+            return resolved(parse_spec(doc, self.topology, now=now), now)
         except ValueError as e:
             raise FederationError("INVALID_ARGUMENT", self.outward(f"domain {self.domain}: {e}")) from None
 
@@ -406,11 +411,17 @@ class FederationProvider(BorderWatch):
     def _unbook(self, part: Part) -> None:
         """Give the part's booking back as a deleted slice's is: the slices it preempted (a
         Reserve may preempt lower priorities, up to the peer's granted one) are placed again."""
-        self.ctl.call(lambda: self.ctl.delete(part.cid))
+        def delete() -> None:
+            self.ctl.schedules.dark.discard(part.cid)
+            self.ctl.delete(part.cid)
+        self.ctl.call(delete)
         part.booked = False
 
     def _light(self, part: Part, on: bool) -> None:
         def run() -> None:
+            if part.cid in self.ctl.engine.bookings:   # booked ahead: rules (or none) from its start
+                (self.ctl.schedules.dark.discard if on else self.ctl.schedules.dark.add)(part.cid)
+                return
             if on:
                 self.ctl._require_connected(part.spec)
             self.ctl.pipeline.transact(lambda: self.ctl.engine.light(part.cid, on))
@@ -438,12 +449,25 @@ class FederationProvider(BorderWatch):
         self._notify("reserve_timeout", part, f"{part.cid}: hold expired, booking released")
         return True
 
+    def _end_if_passed(self, part: Part) -> None:
+        """(lock held) A part whose schedule's end came: the controller removed it
+        (controller.schedules); its connection reads PassedEndTime."""
+        sch = part.spec.schedule
+        if not part.booked or sch is None or sch.end is None or self.ctl.clock() < sch.end:
+            return
+        if self.ctl.call(lambda: part.cid in self.ctl.engine.slices or part.cid in self.ctl.engine.bookings):
+            return
+        part.state, part.booked, part.reason = part.state.on("lifecycle", "end_time"), False, "its end time passed"
+        self._write_records()
+        self._notify("state_change", part, f"{part.cid}: its end time passed")
+
     def _reap_loop(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 for part in list(self.parts.values()):
                     try:
                         self._expire_if_due(part)
+                        self._end_if_passed(part)
                     except Exception:  # the owner busy or stopping: try again at the next round
                         log.exception("releasing the hold of %s", part.cid)
                 due = [p.expires for p in self.parts.values() if p.expires is not None]

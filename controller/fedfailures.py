@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from controller.fedpeers import DomainError
-from controller.fedslices import FederatedRefusal, FedSlice, PartRecord
+from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, window
 from slices.interdomain import Refused, route
 
 log = logging.getLogger("intercloud.federation.home")
@@ -73,7 +73,9 @@ class FailureHandling:
         with self._lock:
             first = border.name not in self.down_borders
             self.down_borders.add(border.name)
-            hit = [fs.name for fs in self.slices.values() if border.name in fs.tags]
+            now = time.time()   # a slice booked ahead is placed by each domain at its start
+            hit = [fs.name for fs in self.slices.values() if border.name in fs.tags
+                   and (window(fs.doc)[0] or 0) <= now]
         if first:
             log.warning("border %s down (domain %s): re-routing %d slices", border.name, domain, len(hit))
         for name in hit:

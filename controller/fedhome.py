@@ -39,14 +39,17 @@ from typing import Callable, Iterable
 from controller.failpoints import wait_at
 from controller.fedfailures import FailureHandling
 from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
-from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, load_records, save_records
+from controller.fedslices import (FederatedRefusal, FedSlice, PartRecord, load_records, save_records, window,
+                                  with_resolved_schedule)
 from slices.errors import SpecError, UnknownSlice
 from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
+from slices.schedule import parse_schedule, rfc3339
 from topologies.federation import border_ports
 from topologies.fedmodel import BorderLink, Federation
 
 log = logging.getLogger("intercloud.federation.home")
-FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions")
+FIELDS = ("name", "tenant", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions",
+          "schedule")
 ENDPOINT_FIELDS = ("site", "port", "vlan", "ip")
 MIN_TAG, MAX_TAG = 2, 4094
 
@@ -127,6 +130,7 @@ class FederationHome(FailureHandling):
         return is_federated(doc, self.domain)
 
     def has(self, name: str) -> bool:
+        self._prune()
         with self._lock:
             return name in self.slices
 
@@ -135,14 +139,30 @@ class FederationHome(FailureHandling):
             return self.slices[name]
 
     def names(self) -> list[str]:
+        self._prune()
         with self._lock:
             return sorted(self.slices)
+
+    def _prune(self) -> None:
+        """Forget the slices whose schedule's end has come: every domain removed its part
+        then (controller.schedules); any part left is terminated."""
+        now = time.time()
+        with self._lock:
+            ended = [fs for fs in self.slices.values() if (window(fs.doc)[1] or float("inf")) <= now]
+            for fs in ended:
+                del self.slices[fs.name]
+        if ended:
+            log.info("slices across domains ended: %s", ", ".join(fs.name for fs in ended))
+            for fs in ended:
+                self._pool.submit(self._terminate, list(fs.parts.values()))
+            self._save()
 
     def create(self, doc: dict, exists: Callable[[str], bool] = lambda _n: False) -> FedSlice:
         """Set up the slice ``doc`` (its tenant and full name filled in) in every domain,
         all or nothing; SpecError for a malformed request, FederatedRefusal naming the
         domain and the constraint otherwise."""
         req, priority, vlans = self._request(doc)
+        doc = with_resolved_schedule(doc, time.time())
         with self._lock:
             if req.name in self.slices or exists(req.name):
                 raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
@@ -249,6 +269,7 @@ class FederationHome(FailureHandling):
             vlans[(ep.domain, ep.site, port)] = (vlan, str(e.get("ip") or ""))
         if len({(e.domain, e.site, e.port) for e in endpoints}) < len(endpoints):
             problems.append(("endpoints", "the same port twice"))
+        parse_schedule(doc.get("schedule"), lambda f, why: problems.append((f, why)), time.time())
         if problems:
             raise SpecError(problems)
         return (FedRequest(name, self.domain, tuple(endpoints), float(bw), float(bound) if bound else None,
@@ -324,9 +345,12 @@ class FederationHome(FailureHandling):
         raise FederatedRefusal naming the first refusing domain."""
         regions = sorted(req.allowed_regions) if req.allowed_regions else None
 
+        start, end = window(doc)
+
         def reserve(p: PartRecord) -> PartState:
             return self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
-                                                  p.max_latency_ms, priority, regions)
+                                                  p.max_latency_ms, priority, regions,
+                                                  (rfc3339(start) if start else None, rfc3339(end) if end else None))
         futures = {d: self._pool.submit(reserve, p) for d, p in parts.items()}
         done, failed = {}, []
         for d, f in futures.items():

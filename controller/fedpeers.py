@@ -77,9 +77,11 @@ class LocalDomain:
         return self._run(lambda: (self.p.view(), self.p.borders()))
 
     def reserve(self, tenant: str, name: str, endpoints: list[Stp], bandwidth_mbps: float,
-                max_latency_ms: float | None, priority: int, regions: list[str] | None) -> PartState:
+                max_latency_ms: float | None, priority: int, regions: list[str] | None,
+                schedule: tuple[str | None, str | None] = (None, None)) -> PartState:
         return self._state(self._run(lambda: self.p.reserve(self.name, name, endpoints, bandwidth_mbps, max_latency_ms,
-                                                            priority, regions, tenant=tenant, name=name)))
+                                                            priority, regions, tenant=tenant, name=name,
+                                                            schedule=schedule)))
 
     def step(self, op: str, cid: str) -> PartState:
         return self._state(self._run(lambda: getattr(self.p, op)(self.name, cid)))
@@ -148,9 +150,11 @@ class PeerDomain:
                       for b in v.borders]
 
     def reserve(self, tenant: str, name: str, endpoints: list[Stp], bandwidth_mbps: float,
-                max_latency_ms: float | None, priority: int, regions: list[str] | None) -> PartState:
+                max_latency_ms: float | None, priority: int, regions: list[str] | None,
+                schedule: tuple[str | None, str | None] = (None, None)) -> PartState:
         return self._state(self._call("Reserve", fpb.ReserveRequest(
             requester=self.home, global_id=f"{self.home}:{name}", bandwidth_mbps=bandwidth_mbps,
+            start_time=schedule[0] or "", end_time=schedule[1] or "",
             max_latency_ms=max_latency_ms or 0.0, priority=priority, allowed_regions=regions or [],
             endpoints=[_stp(e) for e in endpoints])))
 

@@ -85,7 +85,8 @@ class FederationService(fpb_grpc.FederationServiceServicer):
             peer = self._peer(request.requester)
             part = self.p.reserve(peer, request.global_id, [(e.site, e.port, e.vlan, tuple(e.addresses)) for e in request.endpoints],
                                   request.bandwidth_mbps, request.max_latency_ms or None, request.priority,
-                                  list(request.allowed_regions), request.hold_timeout_s or None)
+                                  list(request.allowed_regions), request.hold_timeout_s or None,
+                                  schedule=(request.start_time or None, request.end_time or None))
             return self._conn(part)
         return self._answer(context, run)
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from controller.fedpeers import Stp
+from slices.schedule import parse_schedule, rfc3339
 
 
 class FederatedRefusal(Exception):
@@ -76,4 +77,24 @@ def load_records(path: Path) -> dict[str, FedSlice]:
         raise ValueError(f"{path}: federation records unreadable: {e}") from None
 
 
-__all__ = ["FedSlice", "FederatedRefusal", "PartRecord", "load_records", "save_records"]
+def with_resolved_schedule(doc: dict, now: float) -> dict:
+    """``doc`` with its schedule as absolute times (a duration counted from now, a missing
+    start now): what is reserved in every domain and kept, so a restart counts nothing again."""
+    if doc.get("schedule") is None:
+        return doc
+    s = parse_schedule(doc["schedule"], lambda _f, _why: None, now).resolved(now)
+    return {**doc, "schedule": {k: v for k, v in (("start", s.start and rfc3339(s.start)),
+                                                  ("end", s.end and rfc3339(s.end))) if v}}
+
+
+def window(doc: dict) -> tuple[float | None, float | None]:
+    """(start, end) of a slice kept with its schedule resolved (None: from now, for ever)."""
+    raw = doc.get("schedule")
+    if not raw:
+        return None, None
+    s = parse_schedule(raw, lambda _f, _why: None, None)
+    return (s.start, s.end) if s is not None else (None, None)
+
+
+__all__ = ["FedSlice", "FederatedRefusal", "PartRecord", "load_records", "save_records", "window",
+           "with_resolved_schedule"]

@@ -137,6 +137,9 @@ class Schedules:
         self.model, self.pipeline, self.owner, self.clock = model, pipeline, owner, clock
         self.timer = WallTimer(lambda: self.owner.post(self.tick), clock)
         self._retry: dict[str, float] = {}      # booking -> when its start is tried again
+        # federation parts booked ahead and not provisioned (controller.federation): they
+        # start booked without rules, as a part reserved now is, until their Provision
+        self.dark: set[str] = set()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -258,6 +261,8 @@ class Schedules:
 
         def decide() -> list[Event]:
             events = engine.activate(name)
+            if name in self.dark:
+                events += engine.light(name, False)
             # REQUESTED from the start, so the time to connectivity counts from it
             self.model.states[name] = SliceStatus(SliceState.REQUESTED, "started: rules being installed",
                                                   created=t0, updated=now)

@@ -273,3 +273,39 @@ def test_a_border_tag_in_use_at_either_end_is_not_chosen_again(fed):
         {"site": "tokyo-dc", "port": 2, "ip": "10.9.1.1"}, {"site": "west/osaka-dc", "port": 2, "ip": "10.9.1.2"}]})
     assert set(first.tags) == set(second.tags) and set(first.tags.values()) == {100}
     assert set(second.tags.values()) == {200}
+
+
+def test_a_slice_booked_ahead_across_domains_starts_and_ends_in_every_domain(fed):
+    """Reserve carries the schedule, as NSI's does: each domain books its part ahead, lights
+    it at the start (it was provisioned) and removes it at the end."""
+    import time
+
+    from slices.schedule import rfc3339
+    home, domains = fed
+    now = time.time()
+    fs = home.create({**SLICE, "schedule": {"start": rfc3339(now + 2), "end": rfc3339(now + 4)}})
+    assert all(p.state == "Provisioned" for p in fs.parts.values())
+    from controller.auth import ANYONE
+    from controller.fedapi import fed_slice_message
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    assert fed_slice_message(fs, ANYONE).state == pb.SLICE_STATE_SCHEDULED
+    for d in domains.values():   # booked, no rules yet
+        assert lit(d) == set()
+        assert d.ctl.call(lambda d=d: set(d.ctl.engine.bookings)) == {fs.parts[d.name].cid}
+    deadline = time.monotonic() + 6
+    while any(lit(d) == set() for d in domains.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(lit(d) == {fs.parts[n].cid} for n, d in domains.items()), "not lit at the start"
+    assert time.time() >= now + 2
+    while any(lit(d) for d in domains.values()) and time.monotonic() < deadline + 4:
+        time.sleep(0.05)
+    assert all(lit(d) == set() and d.booked() == {} for d in domains.values()), "not removed at the end"
+    assert time.time() >= now + 4
+    assert home.names() == []
+
+
+def test_a_schedule_in_the_past_is_refused_by_its_field(fed):
+    home, _ = fed
+    with pytest.raises(SpecError) as e:
+        home.create({**SLICE, "schedule": {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T01:00:00Z"}})
+    assert "schedule.start" in str(e.value)

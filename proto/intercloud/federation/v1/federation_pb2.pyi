@@ -134,7 +134,7 @@ class View(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., pairs: _Optional[_Iterable[_Union[PairOffer, _Mapping]]] = ..., borders: _Optional[_Iterable[_Union[BorderOffer, _Mapping]]] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("requester", "global_id", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "hold_timeout_s")
+    __slots__ = ("requester", "global_id", "endpoints", "bandwidth_mbps", "max_latency_ms", "priority", "allowed_regions", "hold_timeout_s", "start_time", "end_time")
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_ID_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,8 @@ class ReserveRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_REGIONS_FIELD_NUMBER: _ClassVar[int]
     HOLD_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     requester: str
     global_id: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Stp]
@@ -151,7 +153,9 @@ class ReserveRequest(_message.Message):
     priority: int
     allowed_regions: _containers.RepeatedScalarFieldContainer[str]
     hold_timeout_s: float
-    def __init__(self, requester: _Optional[str] = ..., global_id: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Stp, _Mapping]]] = ..., bandwidth_mbps: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., priority: _Optional[int] = ..., allowed_regions: _Optional[_Iterable[str]] = ..., hold_timeout_s: _Optional[float] = ...) -> None: ...
+    start_time: str
+    end_time: str
+    def __init__(self, requester: _Optional[str] = ..., global_id: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Stp, _Mapping]]] = ..., bandwidth_mbps: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., priority: _Optional[int] = ..., allowed_regions: _Optional[_Iterable[str]] = ..., hold_timeout_s: _Optional[float] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ...) -> None: ...
 
 class Connection(_message.Message):
     __slots__ = ("connection_id", "global_id", "reservation", "provision", "lifecycle", "committed", "hold_expires_in_s", "reason", "endpoints", "bandwidth_mbps")
