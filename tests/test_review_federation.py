@@ -123,3 +123,151 @@ def test_review_a_peer_cannot_install_unbounded_rules_through_via(tmp_path):
         assert d.booked() == {}
     finally:
         d.close()
+
+
+WEST_ONLY = {"name": "westonly", "tenant": "hospital", "bandwidth_mbps": 5, "endpoints": [
+    {"site": "west/osaka-dc", "port": 1, "ip": "10.8.0.1"}, {"site": "west/nagoya-dc", "port": 1, "ip": "10.8.0.2"}]}
+
+
+def test_review_two_creates_of_one_name_at_once_leave_no_orphan(fed):
+    """FederationHome.create checks the name before taking the slice's lock and not again
+    after: a second create of the same name waiting on that lock goes on once the first
+    is done. When the home's own domain is not on the route (no local part to clash on
+    the name) both succeed, the second record replaces the first, and the first's parts
+    are left booked and lit in west with no record anywhere."""
+    import threading
+    home, domains = fed
+    results = []
+    gate = threading.Barrier(2)
+    real = home._views
+
+    def slow_views():
+        out = real()
+        time.sleep(0.2)
+        return out
+    home._views = slow_views
+
+    def go(port):
+        doc = {**WEST_ONLY, "endpoints": [{**e, "port": port, "ip": e["ip"] + str(port)} for e in WEST_ONLY["endpoints"]]}
+        gate.wait()
+        try:
+            results.append(home.create(doc).parts["west"].cid)
+        except FederatedRefusal as e:
+            results.append(e.code)
+    threads = [threading.Thread(target=go, args=(port,)) for port in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(r == "ALREADY_EXISTS" for r in results) == [False, True], results
+    home.delete("westonly")
+    assert domains["west"].booked() == {} and lit(domains["west"]) == set()
+
+
+def test_review_a_federated_name_is_checked_even_without_a_home_part(fed):
+    """The slice's name is validated only by the home domain's own part (parse_spec there);
+    a slice whose route does not cross the home takes any text as its name ('Bad Name!',
+    3,000 characters), which is also sent to the peers in global_id."""
+    from slices.errors import SpecError
+    home, domains = fed
+    with pytest.raises((SpecError, FederatedRefusal)):
+        home.create({**WEST_ONLY, "name": "Bad Name!"})
+    assert domains["west"].booked() == {}
+
+
+def test_review_reconciliation_does_not_abort_a_create_in_flight(fed, tmp_path, monkeypatch):
+    """_reconcile (run each time a peer's notification stream reopens) treats every part
+    not in ``self.slices`` as unknown; a create between Reserve and Commit has not
+    recorded its slice yet, so a stream reconnecting then aborts its held parts and the
+    create fails (its commit in that domain is refused)."""
+    from controller.failpoints import ENV
+    home, domains = fed
+    monkeypatch.setenv(ENV, str(tmp_path))
+    flag = tmp_path / "federation-before-commit"
+    flag.touch()
+    import threading
+    out = []
+
+    def go():
+        try:
+            out.append(home.create(dict(SLICE)))
+        except FederatedRefusal as e:
+            out.append(e)
+    t = threading.Thread(target=go)
+    t.start()
+    assert wait_for(lambda: len(domains["west"].booked()) == 1)
+    home._reconcile("west")          # what a reopening stream does
+    flag.unlink()
+    t.join(30)
+    assert out and not isinstance(out[0], Exception), out
+
+
+def test_review_get_slice_racing_a_delete_is_not_unknown(api):
+    """SliceService._federated checks home.has(), then GetSlice calls home.get(): a delete
+    in between raises KeyError in the servicer, answered UNKNOWN with the exception text
+    instead of NOT_FOUND (ListSlices likewise reads names() then get() unlocked)."""
+    from proto.convert import doc_to_spec
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from tests.test_federation_home import api as _api  # noqa: F401
+    slices, _topology, domains = api
+    slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(dict(SLICE))), timeout=30)
+    home = next(iter(domains.values())) and _home_of(slices)
+    real_get = home.get
+
+    def get_after_delete(name):
+        if home.has(name):
+            home.delete(name)
+        return real_get(name)
+    home.get = get_after_delete
+    with pytest.raises(grpc.RpcError) as e:
+        slices.GetSlice(pb.GetSliceRequest(name="medical"), timeout=30)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND, (e.value.code(), e.value.details())
+
+
+_HOMES = []
+
+
+def _home_of(_stub):
+    return _HOMES[-1]
+
+
+@pytest.fixture
+def api(fed):
+    """test_federation_home's api fixture, remembering the home for the race test."""
+    from controller.fedapi import FederationRole
+    from controller.service import serve
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl.processes import free_port
+    home, domains = fed
+    _HOMES.append(home)
+    east = domains["east"]
+    addr = f"127.0.0.1:{free_port()}"
+    server = serve(east.ctl, addr, federation=FederationRole(east.provider, home, {"west": "w", "korea": "k"}))
+    channel = grpc.insecure_channel(addr)
+    yield pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel), domains
+    channel.close()
+    server.stop(0)
+
+
+def test_review_a_failed_reroute_leaves_the_records_as_the_domains_are(fed):
+    """A re-route modifies the parts it keeps, then on a later error modifies them back.
+    Moving back onto the lost border is refused by the domain whose border port is down
+    (_check_borders), so that part stays on the new route while the home's record still
+    shows the old endpoints and tags: records and domains disagree."""
+    from controller.fedpeers import DomainError
+    home, domains = fed
+    fs = home.create(dict(SLICE))
+    border = next(b for b in FED.borders if b.name in fs.tags and {b.a.domain, b.b.domain} == {"east", "west"})
+    west = home.peers["west"]
+
+    def dies(*_a, **_k):
+        raise DomainError("west", "UNAVAILABLE", "its controller does not answer (unavailable)")
+    west.modify = dies                      # west answers the view, then dies before its Modify
+    port = next(p for (s, p), x in home._ports["east"].items() if x == border)
+    e = domains["east"]
+    e.ctl.call(lambda: e.ctl.port_changed(border.end_in("east").site, port, False))
+    assert wait_for(lambda: home.get("medical").state == "degraded")
+    recorded = sorted(home.get("medical").parts["east"].endpoints)
+    actual = e.ctl.call(lambda: sorted((x.site, x.port, x.vlan or 0, (x.ip, *x.via) if x.ip else ())
+                                       for x in e.ctl.engine.slices["medical"].spec.endpoints))
+    assert recorded == actual
