@@ -43,7 +43,7 @@ from controller.tenancy import Limits, PolicyDenied, TenantPolicy, check
 from slices.abstract import AbstractView, abstract_view
 from slices.errors import Rejected
 from slices.nsi import Connection, IllegalTransition, ProvisionState, ReservationState
-from slices.spec import SliceSpec, parse_spec
+from slices.spec import MAX_ENDPOINTS, SliceSpec, parse_spec
 from topologies.federation import Federation, border_ports, domain_topology
 
 log = logging.getLogger("intercloud.federation")
@@ -262,11 +262,15 @@ class FederationProvider(BorderWatch):
         parser, whose hints could name internal sites."""
         if len(endpoints) < 2:
             raise FederationError("INVALID_ARGUMENT", "endpoints: a part needs at least two")
-        for i, (site, port, _vlan, *_addresses) in enumerate(endpoints):
+        for i, (site, port, _vlan, *rest) in enumerate(endpoints):
             if site not in self.points:
                 # the name is not echoed: an internal site and a typo get the same answer
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].site: not a border point or cloud of "
                                       f"domain {self.domain} (those are {', '.join(sorted(self.points))})")
+            addresses = rest[0] if rest else ()
+            if len(addresses) > MAX_ENDPOINTS:
+                raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].addresses: at most {MAX_ENDPOINTS} "
+                                      f"(one per endpoint of a slice), got {len(addresses)}")
             if not (1 <= port <= self.clouds.get(site, 0) or port in self.ports.get(site, {})):
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].port: {port} is not a host or border "
                                       f"port of {self.domain}/{site}")
@@ -372,6 +376,7 @@ class FederationProvider(BorderWatch):
             old = part.spec
             spec = self._spec(cid, part.tenant, endpoints, old.bandwidth_mbps, max_latency_ms, old.priority,
                               sorted(old.allowed_regions) if old.allowed_regions else None)
+            self._check_policy(peer, spec, skip=cid)
 
             def update() -> None:
                 self._check_borders(spec, skip=cid)

@@ -26,6 +26,7 @@ class FailureHandling:
         while not self._stop.is_set():
             try:
                 if name == self.domain:
+                    self._reconcile(name)
                     self.watching.add(name)
                     for notice in self.local.notices(self._stop):
                         self._on_notice(name, notice.kind, notice.part.cid, notice.stp)
@@ -135,6 +136,8 @@ class FailureHandling:
                         self._modify(modified[d], fs.parts[d])
                     except DomainError as e:
                         log.warning("re-route of %s: undoing %s: %s", name, d, e.text)
+                        with self._lock:   # it stays where the re-route put it: record that
+                            fs.parts[d] = modified[d]
                 self._terminate(new.values())
                 self._degraded(fs, f"border {lost} down, re-route failed: {errors[0]}")
                 return

@@ -41,6 +41,7 @@ from controller.fedfailures import FailureHandling
 from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
 from controller.fedslices import FederatedRefusal, FedSlice, PartRecord, load_records, save_records
 from slices.errors import SpecError, UnknownSlice
+from slices.spec import NAME_RE, NAMESPACE_SEP
 from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
 from topologies.federation import border_ports
 from topologies.fedmodel import BorderLink, Federation
@@ -130,9 +131,16 @@ class FederationHome(FailureHandling):
         with self._lock:
             return name in self.slices
 
+    def find(self, name: str) -> FedSlice | None:
+        with self._lock:
+            return self.slices.get(name)
+
     def get(self, name: str) -> FedSlice:
         with self._lock:
-            return self.slices[name]
+            fs = self.slices.get(name)
+        if fs is None:
+            raise UnknownSlice(name)
+        return fs
 
     def names(self) -> list[str]:
         with self._lock:
@@ -148,6 +156,9 @@ class FederationHome(FailureHandling):
                 raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
             lock = self._slice_locks.setdefault(req.name, threading.Lock())
         with lock:
+            with self._lock:   # a create of the same name may have finished while this one waited
+                if req.name in self.slices:
+                    raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
             views, borders_free = self._views()
             try:
                 rt = route(req, self.fed, views, borders_free)
@@ -201,6 +212,10 @@ class FederationHome(FailureHandling):
         name = doc.get("name")
         if not isinstance(name, str) or not name:
             problems.append(("name", "required"))
+        elif not NAME_RE.match(name.rpartition(NAMESPACE_SEP)[2]) or (
+                NAMESPACE_SEP in name and name.rpartition(NAMESPACE_SEP)[0] != str(doc.get("tenant", "")).strip()):
+            problems.append(("name", f"must be 1-63 lowercase letters, digits or '-' (TENANT/NAME of the slice's "
+                             f"own tenant when qualified), got {name[:80]!r}"))
         bw = doc.get("bandwidth_mbps")
         if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
             problems.append(("bandwidth_mbps", "must be a number > 0"))
@@ -271,6 +286,8 @@ class FederationHome(FailureHandling):
         free: dict[str, float] = {b.name: 0.0 for b in self.fed.borders}
         for b in self.fed.borders:
             ends = [o for d in (b.a.domain, b.b.domain) for o in offers.get(d, []) if o.name == b.name]
+            if len(ends) == 2 and all(o.up for o in ends):
+                self.border_up(b.name)   # its port is back at both ends
             if len(ends) == 2 and all(o.up for o in ends) and b.name not in self.down_borders:
                 free[b.name] = min(o.free_mbps for o in ends)
             self.border_tags[b.name] = {t for o in ends for t in o.tags}
