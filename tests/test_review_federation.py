@@ -271,3 +271,37 @@ def test_review_a_failed_reroute_leaves_the_records_as_the_domains_are(fed):
     actual = e.ctl.call(lambda: sorted((x.site, x.port, x.vlan or 0, (x.ip, *x.via) if x.ip else ())
                                        for x in e.ctl.engine.slices["medical"].spec.endpoints))
     assert recorded == actual
+
+
+def _cut(home, domains, border_name, side):
+    b = next(x for x in FED.borders if x.name == border_name)
+    port = next(p for (s, p), x in home._ports[side].items() if x == b)
+    d = domains[side]
+    d.ctl.call(lambda: d.ctl.port_changed(b.end_in(side).site, port, False))
+
+
+def test_review_a_second_border_lost_during_a_reroute_is_routed_around(fed):
+    """Both east–west borders fail one after the other: the re-route around the first
+    reads the views while the second is still up, routes over it, and east refuses
+    (border down). The slice is left degraded for good although a route through korea
+    remains: nothing retries it (the second border's notice names no part of the slice,
+    as the slice never crossed it, and a refusal naming a border does not mark it down)."""
+    home, domains = fed
+    two = {**SLICE, "max_latency_ms": None, "endpoints": SLICE["endpoints"][:2]}
+    fs = home.create(dict(two))
+    ew = [b.name for b in FED.borders if {b.a.domain, b.b.domain} == {"east", "west"}]
+    first = next(b for b in ew if b in fs.tags)
+    second = next(b for b in ew if b != first)
+    real = home._views
+    fired = []
+
+    def views_then_second_fails():
+        out = real()
+        if not fired:
+            fired.append(1)
+            _cut(home, domains, second, "east")
+        return out
+    home._views = views_then_second_fails
+    _cut(home, domains, first, "west")
+    assert wait_for(lambda: home.get("medical").state == "active" and not set(home.get("medical").tags) & set(ew),
+                    timeout=8), (home.get("medical").state, home.get("medical").reason)
