@@ -91,6 +91,7 @@ class FederationHome(FailureHandling):
         self.watching: set[str] = set()
         self._lock = threading.RLock()               # the records
         self._slice_locks: dict[str, threading.Lock] = {}
+        self._inflight: set[tuple[str, str]] = set()   # (domain, cid) reserved by a create or re-route under way
         self._rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * (len(peers) + 1)), thread_name_prefix="fed-home")
         self._stop = threading.Event()
@@ -168,8 +169,8 @@ class FederationHome(FailureHandling):
             parts = self._parts(rt, tags, vlans)
             done = self._reserve_all(req, priority, doc, parts)
             fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
-            wait_at("federation-before-commit")
             try:
+                wait_at("federation-before-commit")
                 self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
                 with self._lock:
                     self.slices[fs.name] = fs
@@ -180,6 +181,8 @@ class FederationHome(FailureHandling):
                 self._terminate(done.values())
                 raise FederatedRefusal("UNAVAILABLE" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else e.code,
                                        f"{e} (every part was terminated)") from None
+            finally:
+                self._settled(done.values())
             fs.updated = time.time()
             self._save()
             log.info("slice %s across %s is active: worst delay %.2f ms", fs.name, ", ".join(sorted(done)),
@@ -342,8 +345,11 @@ class FederationHome(FailureHandling):
         regions = sorted(req.allowed_regions) if req.allowed_regions else None
 
         def reserve(p: PartRecord) -> PartState:
-            return self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
-                                                  p.max_latency_ms, priority, regions)
+            st = self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
+                                                p.max_latency_ms, priority, regions)
+            with self._lock:   # not "unknown" to a reconciliation while the request goes on
+                self._inflight.add((p.domain, st.cid))
+            return st
         futures = {d: self._pool.submit(reserve, p) for d, p in parts.items()}
         done, failed = {}, []
         for d, f in futures.items():
@@ -354,6 +360,7 @@ class FederationHome(FailureHandling):
                 failed.append(e)
         if failed:
             self._abort(done.values())
+            self._settled(done.values())
             first = sorted(failed, key=lambda e: e.domain)[0]
             code = first.code if first.code in ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE",
                                                 "INVALID_ARGUMENT", "DEADLINE_EXCEEDED") else "FAILED_PRECONDITION"
@@ -372,6 +379,11 @@ class FederationHome(FailureHandling):
                 errors.append(e)
         if errors:
             raise sorted(errors, key=lambda e: e.domain)[0]
+
+    def _settled(self, parts: Iterable[PartRecord]) -> None:
+        """The parts' request is over: a record of a slice knows them now, or they are gone."""
+        with self._lock:
+            self._inflight.difference_update((p.domain, p.cid) for p in parts)
 
     def _abort(self, parts: Iterable[PartRecord]) -> None:
         self._best_effort(parts, "abort")
