@@ -30,56 +30,25 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from controller.fedborders import BorderWatch
+from controller.fedparts import FederationError, Notice, Part
+from controller.fedrecords import read_connections, write_connections
+from controller.schedules import resolved
 from controller.tenancy import Limits, PolicyDenied, TenantPolicy, check
 from slices.abstract import AbstractView, abstract_view
 from slices.errors import Rejected
 from slices.nsi import Connection, IllegalTransition, ProvisionState, ReservationState
-from controller.fedrecords import read_connections, write_connections
-from controller.schedules import resolved
-from slices.spec import SliceSpec, parse_spec
+from slices.spec import MAX_ENDPOINTS, SliceSpec, parse_spec
 from topologies.federation import Federation, border_ports, domain_topology
 
 log = logging.getLogger("intercloud.federation")
 DEFAULT_HOLD_S = 60.0
 MAX_HOLD_S = 900.0     # OSCARS' hold; longer would let a peer park capacity
 PEER_TENANT = "peer:"
-
-
-class FederationError(Exception):
-    """A federation request refused; ``code`` is the gRPC status name it maps to."""
-
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(message)
-
-
-@dataclass
-class Part:
-    """One connection: a peer's part of a slice in this domain."""
-
-    cid: str
-    peer: str
-    global_id: str
-    spec: SliceSpec
-    state: Connection = field(default_factory=Connection)
-    expires: float | None = None      # while held: when the hold is released (the clock's time)
-    reason: str = ""
-    booked: bool = False              # holds bandwidth in the engine (held or committed, not yet terminated)
-    tenant: str = ""                  # the slice's tenant here: peer:NAME, or a local tenant (the home's own part)
-
-
-@dataclass(frozen=True)
-class Notice:
-    kind: str                          # "reserve_timeout", "state_change", "error"
-    peer: str
-    part: Part
-    text: str
-    stp: tuple[str, int] | None = None  # an error's border point (site, port), if it is one
 
 
 def _endpoint_doc(site: str, port: int, vlan: int, addresses: tuple[str, ...] = ()) -> dict:
@@ -264,11 +233,15 @@ class FederationProvider(BorderWatch):
         parser, whose hints could name internal sites."""
         if len(endpoints) < 2:
             raise FederationError("INVALID_ARGUMENT", "endpoints: a part needs at least two")
-        for i, (site, port, _vlan, *_addresses) in enumerate(endpoints):
+        for i, (site, port, _vlan, *rest) in enumerate(endpoints):
             if site not in self.points:
                 # the name is not echoed: an internal site and a typo get the same answer
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].site: not a border point or cloud of "
                                       f"domain {self.domain} (those are {', '.join(sorted(self.points))})")
+            addresses = rest[0] if rest else ()
+            if len(addresses) > MAX_ENDPOINTS:
+                raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].addresses: at most {MAX_ENDPOINTS} "
+                                      f"(one per endpoint of a slice), got {len(addresses)}")
             if not (1 <= port <= self.clouds.get(site, 0) or port in self.ports.get(site, {})):
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].port: {port} is not a host or border "
                                       f"port of {self.domain}/{site}")
@@ -377,6 +350,8 @@ class FederationProvider(BorderWatch):
             old = part.spec
             spec = self._spec(cid, part.tenant, endpoints, old.bandwidth_mbps, max_latency_ms, old.priority,
                               sorted(old.allowed_regions) if old.allowed_regions else None)
+            spec = replace(spec, schedule=old.schedule)   # a re-route keeps the part's times
+            self._check_policy(peer, spec, skip=cid)
 
             def update() -> None:
                 self._check_borders(spec, skip=cid)

@@ -26,6 +26,7 @@ class FailureHandling:
         while not self._stop.is_set():
             try:
                 if name == self.domain:
+                    self._reconcile(name)
                     self.watching.add(name)
                     for notice in self.local.notices(self._stop):
                         self._on_notice(name, notice.kind, notice.part.cid, notice.stp)
@@ -49,9 +50,12 @@ class FailureHandling:
     def _reconcile(self, name: str) -> None:
         """Terminate (or abort) the parts domain ``name`` holds for this home that no slice
         of the home owns: requests aborted or deleted while it was away."""
-        known = {p.cid for fs in list(self.slices.values()) for p in fs.parts.values() if p.domain == name}
         dom = self._domain(name)
-        for part in dom.query():
+        parts = dom.query()
+        with self._lock:   # after the query: a part reserved meanwhile is in flight or recorded by now
+            known = {p.cid for fs in self.slices.values() for p in fs.parts.values() if p.domain == name}
+            known |= {cid for d, cid in self._inflight if d == name}
+        for part in parts:
             if part.cid in known or part.state in ("Terminated", "Terminating"):
                 continue
             op = "abort" if part.state in ("ReserveHeld", "ReserveTimeout", "ReserveFailed") else "terminate"
@@ -118,37 +122,47 @@ class FailureHandling:
             except FederatedRefusal as e:
                 self._degraded(fs, f"border {lost} down, re-route refused: {e}")
                 return
-            modified, errors = {}, []
-            futures = {d: self._pool.submit(self._modify, fs.parts[d], p) for d, p in kept.items()}
-            for d, f in futures.items():
+            try:
+                self._move(fs, name, lost, t0, rt, tags, kept, new, left)
+            finally:
+                self._settled(new.values())
+
+    def _move(self, fs, name, lost, t0, rt, tags, kept, new, left) -> None:
+        """The re-route's second half: modify the kept parts, commit and provision the new
+        ones, terminate the parts left; on an error, undo (slice lock held)."""
+        modified, errors = {}, []
+        futures = {d: self._pool.submit(self._modify, fs.parts[d], p) for d, p in kept.items()}
+        for d, f in futures.items():
+            try:
+                modified[d] = f.result()
+            except DomainError as e:
+                errors.append(e)
+        if not errors:
+            try:
+                self._all(new, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
+                self._all(new, lambda p: self._domain(p.domain).step("provision", p.cid), "provision")
+            except DomainError as e:
+                errors.append(e)
+        if errors:   # put the kept parts back as they were, drop the new ones
+            for d in modified:
                 try:
-                    modified[d] = f.result()
+                    self._modify(modified[d], fs.parts[d])
                 except DomainError as e:
-                    errors.append(e)
-            if not errors:
-                try:
-                    self._all(new, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
-                    self._all(new, lambda p: self._domain(p.domain).step("provision", p.cid), "provision")
-                except DomainError as e:
-                    errors.append(e)
-            if errors:   # put the kept parts back as they were, drop the new ones
-                for d in modified:
-                    try:
-                        self._modify(modified[d], fs.parts[d])
-                    except DomainError as e:
-                        log.warning("re-route of %s: undoing %s: %s", name, d, e.text)
-                self._terminate(new.values())
-                self._degraded(fs, f"border {lost} down, re-route failed: {errors[0]}")
-                return
-            self._terminate(left)
-            with self._lock:
-                fs.parts = {**modified, **new}
-                fs.tags, fs.worst_delay_ms = tags, rt.worst_delay_ms
-                fs.state, fs.reason, fs.updated = "active", f"re-routed around border {lost} in " \
-                    f"{(time.monotonic() - t0) * 1000:.0f} ms", time.time()
-            self._save()
-            log.warning("slice %s re-routed around %s in %.0f ms: now via %s", name, lost,
-                        (time.monotonic() - t0) * 1000, ", ".join(sorted(tags)) or "one domain")
+                    log.warning("re-route of %s: undoing %s: %s", name, d, e.text)
+                    with self._lock:   # it stays where the re-route put it: record that
+                        fs.parts[d] = modified[d]
+            self._terminate(new.values())
+            self._degraded(fs, f"border {lost} down, re-route failed: {errors[0]}")
+            return
+        self._terminate(left)
+        with self._lock:
+            fs.parts = {**modified, **new}
+            fs.tags, fs.worst_delay_ms = tags, rt.worst_delay_ms
+            fs.state, fs.reason, fs.updated = "active", f"re-routed around border {lost} in " \
+                f"{(time.monotonic() - t0) * 1000:.0f} ms", time.time()
+        self._save()
+        log.warning("slice %s re-routed around %s in %.0f ms: now via %s", name, lost,
+                    (time.monotonic() - t0) * 1000, ", ".join(sorted(tags)) or "one domain")
 
     def _modify(self, old: PartRecord, new: PartRecord) -> PartRecord:
         if sorted(old.endpoints) == sorted(new.endpoints) and old.max_latency_ms == new.max_latency_ms:

@@ -42,6 +42,7 @@ from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain,
 from controller.fedslices import (FederatedRefusal, FedSlice, PartRecord, load_records, save_records, window,
                                   with_resolved_schedule)
 from slices.errors import SpecError, UnknownSlice
+from slices.spec import NAME_RE, NAMESPACE_SEP
 from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
 from slices.schedule import parse_schedule, rfc3339
 from topologies.federation import border_ports
@@ -93,6 +94,7 @@ class FederationHome(FailureHandling):
         self.watching: set[str] = set()
         self._lock = threading.RLock()               # the records
         self._slice_locks: dict[str, threading.Lock] = {}
+        self._inflight: set[tuple[str, str]] = set()   # (domain, cid) reserved by a create or re-route under way
         self._rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * (len(peers) + 1)), thread_name_prefix="fed-home")
         self._stop = threading.Event()
@@ -134,9 +136,16 @@ class FederationHome(FailureHandling):
         with self._lock:
             return name in self.slices
 
+    def find(self, name: str) -> FedSlice | None:
+        with self._lock:
+            return self.slices.get(name)
+
     def get(self, name: str) -> FedSlice:
         with self._lock:
-            return self.slices[name]
+            fs = self.slices.get(name)
+        if fs is None:
+            raise UnknownSlice(name)
+        return fs
 
     def names(self) -> list[str]:
         self._prune()
@@ -168,6 +177,9 @@ class FederationHome(FailureHandling):
                 raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
             lock = self._slice_locks.setdefault(req.name, threading.Lock())
         with lock:
+            with self._lock:   # a create of the same name may have finished while this one waited
+                if req.name in self.slices:
+                    raise FederatedRefusal("ALREADY_EXISTS", f"slice {req.name} exists")
             views, borders_free = self._views()
             try:
                 rt = route(req, self.fed, views, borders_free)
@@ -177,8 +189,8 @@ class FederationHome(FailureHandling):
             parts = self._parts(rt, tags, vlans)
             done = self._reserve_all(req, priority, doc, parts)
             fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
-            wait_at("federation-before-commit")
             try:
+                wait_at("federation-before-commit")
                 self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
                 with self._lock:
                     self.slices[fs.name] = fs
@@ -189,6 +201,8 @@ class FederationHome(FailureHandling):
                 self._terminate(done.values())
                 raise FederatedRefusal("UNAVAILABLE" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else e.code,
                                        f"{e} (every part was terminated)") from None
+            finally:
+                self._settled(done.values())
             fs.updated = time.time()
             self._save()
             log.info("slice %s across %s is active: worst delay %.2f ms", fs.name, ", ".join(sorted(done)),
@@ -221,6 +235,10 @@ class FederationHome(FailureHandling):
         name = doc.get("name")
         if not isinstance(name, str) or not name:
             problems.append(("name", "required"))
+        elif not NAME_RE.match(name.rpartition(NAMESPACE_SEP)[2]) or (
+                NAMESPACE_SEP in name and name.rpartition(NAMESPACE_SEP)[0] != str(doc.get("tenant", "")).strip()):
+            problems.append(("name", f"must be 1-63 lowercase letters, digits or '-' (TENANT/NAME of the slice's "
+                             f"own tenant when qualified), got {name[:80]!r}"))
         bw = doc.get("bandwidth_mbps")
         if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
             problems.append(("bandwidth_mbps", "must be a number > 0"))
@@ -292,6 +310,8 @@ class FederationHome(FailureHandling):
         free: dict[str, float] = {b.name: 0.0 for b in self.fed.borders}
         for b in self.fed.borders:
             ends = [o for d in (b.a.domain, b.b.domain) for o in offers.get(d, []) if o.name == b.name]
+            if len(ends) == 2 and all(o.up for o in ends):
+                self.border_up(b.name)   # its port is back at both ends
             if len(ends) == 2 and all(o.up for o in ends) and b.name not in self.down_borders:
                 free[b.name] = min(o.free_mbps for o in ends)
             self.border_tags[b.name] = {t for o in ends for t in o.tags}
@@ -348,9 +368,12 @@ class FederationHome(FailureHandling):
         start, end = window(doc)
 
         def reserve(p: PartRecord) -> PartState:
-            return self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
-                                                  p.max_latency_ms, priority, regions,
-                                                  (rfc3339(start) if start else None, rfc3339(end) if end else None))
+            st = self._domain(p.domain).reserve(doc["tenant"], req.name, p.endpoints, req.bandwidth_mbps,
+                                                p.max_latency_ms, priority, regions,
+                                                (rfc3339(start) if start else None, rfc3339(end) if end else None))
+            with self._lock:   # not "unknown" to a reconciliation while the request goes on
+                self._inflight.add((p.domain, st.cid))
+            return st
         futures = {d: self._pool.submit(reserve, p) for d, p in parts.items()}
         done, failed = {}, []
         for d, f in futures.items():
@@ -361,6 +384,7 @@ class FederationHome(FailureHandling):
                 failed.append(e)
         if failed:
             self._abort(done.values())
+            self._settled(done.values())
             first = sorted(failed, key=lambda e: e.domain)[0]
             code = first.code if first.code in ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE",
                                                 "INVALID_ARGUMENT", "DEADLINE_EXCEEDED") else "FAILED_PRECONDITION"
@@ -379,6 +403,11 @@ class FederationHome(FailureHandling):
                 errors.append(e)
         if errors:
             raise sorted(errors, key=lambda e: e.domain)[0]
+
+    def _settled(self, parts: Iterable[PartRecord]) -> None:
+        """The parts' request is over: a record of a slice knows them now, or they are gone."""
+        with self._lock:
+            self._inflight.difference_update((p.domain, p.cid) for p in parts)
 
     def _abort(self, parts: Iterable[PartRecord]) -> None:
         self._best_effort(parts, "abort")

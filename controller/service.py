@@ -130,9 +130,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
         if self.home is None:
             return None
         full = self._run(context, lambda: full_name(self.reads, who, name))
-        if self.home.has(full) and who.may_see(self.home.get(full).tenant):
-            return full
-        return None
+        try:
+            fs = self.home.get(full)
+        except UnknownSlice:   # none, or deleted a moment ago
+            return None
+        return full if who.may_see(fs.tenant) else None
 
     def _across(self, context, fn):
         """``fn()`` (the home's work: calls to other domains, off the owner thread), its
@@ -232,7 +234,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
         who = caller()
         across = self._federated(context, who, request.name)
         if across:
-            return fed_slice_message(self.home.get(across), who)
+            return self._across(context, lambda: fed_slice_message(self.home.get(across), who))
         def read():
             name = _visible(self.reads, who, request.name)
             return slice_message(self.reads, name, stats=True, who=who), self.reads.counter_sources(name)
@@ -260,8 +262,9 @@ class SliceService(pb_grpc.SliceServiceServicer):
         at, why = parse_time(request.at) if request.at else (None, "")
         if why:
             fail(context, SpecError([("at", why)]), root="")
-        across = {n: fed_slice_message(self.home.get(n), who) for n in self.home.names()
-                  if who.may_see(self.home.get(n).tenant)} if self.home is not None else {}
+        shown_across = [fs for fs in (self.home.find(n) for n in self.home.names()) if fs is not None] \
+            if self.home is not None else []   # a slice deleted meanwhile is left out
+        across = {fs.name: fed_slice_message(fs, who) for fs in shown_across if who.may_see(fs.tenant)}
 
         def page():
             active = self.reads.active_at(at) if at is not None else None
