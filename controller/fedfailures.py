@@ -15,6 +15,7 @@ from slices.interdomain import Refused, route
 
 log = logging.getLogger("intercloud.federation.home")
 WATCH_RETRY_S = 1.0
+RETRY_S, RETRY_MAX_S = 1.0, 30.0   # a degraded slice is re-routed again after 1, 2, 4 ... 30 s
 
 
 class FailureHandling:
@@ -83,7 +84,18 @@ class FailureHandling:
         if first:
             log.warning("border %s down (domain %s): re-routing %d slices", border.name, domain, len(hit))
         for name in hit:
-            self._pool.submit(self.reroute, name, border.name)
+            self._pool.submit(self._reroute_logged, name, border.name)
+
+    def _reroute_logged(self, name: str, lost: str) -> None:
+        """:meth:`reroute` in the pool: an unexpected error is logged and leaves the slice
+        degraded (to be tried again), never lost with the pool's future."""
+        try:
+            self.reroute(name, lost)
+        except Exception as e:  # noqa: BLE001 - anything: the slice must not be left as if fine
+            log.exception("re-route of %s around %s", name, lost)
+            fs = self.find(name)
+            if fs is not None:
+                self._degraded(fs, f"border {lost} down, re-route failed: {e}", lost)
 
     def border_up(self, name: str) -> None:
         """A border is back in use for new routes (an operator's word, or its port up)."""
@@ -99,7 +111,7 @@ class FailureHandling:
         with lock:
             with self._lock:
                 fs = self.slices.get(name)
-            if fs is None or not set(fs.tags) & self.down_borders:
+            if fs is None or (fs.state != "degraded" and not set(fs.tags) & self.down_borders):
                 return
             t0 = time.monotonic()
             req, priority, vlans = self._request(fs.doc)
@@ -110,7 +122,7 @@ class FailureHandling:
             try:
                 rt = route(req, self.fed, views, free)
             except Refused as e:
-                self._degraded(fs, f"border {lost} down, no other route: {e}")
+                self._degraded(fs, f"border {lost} down, no other route: {e}", lost)
                 return
             tags = {b.name: fs.tags.get(b.name) or self._tag(b.name) for b in rt.borders}
             wanted = self._parts(rt, tags, vlans)
@@ -120,7 +132,7 @@ class FailureHandling:
             try:
                 new = self._reserve_all(req, priority, fs.doc, added) if added else {}
             except FederatedRefusal as e:
-                self._degraded(fs, f"border {lost} down, re-route refused: {e}")
+                self._degraded(fs, f"border {lost} down, re-route refused: {e}", lost)
                 return
             try:
                 self._move(fs, name, lost, t0, rt, tags, kept, new, left)
@@ -152,7 +164,7 @@ class FailureHandling:
                     with self._lock:   # it stays where the re-route put it: record that
                         fs.parts[d] = modified[d]
             self._terminate(new.values())
-            self._degraded(fs, f"border {lost} down, re-route failed: {errors[0]}")
+            self._degraded(fs, f"border {lost} down, re-route failed: {errors[0]}", lost)
             return
         self._terminate(left)
         with self._lock:
@@ -160,6 +172,7 @@ class FailureHandling:
             fs.tags, fs.worst_delay_ms = tags, rt.worst_delay_ms
             fs.state, fs.reason, fs.updated = "active", f"re-routed around border {lost} in " \
                 f"{(time.monotonic() - t0) * 1000:.0f} ms", time.time()
+            self._retry_s.pop(name, None)
         self._save()
         log.warning("slice %s re-routed around %s in %.0f ms: now via %s", name, lost,
                     (time.monotonic() - t0) * 1000, ", ".join(sorted(tags)) or "one domain")
@@ -170,8 +183,25 @@ class FailureHandling:
         st = self._domain(old.domain).modify(old.cid, new.endpoints, new.max_latency_ms)
         return replace(new, cid=old.cid, state=st.state)
 
-    def _degraded(self, fs: FedSlice, reason: str) -> None:
+    def _degraded(self, fs: FedSlice, reason: str, lost: str = "") -> None:
+        """The slice could not be moved now: DEGRADED with why, and tried again after
+        RETRY_S, doubling up to RETRY_MAX_S (a second border may have failed while the
+        first re-route read the views; a domain may come back)."""
         log.error("slice %s: %s", fs.name, reason)
         with self._lock:
             fs.state, fs.reason, fs.updated = "degraded", reason, time.time()
+            delay = min(RETRY_MAX_S, 2 * self._retry_s.get(fs.name, RETRY_S / 2))
+            self._retry_s[fs.name] = delay
         self._save()
+        if not self._stop.is_set():
+            timer = threading.Timer(delay, self._retry, (fs.name, lost))
+            timer.daemon = True
+            timer.start()
+
+    def _retry(self, name: str, lost: str) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._pool.submit(self._reroute_logged, name, lost)
+        except RuntimeError:   # the home is closing
+            pass

@@ -41,6 +41,7 @@ from controller.fedfailures import FailureHandling
 from controller.fedpeers import DomainError, LocalDomain, PartState, PeerDomain, Stp
 from controller.fedslices import (FederatedRefusal, FedSlice, PartRecord, load_records, save_records, window,
                                   with_resolved_schedule)
+from controller.tenancy import Limits
 from slices.errors import SpecError, UnknownSlice
 from slices.spec import NAME_RE, NAMESPACE_SEP
 from slices.interdomain import FedEndpoint, FedRequest, Refused, Route, parse_endpoint, route
@@ -89,6 +90,7 @@ class FederationHome(FailureHandling):
         self.records = Path(records) if records else None
         self.slices: dict[str, FedSlice] = {}
         self.down_borders: set[str] = set()
+        self._retry_s: dict[str, float] = {}   # a degraded slice's next wait before another re-route
         self.border_tags: dict[str, set[int]] = {}   # tags in use at either end, as last read
         self.peer_errors: dict[str, str] = {}
         self.watching: set[str] = set()
@@ -166,11 +168,14 @@ class FederationHome(FailureHandling):
                 self._pool.submit(self._terminate, list(fs.parts.values()))
             self._save()
 
-    def create(self, doc: dict, exists: Callable[[str], bool] = lambda _n: False) -> FedSlice:
+    def create(self, doc: dict, exists: Callable[[str], bool] = lambda _n: False, police: bool = True) -> FedSlice:
         """Set up the slice ``doc`` (its tenant and full name filled in) in every domain,
         all or nothing; SpecError for a malformed request, FederatedRefusal naming the
-        domain and the constraint otherwise."""
+        domain and the constraint otherwise. ``police``: hold it to the tenant's policy
+        here (an admin's request is not)."""
         req, priority, vlans = self._request(doc)
+        if police:
+            self._police(doc["tenant"], req, priority)
         doc = with_resolved_schedule(doc, time.time())
         with self._lock:
             if req.name in self.slices or exists(req.name):
@@ -292,6 +297,37 @@ class FederationHome(FailureHandling):
             raise SpecError(problems)
         return (FedRequest(name, self.domain, tuple(endpoints), float(bw), float(bound) if bound else None,
                            frozenset(regions) if regions else None), priority, vlans)
+
+    def _police(self, tenant: str, req: FedRequest, priority: int) -> None:
+        """FederatedRefusal (PERMISSION_DENIED) naming the first rule of the tenant's policy
+        in this domain the whole slice breaks: every domain holds its part to the peer's
+        policy there, and this domain holds the slice to its tenant's, whether or not a
+        part of it is here. Sites are written DOMAIN/SITE in the policy (a bare site is here)."""
+        policy = self.local.p.policy
+        lim = policy.limits(tenant) if policy is not None else Limits()
+        mine = [fs for fs in self.slices.values() if fs.tenant == tenant]
+        held = self.local.p.ctl.call(lambda: [s.spec for s in self.local.p.ctl.engine.slices.values()
+                                              if s.spec.tenant == tenant and s.spec.name not in self.slices])
+        why = ""
+        if lim.max_priority is not None and priority > lim.max_priority:
+            why = f"may use priority up to {lim.max_priority}, asked {priority}"
+        elif lim.max_slice_mbps is not None and req.bandwidth_mbps > lim.max_slice_mbps:
+            why = f"may reserve up to {lim.max_slice_mbps:g} Mbit/s per slice, asked {req.bandwidth_mbps:g}"
+        elif lim.max_slices is not None and len(mine) + len(held) + 1 > lim.max_slices:
+            why = f"may hold up to {lim.max_slices} slices, holds {len(mine) + len(held)}"
+        elif lim.max_total_mbps is not None and (sum(float(fs.doc["bandwidth_mbps"]) for fs in mine) + sum(
+                s.bandwidth_mbps for s in held) + req.bandwidth_mbps > lim.max_total_mbps + 1e-9):
+            why = f"may reserve up to {lim.max_total_mbps:g} Mbit/s in total"
+        elif lim.sites is not None or lim.regions is not None:
+            for e in req.endpoints:
+                site = e.site if e.domain == self.domain else f"{e.domain}/{e.site}"
+                region = self.fed.domain(e.domain).topology.site(e.site).region
+                if not ((lim.sites is not None and site in lim.sites) or (lim.regions is not None and region in lim.regions)):
+                    why = f"may not use {site} (region {region})"
+                    break
+        if why:
+            raise FederatedRefusal("PERMISSION_DENIED", f"domain {self.domain}: tenant {tenant} {why} (slice "
+                                   f"{req.name}); an admin grants more (tenant policy)")
 
     def _views(self):
         """Every answering domain's view, read in parallel, and per border the Mbit/s both

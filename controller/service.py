@@ -191,7 +191,8 @@ class SliceService(pb_grpc.SliceServiceServicer):
         if self.home is not None and self.home.is_federated(doc):
             owned = self._run(context, lambda: own_doc(self.reads, who, _own_tenant(who, doc)))
             exists = lambda n: self.ctl.call(lambda: self.reads.tenant_of(n) is not None)  # noqa: E731
-            return self._across(context, lambda: fed_slice_message(self.home.create(owned, exists), who))
+            return self._across(context, lambda: fed_slice_message(
+                self.home.create(owned, exists, police=not who.admin), who))
 
         def create():
             spec = own_doc(self.reads, who, _own_tenant(who, doc))   # a name of its namespace
