@@ -49,6 +49,7 @@ log = logging.getLogger("intercloud.federation")
 DEFAULT_HOLD_S = 60.0
 MAX_HOLD_S = 900.0     # OSCARS' hold; longer would let a peer park capacity
 PEER_TENANT = "peer:"
+MAX_ENDED = 1000       # connections aborted, timed out, terminated or past their end kept for Query
 
 
 def _endpoint_doc(site: str, port: int, vlan: int, addresses: tuple[str, ...] = ()) -> dict:
@@ -245,6 +246,9 @@ class FederationProvider(BorderWatch):
             if not (1 <= port <= self.clouds.get(site, 0) or port in self.ports.get(site, {})):
                 raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].port: {port} is not a host or border "
                                       f"port of {self.domain}/{site}")
+            if port in self.ports.get(site, {}) and not _vlan:
+                raise FederationError("INVALID_ARGUMENT", f"endpoints[{i}].vlan: a border port carries every slice "
+                                      "crossing that border: a tag (1-4094) is required there")
         doc = {"name": cid, "tenant": tenant, "bandwidth_mbps": bandwidth_mbps, "priority": priority,
                "endpoints": [_endpoint_doc(*e) for e in endpoints]}
         if max_latency_ms:
@@ -445,6 +449,9 @@ class FederationProvider(BorderWatch):
                         self._end_if_passed(part)
                     except Exception:  # the owner busy or stopping: try again at the next round
                         log.exception("releasing the hold of %s", part.cid)
+                ended = [c for c, p in self.parts.items() if not p.booked]
+                for c in ended[:-MAX_ENDED]:   # Query answers them a while, not for ever
+                    del self.parts[c]
                 due = [p.expires for p in self.parts.values() if p.expires is not None]
             wait = min(due, default=self.clock() + 1.0) - self.clock()
             self._wake.wait(timeout=min(max(wait, 0.01), 1.0))

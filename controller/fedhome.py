@@ -279,8 +279,18 @@ class FederationHome(FailureHandling):
             if isinstance(vlan, bool) or not isinstance(vlan, int) or not 0 <= vlan <= MAX_TAG:
                 problems.append((f"{path}.vlan", f"must be 1-{MAX_TAG}"))
                 continue
+            domain, _, site = str(e.get("site", "")).rpartition("/")
+            if domain and domain != self.domain:
+                # another domain's site is checked by that domain (its view, its Reserve): the
+                # home does not tell a tenant which of its names exist inside another domain
+                if not self.fed.has_domain(domain):
+                    problems.append((f"{path}.site", f"unknown domain '{domain}' in '{e.get('site')}'"))
+                    continue
+                endpoints.append(FedEndpoint(domain, site, port))
+                vlans[(domain, site, port)] = (vlan, str(e.get("ip") or ""))
+                continue
             try:
-                ep = parse_endpoint(str(e.get("site", "")), port, self.domain, self.fed)
+                ep = parse_endpoint(site, port, self.domain, self.fed)
             except Refused as err:
                 problems.append((f"{path}.site", str(err)))
                 continue
@@ -321,7 +331,8 @@ class FederationHome(FailureHandling):
         elif lim.sites is not None or lim.regions is not None:
             for e in req.endpoints:
                 site = e.site if e.domain == self.domain else f"{e.domain}/{e.site}"
-                region = self.fed.domain(e.domain).topology.site(e.site).region
+                topo = self.fed.domain(e.domain).topology
+                region = topo.site(e.site).region if topo.has_site(e.site) else "unknown"
                 if not ((lim.sites is not None and site in lim.sites) or (lim.regions is not None and region in lim.regions)):
                     why = f"may not use {site} (region {region})"
                     break

@@ -27,9 +27,10 @@ def east(tmp_path):
 
 
 def reserve(stub, bw=20, requester="west", site="sendai-dc", hold=0.0, priority=4, latency=0.0, vlan=0):
+    """A part from east's border (tagged: ``vlan`` or 100) to ``site``'s first host (``vlan`` or untagged)."""
     return stub.Reserve(fpb.ReserveRequest(
         requester=requester, global_id="medical", bandwidth_mbps=bw, priority=priority, hold_timeout_s=hold,
-        max_latency_ms=latency, endpoints=[fpb.Stp(site=EAST_BORDER[0], port=EAST_BORDER[1], vlan=vlan),
+        max_latency_ms=latency, endpoints=[fpb.Stp(site=EAST_BORDER[0], port=EAST_BORDER[1], vlan=vlan or 100),
                                            fpb.Stp(site=site, port=1, vlan=vlan)]))
 
 
@@ -220,3 +221,13 @@ def test_a_hold_that_preempted_gives_the_capacity_back_when_aborted(east):
     while status() != "placed" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status() == "placed"
+
+
+def test_a_border_port_needs_a_tag(east):
+    """A border port carries every slice crossing that border: a part untagged there would
+    take the whole wire."""
+    err = error(lambda: east.stub.Reserve(fpb.ReserveRequest(
+        requester="west", global_id="g", bandwidth_mbps=5,
+        endpoints=[fpb.Stp(site=EAST_BORDER[0], port=EAST_BORDER[1]), fpb.Stp(site="sendai-dc", port=1)])))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "endpoints[0].vlan" in err.details()
+    assert east.booked() == {}

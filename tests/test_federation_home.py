@@ -90,10 +90,19 @@ def test_a_peer_refusing_a_reserve_aborts_the_parts_already_held(fed):
 def test_a_malformed_request_names_the_field(fed):
     home, _ = fed
     with pytest.raises(SpecError) as e:
-        home.create({**SLICE, "protection": "link", "endpoints": [{"site": "west/nowhere", "port": 1},
-                                                                   {"site": "korea/busan-dc", "port": 9}]})
+        home.create({**SLICE, "protection": "link", "endpoints": [
+            {"site": "nowhere", "port": 1, "ip": "10.9.0.1"}, {"site": "tokyo-dc", "port": 9, "ip": "10.9.0.2"},
+            {"site": "mars/olympus-dc", "port": 1, "ip": "10.9.0.3"}]})
     text = str(e.value)
     assert "protection" in text and "endpoints[0].site" in text and "endpoints[1].port" in text
+    assert "endpoints[2].site: unknown domain 'mars'" in text
+    # another domain's sites are its to check: an internal one and a missing one read alike
+    said = []
+    for site in ("west/hiroshima-ix", "west/nowhere"):
+        with pytest.raises(FederatedRefusal) as e:
+            home.create({**SLICE, "endpoints": [SLICE["endpoints"][0], {"site": site, "port": 1, "ip": "10.9.0.5"}]})
+        said.append(str(e.value).replace(site.split("/")[1], "X"))
+    assert said[0] == said[1] and "domain west" in said[0]
 
 
 def test_a_lost_border_is_routed_around(fed):
