@@ -181,16 +181,18 @@ def ping_once(host: Any, ip: str, wait_s: float = 1.0) -> subprocess.Popen:
 
 
 def until_connected(pairs: list[tuple[object, str]], started: float, timeout_s: float = TTC_TIMEOUT_S,
-                    every_s: float = TTC_PROBE_EVERY_S) -> tuple[float | None, int]:
+                    every_s: float = TTC_PROBE_EVERY_S, wait_s: float = 0.5) -> tuple[float | None, int]:
     """Ping from each (host, address) pair again and again, all in parallel, until every
-    pair has passed once; (seconds since ``started`` or None on timeout, pairs passed)."""
+    pair has passed once; (seconds since ``started`` or None on timeout, pairs passed).
+    ``wait_s``: how long one ping waits for its answer, so also how late a pair that lost
+    its first ping (sent before the rules were in) is seen passing."""
     todo = set(range(len(pairs)))
     running: dict[int, subprocess.Popen] = {}
     while todo and time.monotonic() - started < timeout_s:
         for k in list(todo):
             proc = running.get(k)
             if proc is None:
-                running[k] = ping_once(*pairs[k], wait_s=0.5)
+                running[k] = ping_once(*pairs[k], wait_s=wait_s)
             elif proc.poll() is not None:
                 del running[k]
                 if proc.returncode == 0:
