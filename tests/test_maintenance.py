@@ -12,6 +12,7 @@ from slices.engine import SliceEngine
 from slices.errors import Rejected, SpecError
 from slices.schedule import rfc3339
 from slices.windows import LEAD_S, Window, window_from
+from tests.harness import free_port
 from tests.test_booking import JAPAN, NOW, H, spec
 from tests.test_schedule_controller import T0, Clock, controller
 
@@ -95,5 +96,46 @@ def test_window_drains_lead_before_start_and_undrains_at_end_across_a_restart(tm
         assert "nagoya-ix" not in ctl.engine.drained and not ctl.engine.windows
         assert store.windows() == []
     finally:
+        ctl.stop()
+        store.close()
+
+
+def test_api_and_cli_plan_list_refuse_and_cancel(tmp_path, capsys):
+    """In-process gRPC: a window planned with DrainSite(start, end) is listed, bad times
+    name the field, an unknown window is NOT_FOUND, UndrainSite(window) cancels it."""
+    import grpc
+    from controller.service import serve
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl.cli import main
+
+    clock = Clock()
+    ctl, _wire, store = controller(tmp_path / "s.db", clock)
+    ctl.start()
+    port = free_port()
+    srv = serve(ctl, f"127.0.0.1:{port}")
+    try:
+        api = pb_grpc.TopologyServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        t = api.DrainLink(pb.DrainLinkRequest(a="osaka-ix", b="tokyo-ix", start=rfc3339(T0 + 600),
+                                              end=rfc3339(T0 + 1200)))
+        assert [(w.a, w.b, w.draining) for w in t.windows] == [("osaka-ix", "tokyo-ix", False)]
+        with pytest.raises(grpc.RpcError) as e:
+            api.DrainSite(pb.DrainSiteRequest(site="nagoya-ix", start=rfc3339(T0 + 600), end=rfc3339(T0 + 60)))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "end: " in e.value.details()
+        with pytest.raises(grpc.RpcError) as e:
+            api.UndrainSite(pb.UndrainSiteRequest(site="nagoya-ix", window="nope"))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert len(api.GetTopology(pb.GetTopologyRequest()).windows) == 1
+        wid = t.windows[0].id
+        assert main(["site", "windows", "--server", f"127.0.0.1:{port}"]) in (0, None)
+        assert wid in capsys.readouterr().out
+        assert main(["site", "drain", "nagoya-ix", "--from", "2030-03-17T18:00:00", "--until",
+                     rfc3339(T0 + 1200), "--server", f"127.0.0.1:{port}"]) != 0
+        assert "--from: " in capsys.readouterr().err
+        assert main(["link", "undrain", "osaka-ix", "tokyo-ix", "--window", wid,
+                     "--server", f"127.0.0.1:{port}"]) in (0, None)
+        assert not api.GetTopology(pb.GetTopologyRequest()).windows and store.windows() == []
+    finally:
+        srv.stop(0)
         ctl.stop()
         store.close()
