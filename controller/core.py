@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from controller.lookups import EndpointInfo, Lookups
+from controller.maintenance import Maintenance
 from controller.model import ABSENT, REFUSED, UNCONFIRMED, Model, SwitchProblem, Wire
 from controller.network import NetworkEvents, reconcile
 from controller.owner import CALL_TIMEOUT_S, Owner, Periodic
@@ -73,7 +74,8 @@ class SliceController:
                                      on_repair)
         self.health = SliceHealth(self.model, self.pipeline, self.owner, self.watchers, settings)
         self._auditor = Periodic("switch-audit", self.network.audit_switches)
-        self.schedules = Schedules(self.model, self.pipeline, self.owner, clock)
+        self.maintenance = Maintenance(self.model, self.pipeline, clock)
+        self.schedules = Schedules(self.model, self.pipeline, self.owner, clock, self.maintenance)
         self.restore_problems: list[str] = []
         self._access_port_listeners: list[Callable[[str, int, bool], None]] = []
         self._load()
@@ -233,6 +235,7 @@ class SliceController:
             self.model.states[row.name] = SliceStatus(state, row.reason, row.create_time, row.update_time)
         if waiting:
             self._place_waiting_after_load(waiting)
+        self.maintenance.adopt(self.store.windows(), self.restore_problems)   # bookings avoid them
         self.schedules.adopt(booked, self.restore_problems)
         self.model.plan = compile_plan(self.model.engine, self.ports)
         self.pipeline.refresh_lookups(list(self.model.engine.slices))
@@ -397,6 +400,24 @@ class SliceController:
     def undrain(self, site: str) -> list[Event]:
         """Undrain ``site``; what it did to each slice."""
         return self._site_change(lambda: self.model.engine.undrain(site))
+
+    def drain_link(self, a: str, b: str) -> list[Event]:
+        return self._site_change(lambda: self.model.engine.drain_link(a, b))
+
+    def undrain_link(self, a: str, b: str) -> list[Event]:
+        return self._site_change(lambda: self.model.engine.undrain_link(a, b))
+
+    def plan_window(self, site: str, link: tuple[str, str] | None, start: str, end: str):
+        """Plan a maintenance window of ``site`` or ``link`` (controller.maintenance);
+        the window and what it did to the bookings."""
+        w, events = self.maintenance.plan(site, frozenset(link) if link else None, start, end)
+        self.schedules.rearm()
+        return w, events
+
+    def cancel_window(self, wid: str) -> list[Event]:
+        events = self.maintenance.cancel(wid)
+        self.schedules.rearm()
+        return events
 
     def _site_change(self, decide: Callable[[], list[Event]]) -> list[Event]:
         done: list[Event] = []

@@ -337,6 +337,11 @@ class EtcdStore:
         self._rows = {s.name: (seq, s.create_time) for seq, s in rows}
         return [s for _seq, s in rows]
 
+    def windows(self) -> list[dict]:
+        """The maintenance windows planned (slices.windows.Window.to_dict)."""
+        return sorted((json.loads(v) for _k, v, _m in self.etcd.get(f"{self.prefix}windows/", prefix=True)),
+                      key=lambda d: d["id"])
+
     @contextmanager
     def transaction(self) -> Iterator["EtcdTransaction"]:
         """Collect the writes of one request and send them as one fenced etcd
@@ -422,3 +427,11 @@ class EtcdTransaction:
             key = f"{self.store.prefix}events/{stamp:020d}{len(self.ops):06d}"
             self.ops[key] = put(key, json.dumps({"time": now, "slice": name, "kind": kind, "state": state,
                                                  "reason": reason}))
+
+    def put_window(self, doc: dict) -> None:
+        key = f"{self.store.prefix}windows/{doc['id']}"
+        self.ops[key] = put(key, json.dumps(doc))
+
+    def drop_window(self, wid: str) -> None:
+        key = f"{self.store.prefix}windows/{wid}"
+        self.ops[key] = delete(key)

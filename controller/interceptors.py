@@ -57,7 +57,7 @@ class _Decoding(grpc.ServerInterceptor):
 
 
 WRITES = {"CreateSlice", "CreateSlices", "UpdateSlice", "DeleteSlice", "FailbackEndpoints", "DrainSite",
-          "UndrainSite"}
+          "UndrainSite", "DrainLink", "UndrainLink"}
 
 
 class _LeaderOnly(grpc.ServerInterceptor):

@@ -43,7 +43,8 @@ class Pipeline:
         self.watchers, self.lookups, self.timings = watchers, lookups, timings
 
     def transact(self, decide: Callable[[], list[Event]], *, created: Iterable[str] = (),
-                 deleted: str | None = None, request: bool = True) -> None:
+                 deleted: str | None = None, request: bool = True,
+                 also: Callable[[object], None] | None = None) -> None:
         """Apply what ``decide`` decides.
 
         A client's request (``request=True``) happens completely or not at all: if
@@ -52,7 +53,8 @@ class Pipeline:
         are put back, rules already sent are taken back, the store transaction is rolled
         back, and the error goes to the caller. The store's write lock is taken before
         anything is sent, so a store that cannot be written stops a request before the
-        switches see it.
+        switches see it. ``also(tx)`` writes more in the same store transaction (a
+        maintenance window: controller.maintenance).
 
         What the network did by itself (a link went down) is not undone when a switch or
         the store fails: the engine must keep following reality. Switch problems then show
@@ -82,6 +84,8 @@ class Pipeline:
                                                       for x, p in sorted(refused.items())))
                     m.plan = new_plan
                     published = self._record(tx, events, touched, problems, deleted)
+                    if also is not None:
+                        also(tx)
             else:
                 sent = changes
                 problems = self.send(changes)
@@ -94,6 +98,8 @@ class Pipeline:
             try:
                 with self.store.transaction() as tx:
                     published = self._record(tx, events, touched, problems, deleted)
+                    if also is not None:
+                        also(tx)
             except StoreError as e:
                 log.error("%s; the network changed anyway: %s", e, "; ".join(str(ev) for ev in events))
                 return

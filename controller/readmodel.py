@@ -213,6 +213,12 @@ class ReadModel:
                                   tuple((x.spec.tenant, holders[x.name] * x.spec.bandwidth_mbps) for x in on)))
         return views
 
+    def windows(self) -> list[tuple]:
+        """Maintenance windows: (id, site, link sites, start, end, draining), by start."""
+        m = self._ctl.maintenance
+        return [(w.id, w.site, tuple(sorted(w.link or ())), w.t0, w.t1, w.id in m.draining)
+                for w in sorted(self._ctl.model.engine.windows.values(), key=lambda w: (w.t0, w.id))]
+
     def state_counts(self) -> dict[SliceState, int]:
         counts: dict[SliceState, int] = {}
         for st in self._ctl.model.states.values():

@@ -29,6 +29,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
+from controller.maintenance import Maintenance
 from controller.model import Model
 from controller.owner import Owner
 from controller.pipeline import Pipeline
@@ -133,8 +134,11 @@ class Schedules:
     """The controller's side of bookings: requests with a schedule, and the timer. Runs
     on the owner thread (the timer only posts :meth:`tick`)."""
 
-    def __init__(self, model: Model, pipeline: Pipeline, owner: Owner, clock: Callable[[], float] = time.time):
+    def __init__(self, model: Model, pipeline: Pipeline, owner: Owner, clock: Callable[[], float] = time.time,
+                 maintenance: Maintenance | None = None):
+        """``maintenance``: the maintenance windows the timer also drains and undrains."""
         self.model, self.pipeline, self.owner, self.clock = model, pipeline, owner, clock
+        self.maintenance = maintenance
         self.timer = WallTimer(lambda: self.owner.post(self.tick), clock)
         self._retry: dict[str, float] = {}      # booking -> when its start is tried again
         # federation parts booked ahead and not provisioned (controller.federation): they
@@ -232,17 +236,22 @@ class Schedules:
         times = [min(max(b.t0, self._retry.get(n, b.t0)), b.t1) for n, b in e.bookings.items()]
         times += [s.spec.schedule.end for s in e.slices.values()
                   if s.spec.schedule is not None and s.spec.schedule.end is not None]
+        if self.maintenance is not None and (at := self.maintenance.next_at()) is not None:
+            times.append(at)
         return min(times, default=None)
 
     def rearm(self) -> None:
         self.timer.aim(self.next_at())
 
     def tick(self) -> None:
-        """Start the bookings whose start has come, end the slices whose end has, by the
-        wall clock now; then aim the timer at what comes next."""
+        """Drain and undrain the maintenance windows whose time came, start the bookings
+        whose start has come, end the slices whose end has, by the wall clock now; then
+        aim the timer at what comes next."""
         if self.owner.stopped:
             return
         now, engine = self.clock(), self.model.engine
+        if self.maintenance is not None:   # drains first: a booking starting now avoids the window
+            self.maintenance.tick(now)
         # ends first: a booking starting when another slice ends may need its ports
         for name in sorted(n for n, s in engine.slices.items()
                            if s.spec.schedule is not None and s.spec.schedule.end is not None

@@ -40,7 +40,7 @@ from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
 from slices.record import PLACED
 from slices.errors import SpecError, UnknownSlice
-from slices.schedule import parse_time
+from slices.schedule import parse_time, rfc3339
 from slices.spec import parse_spec
 
 log = logging.getLogger("intercloud.api")
@@ -400,6 +400,9 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
                           residual_mbps=l.residual_mbps if who.admin else l.residual_for(who.tenant),
                           delay_ms=l.delay_ms, up=l.up, slices=sum(1 for t in l.tenants if who.may_see(t)),
                           reason=l.reason)
+        for wid, site, link, t0, t1, draining in self.reads.windows() if who.admin else ():
+            out.windows.add(id=wid, site=site, a=link[0] if link else "", b=link[1] if link else "",
+                            start=rfc3339(t0), end=rfc3339(t1), draining=draining)
         return out
 
     def _site_change(self, context, site: str, change):
@@ -407,13 +410,15 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         if not who.admin:
             abort(context, code_pb2.PERMISSION_DENIED, f"draining a site is for operators (admins); "
                    f"{who.name} acts for tenant {who.tenant!r}")
-        if not self.reads.has_site(site):
+        if site and not self.reads.has_site(site):
             abort(context, code_pb2.NOT_FOUND, f"no site {site!r} in {self.reads.topology_name}",
                    error_details_pb2.ResourceInfo(resource_type="Site", resource_name=site))
         try:
             return self.ctl.call(lambda: self._changed(who, change(site)))
         except futures.TimeoutError:
             abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer in time")
+        except KeyError as e:   # no such link or maintenance window
+            abort(context, code_pb2.NOT_FOUND, str(e.args[0]))
         except Exception as e:  # every error gets a status of its own: never UNKNOWN
             fail(context, e)
 
@@ -426,10 +431,22 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
         return out
 
     def DrainSite(self, request, context):  # noqa: N802
-        return self._site_change(context, request.site, self.ctl.drain)
+        plan = lambda site: self.ctl.plan_window(site, None, request.start, request.end)[1]  # noqa: E731
+        return self._site_change(context, request.site, plan if request.start or request.end else self.ctl.drain)
 
     def UndrainSite(self, request, context):  # noqa: N802
-        return self._site_change(context, request.site, self.ctl.undrain)
+        cancel = lambda _site: self.ctl.cancel_window(request.window)  # noqa: E731
+        return self._site_change(context, request.site, cancel if request.window else self.ctl.undrain)
+
+    def DrainLink(self, request, context):  # noqa: N802
+        r, link = request, (request.a, request.b)
+        return self._site_change(context, "", lambda _: self.ctl.plan_window("", link, r.start, r.end)[1]
+                                 if r.start or r.end else self.ctl.drain_link(*link))
+
+    def UndrainLink(self, request, context):  # noqa: N802
+        r = request
+        return self._site_change(context, "", lambda _: self.ctl.cancel_window(r.window) if r.window
+                                 else self.ctl.undrain_link(r.a, r.b))
 
     def GetTopology(self, request, context):  # noqa: N802
         who = caller()

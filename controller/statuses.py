@@ -98,7 +98,7 @@ def fail(context, err: Exception, root: str = "spec") -> None:
         abort(context, code_pb2.FAILED_PRECONDITION, str(err),
                error_details_pb2.PreconditionFailure(violations=[
                    error_details_pb2.PreconditionFailure.Violation(type="SWITCH", description=str(err))]))
-    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site", "failback"):
+    elif isinstance(err, Rejected) and err.constraint in ("endpoint", "name", "site", "failback", "maintenance"):
         abort(context, code_pb2.FAILED_PRECONDITION, f"{err.constraint}: {err.reason}",
                error_details_pb2.ErrorInfo(reason=err.constraint.upper(), domain=DOMAIN,
                                            metadata={"constraint": err.constraint, "detail": err.reason}))

@@ -16,12 +16,20 @@ class StoreTransaction(Protocol):
     def write(self, upserts: list[Upsert], deletes: list[str], events: list[EventRow]) -> None:
         """Slices written, slices removed, events appended: all at the commit, or none."""
 
+    def put_window(self, doc: dict) -> None:
+        """A maintenance window written (slices.windows.Window.to_dict), at the commit."""
+
+    def drop_window(self, wid: str) -> None: ...
+
 
 class StateStore(Protocol):
     path: str
 
     def load(self) -> list:
         """Every stored slice (controller.store.StoredSlice), oldest first."""
+
+    def windows(self) -> list[dict]:
+        """The maintenance windows planned, as written by ``put_window``."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """One write transaction; StoreError before anything is written if it cannot be."""

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS slices (
     create_time REAL NOT NULL,
     update_time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS windows (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL               -- a maintenance window (slices.windows.Window), as JSON
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -204,6 +208,10 @@ class Store:
         return [StoredSlice(n, json.loads(sp), st, r, json.loads(pl), ct, ut)
                 for n, sp, st, r, pl, ct, ut in rows]
 
+    def windows(self) -> list[dict]:
+        """The maintenance windows planned (slices.windows.Window.to_dict)."""
+        return [json.loads(d) for (d,) in self.db.execute("SELECT doc FROM windows ORDER BY id")]
+
     @contextmanager
     def transaction(self) -> Iterator["Transaction"]:
         """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock at once, so a
@@ -267,3 +275,9 @@ class Transaction:
                  created, now))
         cur.executemany("INSERT INTO events (time, slice, kind, state, reason) VALUES (?, ?, ?, ?, ?)",
                         [(now, *e) for e in events])
+
+    def put_window(self, doc: dict) -> None:
+        self.cur.execute("INSERT OR REPLACE INTO windows (id, doc) VALUES (?, ?)", (doc["id"], json.dumps(doc)))
+
+    def drop_window(self, wid: str) -> None:
+        self.cur.execute("DELETE FROM windows WHERE id = ?", (wid,))

@@ -68,10 +68,12 @@ class Booking:
 class Bookings:
     """The engine's bookings ahead (mixed into :class:`slices.engine.SliceEngine`, which
     gives it ``calendar``, ``bookings``, ``ledger``, ``slices``, ``endpoint_owner``,
-    ``place_pair``, ``checkpoint``, ``rollback`` and ``admit``)."""
+    ``place_pair``, ``checkpoint``, ``rollback``, ``admit``, and from
+    :class:`slices.windows.Windows` ``windows``, ``placing_over`` and ``window_endpoint``)."""
 
     calendar: Calendar
     bookings: dict[str, Booking]
+    windows: dict
 
     def book_ahead(self, spec: SliceSpec, now: float) -> list[Event]:
         """Book ``spec`` over its schedule's interval, displacing overlapping lower
@@ -84,13 +86,14 @@ class Bookings:
             raise Rejected("name", f"a slice named {spec.name} already exists")
         self._endpoints_free(spec, t0, t1)
         b = Booking(spec=spec, t0=t0, t1=t1)
-        try:
-            b.tree, b.backup = self.place_pair(spec, self._residual_over(t0, t1, need=spec.bandwidth_mbps),
-                                               self._no_tags(t0, t1))
-        except Rejected as first:
-            if first.structural:
-                raise
-            return self._book_displacing(b, first)
+        with self.placing_over(t0, t1):     # around the maintenance windows overlapping it
+            try:
+                b.tree, b.backup = self.place_pair(spec, self._residual_over(t0, t1, need=spec.bandwidth_mbps),
+                                                   self._no_tags(t0, t1))
+            except Rejected as first:
+                if first.structural:
+                    raise
+                return self._book_displacing(b, first)
         self._hold(b)
         self.bookings[spec.name] = b
         return [self._booked_event(b, [])]
@@ -231,7 +234,8 @@ class Bookings:
         try:
             self.cancel_booking(name)
             b = cp.bookings[name]
-            return self.admit(b.spec)
+            with self.placing_over(b.t0, b.t1):
+                return self.admit(b.spec)
         except Rejected:
             self.rollback(cp)
             raise
@@ -269,6 +273,10 @@ class Bookings:
                 if k not in self.ledger.capacity or k in self.down_links:
                     raise Rejected("topology", f"{spec.name} uses {'—'.join(sorted(k))}, not a link up now")
         self._endpoints_free(spec, b.t0, b.t1)
+        crossed = next((w for w in self.windows.values()
+                        if w.overlaps(b.t0, b.t1) and (w.hits(b.tree) or w.hits(b.backup))), None)
+        if crossed is not None:
+            raise Rejected("maintenance", f"{spec.name} crosses {crossed.target}, in maintenance then")
         self._hold(b, {**{("tags", k): t for k, t in p.tags}, **{("backup_tags", k): t for k, t in p.backup_tags}})
         if self._overbooked(b):
             self._drop(b)
@@ -310,6 +318,9 @@ class Bookings:
         return {k for k in self.ledger.tags.full if self.calendar.free_tag(k, t0, t1, self.ledger.tags) is None}
 
     def _endpoints_free(self, spec: SliceSpec, t0: float, t1: float) -> None:
+        away = self.window_endpoint(spec, t0, t1)
+        if away:
+            raise Rejected("maintenance", away, structural=True)
         for e in spec.endpoints:
             owner = self.endpoint_owner.get(e.key)
             if owner and not self._ends_by(owner, t0):
@@ -378,7 +389,8 @@ class Bookings:
     def _place_again(self, v: Booking, why: str) -> Event:
         """A displaced booking over its own interval elsewhere, or waiting for its start."""
         try:
-            v.tree, v.backup = self.place_pair(v.spec, self._residual_over(v.t0, v.t1), self._no_tags(v.t0, v.t1))
+            with self.placing_over(v.t0, v.t1):
+                v.tree, v.backup = self.place_pair(v.spec, self._residual_over(v.t0, v.t1), self._no_tags(v.t0, v.t1))
             self._hold(v)
             return Event(EventKind.RE_PLACED, v.name, f"{why}; booked on another tree {interval_text(v.t0, v.t1)}")
         except Rejected as e:

@@ -44,6 +44,7 @@ from slices.rules import MAX_SLICE_ID
 from slices.spec import Endpoint, SliceSpec
 from slices.standby import StandbyMoves
 from slices.state import Slice
+from slices.windows import Window, Windows
 from topologies.model import Topology
 
 __all__ = ["NO_TAG", "PLACED", "PREEMPTED", "REROUTE_GAIN_MS", "RESTORE_BATCH", "Event", "Placement",
@@ -66,9 +67,11 @@ class Checkpoint:
     endpoint_owner: dict
     calendar: Calendar
     bookings: dict
+    windows: dict
+    drained_links: set
 
 
-class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
+class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings, Windows):
     """Every slice and every link's books (see the module text): the one object the
     controller, the CLI and the tests drive."""
 
@@ -89,6 +92,9 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
         self.restore_pending = False                # restore_waiting(limit) stopped before the end
         self.calendar = Calendar()                  # bookings ahead, over time (slices.booking)
         self.bookings: dict[str, Booking] = {}
+        self.windows: dict[str, Window] = {}        # maintenance planned (slices.windows)
+        self.drained_links: set[LinkKey] = set()
+        self.over: tuple[float, float] | None = None
 
     @property
     def capacity(self) -> dict[LinkKey, float]:
@@ -114,7 +120,8 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
             down_links=set(self.down_links), down_sites=set(self.down_sites), drained=set(self.drained),
             prefixes=self.prefixes.copy(), numbers=self._numbers.copy(),
             endpoint_owner=dict(self.endpoint_owner), calendar=self.calendar.copy(),
-            bookings={n: b.copy() for n, b in self.bookings.items()})
+            bookings={n: b.copy() for n, b in self.bookings.items()}, windows=dict(self.windows),
+            drained_links=set(self.drained_links))
 
     def rollback(self, cp: "Checkpoint") -> None:
         """Put the engine back exactly as it was at ``cp`` (which stays usable)."""
@@ -123,6 +130,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings):
         self.prefixes, self._numbers = cp.prefixes.copy(), cp.numbers.copy()
         self.endpoint_owner = dict(cp.endpoint_owner)
         self.calendar, self.bookings = cp.calendar.copy(), {n: b.copy() for n, b in cp.bookings.items()}
+        self.windows, self.drained_links = dict(cp.windows), set(cp.drained_links)
 
     # -- queries ---------------------------------------------------------------------------
 

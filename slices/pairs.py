@@ -1,6 +1,7 @@
 """Where a slice goes as things are: its primary tree and, if protected, a backup
 disjoint from it in the way the slice asks, both fitting the capacity and tags left,
-clear of failed links and sites and of drained sites it has no endpoint at.
+clear of failed links and sites, of drained links, of drained sites it has no endpoint
+at, and (placing a booking) of the maintenance windows overlapping it.
 
 :class:`PairPlacement` is mixed into :class:`slices.engine.SliceEngine`, whose network,
 failures, ledger and path caches it reads; it changes nothing but its caches.
@@ -22,13 +23,30 @@ class PairPlacement:
     down_links: set[LinkKey]
     down_sites: set[str]
     drained: set[str]
+    drained_links: set[LinkKey]
+    windows: dict                         # id -> slices.windows.Window
+    over: tuple[float, float] | None
     paths: PathCache
     backup_paths: PathCache
     _unavoidable: tuple
 
+    def ahead_sites(self) -> set[str]:
+        """Sites in a maintenance window overlapping the booking being placed
+        (:attr:`over`, :mod:`slices.windows`)."""
+        if self.over is None or not self.windows:
+            return set()
+        return {w.site for w in self.windows.values() if w.site and w.overlaps(*self.over)}
+
+    def avoided_links(self) -> set[LinkKey]:
+        """Links no placement may use: down, drained, in a window overlapping :attr:`over`."""
+        out = self.down_links | self.drained_links
+        if self.over is not None and self.windows:
+            out = out | {w.link for w in self.windows.values() if w.link and w.overlaps(*self.over)}
+        return out
+
     def _avoided_sites(self, spec: SliceSpec) -> set[str]:
         """Sites ``spec`` may not cross: lost ones, and drained ones it has no endpoint at."""
-        return self.down_sites | (self.drained - set(spec.sites))
+        return self.down_sites | ((self.drained | self.ahead_sites()) - set(spec.sites))
 
     def place_pair(self, spec: SliceSpec, residual: dict[LinkKey, float],
                    no_tags: set[LinkKey] | None = None) -> tuple[Tree, Tree | None]:
@@ -39,7 +57,7 @@ class PairPlacement:
         if down:
             raise Rejected("site", f"endpoint site {down[0]} is down")
         try:
-            tree = place(self.graph, spec, residual, avoid_links=self.down_links,
+            tree = place(self.graph, spec, residual, avoid_links=self.avoided_links(),
                          avoid_sites=self._avoided_sites(spec), no_tags=no_tags, cache=self.paths)
         except Rejected as e:
             raise self._naming_down_links(e) from None
@@ -80,7 +98,7 @@ class PairPlacement:
         if len(spec.sites) != 2 or spec.protection not in ("link", "site"):
             raise Rejected("protection", "a disjoint pair joins two sites, link- or site-disjoint")
         bridges, cut_sites = self.unavoidable()
-        tree, backup = disjoint_pair(self.graph, spec, residual, avoid_links=self.down_links,
+        tree, backup = disjoint_pair(self.graph, spec, residual, avoid_links=self.avoided_links(),
                                      avoid_sites=self._avoided_sites(spec), no_tags=no_tags,
                                      shared_links=bridges, shared_sites=cut_sites,
                                      sites_too=spec.protection == "site")
@@ -123,5 +141,5 @@ class PairPlacement:
             home = {self.graph.nodes[x]["region"] for x in spec.sites}
             regions = {self.graph.nodes[x]["region"] for x in transit} - home
         return place(self.graph, spec, after,
-                     avoid_links=self.down_links | (set(tree.links) - bridges),
+                     avoid_links=self.avoided_links() | (set(tree.links) - bridges),
                      avoid_sites=avoid_sites, avoid_regions=regions, no_tags=no_tags, cache=self.backup_paths)

@@ -68,15 +68,29 @@ def _register_moves(sub: Subparsers) -> None:
     fb.set_defaults(func=cmd_endpoint_failback)
     st = sub.add_parser("site", help="drain a site for maintenance or an approaching disaster, or undrain it")
     st_sub = st.add_subparsers(dest="action", required=True)
+    ln = sub.add_parser("link", help="drain a link for maintenance (now, or over a window), or undrain it")
+    ln_sub = ln.add_subparsers(dest="action", required=True)
     for verb, text in (("drain", "slices stop crossing the site (make-before-break); its endpoints "
                         "with standbys move to them; prints every slice moved and every slice blocked, "
                         "with what blocked it"),
                        ("undrain", "the site may be crossed again (endpoints stay at their standbys "
                         "until failed back)")):
-        sp = st_sub.add_parser(verb, help=text)
-        sp.add_argument("site")
-        add_client_options(sp)
-        sp.set_defaults(func=cmd_site, verb=verb)
+        for what, parent in (("site", st_sub), ("link", ln_sub)):
+            sp = parent.add_parser(verb, help=text)
+            sp.add_argument("site" if what == "site" else "a")
+            if what == "link":
+                sp.add_argument("b")
+            if verb == "drain":
+                sp.add_argument("--from", dest="start", default="", help="a maintenance window's start (RFC 3339 "
+                                "with a timezone; default now): drained 30 s before it")
+                sp.add_argument("--until", dest="end", default="", help="the window's end: undrained then")
+            else:
+                sp.add_argument("--window", default="", help="cancel this maintenance window (its id)")
+            add_client_options(sp)
+            sp.set_defaults(func=cmd_site, verb=verb, what=what)
+    wl = st_sub.add_parser("windows", help="list the maintenance windows planned or under way")
+    add_client_options(wl)
+    wl.set_defaults(func=cmd_windows)
 
 
 def cmd_spec_check(args: argparse.Namespace) -> int:
@@ -177,22 +191,56 @@ def cmd_site(args: argparse.Namespace) -> int | None:
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
     from slicectl import client
-    request = (pb.DrainSiteRequest if args.verb == "drain" else pb.UndrainSiteRequest)(site=args.site)
-    t = client.call(server(args), "DrainSite" if args.verb == "drain" else "UndrainSite", request,
+    from slices.schedule import parse_time
+    if args.verb == "drain":
+        if args.start and not args.end:
+            return fail("--until: required with --from")
+        for flag, text in (("--from", args.start), ("--until", args.end)):
+            if text and parse_time(text)[1]:
+                return fail(f"{flag}: {parse_time(text)[1]}")
+        if args.start and args.end and parse_time(args.end)[0] <= parse_time(args.start)[0]:
+            return fail("--until: before --from")
+        times = {"start": args.start, "end": args.end}
+    else:
+        times = {"window": args.window}
+    where = {"site": args.site} if args.what == "site" else {"a": args.a, "b": args.b}
+    name = ("Drain" if args.verb == "drain" else "Undrain") + ("Site" if args.what == "site" else "Link")
+    t = client.call(server(args), name, getattr(pb, name + "Request")(**where, **times),
                     kind=pb_grpc.TopologyServiceStub)
-    show(t, args.output, lambda t, wide=False: site_outcome(args.verb, args.site, t.events))
+    what = args.site if args.what == "site" else f"{args.a}—{args.b}"
+    if getattr(args, "end", "") or getattr(args, "window", ""):
+        verb = f"maintenance window {args.window + ' cancelled' if args.verb == 'undrain' else 'planned'}:"
+        head = verb + "".join(f"\n  {w.id}  {w.start} – {w.end}" for w in t.windows
+                              if args.verb == "drain" and (w.site or f"{w.a}—{w.b}") == what)
+        show(t, args.output, lambda t, wide=False: head + "\n" + site_outcome(args.verb, what, t.events))
+        return
+    show(t, args.output, lambda t, wide=False: site_outcome(args.verb, what, t.events, args.what))
 
 
-def site_outcome(verb: str, site: str, events) -> str:
+@client_command
+def cmd_windows(args: argparse.Namespace) -> int | None:
+    """The maintenance windows, one a line."""
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+    from slicectl import client
+    from slicectl.report import render_table
+    t = client.call(server(args), "GetTopology", pb.GetTopologyRequest(), kind=pb_grpc.TopologyServiceStub)
+    rows = [(w.id, w.site or f"{w.a}—{w.b}", w.start, w.end, "draining" if w.draining else "planned")
+            for w in t.windows]
+    show(t, args.output, lambda t, wide=False: render_table(("ID", "WHAT", "START", "END", "STATE"), rows)
+         if rows else "no maintenance window")
+
+
+def site_outcome(verb: str, site: str, events, what: str = "site") -> str:
     """What a drain or undrain did: a count line, then one row per slice event (BLOCKED
     first: those are what an operator has to act on)."""
     from slicectl.report import render_table
     blocked = [e for e in events if e.kind == "drain-blocked"]
     moved = [e for e in events if e.kind != "drain-blocked"]
     if not events:
-        return f"site {site} {verb}ed: " + ("no slice used it" if verb == "drain" else "no slice changed")
+        return f"{what} {site} {verb}ed: " + ("no slice used it" if verb == "drain" else "no slice changed")
     count = lambda es: len({e.slice for e in es})  # noqa: E731
-    head = (f"site {site} {verb}ed: {count(moved)} slice{'s' * (count(moved) != 1)} "
+    head = (f"{what} {site} {verb}ed: {count(moved)} slice{'s' * (count(moved) != 1)} "
             + ("moved" if verb == "drain" else "changed")
             + (f", {count(blocked)} blocked (still crossing or served at {site})" if blocked else ""))
     rows = [(e.slice, "BLOCKED", e.reason) for e in blocked] + [(e.slice, e.kind, e.reason) for e in moved]

@@ -392,16 +392,62 @@ class GetTopologyRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DrainSiteRequest(_message.Message):
-    __slots__ = ("site",)
+    __slots__ = ("site", "start", "end")
     SITE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     site: str
-    def __init__(self, site: _Optional[str] = ...) -> None: ...
+    start: str
+    end: str
+    def __init__(self, site: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
 
 class UndrainSiteRequest(_message.Message):
-    __slots__ = ("site",)
+    __slots__ = ("site", "window")
     SITE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
     site: str
-    def __init__(self, site: _Optional[str] = ...) -> None: ...
+    window: str
+    def __init__(self, site: _Optional[str] = ..., window: _Optional[str] = ...) -> None: ...
+
+class DrainLinkRequest(_message.Message):
+    __slots__ = ("a", "b", "start", "end")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    start: str
+    end: str
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
+
+class UndrainLinkRequest(_message.Message):
+    __slots__ = ("a", "b", "window")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    window: str
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., window: _Optional[str] = ...) -> None: ...
+
+class MaintenanceWindow(_message.Message):
+    __slots__ = ("id", "site", "a", "b", "start", "end", "draining")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    site: str
+    a: str
+    b: str
+    start: str
+    end: str
+    draining: bool
+    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., a: _Optional[str] = ..., b: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class ControllerInstance(_message.Message):
     __slots__ = ("name", "api", "leader", "generation")
@@ -416,18 +462,20 @@ class ControllerInstance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., api: _Optional[str] = ..., leader: _Optional[bool] = ..., generation: _Optional[int] = ...) -> None: ...
 
 class Topology(_message.Message):
-    __slots__ = ("name", "sites", "links", "controllers", "events")
+    __slots__ = ("name", "sites", "links", "controllers", "events", "windows")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     CONTROLLERS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
     name: str
     sites: _containers.RepeatedCompositeFieldContainer[Site]
     links: _containers.RepeatedCompositeFieldContainer[LinkState]
     controllers: _containers.RepeatedCompositeFieldContainer[ControllerInstance]
     events: _containers.RepeatedCompositeFieldContainer[SliceEvent]
-    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[SliceEvent, _Mapping]]] = ...) -> None: ...
+    windows: _containers.RepeatedCompositeFieldContainer[MaintenanceWindow]
+    def __init__(self, name: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkState, _Mapping]]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInstance, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[SliceEvent, _Mapping]]] = ..., windows: _Optional[_Iterable[_Union[MaintenanceWindow, _Mapping]]] = ...) -> None: ...
 
 class GetFederationStatusRequest(_message.Message):
     __slots__ = ()

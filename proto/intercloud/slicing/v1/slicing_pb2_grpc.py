@@ -513,6 +513,16 @@ class TopologyServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainSiteRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
                 _registered_method=True)
+        self.DrainLink = channel.unary_unary(
+                '/intercloud.slicing.v1.TopologyService/DrainLink',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DrainLinkRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+                _registered_method=True)
+        self.UndrainLink = channel.unary_unary(
+                '/intercloud.slicing.v1.TopologyService/UndrainLink',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+                _registered_method=True)
 
 
 class TopologyServiceServicer:
@@ -546,6 +556,19 @@ class TopologyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainLink(self, request, context):
+        """The same for a link: slices stop crossing it where they can go around.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndrainLink(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopologyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -567,6 +590,16 @@ def add_TopologyServiceServicer_to_server(servicer, server):
             'UndrainSite': grpc.unary_unary_rpc_method_handler(
                     servicer.UndrainSite,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainSiteRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.SerializeToString,
+            ),
+            'DrainLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainLink,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DrainLinkRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.SerializeToString,
+            ),
+            'UndrainLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndrainLink,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.SerializeToString,
             ),
     }
@@ -677,6 +710,60 @@ class TopologyService:
             target,
             '/intercloud.slicing.v1.TopologyService/UndrainSite',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainSiteRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.TopologyService/DrainLink',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DrainLinkRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndrainLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.TopologyService/UndrainLink',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
             options,
             channel_credentials,
