@@ -344,7 +344,7 @@ class Bookings:
         """Hold ``b``'s bandwidth and a tag per link of each tree over its interval (the
         tags of ``prefer``, by (which, link), where they are free). Changes nothing and
         raises Rejected when a link has no tag free then."""
-        space, prefer = self.ledger.tags, prefer or {}
+        prefer = prefer or {}
         b.tags, b.backup_tags = {}, {}
         try:
             for tree, which in ((b.tree, "tags"), (b.backup, "backup_tags")):
