@@ -18,10 +18,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
+from proto.convert import timestamp  # noqa: E402
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb  # noqa: E402
 from slicectl.report import render_table  # noqa: E402
 from slices.schedule import short_time  # noqa: E402
-from slices.timeline import LinkTimeline, Span, calendar_of, link_timeline, stacked  # noqa: E402
+from slices.timeline import LinkTimeline, Span, calendar_of, default_range, link_timeline, stacked  # noqa: E402
 
 HIDDEN_NOTE = "other tenants' bookings are not shown (their Mbit/s would tell what they booked)"
 LOAD_COLOURS = plt.get_cmap("RdYlGn_r")
@@ -58,6 +59,39 @@ def as_data(msg: pb.LinkSchedules) -> dict:
         for s, ds in zip(spans, d.get("spans", [])):
             ds["peak_mbps"] = cal.peak(max(s.t0, since), min(s.t1, until))
     return doc
+
+
+def from_slices(topology, slices, now: float) -> pb.LinkSchedules:
+    """What a run record's slices (``pb.Slice``) book on ``topology``'s links, in the
+    form GetSchedule answers: bookings ahead (``scheduled``) over their schedule, the
+    others from their start or creation until their end (or deleted); the range from
+    ``now`` (or the first start, if earlier) to the last end. What the report draws when
+    it has no ``slicectl schedule -o json`` file."""
+    from slices.schedule import parse_time
+    held: dict[frozenset, list[Span]] = {l.key: [] for l in topology.links}
+    for s in slices:
+        sch = s.spec.schedule
+        start = parse_time(sch.start)[0] if sch.start else None
+        end = parse_time(sch.end)[0] if sch.end else None
+        t0 = start if start is not None else (_seconds(s.create_time) if s.HasField("create_time") else now)
+        need: dict[frozenset, float] = {}
+        for link in [*s.tree, *s.backup]:
+            need[frozenset((link.a, link.b))] = need.get(frozenset((link.a, link.b)), 0.0) + s.spec.bandwidth_mbps
+        for key, mbps in need.items():
+            if key in held:
+                held[key].append(Span(s.spec.name, s.spec.tenant, t0, end if end is not None else math.inf, mbps,
+                                      s.spec.priority, s.state == pb.SLICE_STATE_SCHEDULED))
+    every = [x for v in held.values() for x in v]
+    since, until = default_range(every, min([now] + [x.t0 for x in every if x.ahead]))
+    out = pb.LinkSchedules(topology=topology.name, since=timestamp(since), until=timestamp(until))
+    for l in topology.links:
+        m = out.links.add(a=l.a, b=l.b, bandwidth_mbps=l.bandwidth_mbps)
+        for x in sorted(held[l.key], key=lambda x: (x.t0, x.slice)):
+            span = m.spans.add(slice=x.slice, tenant=x.tenant, start=timestamp(x.t0), mbps=x.mbps,
+                               priority=x.priority, ahead=x.ahead)
+            if math.isfinite(x.t1):
+                span.end.CopyFrom(timestamp(x.t1))
+    return out
 
 
 def _load(peak: float, capacity: float) -> str:

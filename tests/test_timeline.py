@@ -152,3 +152,45 @@ def test_slicectl_schedule_refuses_a_time_without_timezone_and_a_plot_of_another
     assert "--from: " in capsys.readouterr().err
     assert main(["schedule", "--plot", "plan.pdf", "--server", "127.0.0.1:9"]) == 2
     assert ".png or .svg" in capsys.readouterr().err
+
+
+# -- the HTML report ---------------------------------------------------------------------------
+
+def test_the_report_shows_the_run_records_bookings_and_else_a_schedule_file(tmp_path, capsys):
+    import base64
+    import re
+
+    from slicectl.cli import main
+    from slicectl.htmlreport import write
+    from slicectl.timeline import as_data, from_slices
+    from tests.test_htmlreport import PNG, record
+    from topologies import load
+
+    run = record()
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(run))
+    assert "report-schedule.png" not in [p.name for p in write(plain, tmp_path / "a" / "r.html")]   # no booking
+    drill = pb.Slice(spec=pb.SliceSpec(name="drill", tenant="mhlw", bandwidth_mbps=40, priority=5,
+                                       schedule=pb.Schedule(start="2030-03-17T18:00:00Z", end="2030-03-17T19:00:00Z")),
+                     state=pb.SLICE_STATE_SCHEDULED, tree=[pb.Link(a="tokyo-dc", b="tokyo-ix")])
+    booked = tmp_path / "booked.json"
+    booked.write_text(json.dumps({**run, "slices": run["slices"] + [as_dict(drill)]}))
+    written = write(booked, tmp_path / "b" / "r.html")
+    assert "report-schedule.png" in [p.name for p in written]
+    page = written[0].read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4 and all(base64.b64decode(i).startswith(PNG) for i in images)
+    assert "Bookings per link over time" in page and "drill" in page
+    plan = from_slices(load("japan-intercloud"), [drill], 1_900_000_000.0)
+    sched = tmp_path / "schedule.json"
+    sched.write_text(json.dumps(as_data(plan)))
+    out = tmp_path / "c" / "r.html"
+    assert main(["report", "--run", str(plain), "--schedule", str(sched), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (out.parent / "report-schedule.png").read_bytes().startswith(PNG)
+    assert "2030-03-17T18:00" in out.read_text()
+
+
+def as_dict(msg) -> dict:
+    from google.protobuf import json_format
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
