@@ -6,6 +6,7 @@ Every method must run on the owner thread (inside ``SliceController.call``), so 
 one consistent moment of the model."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -17,6 +18,7 @@ from controller.states import SliceState
 from slices.errors import UnknownSlice
 from slices.record import PLACED, Placement
 from slices.spec import SliceSpec
+from slices.timeline import Span
 from topologies.model import Topology
 
 
@@ -126,6 +128,25 @@ class ReadModel:
     def active_at(self, t: float) -> set[str]:
         """The slices and bookings holding resources at wall time ``t`` (``slicectl list --at``)."""
         return active_at(self._ctl.model, t)
+
+    def spans(self, now: float) -> dict[frozenset, list[Span]]:
+        """What each slice and booking ahead holds on each link, over when (``slicectl
+        schedule``): bookings over their interval, slices of today from their start (or
+        creation, else ``now``) until their end (or deleted)."""
+        e, states = self._ctl.model.engine, self._ctl.model.states
+        out: dict[frozenset, list[Span]] = {l.key: [] for l in e.topology.links}
+        for b in e.bookings.values():
+            for k, mbps in b.need().items():
+                out[k].append(Span(b.name, b.spec.tenant, b.t0, b.t1, mbps, b.spec.priority))
+        for l in e.topology.links:
+            for n, trees in sorted(e.ledger.holders(l.key).items()):
+                s, st = e.slices[n], states.get(n)
+                sch = s.spec.schedule
+                t0 = sch.start if sch is not None and sch.start is not None else (st.created if st else now)
+                t1 = sch.end if sch is not None and sch.end is not None else math.inf
+                out[l.key].append(Span(n, s.spec.tenant, t0, t1, trees * s.spec.bandwidth_mbps,
+                                       s.spec.priority, ahead=False))
+        return out
 
     def sla_bounds(self) -> list[tuple[int, SlaStatus | None, float | None]]:
         """Every slice's SLA as last judged, beside its latency bound, by slice id (what

@@ -28,6 +28,7 @@ from controller.core import CALL_TIMEOUT_S, SliceController
 from controller.fedapi import FederationRole, fed_slice_message, federation_status
 from controller.fedhome import FederationHome
 from controller.readmodel import ReadModel
+from controller.scheduleapi import link_schedules, schedule_request
 from controller.interceptors import _Decoding, _LeaderOnly, _Timed
 from controller.namespaces import full_name, own_doc, redacted, redacted_error, shown
 from controller.policyapi import get_policy, set_policy
@@ -458,6 +459,14 @@ class TopologyService(pb_grpc.TopologyServiceServicer):
             except StoreError as e:   # etcd away: the instances are unknown, the rest is still true
                 log.warning("GetTopology: %s", e)
         return out
+
+    def GetSchedule(self, request, context):  # noqa: N802
+        who = caller()
+        try:
+            since, until, link = schedule_request(request, self.reads)
+            return self.ctl.call(lambda: link_schedules(self.reads, who, since, until, link, time.time()))
+        except Exception as e:  # every error gets a status of its own: never UNKNOWN
+            fail(context, e, root="")
 
 
 def serve(ctl: SliceController, address: str, api_seconds=None,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from slicectl.commands import (bench, controller, demo, etcd, federation, lab, policy, security, slices, topology,
-                               verify, wan)
+from slicectl.commands import (bench, controller, demo, etcd, federation, lab, policy, schedule, security, slices,
+                               topology, verify, wan)
 from slicectl.commands.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, add_client_options, fail, progress
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "progress"]
 
 # the order of `slicectl --help`
-GROUPS = (topology, controller, etcd, federation, security, policy, slices, verify, demo, bench, lab, wan)
+GROUPS = (topology, controller, etcd, federation, security, policy, slices, schedule, verify, demo, bench, lab, wan)
 
 EXIT_CODES = """exit codes: 0 ok; 1 refused or failed (admission, a conflict, a check that did not hold);
 2 invalid input (options, spec or topology files); 3 not found; 4 the controller cannot be

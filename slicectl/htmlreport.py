@@ -6,7 +6,9 @@ measured round trip and verdict from ``slicectl verify``.
 
 Input: the run record ``make demo`` writes (``results/demo-run.json``, see
 :func:`run_record`), optionally with the benchmarks' JSON (``bench connectivity --json``,
-``bench failover --json``) for larger samples. The figures are also written as PNG files
+``bench failover --json``) for larger samples, and the bookings per link over time
+(``slicectl schedule -o json`` output, else the run record's own bookings ahead, if it
+has any; :mod:`slicectl.timeline`). The figures are also written as PNG files
 beside the page, so a README or a wiki can show them.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb  # noqa: E402
+from slicectl import timeline  # noqa: E402
 from slicectl.jsonfiles import read_json  # noqa: E402
 from slicectl.targets import RECOVERY_TARGET_S, TTC_TARGET_S  # noqa: E402
 from slicectl.wanmap import map_figure  # noqa: E402
@@ -161,7 +164,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px sol
 text-align:left}th{background:#f4f4f4}img{max-width:100%}.pass{color:#2ca02c}.fail{color:#d62728}"""
 
 
-def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None) -> tuple[str, dict[str, bytes]]:
+def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None,
+          schedule: dict | None = None) -> tuple[str, dict[str, bytes]]:
     """The page, and its figures by file name."""
     topo = load(run["topology"])
     slices = [json_format.ParseDict(s, pb.Slice(), ignore_unknown_fields=True) for s in run["slices"]]
@@ -176,6 +180,9 @@ def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None
         outages.append((f"bench: {name} (p50 of {s['repetitions']})", s["outage_ms_p50"], s["outage_ms_max"]))
     figures = {"report-map.png": png(map_figure(topo, slices)),
                "report-ttc.png": png(ttc_figure(samples, run.get("ttc_target_s", TTC_TARGET_S)))}
+    plan = _plan(topo, slices, schedule, run)
+    if plan is not None:
+        figures["report-schedule.png"] = png(timeline.figure(plan))
     if outages:
         figures["report-outage.png"] = png(outage_figure(outages, run.get("recovery_target_s", RECOVERY_TARGET_S)))
     failed = [c for c in run["verify"] if not c["ok"]]
@@ -203,18 +210,33 @@ def build(run: dict, ttc_bench: dict | None = None, failover: dict | None = None
                           for r in run["drill"]]
                          + [(f"bench: {n}", f"{s['outage_ms_p50']:.0f}", f"{s['outage_ms_max']:.0f}", "-")
                             for n, s in (failover or {}).get("scenarios", {}).items()])]
+    if plan is not None:
+        parts += ["<h2>Bookings per link over time</h2>", _img(figures["report-schedule.png"], "bookings per link"),
+                  f"<pre>{html.escape(timeline.text(plan))}</pre>"]
     parts.append("</body></html>\n")
     return "\n".join(parts), figures
 
 
+def _plan(topo, slices: list[pb.Slice], schedule: dict | None, run: dict) -> pb.LinkSchedules | None:
+    """The timeline to show: the ``slicectl schedule -o json`` file's, else the run
+    record's own bookings ahead (None: neither has any)."""
+    if schedule is not None:
+        return timeline.from_data(schedule)
+    if not any(s.state == pb.SLICE_STATE_SCHEDULED for s in slices):
+        return None
+    when = datetime.datetime.fromisoformat(run["time"]).timestamp() if run.get("time") else 0.0
+    return timeline.from_slices(topo, slices, when)
+
+
 def write(run_path: str | Path, out: str | Path, ttc_path: str | None = None,
-          failover_path: str | None = None) -> list[Path]:
+          failover_path: str | None = None, schedule_path: str | None = None) -> list[Path]:
     """Read the inputs, write the page and its figures; the paths written."""
     run = read_object(run_path, "run record")
     check_run(run, str(run_path))
     ttc = read_object(ttc_path, "connectivity benchmark") if ttc_path else None
     failover = read_object(failover_path, "failover benchmark") if failover_path else None
-    page, figures = build(run, ttc, failover)
+    schedule = read_object(schedule_path, "schedule (slicectl schedule -o json)") if schedule_path else None
+    page, figures = build(run, ttc, failover, schedule)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = [out]

@@ -20,6 +20,8 @@ def register(sub: Subparsers) -> None:
                     "left out, with a note, if the file is not there")
     rp.add_argument("--failover", metavar="FILE", help="also `bench failover --json` output; left out, with "
                     "a note, if the file is not there")
+    rp.add_argument("--schedule", metavar="FILE", help="also the bookings per link over time: `slicectl schedule "
+                    "-o json > FILE` (without it: the run record's own bookings ahead, if any)")
     rp.add_argument("--out", default=f"{RESULTS_DIR}/{REPORT_PAGE}", metavar="FILE", help="default: %(default)s")
     rp.set_defaults(func=cmd_report)
 
@@ -83,7 +85,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             progress(f"{option} {path}: not there, so the page leaves that benchmark out (`{make}` writes it)")
     ttc, failover = ((p if p and Path(p).exists() else None) for p, _make in extras.values())
     try:
-        written = write(args.run, args.out, ttc, failover)
+        written = write(args.run, args.out, ttc, failover, args.schedule)
     except ReportError as e:
         return fail(e)
     progress(f"figures: {', '.join(str(p) for p in written[1:])}")

@@ -558,3 +558,59 @@ class FederationStatus(_message.Message):
     parts: _containers.RepeatedCompositeFieldContainer[HeldPart]
     slices: _containers.RepeatedCompositeFieldContainer[Slice]
     def __init__(self, federation: _Optional[str] = ..., domain: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., borders: _Optional[_Iterable[_Union[BorderStatus, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferStatus, _Mapping]]] = ..., parts: _Optional[_Iterable[_Union[HeldPart, _Mapping]]] = ..., slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ...) -> None: ...
+
+class GetScheduleRequest(_message.Message):
+    __slots__ = ("since", "until", "link_a", "link_b")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LINK_A_FIELD_NUMBER: _ClassVar[int]
+    LINK_B_FIELD_NUMBER: _ClassVar[int]
+    since: str
+    until: str
+    link_a: str
+    link_b: str
+    def __init__(self, since: _Optional[str] = ..., until: _Optional[str] = ..., link_a: _Optional[str] = ..., link_b: _Optional[str] = ...) -> None: ...
+
+class BookedSpan(_message.Message):
+    __slots__ = ("slice", "tenant", "start", "end", "mbps", "priority", "ahead")
+    SLICE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    MBPS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    AHEAD_FIELD_NUMBER: _ClassVar[int]
+    slice: str
+    tenant: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    mbps: float
+    priority: int
+    ahead: bool
+    def __init__(self, slice: _Optional[str] = ..., tenant: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mbps: _Optional[float] = ..., priority: _Optional[int] = ..., ahead: _Optional[bool] = ...) -> None: ...
+
+class LinkSchedule(_message.Message):
+    __slots__ = ("a", "b", "bandwidth_mbps", "spans")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    bandwidth_mbps: float
+    spans: _containers.RepeatedCompositeFieldContainer[BookedSpan]
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., spans: _Optional[_Iterable[_Union[BookedSpan, _Mapping]]] = ...) -> None: ...
+
+class LinkSchedules(_message.Message):
+    __slots__ = ("topology", "since", "until", "links", "others_hidden")
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    OTHERS_HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    topology: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    links: _containers.RepeatedCompositeFieldContainer[LinkSchedule]
+    others_hidden: bool
+    def __init__(self, topology: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., links: _Optional[_Iterable[_Union[LinkSchedule, _Mapping]]] = ..., others_hidden: _Optional[bool] = ...) -> None: ...

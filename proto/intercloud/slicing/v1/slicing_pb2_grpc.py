@@ -523,6 +523,11 @@ class TopologyServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
                 _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/intercloud.slicing.v1.TopologyService/GetSchedule',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.LinkSchedules.FromString,
+                _registered_method=True)
 
 
 class TopologyServiceServicer:
@@ -569,6 +574,14 @@ class TopologyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSchedule(self, request, context):
+        """Bookings per link over a range (slicectl schedule); INVALID_ARGUMENT for a bad time
+        or an unknown link.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopologyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -601,6 +614,11 @@ def add_TopologyServiceServicer_to_server(servicer, server):
                     servicer.UndrainLink,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetScheduleRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.LinkSchedules.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -765,6 +783,33 @@ class TopologyService:
             '/intercloud.slicing.v1.TopologyService/UndrainLink',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.UndrainLinkRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.Topology.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.TopologyService/GetSchedule',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.GetScheduleRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.LinkSchedules.FromString,
             options,
             channel_credentials,
             insecure,
