@@ -66,3 +66,43 @@ def test_a_certificate_of_another_ca_or_none_gets_nothing(secured, certs):
     with pytest.raises(grpc.RpcError) as e:
         anonymous.GetView(fpb.GetViewRequest(requester="west"), timeout=5)
     assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
+
+
+def test_a_home_reaches_its_peer_over_mutual_tls(tmp_path, certs):
+    """West's home sets up a slice across east over mutual TLS (`--peer-ca/--peer-cert/
+    --peer-key`): east knows it by its certificate, and a home holding another CA's
+    certificate gets nothing reserved there."""
+    from controller.fedhome import FederatedRefusal, FederationHome
+    from controller.fedpeers import LocalDomain, PeerDomain
+    d, other = certs
+    east = RunningDomain("east", tmp_path)
+    west = RunningDomain("west", tmp_path)
+    creds, auth, _warnings = api_security("127.0.0.1", tls_cert=str(d / "server.pem"), tls_key=str(d / "server.key"),
+                                          client_ca=str(d / "ca.pem"))
+    addr = f"127.0.0.1:{free_port()}"
+    server = serve_federation(east.provider, addr, creds, auth)
+
+    def home_with(ca_dir):
+        tls = grpc.ssl_channel_credentials((d / "ca.pem").read_bytes(), (ca_dir / "west.key").read_bytes(),
+                                           (ca_dir / "west.pem").read_bytes())
+        return FederationHome(west.provider.fed, LocalDomain(west.provider), {"east": PeerDomain("east", addr, "west",
+                                                                                                   tls)})
+    doc = {"name": "tls", "tenant": "t", "bandwidth_mbps": 5, "endpoints": [
+        {"site": "osaka-dc", "port": 1, "ip": "10.7.0.1"}, {"site": "east/tokyo-dc", "port": 1, "ip": "10.7.0.2"}]}
+    try:
+        home = home_with(d)
+        fs = home.create(dict(doc))
+        assert set(fs.parts) == {"east", "west"} and all(p.state == "Provisioned" for p in fs.parts.values())
+        assert {p.peer for p in east.provider.query_all()} == {"west"}
+        home.delete("tls")
+        home.close()
+        stranger = home_with(other)
+        with pytest.raises(FederatedRefusal) as e:
+            stranger.create({**doc, "name": "tls2"})
+        assert "domain east" in str(e.value)
+        assert east.booked() == {} and west.booked() == {}
+        stranger.close()
+    finally:
+        server.stop(0)
+        east.close()
+        west.close()
