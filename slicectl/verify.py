@@ -216,7 +216,7 @@ def ttc_check(stub: pb_grpc.SliceServiceStub, topology: pb.Topology, slices: lis
     taken_ips = {e.ip for s in slices for e in s.endpoints}
     kind = {site.name: site.kind for site in topology.sites}
     free = [h for h in hosts if (h.site, h.port) not in used and h.ip not in taken_ips and h.site in kind]
-    free.sort(key=lambda h: (kind[h.site] != "cloud", h.site, h.port))
+    free.sort(key=lambda h: (kind[h.site] not in ("cloud", "leaf"), h.site, h.port))
     a = next(iter(free), None)
     b = next((h for h in free if a and h.site != a.site), None)
     name = f"verify-ttc-{os.getpid()}"

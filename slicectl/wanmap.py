@@ -88,7 +88,7 @@ def map_figure(topo: Topology, slices):
         marker, fill, size = SITE_STYLE.get(site.kind, ("o", "#ffffff", 6))
         x, y = pos[site.name]
         ax.plot([x], [y], marker=marker, markersize=size, markerfacecolor=fill, markeredgecolor="#333333",
-                linestyle="none", zorder=SITE_LAYER.get(site.kind, 3))
+                linestyle="none", zorder=SITE_LAYER.get(site.kind, 1))   # a fabric sits under its cloud
         if site.kind == "cloud" or site.name in guessed:
             ax.annotate(site.name + (" (no coordinates)" if site.name in guessed else ""), (x, y),
                         xytext=(6, 5), textcoords="offset points", fontsize=8, zorder=6)

@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import dijkstra
 from slices.errors import Rejected
 from slices.resources import no_tag_left
 from slices.spec import SliceSpec
+from topologies.model import NON_TRANSIT_KINDS
 
 LinkKey = frozenset  # frozenset({site_a, site_b})
 # One object per link key and per tree edge, shared by every tree that uses it: a
@@ -203,10 +204,11 @@ class Usable:
 
 
 def can_transit(g: nx.Graph, site: str, avoid_sites: set[str], avoid_regions: set[str], allowed: set[str]) -> bool:
-    """Whether a tree may pass through ``site``: not an ``edge`` site (one with a single
-    link cannot be transit anyway), not avoided, in an allowed region."""
+    """Whether a tree may pass through ``site``: not an ``edge`` site or a fabric's
+    ``leaf`` (one with a single link cannot be transit anyway), not avoided, in an
+    allowed region."""
     node = g.nodes[site]
-    return ((node["kind"] != "edge" or g.degree(site) < 2) and site not in avoid_sites
+    return ((node["kind"] not in NON_TRANSIT_KINDS or g.degree(site) < 2) and site not in avoid_sites
             and node["region"] not in avoid_regions and (not allowed or node["region"] in allowed))
 
 

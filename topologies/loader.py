@@ -13,6 +13,7 @@ import yaml
 
 from topologies.errors import TopologyError
 from topologies.checks import check_connected
+from topologies.fabric import FabricSpec, expand, parse_fabric
 from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
 from topologies.model import DEFAULT_HOSTS, SITE_KINDS, Link, Site, Topology
 
@@ -23,7 +24,7 @@ _TOP_KEYS = {"name", "description", "defaults", "sites", "links"}
 DEFAULT_MTU = 1500
 _DEFAULT_KEYS = {"bandwidth_mbps", "route_factor", "region", "mtu",
                  "hosts_per_cloud", "hosts_per_core", "hosts_per_edge"}
-_SITE_KEYS = {"kind", "lat", "lon", "region", "label", "hosts", "dpid"}
+_SITE_KEYS = {"kind", "lat", "lon", "region", "label", "hosts", "dpid", "fabric"}
 _LINK_KEYS = {"a", "b", "bandwidth_mbps", "delay_ms", "route_factor", "distance_km", "label"}
 
 
@@ -156,8 +157,11 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
     raw_sites = _mapping(raw_sites, "sites")
     sites: list[Site] = []
     dpids: dict[int, str] = {}
+    fabrics: dict[str, FabricSpec] = {}
     for index, (sname, raw) in enumerate(raw_sites.items(), start=1):
         sites.append(_site(str(sname), raw, index, default_region, hosts_default, dpids))
+        if "fabric" in raw:
+            fabrics[sites[-1].name] = parse_fabric(raw["fabric"], f"sites.{sname}.fabric")
     by_name = {s.name: s for s in sites}
 
     raw_links = doc.get("links") or []
@@ -173,6 +177,7 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
                 "give one link with the combined bandwidth", field=f"links[{i}]")
         seen[link.key] = i
         links.append(link)
+    sites, links = expand(sites, links, fabrics, dpids)
     topo = Topology(name=name, sites=tuple(sites), links=tuple(links), source=source,
                     description=description, mtu=mtu)
     check_connected(topo)
@@ -202,7 +207,11 @@ def _site(name: str, raw: Any, index: int, default_region: str | None,
         region = default_region
     else:
         raise TopologyError("region is required (or set defaults.region)", field=f"{f}.region")
-    hosts = _int(raw.get("hosts", hosts_default[kind]), f"{f}.hosts", 0, MAX_HOSTS_PER_SITE)
+    if "fabric" in raw and kind != "cloud":
+        raise TopologyError(f"only a cloud site may have a fabric, not a {kind} site", field=f"{f}.fabric")
+    # a cloud with a fabric has its hosts on the leaves: its own switch is the border
+    default_hosts = 0 if "fabric" in raw else hosts_default[kind]
+    hosts = _int(raw.get("hosts", default_hosts), f"{f}.hosts", 0, MAX_HOSTS_PER_SITE)
     dpid = _int(raw.get("dpid", index), f"{f}.dpid", 1, 2**64 - 1)
     if dpid in dpids:
         raise TopologyError(f"dpid {dpid:#x} is also used by site '{dpids[dpid]}'", field=f"{f}.dpid")

@@ -35,6 +35,7 @@ def _factory(name):
 
 topos = {
     "two-clouds": _factory("two-clouds"),
+    "fabric": _factory("fabric-two-clouds"),
     "japan": _factory("japan-intercloud"),
     "global": _factory("global-intercloud"),
 }

@@ -1,7 +1,8 @@
 """The abstract network model shared by the emulation (Mininet) and the slice engine.
 
-A :class:`Topology` is plain, frozen data: sites (``cloud``, ``core`` or ``edge`` nodes
-with coordinates and a region) and undirected links with a capacity and a one-way delay.
+A :class:`Topology` is plain, frozen data: sites (``cloud``, ``core``, ``edge``, or a
+cloud fabric's ``spine`` and ``leaf`` nodes, with coordinates and a region) and undirected
+links with a capacity and a one-way delay.
 Both ``topologies.emulation`` and ``slices`` consume this same object; neither keeps a
 model of its own.
 """
@@ -14,8 +15,13 @@ from typing import TYPE_CHECKING, Iterator, Literal
 if TYPE_CHECKING:  # networkx is only needed by callers that ask for a graph
     import networkx as nx
 
-SiteKind = Literal["cloud", "core", "edge"]
-SITE_KINDS: tuple[str, ...] = ("cloud", "core", "edge")
+SiteKind = Literal["cloud", "core", "edge", "spine", "leaf"]
+SITE_KINDS: tuple[str, ...] = ("cloud", "core", "edge")   # what a topology file may write
+# inside a cloud's fabric (topologies.fabric): the loader makes these from ``fabric:``
+FABRIC_KINDS: tuple[str, ...] = ("spine", "leaf")
+# sites no slice may cross unless it ends there: user access, and leaves (a fabric's
+# traffic goes leaf - spine - leaf, never spine - leaf - spine)
+NON_TRANSIT_KINDS: tuple[str, ...] = ("edge", "leaf")
 # emulated hosts a site has unless its file says otherwise: data centres two, user access
 # one, exchanges none (they only carry traffic)
 DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
@@ -24,9 +30,10 @@ DelaySource = Literal["configured", "distance", "guessed"]
 
 @dataclass(frozen=True)
 class Site:
-    """A switch location. ``cloud`` = data centre, ``core`` = inter-cloud exchange or
-    backbone node, ``edge`` = user access. ``hosts`` is how many emulated hosts hang off
-    it (ports 1..hosts of its switch)."""
+    """A switch location. ``cloud`` = data centre (with a fabric: its border switch),
+    ``core`` = inter-cloud exchange or backbone node, ``edge`` = user access, ``spine`` and
+    ``leaf`` = switches of a cloud's fabric, named ``CLOUD.spineN`` / ``CLOUD.leafN``.
+    ``hosts`` is how many emulated hosts hang off it (ports 1..hosts of its switch)."""
 
     name: str
     kind: SiteKind

@@ -39,6 +39,7 @@ def cmd_topology_server(args: argparse.Namespace) -> int | None:
 def cmd_topology_show(args: argparse.Namespace) -> int:
     """A topology file as slicectl reads it, with what it had to guess (the warnings)."""
     from topologies import load
+    from topologies.fabric import describe
 
     t = load(args.topology)
     if args.output in ("json", "yaml"):
@@ -55,6 +56,8 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
     for s in t.sites:
         where = f"{s.lat:.3f},{s.lon:.3f}" if s.located else "unlocated"
         print(f"  site {s.name:<28} {s.kind:<5} {s.region:<14} {where:<18} hosts {s.hosts}")
+    for line in describe(t):
+        print(f"  {line}")
     for l in t.links:
         dist = f"{l.distance_km:.0f} km" if l.distance_km is not None else "?"
         print(f"  link {l.a + ' — ' + l.b:<44} {l.bandwidth_mbps:>8g} Mbit/s "
