@@ -5,6 +5,7 @@ switches; a fabric link down repaired through the other spine."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
@@ -111,16 +112,17 @@ def test_a_fabric_only_on_a_cloud_and_without_name_clashes():
 
 
 # sha256 of repr(load(name)) and of repr(make_plan(...)), taken before fabrics existed
+# (with the topology's source, a path that depends on where the clone is, left out)
 BEFORE = {
-    "global-intercloud": ("dcf9ed1c753b75e0", "183a804c58d7c57a"),
-    "japan-intercloud": ("f5f0f1c109b54bd2", "bed97d9d5afbf915"),
-    "two-clouds": ("08cd9bcee56d4436", "4c2df61aa4fc8f6a"),
+    "global-intercloud": ("669b4c333e493c2f", "dbffbc7dbf73788a"),
+    "japan-intercloud": ("1666fd28a0643afd", "3d90432dff53fad7"),
+    "two-clouds": ("11a68e9d5fcb5caa", "4a7691bf23df1e67"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE))
 def test_topologies_without_fabrics_load_byte_identical_to_before(name):
-    t = load(name)
+    t = replace(load(name), source="")
     got = (hashlib.sha256(repr(t).encode()).hexdigest()[:16],
            hashlib.sha256(repr(make_plan(t)).encode()).hexdigest()[:16])
     assert got == BEFORE[name]
