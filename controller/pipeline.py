@@ -43,7 +43,7 @@ class Pipeline:
         self.watchers, self.lookups, self.timings = watchers, lookups, timings
 
     def transact(self, decide: Callable[[], list[Event]], *, created: Iterable[str] = (),
-                 deleted: str | None = None, request: bool = True,
+                 deleted: str | Iterable[str] = (), request: bool = True,
                  also: Callable[[object], None] | None = None) -> None:
         """Apply what ``decide`` decides.
 
@@ -62,6 +62,7 @@ class Pipeline:
         m = self.model
         saved = (m.engine.checkpoint(), m.plan, {n: replace(st) for n, st in m.states.items()})
         created = list(created)
+        deleted = {deleted} if isinstance(deleted, str) else set(deleted)
         sent: Changes | None = None
         new_plan = saved[1]
         try:
@@ -140,17 +141,17 @@ class Pipeline:
         return problems
 
     def _record(self, tx, events: list[Event], touched: list[str], problems: dict,
-                deleted: str | None) -> list[Published]:
+                deleted: set[str]) -> list[Published]:
         """Work out the touched slices' states and write them, their placements and the
         events in ``tx``; return what to publish once the transaction has committed."""
         m, now = self.model, time.time()
         published = [Published(e.slice, e.kind, "", e.reason, now) for e in events if e is not None]
         states = self.refresh_states(problems, [n for n in touched if n in m.engine.slices], commit=False)
-        deletes = []
+        deletes = sorted(deleted)
+        for name in deletes:
+            m.states.pop(name, None)
         if deleted:
-            m.states.pop(deleted, None)
-            deletes.append(deleted)
-            published = [p if p.slice != deleted else replace(p, state=SliceState.DELETED) for p in published]
+            published = [p if p.slice not in deleted else replace(p, state=SliceState.DELETED) for p in published]
         states.update(self._booking_states([n for n in touched if n in m.engine.bookings], now))
         # every touched slice is written, not only those whose state changed: a re-placed
         # or updated slice keeps its state but not its placement or spec
