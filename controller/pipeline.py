@@ -34,6 +34,9 @@ class Timings:
 
     engine_seconds: Callable[[float], None] | None = None
     ttc_seconds: Callable[[float], None] | None = None
+    # where a client's request spends its time after the decision: "compile" (plan and
+    # diff), "push" (the switches: sends and barriers), "store" (states, write, commit)
+    part_seconds: Callable[[str, float], None] | None = None
 
 
 class Pipeline:
@@ -71,14 +74,18 @@ class Pipeline:
             if self.timings.engine_seconds is not None:
                 self.timings.engine_seconds(time.perf_counter() - started)
             touched = sorted({e.slice for e in events if e is not None} | set(created))
+            compiled = time.perf_counter()
             new_plan = recompile(m.plan, m.engine, touched, self.ports)
             changes = replace(diff(m.plan, new_plan), drain_s=_drain_s(saved[0].slices, touched))
             for name in created:
                 m.states[name] = SliceStatus()
             if request:
+                parts = {"compile": time.perf_counter() - compiled}
                 with self.store.transaction() as tx:
                     sent = changes
+                    pushed = time.perf_counter()
                     problems = self.send(changes)
+                    parts["push"] = time.perf_counter() - pushed
                     refused = {x: p for x, p in problems.items() if p.kind == REFUSED}
                     if refused:
                         raise SwitchRefused("; ".join(f"switch {x} refused the rules: {p}"
@@ -87,6 +94,8 @@ class Pipeline:
                     published = self._record(tx, events, touched, problems, deleted)
                     if also is not None:
                         also(tx)
+                parts["store"] = time.perf_counter() - pushed - parts["push"]
+                self._report(parts)
             else:
                 sent = changes
                 problems = self.send(changes)
@@ -105,6 +114,11 @@ class Pipeline:
                 log.error("%s; the network changed anyway: %s", e, "; ".join(str(ev) for ev in events))
                 return
         self.watchers.publish(published)
+
+    def _report(self, parts: dict[str, float]) -> None:
+        if self.timings.part_seconds is not None:
+            for part, seconds in parts.items():
+                self.timings.part_seconds(part, seconds)
 
     def _undo(self, saved: tuple, sent: Changes | None, new_plan: dict) -> None:
         """Put the engine, plan and states back; take back the rules already sent."""

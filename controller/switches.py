@@ -302,7 +302,7 @@ class SwitchChannels:
             if sent and changes.drain_s and any(op == "delete" for items in phase.values() for op, _e in items):
                 time.sleep(changes.drain_s)  # let frames on the old paths arrive first
                 sent = False
-            pending = {}
+            pending, phase_started = {}, time.monotonic()
             for site, items in sorted(phase.items()):
                 if site in problems:
                     continue
@@ -327,7 +327,14 @@ class SwitchChannels:
                 problem = self._confirmation(site, dp, first_xid, barrier, w, phase_sent)
                 if problem is not None:
                     problems[site] = problem
+            self._timed(phase_started, phase_sent)
         return problems
+
+    def _timed(self, started: float, sent: float) -> None:
+        """One phase's time sending and waiting for its barriers (controller.metrics)."""
+        if self.metrics is not None:
+            self.metrics.push_phase_seconds.labels("send").observe(sent - started)
+            self.metrics.push_phase_seconds.labels("wait").observe(time.monotonic() - sent)
 
     def _confirmation(self, site: str, dp, first_xid: int, barrier, w: _Waiter,
                       phase_sent: float) -> SwitchProblem | None:
