@@ -61,9 +61,9 @@ class Metrics:
             "intercloud_request_part_seconds", "Where a client's request spends its time after the engine's "
             "decision: compile (plan and diff), push (switches: sends and barriers), store (write and commit)",
             ["part"], buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=r)
-        self.push_phase_seconds = Histogram(
-            "intercloud_push_phase_seconds", "One make-before-break phase of a push, to every switch it "
-            "touches: send (encoding and writing the messages and barriers), wait (for the last barrier reply)",
+        self.push_round_seconds = Histogram(
+            "intercloud_push_round_seconds", "One make-before-break round of a push, to every switch it "
+            "touches: send (encoding and writing the messages and barriers), wait (for the last barrier replies)",
             ["part"], buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=r)
         self.ttc_seconds = Histogram("intercloud_time_to_connectivity_seconds",
                                      "From a slice's creation request to every switch confirming its rules",

@@ -346,8 +346,8 @@ class SwitchChannels:
     def _timed(self, started: float, sent: float) -> None:
         """One round's time sending and waiting for its barriers (controller.metrics)."""
         if self.metrics is not None:
-            self.metrics.push_phase_seconds.labels("send").observe(sent - started)
-            self.metrics.push_phase_seconds.labels("wait").observe(time.monotonic() - sent)
+            self.metrics.push_round_seconds.labels("send").observe(sent - started)
+            self.metrics.push_round_seconds.labels("wait").observe(time.monotonic() - sent)
 
     def _confirmation(self, site: str, dp, first_xid: int, barrier, w: _Waiter,
                       phase_sent: float) -> SwitchProblem | None:

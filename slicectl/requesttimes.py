@@ -3,7 +3,7 @@ scraped before and after a run of one kind of request, the mean of each part ove
 
 The parts of one request, as the controller times them: the API call as the server sees
 it (``api``), within it the engine's decision, the compile (plan and diff), the push
-(every make-before-break phase: sending to every switch it touches, then waiting for the
+(every make-before-break round: sending to every switch it touches, then waiting for the
 last barrier reply) and the store (states, write, commit); ``other`` is the API call less
 those (gRPC, the owner thread's queue, the answer)."""
 from __future__ import annotations
@@ -46,11 +46,11 @@ def breakdown(before: Scrape, after: Scrape, method: str) -> dict[str, float]:
     for part in ("compile", "push", "store"):
         out[part] = _delta(before, after, "intercloud_request_part_seconds", part=part)[1]
     out["other"] = out["api"] - sum(out[p] for p in ("engine", "compile", "push", "store"))
-    phases, send = _delta(before, after, "intercloud_push_phase_seconds", part="send")
-    out["push_send"], out["push_wait"] = send, _delta(before, after, "intercloud_push_phase_seconds", part="wait")[1]
+    rounds, send = _delta(before, after, "intercloud_push_round_seconds", part="send")
+    out["push_send"], out["push_wait"] = send, _delta(before, after, "intercloud_push_round_seconds", part="wait")[1]
     barriers, waited = _delta(before, after, "intercloud_barrier_wait_seconds")
     ms = {k: round(v / n * 1000, 2) for k, v in out.items()}
-    ms["phases_per_request"] = round(phases / n, 2)
+    ms["rounds_per_request"] = round(rounds / n, 2)
     ms["barriers_per_request"] = round(barriers / n, 2)
     ms["barrier_reply_mean_ms"] = round(waited / barriers * 1000, 2) if barriers else 0.0
     return ms

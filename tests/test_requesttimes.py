@@ -21,13 +21,13 @@ def test_the_parts_of_one_request_add_up_to_its_time_with_the_rest_as_other():
         m.engine_seconds.observe(0.002)
         for part, s in (("compile", 0.003), ("push", 0.030), ("store", 0.010)):
             m.request_part_seconds.labels(part).observe(s)
-        for _phase in range(2):
-            m.push_phase_seconds.labels("send").observe(0.001)
-            m.push_phase_seconds.labels("wait").observe(0.014)
+        for _round in range(2):
+            m.push_round_seconds.labels("send").observe(0.001)
+            m.push_round_seconds.labels("wait").observe(0.014)
     m.api_seconds.labels("CreateSlice", "NOT_FOUND").observe(9)    # failed calls are left out
     out = breakdown(before, parsed(generate_latest(m.registry).decode()), "CreateSlice")
     assert out["api"] == 50 and out["engine"] == 2 and out["push"] == 30 and out["store"] == 10
-    assert out["other"] == 5 and out["phases_per_request"] == 2
+    assert out["other"] == 5 and out["rounds_per_request"] == 2
     assert out["push_send"] == 2 and out["push_wait"] == 28
     assert breakdown(before, before, "CreateSlice") == {}
 
