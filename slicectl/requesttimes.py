@@ -15,10 +15,15 @@ from prometheus_client.parser import text_string_to_metric_families
 Scrape = dict[tuple[str, tuple], float]
 
 
-def scrape(url: str) -> Scrape:
-    """The sums and counts of every histogram at ``url`` (a /metrics page)."""
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return parsed(r.read().decode())
+def scrape(url: str, timeout: float = 60) -> Scrape:
+    """The sums and counts of every histogram at ``url`` (a /metrics page); empty if it
+    does not answer in ``timeout`` seconds (a controller busy with a thousand slices on a
+    loaded machine can take that long): the figures are then left out, not the run."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return parsed(r.read().decode())
+    except OSError:   # TimeoutError, URLError, a refused connection
+        return {}
 
 
 def parsed(text: str) -> Scrape:
@@ -39,7 +44,7 @@ def breakdown(before: Scrape, after: Scrape, method: str) -> dict[str, float]:
     """Mean milliseconds per ``method`` request (OK ones) of each part between the scrapes;
     empty when there were none."""
     n, api = _delta(before, after, "intercloud_api_request_seconds", method=method, code="OK")
-    if not n:
+    if not before or not after or not n:
         return {}
     out = {"api": api}
     out["engine"] = _delta(before, after, "intercloud_engine_decision_seconds")[1]

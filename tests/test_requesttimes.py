@@ -42,3 +42,10 @@ def test_a_request_reports_its_compile_push_and_store_times(tmp_path):
     ctl.create(doc())
     assert seen == ["compile", "push", "store"]
     store.close()
+
+
+def test_a_metrics_page_that_does_not_answer_leaves_the_figures_out():
+    from slicectl.launcher import free_port
+    from slicectl.requesttimes import scrape
+    assert scrape(f"http://127.0.0.1:{free_port()}/metrics", timeout=1) == {}
+    assert breakdown({}, {("x_count", ()): 1.0}, "CreateSlice") == {}
