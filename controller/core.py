@@ -378,6 +378,38 @@ class SliceController:
         if self.model.engine.waiting():
             self.post(self._restore_waiting)
 
+    def delete_many(self, names: list[str]) -> list[str]:
+        """Delete the named slices and bookings in one request, all or nothing: one engine
+        pass, one push (one round of rule removals and barriers per switch), one store
+        transaction; then, as after :meth:`delete`, the slices waiting for capacity are
+        placed again by a task of their own.
+
+        Not idempotent, like :meth:`delete`: a name that is not a slice (already deleted,
+        never created) fails the whole request with UnknownSlice naming it, and nothing is
+        deleted; a name twice is a SpecError naming its place (``names[3]``)."""
+        first: dict[str, int] = {}
+        problems = [(f"names[{i}]", f"the same slice as names[{first[n]}]")
+                    for i, n in enumerate(names) if first.setdefault(n, i) != i]
+        if problems:
+            raise SpecError(problems)
+        e = self.model.engine
+        for name in names:
+            if name not in e.slices and name not in e.bookings:
+                raise UnknownSlice(name)
+        booked = [n for n in names if n in e.bookings]
+
+        def decide() -> list[Event]:
+            events = []
+            for name in names:
+                events += e.cancel_booking(name) if name in e.bookings else e.release(name, restore=False)
+            return events
+        self.pipeline.transact(decide, deleted=names)
+        if booked:
+            self.schedules.cancelled(booked)
+        if self.model.engine.waiting():
+            self.post(self._restore_waiting)
+        return list(names)
+
     def _restore_waiting(self) -> None:
         """Restore up to RESTORE_BATCH waiting slices, then queue the rest behind whatever
         requests came in meanwhile."""

@@ -57,6 +57,14 @@ class Metrics:
         self.address_conflicts = Counter("intercloud_switch_address_conflicts_total",
                                          "Connections refused for claiming a site's dpid from another address "
                                          "than the one it is bound to (plaintext OpenFlow)", ["site"], registry=r)
+        self.request_part_seconds = Histogram(
+            "intercloud_request_part_seconds", "Where a client's request spends its time after the engine's "
+            "decision: compile (plan and diff), push (switches: sends and barriers), store (write and commit)",
+            ["part"], buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=r)
+        self.push_round_seconds = Histogram(
+            "intercloud_push_round_seconds", "One make-before-break round of a push, to every switch it "
+            "touches: send (encoding and writing the messages and barriers), wait (for the last barrier replies)",
+            ["part"], buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=r)
         self.ttc_seconds = Histogram("intercloud_time_to_connectivity_seconds",
                                      "From a slice's creation request to every switch confirming its rules",
                                      buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 600), registry=r)

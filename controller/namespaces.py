@@ -13,8 +13,9 @@ import re
 from controller.auth import Identity
 from controller.core import AlreadyExists
 from controller.readmodel import ReadModel
+from controller.statuses import Forbidden
 from controller.tenancy import PolicyDenied
-from slices.errors import Rejected
+from slices.errors import Rejected, UnknownSlice
 from slices.spec import NAME_RE, qualified
 
 # "link a—b has 5 of 20 Mbit/s free" (slices.placement): how much others booked there
@@ -68,3 +69,26 @@ def redacted_error(who: Identity, err: Exception) -> Exception:
     if isinstance(err, (PolicyDenied, AlreadyExists)):
         return type(err)(redacted(who, str(err)))
     return err
+
+
+def visible(reads: ReadModel, who: Identity, name: str) -> str:
+    """The full name of the slice ``who`` calls ``name``; UnknownSlice (naming it as
+    ``who`` wrote it) unless ``who`` may see it: another tenant's is as absent as a
+    missing one."""
+    full = full_name(reads, who, name)
+    tenant = reads.tenant_of(full)
+    if tenant is None or not who.may_see(tenant):
+        raise UnknownSlice(name)
+    return full
+
+
+def own_tenant(who: Identity, doc: dict) -> dict:
+    """A spec a tenant sends is for its own tenant: filled in when left out, refused when
+    it names another."""
+    if who.admin:
+        return doc
+    if not doc.get("tenant"):
+        return {**doc, "tenant": who.tenant}
+    if doc["tenant"] != who.tenant:
+        raise Forbidden(f"{who.name} acts for tenant {who.tenant!r}, not {str(doc['tenant'])[:100]!r}")
+    return doc

@@ -34,6 +34,9 @@ class Timings:
 
     engine_seconds: Callable[[float], None] | None = None
     ttc_seconds: Callable[[float], None] | None = None
+    # where a client's request spends its time after the decision: "compile" (plan and
+    # diff), "push" (the switches: sends and barriers), "store" (states, write, commit)
+    part_seconds: Callable[[str, float], None] | None = None
 
 
 class Pipeline:
@@ -43,7 +46,7 @@ class Pipeline:
         self.watchers, self.lookups, self.timings = watchers, lookups, timings
 
     def transact(self, decide: Callable[[], list[Event]], *, created: Iterable[str] = (),
-                 deleted: str | None = None, request: bool = True,
+                 deleted: str | Iterable[str] = (), request: bool = True,
                  also: Callable[[object], None] | None = None) -> None:
         """Apply what ``decide`` decides.
 
@@ -62,6 +65,7 @@ class Pipeline:
         m = self.model
         saved = (m.engine.checkpoint(), m.plan, {n: replace(st) for n, st in m.states.items()})
         created = list(created)
+        deleted = {deleted} if isinstance(deleted, str) else set(deleted)
         sent: Changes | None = None
         new_plan = saved[1]
         try:
@@ -70,14 +74,18 @@ class Pipeline:
             if self.timings.engine_seconds is not None:
                 self.timings.engine_seconds(time.perf_counter() - started)
             touched = sorted({e.slice for e in events if e is not None} | set(created))
+            compiled = time.perf_counter()
             new_plan = recompile(m.plan, m.engine, touched, self.ports)
             changes = replace(diff(m.plan, new_plan), drain_s=_drain_s(saved[0].slices, touched))
             for name in created:
                 m.states[name] = SliceStatus()
             if request:
+                parts = {"compile": time.perf_counter() - compiled}
                 with self.store.transaction() as tx:
                     sent = changes
+                    pushed = time.perf_counter()
                     problems = self.send(changes)
+                    parts["push"] = time.perf_counter() - pushed
                     refused = {x: p for x, p in problems.items() if p.kind == REFUSED}
                     if refused:
                         raise SwitchRefused("; ".join(f"switch {x} refused the rules: {p}"
@@ -86,6 +94,8 @@ class Pipeline:
                     published = self._record(tx, events, touched, problems, deleted)
                     if also is not None:
                         also(tx)
+                parts["store"] = time.perf_counter() - pushed - parts["push"]
+                self._report(parts)
             else:
                 sent = changes
                 problems = self.send(changes)
@@ -104,6 +114,11 @@ class Pipeline:
                 log.error("%s; the network changed anyway: %s", e, "; ".join(str(ev) for ev in events))
                 return
         self.watchers.publish(published)
+
+    def _report(self, parts: dict[str, float]) -> None:
+        if self.timings.part_seconds is not None:
+            for part, seconds in parts.items():
+                self.timings.part_seconds(part, seconds)
 
     def _undo(self, saved: tuple, sent: Changes | None, new_plan: dict) -> None:
         """Put the engine, plan and states back; take back the rules already sent."""
@@ -140,17 +155,17 @@ class Pipeline:
         return problems
 
     def _record(self, tx, events: list[Event], touched: list[str], problems: dict,
-                deleted: str | None) -> list[Published]:
+                deleted: set[str]) -> list[Published]:
         """Work out the touched slices' states and write them, their placements and the
         events in ``tx``; return what to publish once the transaction has committed."""
         m, now = self.model, time.time()
         published = [Published(e.slice, e.kind, "", e.reason, now) for e in events if e is not None]
         states = self.refresh_states(problems, [n for n in touched if n in m.engine.slices], commit=False)
-        deletes = []
+        deletes = sorted(deleted)
+        for name in deletes:
+            m.states.pop(name, None)
         if deleted:
-            m.states.pop(deleted, None)
-            deletes.append(deleted)
-            published = [p if p.slice != deleted else replace(p, state=SliceState.DELETED) for p in published]
+            published = [p if p.slice not in deleted else replace(p, state=SliceState.DELETED) for p in published]
         states.update(self._booking_states([n for n in touched if n in m.engine.bookings], now))
         # every touched slice is written, not only those whose state changed: a re-placed
         # or updated slice keeps its state but not its placement or spec

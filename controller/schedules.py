@@ -190,7 +190,13 @@ class Schedules:
     def cancel(self, name: str) -> None:
         """Cancel booking ``name`` (DeleteSlice before its start)."""
         self.pipeline.transact(lambda: self.model.engine.cancel_booking(name), deleted=name)
-        self._retry.pop(name, None)
+        self.cancelled([name])
+
+    def cancelled(self, names: list[str]) -> None:
+        """The named bookings were cancelled (by a batch delete too): no retry, the
+        timer set for the bookings left."""
+        for name in names:
+            self._retry.pop(name, None)
         self.rearm()
 
     # -- start-up ------------------------------------------------------------------------------

@@ -30,9 +30,9 @@ from controller.fedhome import FederationHome
 from controller.readmodel import ReadModel
 from controller.interceptors import _Decoding, _LeaderOnly, _Timed
 from controller.topologyapi import TopologyService
-from controller.namespaces import full_name, own_doc, redacted, redacted_error, shown
+from controller.namespaces import full_name, own_doc, own_tenant, redacted, redacted_error, shown, visible
 from controller.policyapi import get_policy, set_policy
-from controller.statuses import DOMAIN, Expired, Forbidden, abort, fail
+from controller.statuses import DOMAIN, Expired, abort, fail
 from controller.tenancy import TenantPolicy, check
 from proto.defaults import MAX_BATCH, MAX_WATCHES, MAX_WATCHES_PER_CLIENT
 from proto.convert import SLA_STATES, STATES, spec_message, spec_to_doc, timestamp, unknown_fields
@@ -52,29 +52,6 @@ WATCH_POLL_S = 5.0      # a watch stream checks its client is still there this o
 # than every 5 minutes without data with GOAWAY ("too_many_pings"), which would cut calls.
 KEEPALIVE_OPTIONS = [("grpc.http2.min_ping_interval_without_data_ms", 500), ("grpc.http2.max_ping_strikes", 0),
                      ("grpc.keepalive_permit_without_calls", 1)]
-
-
-def _visible(reads: ReadModel, who: Identity, name: str) -> str:
-    """The full name of the slice ``who`` calls ``name``; UnknownSlice (naming it as
-    ``who`` wrote it) unless ``who`` may see it: another tenant's is as absent as a
-    missing one."""
-    full = full_name(reads, who, name)
-    tenant = reads.tenant_of(full)
-    if tenant is None or not who.may_see(tenant):
-        raise UnknownSlice(name)
-    return full
-
-
-def _own_tenant(who: Identity, doc: dict) -> dict:
-    """A spec a tenant sends is for its own tenant: filled in when left out, refused when
-    it names another."""
-    if who.admin:
-        return doc
-    if not doc.get("tenant"):
-        return {**doc, "tenant": who.tenant}
-    if doc["tenant"] != who.tenant:
-        raise Forbidden(f"{who.name} acts for tenant {who.tenant!r}, not {str(doc['tenant'])[:100]!r}")
-    return doc
 
 
 def slice_message(reads: ReadModel, name: str, stats: bool = False, who: Identity = ANYONE) -> pb.Slice:
@@ -189,30 +166,36 @@ class SliceService(pb_grpc.SliceServiceServicer):
     def CreateSlice(self, request, context):  # noqa: N802 (gRPC's names)
         doc, who = self._spec_doc(request, context), caller()
         if self.home is not None and self.home.is_federated(doc):
-            owned = self._run(context, lambda: own_doc(self.reads, who, _own_tenant(who, doc)))
+            owned = self._run(context, lambda: own_doc(self.reads, who, own_tenant(who, doc)))
             exists = lambda n: self.ctl.call(lambda: self.reads.tenant_of(n) is not None)  # noqa: E731
             return self._across(context, lambda: fed_slice_message(
                 self.home.create(owned, exists, police=not who.admin), who))
 
         def create():
-            spec = own_doc(self.reads, who, _own_tenant(who, doc))   # a name of its namespace
+            spec = own_doc(self.reads, who, own_tenant(who, doc))   # a name of its namespace
             self._police(who, [spec])
             return slice_message(self.reads, self.ctl.create(spec), who=who)
         return self._run(context, create)
 
-    def CreateSlices(self, request, context):  # noqa: N802
-        if not 0 < len(request.specs) <= MAX_BATCH:
-            abort(context, code_pb2.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH:,} specs, "
-                   f"this one {len(request.specs):,}", error_details_pb2.BadRequest(field_violations=[
-                       error_details_pb2.BadRequest.FieldViolation(
-                           field="specs", description=f"{len(request.specs):,} specs, not 1..{MAX_BATCH:,}")]))
+    @staticmethod
+    def _batch(context, request, field: str) -> None:
+        """INVALID_ARGUMENT unless the batch holds 1 to MAX_BATCH items in ``field`` and
+        no field this API does not define."""
+        n = len(getattr(request, field))
+        if not 0 < n <= MAX_BATCH:
+            abort(context, code_pb2.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH:,} {field}, this one {n:,}",
+                  error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
+                      field=field, description=f"{n:,} {field}, not 1..{MAX_BATCH:,}")]))
         problems = unknown_fields(request)
         if problems:
             fail(context, SpecError(problems), root="")
+
+    def CreateSlices(self, request, context):  # noqa: N802
+        self._batch(context, request, "specs")
         docs, who = [spec_to_doc(s) for s in request.specs], caller()
 
         def create():
-            owned = [own_doc(self.reads, who, _own_tenant(who, d)) for d in docs]
+            owned = [own_doc(self.reads, who, own_tenant(who, d)) for d in docs]
             self._police(who, owned)
             return pb.CreateSlicesResponse(slices=[slice_message(self.reads, n, who=who)
                                                    for n in self.ctl.create_many(owned)])
@@ -225,8 +208,8 @@ class SliceService(pb_grpc.SliceServiceServicer):
                   "and create it again")
 
         def update():
-            spec = _own_tenant(who, doc)
-            spec = {**spec, "name": _visible(self.reads, who, spec.get("name", ""))}
+            spec = own_tenant(who, doc)
+            spec = {**spec, "name": visible(self.reads, who, spec.get("name", ""))}
             self._police(who, [spec])
             return slice_message(self.reads, self.ctl.update(spec), who=who)
         return self._run(context, update)
@@ -237,7 +220,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
         if across:
             return self._across(context, lambda: fed_slice_message(self.home.get(across), who))
         def read():
-            name = _visible(self.reads, who, request.name)
+            name = visible(self.reads, who, request.name)
             return slice_message(self.reads, name, stats=True, who=who), self.reads.counter_sources(name)
         msg, sources = self._run(context, read)
         if sources is not None:   # read here, not on the owner: a slow switch delays this call only
@@ -250,8 +233,18 @@ class SliceService(pb_grpc.SliceServiceServicer):
         if across:
             self._across(context, lambda: self.home.delete(across))
             return pb.DeleteSliceResponse()
-        self._run(context, lambda: self.ctl.delete(_visible(self.reads, who, request.name)))
+        self._run(context, lambda: self.ctl.delete(visible(self.reads, who, request.name)))
         return pb.DeleteSliceResponse()
+
+    def DeleteSlices(self, request, context):  # noqa: N802
+        self._batch(context, request, "names")
+        names, who = list(request.names), caller()
+        across = next((n for n in names if self._federated(context, who, n)), None)
+        if across:
+            abort(context, code_pb2.FAILED_PRECONDITION, f"slice {across[:100]} is across domains: delete it "
+                  "with DeleteSlice")
+        self._run(context, lambda: self.ctl.delete_many([visible(self.reads, who, n) for n in names]), root="")
+        return pb.DeleteSlicesResponse()
 
     def ListSlices(self, request, context):  # noqa: N802
         size, who = request.page_size or DEFAULT_PAGE, caller()
@@ -287,7 +280,7 @@ class SliceService(pb_grpc.SliceServiceServicer):
     def FailbackEndpoints(self, request, context):  # noqa: N802
         who = caller()
         return self._run(context, lambda: slice_message(
-            self.reads, self.ctl.failback(_visible(self.reads, who, request.name), request.site), who=who))
+            self.reads, self.ctl.failback(visible(self.reads, who, request.name), request.site), who=who))
 
     def GetTenantPolicy(self, request, context):  # noqa: N802
         return self._here(context, lambda: get_policy(self.policy, caller(), request))

@@ -23,7 +23,7 @@ from controller import ofwire
 from controller.identity import SwitchAddresses
 from controller.probation import Probation
 from controller.model import ABSENT, REFUSED, UNCONFIRMED, SwitchProblem
-from slices.compiler import Changes, change_phases
+from slices.compiler import Changes, change_rounds
 from slices.rules import (COOKIE_APP, COOKIE_APP_MASK, COOKIE_SLICE_MASK, PRIO_INGRESS, TABLE_CLASSIFY,
                           cookie_slice, meter_id, meter_slice, slice_cookie)
 from topologies.model import Topology
@@ -292,42 +292,62 @@ class SwitchChannels:
         return set(self.dps)
 
     def push(self, changes: Changes) -> dict[str, SwitchProblem]:
-        """Send ``changes`` make-before-break, phase by phase (:func:`change_phases`): each
-        switch's share of a phase closed by a barrier, every barrier of a phase waited for
-        before the next one goes out. A switch that is absent, refuses or does not answer
-        gets nothing more of this push; the others go on. Returns the problems by switch."""
+        """Send ``changes`` make-before-break, round by round (:func:`change_rounds`): each
+        switch gets its phases of a round back to back, each closed by a barrier, and every
+        switch's last barrier of a round is waited for before the next round goes out. A
+        switch that is absent, refuses or does not answer gets nothing more of this push;
+        the others go on. Returns the problems by switch."""
         problems: dict[str, SwitchProblem] = {}
         sent = False
-        for phase in change_phases(changes):
-            if sent and changes.drain_s and any(op == "delete" for items in phase.values() for op, _e in items):
+        for round_ in change_rounds(changes):
+            if sent and changes.drain_s and any(op == "delete" for phases in round_.values() for items in phases
+                                                for op, _e in items):
                 time.sleep(changes.drain_s)  # let frames on the old paths arrive first
-                sent = False
-            pending = {}
-            for site, items in sorted(phase.items()):
+            pending, round_started = {}, time.monotonic()
+            for site, phases in round_.items():
                 if site in problems:
                     continue
                 dp = self.dps.get(site)
                 if dp is None:
                     problems[site] = SwitchProblem(ABSENT, "switch not connected")
                     continue
-                first_xid = None
-                for op, e in items:
-                    if self.metrics is not None:
-                        self.metrics.flow_mods.labels(op).inc()
-                    for msg in ofwire.to_messages(dp, e, op):
-                        with self._lock:
-                            dp.set_xid(msg)
-                        first_xid = msg.xid if first_xid is None else first_xid
-                        dp.send_msg(msg)
+                first_xid = self._send(dp, phases)
                 barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
                 pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
                 sent = True
-            phase_sent = time.monotonic()
+            round_sent = time.monotonic()
             for site, (dp, first_xid, barrier, w) in pending.items():
-                problem = self._confirmation(site, dp, first_xid, barrier, w, phase_sent)
+                problem = self._confirmation(site, dp, first_xid, barrier, w, round_sent)
                 if problem is not None:
                     problems[site] = problem
+            self._timed(round_started, round_sent)
         return problems
+
+    def _send(self, dp, phases: list) -> int:
+        """Send a switch its phases of a round, a barrier between each two (the last is the
+        caller's, to wait for); the first message's xid."""
+        first_xid = None
+        for i, items in enumerate(phases):
+            if i:
+                with self._lock:
+                    barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+                    dp.set_xid(barrier)
+                dp.send_msg(barrier)
+            for op, e in items:
+                if self.metrics is not None:
+                    self.metrics.flow_mods.labels(op).inc()
+                for msg in ofwire.to_messages(dp, e, op):
+                    with self._lock:
+                        dp.set_xid(msg)
+                    first_xid = msg.xid if first_xid is None else first_xid
+                    dp.send_msg(msg)
+        return first_xid
+
+    def _timed(self, started: float, sent: float) -> None:
+        """One round's time sending and waiting for its barriers (controller.metrics)."""
+        if self.metrics is not None:
+            self.metrics.push_round_seconds.labels("send").observe(sent - started)
+            self.metrics.push_round_seconds.labels("wait").observe(time.monotonic() - sent)
 
     def _confirmation(self, site: str, dp, first_xid: int, barrier, w: _Waiter,
                       phase_sent: float) -> SwitchProblem | None:

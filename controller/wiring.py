@@ -46,8 +46,9 @@ def build(topology: Topology, store: StateStore, settings: Settings = Settings()
     """A controller for ``topology`` on ``store``; ``cluster``: this instance's
     controller.cluster.Cluster (None: alone); ``metrics``: controller.metrics.Metrics."""
     channels = SwitchChannels(topology, metrics, settings.switch_address_grace_s)
-    timings = (Timings(metrics.engine_seconds.observe, metrics.ttc_seconds.observe) if metrics is not None
-               else Timings())
+    timings = (Timings(metrics.engine_seconds.observe, metrics.ttc_seconds.observe,
+                       lambda part, s: metrics.request_part_seconds.labels(part).observe(s))
+               if metrics is not None else Timings())
     controller = SliceController(topology, store, channels, settings.core(), timings=timings,
                                  on_repair=metrics.audit_repairs.inc if metrics is not None else None)
     leadership = Leadership(cluster, channels, controller, settings.audit_interval_s)

@@ -1,11 +1,13 @@
 """`slicectl bench batch`: many slices on the emulated japan-intercloud with real switches,
-created one CreateSlice at a time and then with CreateSlices, in the same run.
+created one CreateSlice at a time and then with CreateSlices, in the same run; deleted
+one DeleteSlice at a time after the first, with DeleteSlices after the second.
 
 A benchmark, not a test (needs root): it reports slices/s of each way and their ratio.
 Each phase starts from an empty controller and ends when the controller has answered
 every request, which it does only after every switch confirmed the rules with a barrier
 reply; a slice is counted only if its answer says ACTIVE. Between the phases every slice
-is deleted (timed too). To show the rules really forward, three of the slices are
+is deleted (timed too). Where a request's time goes comes from the controller's own
+histograms (slicectl.requesttimes). To show the rules really forward, three of the slices are
 untagged two-cloud slices between Mininet hosts, pinged after each phase; the switches'
 flow counts after each phase must be equal (the same slices, the same rules).
 
@@ -16,7 +18,8 @@ link "failed" after ~300 slices (measured), which real switches, each with its o
 and BFD in hardware, would not see.
 
 Load: ``slices`` two- or three-cloud slices on tagged endpoints (a VLAN of their own on a
-random host port of each cloud), 0.01 Mbit/s each so that capacity never refuses one.
+random host port of each cloud), the least a meter enforces (0.064 Mbit/s) each, so that
+capacity never refuses one.
 """
 from __future__ import annotations
 
@@ -31,9 +34,12 @@ from proto.convert import doc_to_spec
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.demo import all_pairs_pass
 from slicectl.launcher import ControllerProcess
+from slicectl.requesttimes import breakdown, scrape
+from slices.spec import MIN_BANDWIDTH_MBPS
 from topologies import load
 
 Progress = Callable[[str], None]
+SEQUENTIAL = "one by one"
 PROBE_PAIRS = (("tokyo-dc", "osaka-dc"), ("nagoya-dc", "fukuoka-dc"), ("sapporo-dc", "sendai-dc"))
 
 
@@ -47,7 +53,7 @@ def tagged_docs(topo, n: int, seed: int) -> list[dict]:
         vlan = next(vlans, None)
         if vlan is None:
             raise ValueError(f"at most 4,093 slices: one VLAN each (asked for {n})")
-        docs.append({"name": f"bulk-{i}", "tenant": f"tenant-{i % 20}", "bandwidth_mbps": 0.01,
+        docs.append({"name": f"bulk-{i}", "tenant": f"tenant-{i % 20}", "bandwidth_mbps": MIN_BANDWIDTH_MBPS,
                      "endpoints": [{"site": s.name, "port": rng.randint(1, s.hosts), "vlan": vlan}
                                    for s in rng.sample(clouds, rng.choice([2, 3]))]})
     return docs
@@ -92,26 +98,43 @@ def _batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Prog
     return out
 
 
-def _phase(name: str, create: Callable[[], list[pb.Slice]], ctl, wan, docs, probes, progress) -> dict:
+def _delete_sequential(ctl: ControllerProcess, docs: list[dict], progress: Progress) -> None:
+    for i, d in enumerate(docs):
+        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=60)
+        if (i + 1) % 250 == 0:
+            progress(f"  {i + 1}/{len(docs)} deleted one by one")
+
+
+def _delete_batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Progress) -> None:
+    for i in range(0, len(docs), size):
+        ctl.slices.DeleteSlices(pb.DeleteSlicesRequest(names=[d["name"] for d in docs[i:i + size]]), timeout=120)
+        progress(f"  {min(i + size, len(docs))}/{len(docs)} deleted in requests of up to {size}")
+
+
+def _phase(name: str, create: Callable[[], list[pb.Slice]], delete: Callable[[], None], ctl, wan, docs, probes,
+           progress) -> dict:
     progress(f"{name}: creating {len(docs)} slices")
+    before = scrape(ctl.metrics_url)
     started = time.monotonic()
     made = create()
     seconds = time.monotonic() - started
+    parts = breakdown(before, scrape(ctl.metrics_url), "CreateSlice" if name == SEQUENTIAL else "CreateSlices")
     active = sum(1 for s in made if s.state == pb.SLICE_STATE_ACTIVE)
     _took, ok, pairs = all_pairs_pass(wan, probes, timeout_s=20)
     flows = flow_count(wan)
     progress(f"{name}: {len(made)} slices in {seconds:.2f} s ({len(made) / seconds:,.0f}/s), {active} ACTIVE, "
              f"probe pairs {ok}/{pairs}, {flows:,} flow entries; deleting them")
     started = time.monotonic()
-    for d in docs:
-        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=60)
+    delete()
     deleted_s = time.monotonic() - started
+    progress(f"{name}: {len(docs)} slices deleted in {deleted_s:.2f} s ({len(docs) / deleted_s:,.0f}/s)")
     return {"slices": len(made), "seconds": round(seconds, 3), "slices_per_s": round(len(made) / seconds, 1),
             "active": active, "probe_pairs_ok": ok, "probe_pairs": pairs, "flow_entries": flows,
-            "delete_seconds": round(deleted_s, 3)}
+            "delete_seconds": round(deleted_s, 3), "deletes_per_s": round(len(docs) / deleted_s, 1),
+            "breakdown_ms": parts}
 
 
-def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress) -> dict:
+def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, prefix: str | None = None) -> dict:
     """Create ``slices`` slices one by one, delete them, create them again in requests of
     ``batch``; the figures of both phases and the speed-up."""
     from topologies.emulation.wan import Wan
@@ -120,18 +143,22 @@ def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress) -> d
     with tempfile.TemporaryDirectory(prefix="slicing-batch-") as tmp:
         with ControllerProcess("japan-intercloud", Path(tmp) / "store.db", Path(tmp) / "controller.log",
                                ("--no-probes",)) as ctl, \
-                Wan(topo, controller=("127.0.0.1", ctl.of), progress=progress, bfd=False) as wan:
+                Wan(topo, controller=("127.0.0.1", ctl.of), progress=progress, bfd=False, prefix=prefix) as wan:
             ctl.wait_switches()
             probes = probe_docs(wan)
             docs = probes + tagged_docs(topo, slices - len(probes), seed)
             base = flow_count(wan)
-            one = _phase("one by one", lambda: _sequential(ctl, docs, progress), ctl, wan, docs, probes, progress)
-            many = _phase("batched", lambda: _batched(ctl, docs, batch, progress), ctl, wan, docs, probes, progress)
+            one = _phase(SEQUENTIAL, lambda: _sequential(ctl, docs, progress),
+                         lambda: _delete_sequential(ctl, docs, progress), ctl, wan, docs, probes, progress)
+            many = _phase("batched", lambda: _batched(ctl, docs, batch, progress),
+                          lambda: _delete_batched(ctl, docs, batch, progress), ctl, wan, docs, probes, progress)
             left = flow_count(wan)
     return {"topology": topo.name, "slices": slices, "batch": batch, "seed": seed,
             "switches": len(topo.sites), "flow_entries_empty": base, "flow_entries_after_deletes": left,
             "sequential": one, "batched": many,
-            "speedup": round(one["seconds"] / many["seconds"], 1) if many["seconds"] else None}
+            "speedup": round(one["seconds"] / many["seconds"], 1) if many["seconds"] else None,
+            "delete_speedup": round(one["delete_seconds"] / many["delete_seconds"], 1)
+            if many["delete_seconds"] else None}
 
 
 def format_report(r: dict) -> str:
@@ -140,8 +167,13 @@ def format_report(r: dict) -> str:
         p = r[key]
         lines.append(f"  {label:<28} {p['seconds']:7.2f} s  {p['slices_per_s']:8,.0f} slices/s  "
                      f"{p['active']:,} ACTIVE  probes {p['probe_pairs_ok']}/{p['probe_pairs']}  "
-                     f"{p['flow_entries']:,} flow entries  (deleted in {p['delete_seconds']:.1f} s)")
-    lines.append(f"  batched is {r['speedup']}x faster")
+                     f"{p['flow_entries']:,} flow entries  (deleted in {p['delete_seconds']:.1f} s, "
+                     f"{p['deletes_per_s']:,.0f}/s)")
+    lines.append(f"  batched is {r['speedup']}x faster to create, {r['delete_speedup']}x faster to delete "
+                 "(DeleteSlices)")
+    for key, label in (("sequential", "one CreateSlice"), ("batched", "one CreateSlices")):
+        if r[key]["breakdown_ms"]:
+            lines.append(f"  {label}, mean ms: " + ", ".join(f"{k} {v}" for k, v in r[key]["breakdown_ms"].items()))
     return "\n".join(lines)
 
 

@@ -432,13 +432,36 @@ def change_phases(changes: Changes) -> list[dict[str, Phase]]:
     since OpenFlow 1.3 lets a switch reorder messages between barriers, no flow is
     installed before its meter or group, nor a meter or group removed while a flow still
     uses it. Empty phases are left out."""
+    return [p for p in _phases(changes) if p]
+
+
+def _phases(changes: Changes) -> list[dict[str, Phase]]:
     phases: list[dict[str, Phase]] = [{} for _ in range(5)]
     for op, entries in (("add", changes.adds), ("modify", changes.modifies), ("delete", changes.deletes)):
         for e in entries:
             flow = e.key[0] == "flow"
             index = {"add": 1 if flow else 0, "modify": 2, "delete": 3 if flow else 4}[op]
             phases[index].setdefault(e.switch, []).append((op, e))
-    return [p for p in phases if p]
+    return phases
+
+
+def change_rounds(changes: Changes) -> list[dict[str, list[Phase]]]:
+    """The phases of :func:`change_phases` in rounds: the new entries (meters and groups,
+    then flows), the modifications, the removals (flows, then meters and groups). Within
+    a round the phases depend on each other on one switch only (a flow on its meter or
+    group), so the sender sends a switch its phases back to back, each closed by a
+    barrier (a switch finishes everything before a barrier before it starts on anything
+    after it), and waits once, for every switch's last barrier, before the next round:
+    the order between switches - the new tree complete before traffic moves to it, the
+    old one removed only once traffic left it - is kept, with one round trip less per
+    round. Each round maps switches to their non-empty phases, in order."""
+    phases = _phases(changes)
+    rounds = []
+    for group in ((0, 1), (2,), (3, 4)):
+        sites = sorted({x for i in group for x in phases[i]})
+        if sites:
+            rounds.append({x: [phases[i][x] for i in group if x in phases[i]] for x in sites})
+    return rounds
 
 
 def plan_problems(plan: Plan) -> list[str]:

@@ -1,6 +1,7 @@
 """CreateSlices on real switches (Mininet, Open vSwitch): a batch is ACTIVE only once every
 switch has its rules, the rules forward (hosts of an untagged slice in it ping each other),
-and a batch with one slice that does not fit changes no switch at all."""
+and a batch with one slice that does not fit changes no switch at all; DeleteSlices takes
+every rule away in one request, or none if one name is unknown."""
 from __future__ import annotations
 
 import grpc
@@ -56,6 +57,12 @@ def test_a_batch_is_active_and_forwards_and_a_refused_one_changes_no_switch(lab)
     assert flow_tables(wan) == installed
     assert len(ctl.slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices) == 41
 
-    for d in docs:
-        ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=d["name"]), timeout=30)
+    # DeleteSlices: one unknown name and nothing goes; then all of them in one request
+    with pytest.raises(grpc.RpcError) as err:
+        ctl.slices.DeleteSlices(pb.DeleteSlicesRequest(names=[d["name"] for d in docs] + ["nowhere"]), timeout=30)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "nowhere" in err.value.details()
+    assert flow_tables(wan) == installed
+    ctl.slices.DeleteSlice(pb.DeleteSliceRequest(name=docs[-1]["name"]), timeout=30)
+    ctl.slices.DeleteSlices(pb.DeleteSlicesRequest(names=[d["name"] for d in docs[:-1]]), timeout=60)
     assert flow_tables(wan) == empty
+    assert not ctl.slices.ListSlices(pb.ListSlicesRequest(), timeout=10).slices

@@ -92,3 +92,18 @@ def test_several_servers_each_call_goes_to_the_first_that_takes_it(api, capsys):
     assert code == 0 and json.loads(out)[0]["spec"]["name"] == "medical-lifeline"
     code, _, err = run(capsys, "list", "--server", dead, "--server", f"127.0.0.1:{free_port()}")
     assert code == 4 and "cannot reach the controller" in err
+
+
+def test_delete_with_several_names_sends_one_deletes_request_all_or_nothing(api, capsys):
+    code, out, err = run(capsys, "apply", "--batch", "-f", "examples/japan/", "--server", api.addr)
+    assert code == 0, err
+    names = sorted(api.ctl.engine.slices)
+    assert len(names) >= 3
+    pushes = len(api.wire.batches)
+    code, _, err = run(capsys, "delete", names[0], "nowhere", names[1], "--server", api.addr)
+    assert code == 3 and "no slice named 'nowhere'" in err and sorted(api.ctl.engine.slices) == names
+    code, out, _ = run(capsys, "delete", names[0], names[1], "--server", api.addr)
+    assert code == 0 and out.splitlines() == [f"slice {names[0]} deleted", f"slice {names[1]} deleted"]
+    assert len(api.wire.batches) == pushes + 1 and sorted(api.ctl.engine.slices) == names[2:]
+    code, _, _ = run(capsys, "delete", "--batch", names[2], "--server", api.addr)   # one name, DeleteSlices
+    assert code == 0 and names[2] not in api.ctl.engine.slices

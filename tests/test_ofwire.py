@@ -170,14 +170,14 @@ def test_phases_keep_meters_and_groups_ahead_of_their_flows_whatever_the_switch_
             assert n.held() == n.planned(), seed
         finally:
             n.close()
-    # the same with everything in one batch: some switch takes a flow before its meter
+    # the same with everything in one batch, no barrier between: some switch takes a flow before its meter
     def one_batch(changes):
         merged: dict = {}
         for phase in compiler.change_phases(changes):
             for site, items in phase.items():
                 merged.setdefault(site, []).extend(items)
-        return [merged]
-    monkeypatch.setattr(controller.switches, "change_phases", one_batch)
+        return [{site: [items] for site, items in merged.items()}]
+    monkeypatch.setattr(controller.switches, "change_rounds", one_batch)
     refused = 0
     for seed in range(5):
         n = Network(tmp_path / f"one{seed}", seed=seed * 100)
@@ -526,3 +526,40 @@ def test_a_wrong_address_at_a_standby_is_forgotten_when_the_endpoint_fails_back(
     net.ctl.call(lambda: net.ctl.failback("dr"))
     st = net.ctl.states["dr"]
     assert st.state == "active" and "?" not in st.reason, st
+
+
+def test_a_create_or_a_delete_is_one_round_trip_per_switch(net, monkeypatch):
+    """Meters and groups, then flows (or flows, then meters and groups) go to a switch back
+    to back with a barrier between: the controller waits once per switch, not once per phase."""
+    waits = []
+    real = controller.switches.SwitchChannels._confirmation
+    monkeypatch.setattr(controller.switches.SwitchChannels, "_confirmation",
+                        lambda self, site, *a: (waits.append(site), real(self, site, *a))[1])
+    for sw in net.switches.values():
+        sw.received.clear()
+    net.create(MEDICAL)
+    assert sorted(waits) == sorted(set(waits))           # each switch waited for once
+    kinds = [t for t, _ in net.switches["osaka-dc"].received]
+    assert kinds.count(ofp.OFPT_BARRIER_REQUEST) == 2 and kinds[-1] == ofp.OFPT_BARRIER_REQUEST
+    assert kinds.index(ofp.OFPT_METER_MOD) < kinds.index(ofp.OFPT_BARRIER_REQUEST) < kinds.index(ofp.OFPT_FLOW_MOD)
+    waits.clear()
+    net.ctl.call(lambda: net.ctl.delete("medical"))
+    assert waits and sorted(waits) == sorted(set(waits))
+    assert net.held() == net.planned() and audit(net.ctl.engine) == []
+
+
+def test_rounds_hold_the_phases_in_order_per_switch():
+    a, b = parse_spec(MEDICAL, JAPAN), parse_spec(spec("x", [("tokyo-dc", 2), ("osaka-dc", 2)], 5), JAPAN)
+    from slices.engine import SliceEngine
+    e = SliceEngine(JAPAN)
+    e.admit(a)
+    before = compile_plan(e, PORTS)
+    e.admit(b)
+    e.release("medical", restore=False)
+    changes = diff(before, compile_plan(e, PORTS))
+    rounds = compiler.change_rounds(changes)
+    assert [sorted({op for phases in r.values() for items in phases for op, _ in items}) for r in rounds] == \
+        [["add"], ["delete"]]
+    for site in {x for r in rounds for x in r}:
+        flat = [items for r in rounds for items in r.get(site, [])]
+        assert flat == [p[site] for p in compiler.change_phases(changes) if site in p]

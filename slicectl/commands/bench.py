@@ -44,13 +44,16 @@ def register(sub: Subparsers) -> None:
     bt.add_argument("--seed", type=int, default=BENCH_SEED)
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_connectivity)
-    bb = bench.add_parser("batch", help="N slices on japan-intercloud in Mininet (needs root), created one "
-                          "CreateSlice at a time, then with CreateSlices: slices/s of each, on real switches")
+    bb = bench.add_parser("batch", help="N slices on japan-intercloud in Mininet (needs root), created and deleted one "
+                          "at a time (CreateSlice, DeleteSlice), then in batches (CreateSlices, DeleteSlices): "
+                          "slices/s of each, on real switches, and where one CreateSlice's time goes")
     bb.add_argument("--slices", type=positive, default=1000, help="default: %(default)s")
     bb.add_argument("--batch", type=positive, default=MAX_BATCH, help="specs per CreateSlices request (at most "
                     f"{MAX_BATCH:,}; default: %(default)s)")
     bb.add_argument("--seed", type=int, default=BENCH_SEED)
     bb.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    bb.add_argument("--prefix", default=None, metavar="LETTERS", help="letters in front of every node name "
+                    "(see `wan up --prefix`; default: none, unless another running WAN uses those names)")
     bb.set_defaults(func=cmd_bench_batch)
     bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
                           "link, a lost cloud with a standby, a drain, a scale-out), from 10 ms ping streams, "
@@ -145,7 +148,7 @@ def cmd_bench_batch(args: argparse.Namespace) -> int:
     if args.slices < 4 or args.slices > 4000 or args.batch > MAX_BATCH:
         return fail(f"--slices must be 4..4,000 (a VLAN each) and --batch at most {MAX_BATCH:,}")
     sigterm_as_interrupt()
-    r = run_batch_bench(args.slices, args.batch, args.seed, progress)
+    r = run_batch_bench(args.slices, args.batch, args.seed, progress, args.prefix)
     _write_json(args.json, r)
     print(format_report(r))
     return EXIT_OK if healthy(r) else EXIT_FAIL

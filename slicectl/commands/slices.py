@@ -44,8 +44,12 @@ def register(sub: Subparsers) -> None:
                     "(bookings ahead over their schedule, slices from their start until their end)")
     add_client_options(ls)
     ls.set_defaults(func=cmd_list)
-    de = sub.add_parser("delete", help="delete a slice")
-    de.add_argument("name")
+    de = sub.add_parser("delete", help="delete slices: one DeleteSlice for one name, one DeleteSlices for "
+                        "several (all of them or none)")
+    de.add_argument("names", nargs="+", metavar="NAME")
+    de.add_argument("--batch", action="store_true",
+                    help=f"one DeleteSlices request even for one name (up to {MAX_BATCH:,}): every name must "
+                         "exist, else nothing is deleted; one round of rule removals per switch")
     add_client_options(de)
     de.set_defaults(func=cmd_delete)
     _register_moves(sub)
@@ -168,11 +172,17 @@ def cmd_list(args: argparse.Namespace) -> int | None:
 
 @client_command
 def cmd_delete(args: argparse.Namespace) -> int | None:
-    """Delete one slice."""
+    """Delete one slice (DeleteSlice), or several in one request (DeleteSlices)."""
     from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
-    client.call(server(args), "DeleteSlice", pb.DeleteSliceRequest(name=args.name))
-    print(f"slice {args.name} deleted")
+    if len(args.names) > MAX_BATCH:
+        return fail(f"at most {MAX_BATCH:,} names in one delete, not {len(args.names):,}")
+    if len(args.names) == 1 and not args.batch:
+        client.call(server(args), "DeleteSlice", pb.DeleteSliceRequest(name=args.names[0]))
+    else:
+        client.call(server(args), "DeleteSlices", pb.DeleteSlicesRequest(names=args.names))
+    for name in args.names:
+        print(f"slice {name} deleted")
 
 
 @client_command

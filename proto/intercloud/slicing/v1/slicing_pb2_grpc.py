@@ -64,6 +64,11 @@ class SliceServiceStub:
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceRequest.SerializeToString,
                 response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceResponse.FromString,
                 _registered_method=True)
+        self.DeleteSlices = channel.unary_unary(
+                '/intercloud.slicing.v1.SliceService/DeleteSlices',
+                request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesRequest.SerializeToString,
+                response_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesResponse.FromString,
+                _registered_method=True)
         self.WatchSlices = channel.unary_stream(
                 '/intercloud.slicing.v1.SliceService/WatchSlices',
                 request_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.WatchSlicesRequest.SerializeToString,
@@ -125,6 +130,12 @@ class SliceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteSlices(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchSlices(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -181,6 +192,11 @@ def add_SliceServiceServicer_to_server(servicer, server):
                     servicer.DeleteSlice,
                     request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceRequest.FromString,
                     response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceResponse.SerializeToString,
+            ),
+            'DeleteSlices': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSlices,
+                    request_deserializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesRequest.FromString,
+                    response_serializer=proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesResponse.SerializeToString,
             ),
             'WatchSlices': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchSlices,
@@ -365,6 +381,33 @@ class SliceService:
             '/intercloud.slicing.v1.SliceService/DeleteSlice',
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceRequest.SerializeToString,
             proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSliceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSlices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intercloud.slicing.v1.SliceService/DeleteSlices',
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesRequest.SerializeToString,
+            proto_dot_intercloud_dot_slicing_dot_v1_dot_slicing__pb2.DeleteSlicesResponse.FromString,
             options,
             channel_credentials,
             insecure,
