@@ -56,8 +56,10 @@ class FailureHandling:
         with self._lock:   # after the query: a part reserved meanwhile is in flight or recorded by now
             known = {p.cid for fs in self.slices.values() for p in fs.parts.values() if p.domain == name}
             known |= {cid for d, cid in self._inflight if d == name}
+            # a slice being set up or moved now: its parts may be answered but not yet noted
+            busy = {g for n in self._busy for g in (n, f"{self.domain}:{n}")}
         for part in parts:
-            if part.cid in known or part.state in ("Terminated", "Terminating"):
+            if part.cid in known or part.global_id in busy or part.state in ("Terminated", "Terminating"):
                 continue
             op = "abort" if part.state in ("ReserveHeld", "ReserveTimeout", "ReserveFailed") else "terminate"
             try:
@@ -129,15 +131,16 @@ class FailureHandling:
             kept = {d: p for d, p in wanted.items() if d in fs.parts}
             added = {d: p for d, p in wanted.items() if d not in fs.parts}
             left = [p for d, p in fs.parts.items() if d not in wanted]
-            try:
-                new = self._reserve_all(req, priority, fs.doc, added) if added else {}
-            except FederatedRefusal as e:
-                self._degraded(fs, f"border {lost} down, re-route refused: {e}", lost)
-                return
-            try:
-                self._move(fs, name, lost, t0, rt, tags, kept, new, left)
-            finally:
-                self._settled(new.values())
+            with self._setting_up(name):
+                try:
+                    new = self._reserve_all(req, priority, fs.doc, added) if added else {}
+                except FederatedRefusal as e:
+                    self._degraded(fs, f"border {lost} down, re-route refused: {e}", lost)
+                    return
+                try:
+                    self._move(fs, name, lost, t0, rt, tags, kept, new, left)
+                finally:
+                    self._settled(new.values())
 
     def _move(self, fs, name, lost, t0, rt, tags, kept, new, left) -> None:
         """The re-route's second half: modify the kept parts, commit and provision the new

@@ -32,6 +32,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -96,6 +97,7 @@ class FederationHome(FailureHandling):
         self.watching: set[str] = set()
         self._lock = threading.RLock()               # the records
         self._slice_locks: dict[str, threading.Lock] = {}
+        self._busy: set[str] = set()   # slices being set up or re-routed now (their parts not all noted yet)
         self._inflight: set[tuple[str, str]] = set()   # (domain, cid) reserved by a create or re-route under way
         self._rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * (len(peers) + 1)), thread_name_prefix="fed-home")
@@ -192,27 +194,45 @@ class FederationHome(FailureHandling):
                 raise self._refusal(e, views) from None
             tags = {b.name: self._tag(b.name) for b in rt.borders}
             parts = self._parts(rt, tags, vlans)
-            done = self._reserve_all(req, priority, doc, parts)
-            fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
-            try:
-                wait_at("federation-before-commit")
-                self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
-                with self._lock:
-                    self.slices[fs.name] = fs
-                self._all(done, lambda p: self._domain(p.domain).step("provision", p.cid), "provision")
-            except DomainError as e:
-                with self._lock:
-                    self.slices.pop(fs.name, None)
-                self._terminate(done.values())
-                raise FederatedRefusal("UNAVAILABLE" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else e.code,
-                                       f"{e} (every part was terminated)") from None
-            finally:
-                self._settled(done.values())
-            fs.updated = time.time()
-            self._save()
-            log.info("slice %s across %s is active: worst delay %.2f ms", fs.name, ", ".join(sorted(done)),
-                     fs.worst_delay_ms)
-            return fs
+            with self._setting_up(req.name):
+                return self._set_up(req, priority, doc, parts, tags, rt)
+
+    @contextmanager
+    def _setting_up(self, name: str):
+        """While slice ``name`` is set up or moved, a reconciliation leaves its parts alone
+        (a part may be answered before the home has noted it)."""
+        with self._lock:
+            self._busy.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(name)
+
+    def _set_up(self, req: FedRequest, priority: int, doc: dict, parts: dict[str, PartRecord], tags: dict,
+                rt: Route) -> FedSlice:
+        """Reserve, commit and provision every part (the create's second half, slice lock held)."""
+        done = self._reserve_all(req, priority, doc, parts)
+        fs = FedSlice(req.name, doc["tenant"], doc, done, tags, rt.worst_delay_ms)
+        try:
+            wait_at("federation-before-commit")
+            self._all(done, lambda p: self._domain(p.domain).step("commit", p.cid), "commit")
+            with self._lock:
+                self.slices[fs.name] = fs
+            self._all(done, lambda p: self._domain(p.domain).step("provision", p.cid), "provision")
+        except DomainError as e:
+            with self._lock:
+                self.slices.pop(fs.name, None)
+            self._terminate(done.values())
+            raise FederatedRefusal("UNAVAILABLE" if e.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else e.code,
+                                   f"{e} (every part was terminated)") from None
+        finally:
+            self._settled(done.values())
+        fs.updated = time.time()
+        self._save()
+        log.info("slice %s across %s is active: worst delay %.2f ms", fs.name, ", ".join(sorted(done)),
+                 fs.worst_delay_ms)
+        return fs
 
     def delete(self, name: str) -> None:
         """Terminate every part; a domain that does not answer is told when it comes back

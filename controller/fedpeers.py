@@ -42,6 +42,7 @@ class PartState:
     committed: bool
     reason: str = ""
     hold_expires_in_s: float = 0.0
+    global_id: str = ""     # the requester's name for the slice (the home's: HOME:NAME, or NAME here)
 
 
 def _state_text(reservation: str, provision: str, lifecycle: str) -> str:
@@ -71,7 +72,7 @@ class LocalDomain:
         return PartState(part.cid, tuple((e.site, e.port, e.vlan or 0, (e.ip, *e.via) if e.ip else ())
                                          for e in part.spec.endpoints),
                          _state_text(s.reservation.value, s.provision.value, s.lifecycle.value), s.committed,
-                         part.reason)
+                         part.reason, global_id=part.global_id)
 
     def view(self) -> tuple[AbstractView, list[BorderOffer]]:
         return self._run(lambda: (self.p.view(), self.p.borders()))
@@ -138,7 +139,7 @@ class PeerDomain:
         nsi = {k: _nsi_name(v) for k, v in names.items()}
         return PartState(c.connection_id, tuple((e.site, e.port, e.vlan, tuple(e.addresses)) for e in c.endpoints),
                          _state_text(nsi["reservation"], nsi["provision"], nsi["lifecycle"]), c.committed, c.reason,
-                         c.hold_expires_in_s)
+                         c.hold_expires_in_s, c.global_id)
 
     def view(self) -> tuple[AbstractView, list[BorderOffer]]:
         v = self._call("GetView", fpb.GetViewRequest(requester=self.home), VIEW_TIMEOUT_S)

@@ -101,3 +101,21 @@ class RunningDomain:
         self.provider.close()
         self.ctl.stop()
         self.store.close()
+
+
+class HomeApi:
+    """East's slice API (gRPC) serving ``home``, as `slicectl controller --domain east` does:
+    ``slices`` and ``topology`` stubs; ``close()`` when done."""
+
+    def __init__(self, home, east: RunningDomain):
+        from controller.fedapi import FederationRole
+        from controller.service import serve
+        from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
+        addr = f"127.0.0.1:{free_port()}"
+        self.server = serve(east.ctl, addr, federation=FederationRole(east.provider, home, {"west": "w", "korea": "k"}))
+        self.channel = grpc.insecure_channel(addr)
+        self.slices, self.topology = pb_grpc.SliceServiceStub(self.channel), pb_grpc.TopologyServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.server.stop(0)

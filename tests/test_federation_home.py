@@ -182,20 +182,11 @@ def test_packets_cross_the_borders_to_the_right_host_and_nowhere_else(fed):
 @pytest.fixture
 def api(fed):
     """East's slice API (gRPC) serving the home, as `slicectl controller --domain east` does."""
-    import grpc
-
-    from controller.fedapi import FederationRole
-    from controller.service import serve
-    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
-    from slicectl.processes import free_port
+    from tests.fedharness import HomeApi
     home, domains = fed
-    east = domains["east"]
-    addr = f"127.0.0.1:{free_port()}"
-    server = serve(east.ctl, addr, federation=FederationRole(east.provider, home, {"west": "w", "korea": "k"}))
-    channel = grpc.insecure_channel(addr)
-    yield pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel), domains
-    channel.close()
-    server.stop(0)
+    served = HomeApi(home, domains["east"])
+    yield served.slices, served.topology, domains
+    served.close()
 
 
 def test_the_slice_api_creates_shows_lists_and_deletes_a_slice_across_domains(api):
@@ -318,3 +309,21 @@ def test_a_schedule_in_the_past_is_refused_by_its_field(fed):
     with pytest.raises(SpecError) as e:
         home.create({**SLICE, "schedule": {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T01:00:00Z"}})
     assert "schedule.start" in str(e.value)
+
+
+def test_a_reconciliation_at_the_moment_a_part_is_answered_leaves_it_alone(fed):
+    """A peer's stream reopening makes the home reconcile with it; if that happens just as
+    the peer answers a Reserve (before the home has noted the part), the part is the
+    create's, not an orphan: the create goes through."""
+    home, domains = fed
+    west = home.peers["west"]
+    real = west.reserve
+
+    def reserve_then_reconcile(*args, **kwargs):
+        answered = real(*args, **kwargs)
+        home._reconcile("west")   # the moment the part exists at west and nowhere in the home's notes
+        return answered
+    west.reserve = reserve_then_reconcile
+    fs = home.create(dict(SLICE))
+    assert all(p.state == "Provisioned" for p in fs.parts.values())
+    assert lit(domains["west"]) == {fs.parts["west"].cid}

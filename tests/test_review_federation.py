@@ -234,19 +234,12 @@ def _home_of(_stub):
 @pytest.fixture
 def api(fed):
     """test_federation_home's api fixture, remembering the home for the race test."""
-    from controller.fedapi import FederationRole
-    from controller.service import serve
-    from proto.intercloud.slicing.v1 import slicing_pb2_grpc as pb_grpc
-    from slicectl.processes import free_port
+    from tests.fedharness import HomeApi
     home, domains = fed
     _HOMES.append(home)
-    east = domains["east"]
-    addr = f"127.0.0.1:{free_port()}"
-    server = serve(east.ctl, addr, federation=FederationRole(east.provider, home, {"west": "w", "korea": "k"}))
-    channel = grpc.insecure_channel(addr)
-    yield pb_grpc.SliceServiceStub(channel), pb_grpc.TopologyServiceStub(channel), domains
-    channel.close()
-    server.stop(0)
+    served = HomeApi(home, domains["east"])
+    yield served.slices, served.topology, domains
+    served.close()
 
 
 def test_review_a_failed_reroute_leaves_the_records_as_the_domains_are(fed):
