@@ -27,8 +27,8 @@ import yaml
 
 from topologies.errors import TopologyError
 from topologies.fedmodel import BorderLink, BorderPoint, Domain, Federation
-from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
-from topologies.loader import _kind, _mapping, _number, _only, _text, load
+from topologies.geo import DEFAULT_ROUTE_FACTOR
+from topologies.loader import _kind, _mapping, _number, _only, _text, link_delay, load
 from topologies.model import Link, Topology
 
 FEDERATIONS_DIR = Path(__file__).resolve().parent / "federations"
@@ -149,20 +149,8 @@ def _border(raw: Any, f: str, domains: dict[str, Domain]) -> BorderLink:
     bw = _number(raw["bandwidth_mbps"], f"{f}.bandwidth_mbps", low=0, low_open=True)
     rf = _number(raw.get("route_factor", DEFAULT_ROUTE_FACTOR), f"{f}.route_factor", low=1.0)
     sa, sb = domains[a.domain].topology.site(a.site), domains[b.domain].topology.site(b.site)
-    distance = None
-    if "distance_km" in raw:
-        distance = _number(raw["distance_km"], f"{f}.distance_km", low=0)
-    elif sa.located and sb.located:
-        distance = great_circle_km(sa.lat, sa.lon, sb.lat, sb.lon)
-    if "delay_ms" in raw:
-        delay = _number(raw["delay_ms"], f"{f}.delay_ms", low=0)
-    elif distance is not None:
-        delay = fibre_delay_ms(distance, rf)
-    else:
-        raise TopologyError("delay_ms or distance_km is required: a site has no lat/lon to derive it from",
-                            field=f"{f}.delay_ms")
-    return BorderLink(a=a, b=b, bandwidth_mbps=bw, delay_ms=round(delay, 4),
-                      distance_km=None if distance is None else round(distance, 1),
+    distance, delay, _source = link_delay(raw, f, sa, sb, rf)
+    return BorderLink(a=a, b=b, bandwidth_mbps=bw, delay_ms=delay, distance_km=distance,
                       label=str(raw.get("label", "") or ""))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -243,23 +243,27 @@ def _link(raw: Any, f: str, sites: dict[str, Site], default_bw: float | None,
     else:
         raise TopologyError("is required (or set defaults.bandwidth_mbps)", field=f"{f}.bandwidth_mbps")
     rf = _number(raw.get("route_factor", route_factor), f"{f}.route_factor", low=1.0)
-    sa, sb = sites[a], sites[b]
+    distance, delay, source = link_delay(raw, f, sites[a], sites[b], rf)
+    return Link(a=a, b=b, bandwidth_mbps=bw, delay_ms=delay, distance_km=distance,
+                delay_source=source, label=str(raw.get("label", "") or ""))
+
+
+def link_delay(raw: Mapping, f: str, sa: Site, sb: Site,
+               route_factor: float) -> tuple[float | None, float, str]:
+    """(distance km or None, one-way delay ms, where the delay came from) of a link (or a
+    federation's border) between ``sa`` and ``sb``: ``delay_ms`` as given, else the
+    fibre delay of ``distance_km``, else of the two sites' great-circle distance."""
     distance = None
     if "distance_km" in raw:
         distance = _number(raw["distance_km"], f"{f}.distance_km", low=0)
     elif sa.located and sb.located:
         distance = great_circle_km(sa.lat, sa.lon, sb.lat, sb.lon)
     if "delay_ms" in raw:
-        delay = _number(raw["delay_ms"], f"{f}.delay_ms", low=0)
-        source = "configured"
+        delay, source = _number(raw["delay_ms"], f"{f}.delay_ms", low=0), "configured"
     elif distance is not None:
-        delay = fibre_delay_ms(distance, rf)
-        source = "distance"
+        delay, source = fibre_delay_ms(distance, route_factor), "distance"
     else:
         unlocated = sa.name if not sa.located else sb.name
-        raise TopologyError(
-            f"delay_ms is required: site '{unlocated}' has no lat/lon to derive it from",
-            field=f"{f}.delay_ms")
-    return Link(a=a, b=b, bandwidth_mbps=bw, delay_ms=round(delay, 4),
-                distance_km=None if distance is None else round(distance, 1),
-                delay_source=source, label=str(raw.get("label", "") or ""))
+        raise TopologyError(f"delay_ms or distance_km is required: site '{unlocated}' has no lat/lon to "
+                            "derive it from", field=f"{f}.delay_ms")
+    return (None if distance is None else round(distance, 1)), round(delay, 4), source
