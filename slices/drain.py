@@ -53,15 +53,22 @@ class Drains:
         touched = sorted((s for s in self.slices.values() if s.status == PLACED and s.name not in stuck
                           and any(site in t.sites for t in (s.tree, s.backup) if t is not None)),
                          key=lambda s: (-s.spec.priority, s.name))
-        for name in [s.name for s in touched]:
-            # a drain moves what can go around the site and cuts nothing: a slice with no
-            # way around (or that would preempt another to find one) stays, and is reported
+        return events + self.move_off([s.name for s in touched], lambda t: site in t.sites, why,
+                                      lambda name, tried: f"no way around {site} (still crossing it): "
+                                                          f"{self._blocked_by(name, site, why, tried)}")
+
+    def move_off(self, names: list[str], crosses, why: str, blocked) -> list[Event]:
+        """Move each slice of ``names`` (in order) off the trees ``crosses`` picks, make
+        before break. A drain cuts nothing: a slice with no way around (or that would
+        preempt another to find one) stays as it was, reported DRAIN_BLOCKED with
+        ``blocked(name, events its try made)``."""
+        events: list[Event] = []
+        for name in names:
             cp = self.checkpoint()
-            moved = failures.repair(self.slices, self.ledger, self, lambda t: site in t.sites, why, only={name})
+            moved = failures.repair(self.slices, self.ledger, self, crosses, why, only={name})
             if any(e.kind == EventKind.PREEMPTED for e in moved):
                 self.rollback(cp)
-                moved = [Event(EventKind.DRAIN_BLOCKED, name, f"no way around {site} (still crossing it): "
-                                                      f"{self._blocked_by(name, site, why, moved)}")]
+                moved = [Event(EventKind.DRAIN_BLOCKED, name, blocked(name, moved))]
             events += moved
         return events
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from slices import repair as failures
 from slices.errors import Rejected, SpecError
 from slices.placement import LinkKey, Tree
 from slices.record import PLACED, Event, EventKind
@@ -167,16 +166,9 @@ class Windows:
         why = f"link {a}—{b} drained"
         touched = sorted((s for s in self.slices.values() if s.status == PLACED and _crosses(s, key)),
                          key=lambda s: (-s.spec.priority, s.name))
-        events: list[Event] = []
-        for name in [s.name for s in touched]:
-            cp = self.checkpoint()
-            moved = failures.repair(self.slices, self.ledger, self, lambda t: key in t.links, why, only={name})
-            if any(e.kind == EventKind.PREEMPTED for e in moved):
-                self.rollback(cp)
-                moved = [Event(EventKind.DRAIN_BLOCKED, name, f"no way around link {a}—{b} (still crossing it) "
-                               "without preempting or cutting a slice, and a drain cuts nothing")]
-            events += moved
-        return events
+        return self.move_off([s.name for s in touched], lambda t: key in t.links, why,
+                             lambda _name, _tried: f"no way around link {a}—{b} (still crossing it) without "
+                                                   "preempting or cutting a slice, and a drain cuts nothing")
 
     def undrain_link(self, a: str, b: str) -> list[Event]:
         key = frozenset((a, b))
