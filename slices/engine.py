@@ -240,7 +240,11 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings, Wi
             raise Rejected("endpoint", taken)
         victims, tree, backup = self.place_or_preempt(spec)
         self.ledger.check_tags(tree, backup, freeing=victims)   # before anything changes
-        cp = self.checkpoint() if any(e.standby for e in spec.endpoints) else None
+        standby = any(e.standby for e in spec.endpoints)
+        # a standby that does not fit is found once the slice is booked: undone by hand
+        # (a checkpoint copies every slice: admissions grew with the square of the slices),
+        # by a checkpoint only when victims were preempted too
+        cp = self.checkpoint() if standby and victims else None
         prefix = self.prefixes.allocate()
         try:
             addresses = _addresses(spec, prefix)
@@ -255,11 +259,16 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings, Wi
         events = []
         self.preempt(victims, outranked_by(spec))
         self.book(s, tree, backup)
-        if cp is not None:
+        if standby:
             try:
                 self.ledger.hold_standby(s, self.standby_trees_for(s))
             except Rejected:
-                self.rollback(cp)
+                if cp is not None:
+                    self.rollback(cp)
+                else:
+                    self.ledger.drop_all(s)
+                    self.prefixes.release(prefix)
+                    self._numbers.release(number)
                 raise
         self.slices[spec.name] = s
         self._own(spec)

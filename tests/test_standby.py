@@ -76,6 +76,10 @@ def test_a_standby_that_cannot_be_reserved_refuses_the_slice_and_changes_nothing
         engine.admit(dr_spec(standby=("sapporo-dc", 1), max_latency_ms=3.2))
     assert e.value.constraint == "standby" and "were osaka-dc lost" in e.value.reason
     assert engine.slices == {} and engine.residual == before and engine.endpoint_owner == {}
+    # undone without a checkpoint: its tags, prefix and id are free again, and taken next
+    assert engine.tags.in_use == 0 and engine.prefixes.in_use == 0
+    engine.admit(dr_spec())
+    assert engine.slices["dr"].number == 1 and str(engine.slices["dr"].prefix) == "10.128.0.0/24"
 
 
 def test_a_lost_site_moves_the_endpoint_to_its_standby_with_its_address(engine):
