@@ -42,9 +42,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+import grpc
 
 from proto.convert import doc_to_spec
 from proto.defaults import MAX_BATCH
@@ -190,6 +193,44 @@ def rehomed(ctl: ControllerProcess, expected: dict[str, int]) -> int:
     return n
 
 
+class EventLog:
+    """Every slice event of a WatchSlices stream (slice, kind, state, the controller's time),
+    read in a thread of its own so that the stream never waits for the bench."""
+
+    def __init__(self, ctl: ControllerProcess):
+        self.events: list[tuple[str, str, int, float]] = []
+        self.call = ctl.slices.WatchSlices(pb.WatchSlicesRequest())
+        self.thread = threading.Thread(target=self._read, name="seed-events", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for ev in self.call:
+                self.events.append((ev.slice.rpartition("/")[2], ev.kind, ev.state,
+                                    ev.time.seconds + ev.time.nanos / 1e9))
+        except grpc.RpcError:
+            pass   # cancelled by close()
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.thread.join(timeout=10)
+
+
+def rehome_times(events: list[tuple[str, str, int, float]], expected: dict[str, int], since: float) -> list[float]:
+    """For each expected slice whose every moved endpoint the controller announced
+    (``endpoint-moved``), the seconds from ``since`` until it next said ACTIVE; sorted."""
+    moved: dict[str, int] = {}
+    done: dict[str, float] = {}
+    for name, kind, state, at in events:
+        if at < since or name not in expected or name in done:
+            continue
+        if kind == "endpoint-moved":
+            moved[name] = moved.get(name, 0) + 1
+        if moved.get(name, 0) >= expected[name] and state == pb.SLICE_STATE_ACTIVE:
+            done[name] = at - since
+    return sorted(done.values())
+
+
 def lose_cloud(wan, sites: set[str]) -> None:
     """Every port of every link of ``sites`` down (the switches report it), then each of
     their switches without its controller: a cloud whose power failed."""
@@ -238,8 +279,9 @@ def lost_cloud(ctl: ControllerProcess, wan, load_: Load, work: Path, progress: P
     progress(f"lost cloud {LOST_CLOUD}: probe slice connected in {_s(took)}; {len(expected):,} slices have "
              f"endpoints there with standbys; losing its {len(sites)} switches")
     stream = Stream(near_host, far["ip"], STREAM_MAX_S, work / "rehome-stream.txt")
+    events = EventLog(ctl)
     time.sleep(1.0)
-    t0 = time.monotonic()
+    t0, wall0 = time.monotonic(), time.time()
     lose_cloud(wan, sites)
     # the standby's service takes the address and announces it, as keepalived would
     arping = standby_host.cmd(f"ip addr add {far['ip']}/24 dev {standby_intf}; arping -q -U -I {standby_intf} "
@@ -255,11 +297,15 @@ def lost_cloud(ctl: ControllerProcess, wan, load_: Load, work: Path, progress: P
         time.sleep(1.0)
     time.sleep(3.0)   # the stream sees traffic again after the re-home, if it does
     outage, lost, sent = _stream_outage(stream)
+    events.close()
+    said = rehome_times(events.events, expected, wall0)
     standby_host.cmd(f"kill {arping}")
     for intf in intfs:
         intf.remove()
     return {"cloud": LOST_CLOUD, "switches": len(sites), "slices_with_standbys": len(expected),
             "rehomed": done, "seconds_to_rehomed": round(seconds, 2) if seconds is not None else None,
+            "rehomed_by_events": len(said), "events_rehomed_p50_s": percentile(said, 50),
+            "events_rehomed_last_s": round(said[-1], 3) if said else None,
             "fault_injection_s": round(fault_s, 2), "probe_outage_ms": round(outage * 1000),
             "probe_lost": lost, "probe_sent": sent, "stream_interval_ms": STREAM_INTERVAL_S * 1000,
             "target_s": RECOVERY_TARGET_S}
@@ -336,7 +382,9 @@ def format_report(r: dict) -> str:
              ("time to connectivity", f"p50 {_s(t['p50_s'])}, p99 {_s(t['p99_s'])}, max {_s(t['max_s'])} "
                                       f"({t['connected']}/{t['probes']} connected; target 10 min)"),
              (f"lost cloud {l['cloud']} ({l['switches']} switches)",
-              f"{l['rehomed']:,}/{l['slices_with_standbys']:,} slices re-homed in {_s(l['seconds_to_rehomed'])}; "
+              f"{l['rehomed']:,}/{l['slices_with_standbys']:,} slices re-homed (ListSlices showed all at "
+              f"{_s(l['seconds_to_rehomed'])}); by the controller's events half in {_s(l['events_rehomed_p50_s'])}, "
+              f"all {l['rehomed_by_events']:,} in {_s(l['events_rehomed_last_s'])}; "
               f"probe outage {l['probe_outage_ms']:,} ms ({l['probe_lost']}/{l['probe_sent']} pings lost)"),
              ("flow entries per switch", f"max {f['max']:,}, median {f['median']:,.0f}, total {f['total']:,} "
                                          f"({a['entries_per_slice']} per slice)"),

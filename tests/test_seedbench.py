@@ -66,3 +66,19 @@ def test_every_slice_fits_in_the_engine(seed_load):
     # the lost cloud's endpoints all have their standby in another cloud
     lost = [e for d in seed_load.slices for e in d["endpoints"] if e["site"] in lost_sites(TOPO)]
     assert lost and all("standby" in e and not e["standby"]["site"].startswith(LOST_CLOUD) for e in lost)
+
+
+def test_a_slice_counts_as_re_homed_once_every_endpoint_moved_and_it_is_active_again():
+    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+    from slicectl.seedbench import rehome_times
+
+    active, failed = pb.SLICE_STATE_ACTIVE, pb.SLICE_STATE_FAILED
+    events = [("a", "state", active, 99.0),                  # before the loss: ignored
+              ("a", "state", failed, 100.5),
+              ("a", "endpoint-moved", 0, 101.0),
+              ("a", "state", active, 101.5),                 # one of its two endpoints moved: not yet
+              ("a", "endpoint-moved", active, 102.0),        # both moved, and active
+              ("b", "endpoint-moved", 0, 103.0),
+              ("b", "state", active, 104.0),
+              ("c", "endpoint-moved", active, 101.0)]        # not expected
+    assert rehome_times(events, {"a": 2, "b": 1, "d": 1}, since=100.0) == [2.0, 4.0]
