@@ -323,6 +323,7 @@ def _counts(ctl: ControllerProcess, wan, base: dict[str, int], slices: int, prog
     out = {"flow_entries_per_switch": spread(flows), "flow_entries_empty_wan": sum(base.values()),
            "slice_entries_per_switch": spread(flows, base),
            "entries_per_slice": round((sum(flows.values()) - sum(base.values())) / max(1, slices), 1),
+           "busiest_switch": next(s.site for s in wan.plan.switches if s.name == max(flows, key=flows.get)),
            "meters_per_switch": spread(meters), "states": states,
            "controller_rss_mb": rss_mb(ctl.proc.pid), "ovs_vswitchd_rss_mb": ovs_rss_mb()}
     progress(f"  switches hold {out['flow_entries_per_switch']['total']:,} flow entries (at most "
