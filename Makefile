@@ -126,7 +126,7 @@ bench-batch: setup
 	$(SLICECTL) bench batch --slices 1000 --batch 1000 --json results/batch-japan.json
 
 # The programme's scale (issue 28): ~3,600 slices with over 10,000 VLAN endpoints on seed-scale (12 clouds
-# with fabrics, 69 switches), then time to connectivity and a lost cloud at that load (Mininet, root, ~25 min).
+# with fabrics, 69 switches), then time to connectivity and a lost cloud at that load (Mininet, root, ~3 min).
 bench-seed: setup
 	@mkdir -p results
 	$(SLICECTL) bench seed --json results/seed-scale.json
