@@ -69,31 +69,40 @@ def probe_docs(wan) -> list[dict]:
     return docs
 
 
+def flows_per_switch(wan) -> dict[str, int]:
+    """Flow entries in each switch of the WAN (by switch name), as Open vSwitch counts them."""
+    out = {}
+    for s in wan.plan.switches:
+        text = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-aggregate", s.name],
+                              capture_output=True, text=True, check=True).stdout
+        out[s.name] = int(text.split("flow_count=")[1].split()[0])
+    return out
+
+
 def flow_count(wan) -> int:
     """Flow entries in every switch of the WAN, as Open vSwitch counts them."""
-    total = 0
-    for s in wan.plan.switches:
-        out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-aggregate", s.name],
-                             capture_output=True, text=True, check=True).stdout
-        total += int(out.split("flow_count=")[1].split()[0])
-    return total
+    return sum(flows_per_switch(wan).values())
 
 
-def _sequential(ctl: ControllerProcess, docs: list[dict], progress: Progress) -> list[pb.Slice]:
+def create_one_by_one(ctl: ControllerProcess, docs: list[dict], progress: Progress,
+                      timeout: float = 60) -> list[pb.Slice]:
+    """One CreateSlice per spec, in order; the answers."""
     out = []
     for i, d in enumerate(docs):
-        out.append(ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(d)), timeout=60))
+        out.append(ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(d)), timeout=timeout))
         if (i + 1) % 250 == 0:
             progress(f"  {i + 1}/{len(docs)} created one by one")
     return out
 
 
-def _batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Progress) -> list[pb.Slice]:
+def create_batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Progress,
+                   timeout: float = 120) -> list[pb.Slice]:
+    """CreateSlices of up to ``size`` specs each, in order; the answers."""
     out = []
     for i in range(0, len(docs), size):
         chunk = docs[i:i + size]
         out += ctl.slices.CreateSlices(pb.CreateSlicesRequest(specs=[doc_to_spec(d) for d in chunk]),
-                                       timeout=120).slices
+                                       timeout=timeout).slices
         progress(f"  {len(out)}/{len(docs)} created in requests of up to {size}")
     return out
 
@@ -148,9 +157,9 @@ def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, pref
             probes = probe_docs(wan)
             docs = probes + tagged_docs(topo, slices - len(probes), seed)
             base = flow_count(wan)
-            one = _phase(SEQUENTIAL, lambda: _sequential(ctl, docs, progress),
+            one = _phase(SEQUENTIAL, lambda: create_one_by_one(ctl, docs, progress),
                          lambda: _delete_sequential(ctl, docs, progress), ctl, wan, docs, probes, progress)
-            many = _phase("batched", lambda: _batched(ctl, docs, batch, progress),
+            many = _phase("batched", lambda: create_batched(ctl, docs, batch, progress),
                           lambda: _delete_batched(ctl, docs, batch, progress), ctl, wan, docs, probes, progress)
             left = flow_count(wan)
     return {"topology": topo.name, "slices": slices, "batch": batch, "seed": seed,

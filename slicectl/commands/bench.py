@@ -11,7 +11,7 @@ from slicectl.commands.common import (EXIT_FAIL, EXIT_OK, Subparsers, fail, posi
 
 
 def register(sub: Subparsers) -> None:
-    """``bench`` and its five benchmarks."""
+    """``bench`` and its benchmarks."""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     be = bench.add_parser("engine", help="place and compile N random slices; report times, "
                           "rules and memory against the engine's targets")
@@ -55,6 +55,7 @@ def register(sub: Subparsers) -> None:
     bb.add_argument("--prefix", default=None, metavar="LETTERS", help="letters in front of every node name "
                     "(see `wan up --prefix`; default: none, unless another running WAN uses those names)")
     bb.set_defaults(func=cmd_bench_batch)
+    _register_seed(bench)
     bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
                           "link, a lost cloud with a standby, a drain, a scale-out), from 10 ms ping streams, "
                           "on japan-intercloud in Mininet (needs root)")
@@ -76,6 +77,29 @@ def register(sub: Subparsers) -> None:
                     "ping records go (default: %(default)s; emptied first if an earlier run made it)")
     bc.add_argument("--json", metavar="FILE", default=None, help="also write the figures here")
     bc.set_defaults(func=cmd_bench_chaos)
+
+
+def _register_seed(bench) -> None:
+    """``bench seed`` and its options."""
+    bd = bench.add_parser("seed", help="the programme's scale live (issue 28): ~3,600 slices with over 10,000 "
+                          "VLAN endpoints on seed-scale (12 fabric clouds, 69 switches) in Mininet (needs root), "
+                          "in batches and one by one; then time to connectivity, a lost cloud re-homed, memory "
+                          "and flow entries per switch")
+    bd.add_argument("--apps-per-cloud", type=positive, default=300, metavar="N",
+                    help="slices whose home is each cloud (default: %(default)s)")
+    bd.add_argument("--one-by-one", type=int, default=300, metavar="N",
+                    help="of them, created one CreateSlice at a time after the batches (default: %(default)s)")
+    bd.add_argument("--probes", type=positive, default=20, metavar="N",
+                    help="new slices timed to connectivity at the load (default: %(default)s)")
+    bd.add_argument("--batch", type=positive, default=MAX_BATCH, help="specs per CreateSlices request "
+                    "(default: %(default)s)")
+    bd.add_argument("--seed", type=int, default=BENCH_SEED)
+    bd.add_argument("--prefix", default="sd", metavar="LETTERS", help="letters in front of every node name "
+                    "(default: %(default)s)")
+    bd.add_argument("--work", metavar="DIR", default=None, help="keep the controller's log and the ping "
+                    "record here (default: a temporary directory)")
+    bd.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    bd.set_defaults(func=cmd_bench_seed)
 
 
 def _write_json(path: str | None, figures: dict) -> None:
@@ -149,6 +173,20 @@ def cmd_bench_batch(args: argparse.Namespace) -> int:
         return fail(f"--slices must be 4..4,000 (a VLAN each) and --batch at most {MAX_BATCH:,}")
     sigterm_as_interrupt()
     r = run_batch_bench(args.slices, args.batch, args.seed, progress, args.prefix)
+    _write_json(args.json, r)
+    print(format_report(r))
+    return EXIT_OK if healthy(r) else EXIT_FAIL
+
+
+def cmd_bench_seed(args: argparse.Namespace) -> int:
+    """The seed-scale benchmark; exit 1 unless every slice stayed ACTIVE, every probe
+    connected and the lost cloud's slices were all re-homed."""
+    from slicectl.seedbench import format_report, healthy, run_seed_bench
+    if args.batch > MAX_BATCH or args.one_by_one < 0:
+        return fail(f"--batch must be at most {MAX_BATCH:,} and --one-by-one 0 or more")
+    sigterm_as_interrupt()
+    r = run_seed_bench(progress, args.apps_per_cloud, args.one_by_one, args.probes, args.batch, args.seed,
+                       args.prefix, args.work)
     _write_json(args.json, r)
     print(format_report(r))
     return EXIT_OK if healthy(r) else EXIT_FAIL
