@@ -15,6 +15,7 @@ from controller.settings import CoreSettings
 from controller.settling import Settling
 from slices.compiler import Changes, Plan, diff
 from slices.rules import Entry
+from topologies.fabric import cloud_of
 from topologies.model import Topology
 from topologies.ports import PortMap
 
@@ -31,6 +32,9 @@ class NetworkEvents:
         self.settling = Settling(settings.settle_s)
         self._reading = threading.Condition()
         self._reads_pending = 0                # reads by refresh() under way
+        self._cloud_of = {s.name: c for s in topology.sites if (c := cloud_of(s))}
+        self._fabrics = {c: (c, *sorted(x for x, cc in self._cloud_of.items() if cc == c))
+                         for c in set(self._cloud_of.values())}   # cloud -> its border, spines, leaves
 
     def forget(self) -> None:
         """What the network told this instance goes (a new leader hears it again)."""
@@ -159,15 +163,37 @@ class NetworkEvents:
     def _check_lost(self, site: str) -> None:
         """A site is lost when its switch is unreachable *and* every link of it has
         failed: a lost control channel alone is not a disaster (fail-secure switches keep
-        forwarding), nor is a cut link. Its endpoints with standbys move to them."""
+        forwarding), nor is a cut link. Its endpoints with standbys move to them. A cloud
+        with a fabric is lost as a whole when none of its switches answers and every link
+        out of it has failed, whatever its inner links said before going: its leaves'
+        links have no end outside it, so a cloud gone at once would otherwise never lose
+        them. Sites lost together are one transaction."""
         engine = self.model.engine
-        links = [l.key for l in self.topology.links_of(site)]
-        if (site in engine.down_sites or site in self.wire.connected_sites() or not links
-                or not all(k in engine.down_links for k in links)):
+        lost = self._cloud_lost(site) or ([site] if self._lost_alone(site) else [])
+        lost = [x for x in lost if x not in engine.down_sites]
+        if not lost:
             return
-        log.warning("site %s lost: switch unreachable and all %d links down", site, len(links))
-        self.pipeline.transact(lambda: engine.site_down(site, "switch unreachable and every link down"),
-                               request=False)
+        log.warning("%s lost: %s", ", ".join(lost), "switch unreachable and every link down" if len(lost) == 1
+                    else f"cloud {lost[0]} with its fabric: no switch answers, every link out of it down")
+        why = "switch unreachable and every link down"
+        self.pipeline.transact(lambda: [e for x in lost for e in engine.site_down(x, why)], request=False)
+
+    def _lost_alone(self, site: str) -> bool:
+        links = [l.key for l in self.topology.links_of(site)]
+        return (site not in self.wire.connected_sites() and bool(links)
+                and all(k in self.model.engine.down_links for k in links))
+
+    def _cloud_lost(self, site: str) -> list[str]:
+        """Every site of ``site``'s cloud, its border first, if the cloud has a fabric and
+        is lost as a whole; else nothing."""
+        members = self._fabrics.get(self._cloud_of.get(site, site))
+        if not members:
+            return []
+        inside, connected, down = set(members), self.wire.connected_sites(), self.model.engine.down_links
+        out = [l.key for x in members for l in self.topology.links_of(x) if not {l.a, l.b} <= inside]
+        if inside & connected or not out or not all(k in down for k in out):
+            return []
+        return list(members)
 
     # -- links ----------------------------------------------------------------------------------
 

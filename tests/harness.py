@@ -23,13 +23,14 @@ JAPAN = load("japan-intercloud")
 class Running:
     """``credentials`` and ``authenticator`` (controller.main.api_security) secure the API;
     a secured harness has no plaintext stubs of its own (clients bring their certificates).
-    ``policy``: the tenant policy (controller.tenancy.TenantPolicy; None: the default)."""
+    ``policy``: the tenant policy (controller.tenancy.TenantPolicy; None: the default).
+    ``topology``: japan-intercloud unless given."""
 
     def __init__(self, store_path, connected=True, settings: CoreSettings = CoreSettings(),
-                 credentials=None, authenticator=None, policy=None):
-        self.wire = FakeWire([s.name for s in JAPAN.sites], connected)
+                 credentials=None, authenticator=None, policy=None, topology=JAPAN):
+        self.wire = FakeWire([s.name for s in topology.sites], connected)
         self.store = Store(store_path)
-        self.ctl = SliceController(JAPAN, self.store, self.wire, settings)
+        self.ctl = SliceController(topology, self.store, self.wire, settings)
         self.ctl.start()
         for site in self.wire.connected:  # as controller.app does when a switch connects
             self.ctl.call(lambda site=site: self.ctl.switch_connected(site))
