@@ -21,10 +21,11 @@ Settings, and why (the same as `bench batch` where it has them):
   cores, and hundreds of thousands of flow changes stall it for longer than BFD's 150 ms
   detection time, so every link would "fail" (measured at ~300 slices on 18 switches,
   see :mod:`slicectl.batchbench`); real switches have a CPU each and BFD in hardware.
-  The lost cloud is therefore made visible the way a power cut is: every port of the
-  cloud's links goes down (the switches report it) and then every switch of the cloud
-  drops its controller connection; the controller declares a site lost when its switch
-  is unreachable and all its links are down (controller.network).
+  The lost cloud goes the way a power cut takes it: every switch of the cloud drops
+  its controller connection at once, then every link of the cloud goes down (only the
+  switches outside it can report theirs); the controller declares a cloud with a fabric
+  lost when none of its switches answers and every link out of it is down, its inner
+  links unheard of (controller.network).
 * no SLA probes and no periodic reads (``--sla-interval 0 --stats-interval 0
   --audit-interval 0``): the SLA monitor sends an in-band probe both ways between every
   two endpoint sites of every slice each second (~20,000 frames a second at this load),
@@ -232,17 +233,18 @@ def rehome_times(events: list[tuple[str, str, int, float]], expected: dict[str, 
 
 
 def lose_cloud(wan, sites: set[str]) -> None:
-    """Every port of every link of ``sites`` down (the switches report it), then each of
-    their switches without its controller: a cloud whose power failed."""
+    """Every switch of ``sites`` without its controller, then every link of them cut: a
+    cloud whose power failed (its switches report nothing; their neighbours outside it
+    report their ports down)."""
     from topologies.emulation.faults import link_fault
 
+    for sw in wan.plan.switches:
+        if sw.site in sites:
+            subprocess.run(["ovs-vsctl", "--timeout=10", "del-controller", sw.name], check=True, capture_output=True)
     inventory = wan.inventory()
     for link in wan.topo.links:
         if link.a in sites or link.b in sites:
             link_fault(inventory, link.a, link.b, "cut")
-    for sw in wan.plan.switches:
-        if sw.site in sites:
-            subprocess.run(["ovs-vsctl", "--timeout=10", "del-controller", sw.name], check=True, capture_output=True)
 
 
 def _stream_outage(stream: Stream) -> tuple[float, int, int]:
