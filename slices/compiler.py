@@ -32,9 +32,9 @@ primary tree while its port is live, else onto the backup tree, where the frame 
 On a topology with ``transport: mpls`` frames cross links with an MPLS label (ethertype
 0x8847) in place of the VLAN tag, one label per link tag and payload
 (:mod:`slices.transport`): a link's ingress matches the label and pops it naming the
-payload, egress pushes one, a pass-through swaps it. Rules and groups whose payload is
-not in their match (broadcast floods, failover groups) exist once per payload, IPv4 and
-ARP: an MPLS slice carries IPv4 and ARP only. Endpoints keep their VLANs either way.
+payload, egress pushes one, a pass-through swaps it. Rules and groups that push a label
+without their payload in their match (broadcast floods onto links, failover groups) exist
+once per payload, IPv4 and ARP: an MPLS slice carries IPv4 and ARP only. Endpoints keep their VLANs either way.
 """
 from __future__ import annotations
 
@@ -249,7 +249,8 @@ def _tree_entries(c: _Compiling, tree: Tree, tags: dict, md: int, other: Tree | 
         out += _forward_entries(c, on, site, members)
         for in_port, *_ in members:
             others = tuple(m for m in members if m[0] != in_port)
-            for eth in payloads(c.mpls) if others else ():
+            # split per payload only where a label is pushed (a link among the targets)
+            for eth in payloads(c.mpls and any(m[2] is not None for m in others)) if others else ():
                 out.append(Rule(site, TABLE_FORWARD, PRIO_BROADCAST,
                                 (md_match, _item("in_port", in_port), _BCAST) + _payload(eth),
                                 emit(others, eth), cookie))
