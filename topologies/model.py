@@ -81,7 +81,8 @@ class Topology:
     source: str = ""
     description: str = ""
     mtu: int = 1500
-    transport: Transport = "vlan"
+    # out of repr: a topology without the key prints (and hashes) exactly as before it existed
+    transport: Transport = field(default="vlan", repr=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property
