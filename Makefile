@@ -28,7 +28,7 @@ help:
 	@echo "sudo make bench-wan TOPOLOGY=global-intercloud   full fidelity benchmark"
 	@echo "sudo make coverage  test coverage, with and without the Mininet tests (results/coverage-*.txt)"
 	@echo "make bench-schedule  10,000 slices booked ahead over a week (japan-intercloud, generated 200-site WAN): one more booking"
-	@echo "make bench-engine   slice engine benchmark (GEANT 2012, generated 200- and 750-site WANs; 1k and 10k slices; scarce capacity)"
+	@echo "make bench-engine   slice engine benchmark (GEANT 2012, generated 200- and 750-site WANs; 1k and 10k slices; scarce capacity; 750 sites at 2x capacity on MPLS: no refusal for tags)"
 	@echo "make lock           refresh requirements.lock (newest versions setup.cfg allows, hashed); then make proto"
 	@echo "sudo make test-latest   every test with the newest allowed versions, in a scratch venv (drift check)"
 	@echo "make proto          regenerate the gRPC code from proto/ (committed)"
@@ -197,6 +197,10 @@ bench-engine: venv
 	done; done; \
 	f=results/engine-generated-200-scarce-1000.json; files="$$files $$f"; \
 	$(SLICECTL) bench engine --topology generated:200 --slices 1000 --capacity-scale 0.1 --json > $$f || rc=1; \
+	f=results/engine-generated-750-x2-mpls-10000.json; files="$$files $$f"; \
+	$(SLICECTL) bench engine --topology generated:750 --slices 10000 --capacity-scale 2 --transport mpls --json > $$f; \
+	$(PY) -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(bool(r['rejected_by_constraint'].get('tags')))" $$f \
+	  || { echo "bench-engine: MPLS still ran out of tags ($$f)" >&2; rc=1; }; \
 	$(PY) -c "import json,sys; from slicectl.bench import format_report; \
 	  [print(format_report(json.load(open(f)))) for f in sys.argv[1:]]" $$files; \
 	if [ $$rc != 0 ]; then echo "bench-engine: a target was missed (see above)" >&2; fi; exit $$rc

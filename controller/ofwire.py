@@ -9,8 +9,8 @@ and :func:`canonical` puts a compiled rule in that order too.
 """
 from __future__ import annotations
 
-from slices.rules import (OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, group_slice, meter_slice,
-                          slice_cookie)
+from slices.rules import (MPLS_ETH_TYPE, OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, group_slice,
+                          meter_slice, slice_cookie)
 
 ALL_ONES_64 = 0xFFFF_FFFF_FFFF_FFFF
 _ORDER = {"meter": 0, "write_metadata": 2, "goto": 3}  # everything else: apply-actions (1)
@@ -41,6 +41,12 @@ def _apply_actions(parser, ofp, actions) -> list:
             out.append(parser.OFPActionSetField(vlan_vid=a[1] | OFPVID_PRESENT))
         elif kind == "group":
             out.append(parser.OFPActionGroup(a[1]))
+        elif kind == "push_mpls":
+            out.append(parser.OFPActionPushMpls(MPLS_ETH_TYPE))
+        elif kind == "pop_mpls":
+            out.append(parser.OFPActionPopMpls(a[1]))
+        elif kind == "set_mpls_label":
+            out.append(parser.OFPActionSetField(mpls_label=a[1]))
         elif kind in ("set_eth_src", "set_eth_dst"):
             out.append(parser.OFPActionSetField(**{kind[4:]: a[1]}))
         else:
@@ -110,6 +116,12 @@ def _actions_back(actions) -> list[Action]:
             out.append(("set_vlan", a.value & 0xFFF))
         elif name == "OFPActionGroup":
             out.append(("group", a.group_id))
+        elif name == "OFPActionPushMpls":
+            out.append(("push_mpls",))
+        elif name == "OFPActionPopMpls":
+            out.append(("pop_mpls", a.ethertype))
+        elif name == "OFPActionSetField" and a.key == "mpls_label":
+            out.append(("set_mpls_label", a.value))
         elif name == "OFPActionSetField" and a.key in ("eth_src", "eth_dst"):
             out.append((f"set_{a.key}", a.value.lower()))
         else:

@@ -176,7 +176,7 @@ def run(topo: Topology, slices: int, *, seed: int = BENCH_SEED, endpoints_min: i
             per_switch[e.switch] = per_switch.get(e.switch, 0) + 1
     placed = sum(1 for s in engine.slices.values() if s.status == PLACED)
     report = {
-        "topology": topo.name, "sites": len(topo.sites), "links": len(topo.links),
+        "topology": topo.name, "transport": topo.transport, "sites": len(topo.sites), "links": len(topo.links),
         "slices_requested": slices, "admitted": slices - rejected.total(), "rejected": rejected.total(),
         "rejected_by_constraint": dict(rejected.most_common()),
         "placed_at_end": placed, "preempted_at_end": len(engine.slices) - placed,

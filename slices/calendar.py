@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slices.placement import LinkKey
-from slices.resources import TAG_MAX, TAG_MIN, TagSpace, no_tag_left
+from slices.resources import TagSpace, no_tag_left
 
 LEVELS = 8   # priorities 0..7
 TAG_SEARCH = 16      # shared tags tried before a new one is taken...
@@ -206,9 +206,9 @@ class Calendar:
             tag = space.allocate(key)
         elif tag in by:
             if overlaps(by[tag], t0, t1):
-                raise no_tag_left(key)
-        elif not TAG_MIN <= tag <= TAG_MAX or not space.take(key, tag):
-            raise no_tag_left(key)
+                raise no_tag_left(key, space.SIZE)
+        elif not space.low <= tag <= space.high or not space.take(key, tag):
+            raise no_tag_left(key, space.SIZE)
         held = by.setdefault(tag, [])
         held.insert(bisect_right(held, (t0, t1, name)), (t0, t1, name))
         return tag

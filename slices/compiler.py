@@ -28,12 +28,18 @@ link for the other's in table 0: two rules, whatever the slice's size. Protected
 fast-failover groups wherever a switch has a backup next hop: the group sends on the
 primary tree while its port is live, else onto the backup tree, where the frame stays
 (backup-marked) until it leaves, so primary and backup never loop into each other.
+
+On a topology with ``transport: mpls`` frames cross links with an MPLS label (ethertype
+0x8847) in place of the VLAN tag, one label per link tag and payload
+(:mod:`slices.transport`): a link's ingress matches the label and pops it naming the
+payload, egress pushes one, a pass-through swaps it. Rules and groups that push a label
+without their payload in their match (broadcast floods onto links, failover groups) exist
+once per payload, IPv4 and ARP: an MPLS slice carries IPv4 and ARP only. Endpoints keep their VLANs either way.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from slices.record import PLACED, Placement
@@ -45,6 +51,7 @@ from slices.rules import (BACKUP_BIT, OFPP_CONTROLLER, OFPP_IN_PORT, OFPVID_NONE
                           PRIO_ARP_OTHER, PRIO_ARP_OWN, PRIO_DHCP, PRIO_UNICAST, Entry, Group, Meter, Rule,
                           group_id, meter_id, probe_mac, sla_mac, slice_cookie)
 from slices.spec import Endpoint
+from slices.transport import Target, actions as _actions, emit, item as _item, link_in, payloads, swap
 from topologies.ports import PortMap
 
 if TYPE_CHECKING:
@@ -113,24 +120,6 @@ def _routes(tree: Tree, eps: list[Endpoint]) -> tuple[dict[str, tuple[str, ...]]
     return adj, {e.site: _next_hops(up, e.site) for e in eps}
 
 
-@lru_cache(maxsize=1 << 16)
-def _emit(targets: tuple[tuple[int, int | None], ...]) -> tuple:
-    """Actions that output to each (port, vlan or None) in turn, tagging as needed."""
-    actions, tagged = [], False
-    for port, vlan in sorted(targets, key=lambda t: (t[1] is not None, t[1] or 0, t[0])):
-        if vlan is None:
-            if tagged:
-                actions.append(("pop_vlan",))
-                tagged = False
-        else:
-            if not tagged:
-                actions.append(("push_vlan",))
-                tagged = True
-            actions.append(("set_vlan", vlan))
-        actions.append(("output", port))
-    return tuple(actions)
-
-
 def _pass_through(adj: dict[str, tuple[str, ...]], other_sites: frozenset, site: str,
                   endpoint_sites) -> tuple[str, str] | None:
     """The two neighbours of ``site`` if the tree (``adj``) only passes through it: no
@@ -154,6 +143,7 @@ class _Compiling:
     eps: list[Endpoint]
     at_site: dict[str, list[Endpoint]]
     probe_src: tuple
+    mpls: bool                                 # links carry MPLS labels, not VLAN tags
 
 
 def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
@@ -165,7 +155,8 @@ def compile_slice(s: Placement, ports: PortMap) -> tuple[Entry, ...]:
     at_site: dict[str, list[Endpoint]] = defaultdict(list)
     for e in eps:
         at_site[e.site].append(e)
-    c = _Compiling(s, ports, slice_cookie(s.number), address, eps, at_site, _item("eth_src", sla_mac(s.number)))
+    c = _Compiling(s, ports, slice_cookie(s.number), address, eps, at_site, _item("eth_src", sla_mac(s.number)),
+                   ports.topology.transport == "mpls")
     out = _edge_entries(c)
     trees = [(s.tree, s.tag, s.number, s.backup)]
     if s.backup:
@@ -228,7 +219,7 @@ def _tree_entries(c: _Compiling, tree: Tree, tags: dict, md: int, other: Tree | 
     tree, if protected), at every site it crosses."""
     cookie, out = c.cookie, []
     md_match = _item("metadata", md)
-    into = (("pop_vlan",), ("write_metadata", md), ("goto", TABLE_FORWARD))
+    into = (("write_metadata", md), ("goto", TABLE_FORWARD))
     port_tag = {}  # (site, neighbour) -> (port toward it, tag of that link)
     for a, b in tree.edges:
         tag = tags[frozenset((a, b))]
@@ -247,23 +238,33 @@ def _tree_entries(c: _Compiling, tree: Tree, tags: dict, md: int, other: Tree | 
         if through:
             for x, y in (through, through[::-1]):
                 (pin, tin), (pout, tout) = port_tag[(site, x)], port_tag[(site, y)]
-                out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                                _tagged_in(pin, tin),
-                                _actions((("set_vlan", tout), ("output", pout))), cookie))
+                out += [Rule(site, TABLE_CLASSIFY, PRIO_LINK, match, acts, cookie)
+                        for match, acts in swap(c.mpls, pin, tin, pout, tout)]
             continue
         for nb in adj.get(site, ()):
-            pin, tin = port_tag[(site, nb)]
-            out.append(Rule(site, TABLE_CLASSIFY, PRIO_LINK,
-                            _tagged_in(pin, tin), into, cookie))
-        members = [port_tag[(site, nb)] for nb in adj.get(site, ())]
-        members += [(e.port, e.vlan) for e in c.at_site.get(site, ())]
+            out += [Rule(site, TABLE_CLASSIFY, PRIO_LINK, match, _actions(pop + into), cookie)
+                    for match, pop in link_in(c.mpls, *port_tag[(site, nb)])]
+        members = [_link(port_tag[(site, nb)]) for nb in adj.get(site, ())]
+        members += [(e.port, e.vlan, None) for e in c.at_site.get(site, ())]
         out += _forward_entries(c, on, site, members)
-        for in_port, _ in members:
+        for in_port, *_ in members:
             others = tuple(m for m in members if m[0] != in_port)
-            if others:
+            # split per payload only where a label is pushed (a link among the targets)
+            for eth in payloads(c.mpls and any(m[2] is not None for m in others)) if others else ():
                 out.append(Rule(site, TABLE_FORWARD, PRIO_BROADCAST,
-                                (md_match, _item("in_port", in_port), _BCAST), _emit(others), cookie))
+                                (md_match, _item("in_port", in_port), _BCAST) + _payload(eth),
+                                emit(others, eth), cookie))
     return out
+
+
+def _link(port_tag: tuple[int, int]) -> Target:
+    """The output target of a link: (port, no endpoint VLAN, the slice's tag there)."""
+    return (port_tag[0], None, port_tag[1])
+
+
+def _payload(eth: int | None) -> tuple:
+    """The match item naming the payload (none where it is left open)."""
+    return () if eth is None else (_item("eth_type", eth),)
 
 
 def _forward_entries(c: _Compiling, on: _OnTree, site: str, members: list) -> list[Entry]:
@@ -272,20 +273,25 @@ def _forward_entries(c: _Compiling, on: _OnTree, site: str, members: list) -> li
     s, cookie, out = c.s, c.cookie, []
     md_match, port_tag, hops = on.md_match, on.port_tag, on.hops
     for index, e in enumerate(c.eps):
-        if e.site == site:
-            actions = _emit(((e.port, e.vlan),))
-        else:
+        # what goes toward e, per payload (with VLANs one list serves both)
+        to = {}
+        for eth in payloads(c.mpls):
+            if e.site == site:
+                to[eth] = emit(((e.port, e.vlan, None),), eth)
+                continue
             nb = hops[e.site][site]
-            link = port_tag[(site, nb)]
-            actions = _emit((link,))
+            link = _link(port_tag[(site, nb)])
+            to[eth] = emit((link,), eth)
             bnb = on.backup_hops.get(e.site, {}).get(site)
             if bnb is not None and bnb != nb:
-                alt = (c.ports.toward(site, bnb), s.backup_tag[frozenset((site, bnb))])
-                gid = group_id(s.number, index)
-                out.append(Group(site, gid, ((link[0], actions), (alt[0], _emit((alt,)))), cookie))
-                actions = (("group", gid),)
-        for match in on.to_ip[e] + on.to_arp[e]:
-            out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, match, actions, cookie))
+                alt = (c.ports.toward(site, bnb), None, s.backup_tag[frozenset((site, bnb))])
+                gid = group_id(s.number, index, eth)
+                out.append(Group(site, gid, ((link[0], to[eth]), (alt[0], emit((alt,), eth))), cookie))
+                to[eth] = (("group", gid),)
+        for match in on.to_ip[e]:
+            out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, match, to.get(ETH_IPV4, to.get(None)), cookie))
+        for match in on.to_arp[e]:
+            out.append(Rule(site, TABLE_FORWARD, PRIO_UNICAST, match, to.get(ETH_ARP, to.get(None)), cookie))
         if e.site == site and len(c.at_site) > 1:   # a delay probe for it ends here
             out.append(Rule(site, TABLE_FORWARD, PRIO_SLA_CATCH,
                             (md_match, _IPV4, c.probe_src, _item("ipv4_dst", c.address[e])),
@@ -297,47 +303,8 @@ def _forward_entries(c: _Compiling, on: _OnTree, site: str, members: list) -> li
         if flood:
             out.append(Rule(site, TABLE_FORWARD, PRIO_ANNOUNCE,
                             (md_match, _item("in_port", toward), _ARP, _item("arp_tpa", c.address[e]), _BCAST),
-                            _emit(flood), cookie))
+                            emit(flood, ETH_ARP if c.mpls else None), cookie))
     return out
-
-
-class _Shared(dict):
-    """One copy of whatever ``make`` builds from a key, shared by every rule that needs it;
-    cleared when it reaches ``limit`` entries (rules made before keep their copies, and
-    sharing starts again). A plain table, not an lru_cache: the cache's bookkeeping per
-    entry was three times the entry (~25 MB at 10,000 slices on a 750-site WAN)."""
-
-    def __init__(self, make, limit: int):
-        super().__init__()
-        self.make, self.limit = make, limit
-
-    def __missing__(self, key):
-        if len(self) >= self.limit:
-            self.clear()
-        value = self[key] = self.make(key)
-        return value
-
-
-# Rules of many slices share most of their parts (match items, action lists); sharing one
-# copy of each keeps a plan of half a million rules in tens of MB. Sized for 10,000 slices
-# of up to 10 endpoints (three items per endpoint address): a smaller table drops items
-# still in use, and every rule compiled after holds a copy of its own.
-_ITEMS = _Shared(lambda item: item, 1 << 20)
-_ACTIONS = _Shared(lambda actions: actions, 1 << 18)
-# the match of a frame arriving on a link port with a slice tag: a few ports times 4,094 tags
-_TAGGED_IN = _Shared(lambda key: (_item("in_port", key[0]), _vid(key[1] | OFPVID_PRESENT)), 1 << 18)
-
-
-def _item(field: str, value) -> tuple:
-    return _ITEMS[(field, value)]
-
-
-def _actions(actions: tuple) -> tuple:
-    return _ACTIONS[actions]
-
-
-def _tagged_in(port: int, tag: int) -> tuple:
-    return _TAGGED_IN[(port, tag)]
 
 
 _IPV4, _ARP, _BCAST = ("eth_type", ETH_IPV4), ("eth_type", ETH_ARP), ("eth_dst", BROADCAST)

@@ -40,7 +40,7 @@ from slices.repair import shared_text
 from slices.reroute import REROUTE_GAIN_MS, SlaReroutes
 from slices.resources import IndexAllocator, PrefixPool, TagSpace
 from slices.restoration import NO_TAG, RESTORE_BATCH
-from slices.rules import MAX_SLICE_ID
+from slices.rules import MAX_SLICE_ID, MPLS_MAX_ENDPOINTS
 from slices.spec import Endpoint, SliceSpec
 from slices.standby import StandbyMoves
 from slices.state import Slice
@@ -79,7 +79,7 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings, Wi
                  prefix_len: int = 24):
         self.topology = topology
         self.graph = topology.graph()
-        self.ledger = Ledger({l.key: l.bandwidth_mbps for l in topology.links})
+        self.ledger = Ledger({l.key: l.bandwidth_mbps for l in topology.links}, topology.transport)
         self.slices: dict[str, Slice] = {}
         self.paths, self.backup_paths = PathCache(), PathCache(1)   # backups: avoid-sets of their own
         self.down_links: set[LinkKey] = set()
@@ -147,7 +147,10 @@ class SliceEngine(PairPlacement, StandbyMoves, Drains, SlaReroutes, Bookings, Wi
         """Why the first endpoint (or standby) port of ``spec`` that another slice owns
         cannot be had; None if every one is free. The owner is named only to its own tenant
         (or, ``named``, to the operator restoring the store): another tenant learns that the
-        port is in use, not by whom or for what."""
+        port is in use, not by whom or for what. On an MPLS topology also too many
+        endpoints: a group id has room for half as many (one per payload)."""
+        if self.topology.transport == "mpls" and len(spec.endpoints) > MPLS_MAX_ENDPOINTS:
+            return f"at most {MPLS_MAX_ENDPOINTS} endpoints per slice with MPLS, got {len(spec.endpoints)}"
         for e in spec.endpoints:
             for key, what in ((e.key, str(e)), (e.standby_key, f"{e.standby} (standby of {e})")):
                 owner = self.endpoint_owner.get(key) if key else None

@@ -3,7 +3,9 @@
 Faucet's ``fakeoftable`` idea: instead of asserting on rules, ask the question the rules
 exist to answer - *where does this frame, entering at site:port, come out?* - and assert
 on that. The simulation covers exactly what the compiler emits: tables 0 and 1, highest
-priority match first, VLAN push/pop/set, metadata, goto, meters (counted, not enforced)
+priority match first, VLAN push/pop/set, MPLS push/pop/set (one label: the payload's
+fields are out of sight under it, and a pop names the ethertype the frame takes on),
+metadata, goto, meters (counted, not enforced)
 and fast-failover groups (first bucket whose watch port is up); as on a real switch,
 output to the port a frame came in by is not done. A frame that matches
 nothing is dropped, as on a fail-secure switch.
@@ -18,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from slices.compiler import BROADCAST, ETH_ARP, ETH_IPV4, Plan
-from slices.rules import OFPP_CONTROLLER, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, Group, Meter, Rule
+from slices.rules import (MPLS_ETH_TYPE, OFPP_CONTROLLER, OFPVID_NONE, OFPVID_PRESENT, TABLE_CLASSIFY, Group,
+                          Meter, Rule)
 from topologies.model import Topology
 from topologies.ports import PortMap
 
@@ -36,6 +39,7 @@ class Frame:
     ip_dst: str | None = None      # IPv4 destination, or ARP target address
     vlan: int | None = None        # 802.1Q VID on the wire, None when untagged
     ip_src: str | None = None      # IPv4 source, or ARP sender address
+    mpls: int | None = None        # MPLS label on the wire (over eth_type), None when none
 
     @classmethod
     def ipv4(cls, dst: str, *, vlan: int | None = None, eth_dst: str = "02:00:00:00:00:01",
@@ -50,6 +54,9 @@ class Frame:
         f = {"in_port": in_port, "metadata": metadata, "eth_dst": self.eth_dst,
              "eth_type": self.eth_type,
              "vlan_vid": OFPVID_NONE if self.vlan is None else self.vlan | OFPVID_PRESENT}
+        if self.mpls is not None:
+            f.update(eth_type=MPLS_ETH_TYPE, mpls_label=self.mpls)
+            return f
         if self.ip_dst is not None:
             f["ipv4_dst" if self.eth_type == ETH_IPV4 else "arp_tpa"] = self.ip_dst
         if self.ip_src is not None:
@@ -62,6 +69,7 @@ class Delivery:
     site: str
     port: int
     vlan: int | None
+    mpls: int | None = None   # a label left on a frame delivered to an edge port
 
 
 class FakeNetwork:
@@ -119,7 +127,7 @@ class FakeNetwork:
                     continue  # OpenFlow: output to the ingress port needs OFPP_IN_PORT
                 peer = self.links.get((sw, out_port))
                 if peer is None:
-                    out.append(Delivery(sw, out_port, sent.vlan))
+                    out.append(Delivery(sw, out_port, sent.vlan, sent.mpls))
                 elif (sw, out_port) not in self.down:
                     todo.append((peer[0], peer[1], sent))
         return sorted(out)
@@ -133,12 +141,8 @@ class FakeNetwork:
             table = None
             for act in rule.actions:
                 kind = act[0]
-                if kind == "pop_vlan":
-                    frame = replace(frame, vlan=None)
-                elif kind == "push_vlan":
-                    frame = replace(frame, vlan=0)
-                elif kind == "set_vlan":
-                    frame = replace(frame, vlan=act[1])
+                if kind in _TAGGING:
+                    frame = _tagged(frame, act)
                 elif kind == "meter":
                     if (sw, act[1]) not in self.meters:
                         raise ValueError(f"{rule} uses missing meter {act[1]}")
@@ -163,12 +167,8 @@ class FakeNetwork:
                 continue
             f = frame
             for act in actions:
-                if act[0] == "push_vlan":
-                    f = replace(f, vlan=0)
-                elif act[0] == "pop_vlan":
-                    f = replace(f, vlan=None)
-                elif act[0] == "set_vlan":
-                    f = replace(f, vlan=act[1])
+                if act[0] in _TAGGING:
+                    f = _tagged(f, act)
                 elif act[0] == "output":
                     yield act[1], f
             return  # fast failover: first live bucket only
@@ -186,6 +186,34 @@ class FakeNetwork:
 
     def rules_on(self, switch: str) -> int:
         return sum(len(r) for (sw, _t), r in self.flows.items() if sw == switch)
+
+
+_TAGGING = {"push_vlan", "pop_vlan", "set_vlan", "push_mpls", "pop_mpls", "set_mpls_label"}
+
+
+def _tagged(frame: Frame, act: tuple) -> Frame:
+    """``frame`` after a VLAN or MPLS action. A VLAN action on a labelled frame, a second
+    label or a pop without one would be a compiler bug the simulation does not model."""
+    kind = act[0]
+    if kind.endswith("_vlan") and frame.mpls is not None:
+        raise ValueError(f"{act} on a frame with MPLS label {frame.mpls}")
+    if kind == "push_mpls" and (frame.mpls is not None or frame.vlan is not None):
+        raise ValueError(f"{act} on a frame with a label or VLAN already: {frame}")
+    if kind in ("pop_mpls", "set_mpls_label") and frame.mpls is None:
+        raise ValueError(f"{act} on a frame without an MPLS label")
+    if kind == "pop_vlan":
+        return replace(frame, vlan=None)
+    if kind == "push_vlan":
+        return replace(frame, vlan=0)
+    if kind == "set_vlan":
+        return replace(frame, vlan=act[1])
+    if kind == "push_mpls":
+        return replace(frame, mpls=0)
+    if kind == "set_mpls_label":
+        return replace(frame, mpls=act[1])
+    if act[1] != frame.eth_type:   # pop_mpls naming another payload: its fields read as garbage
+        return replace(frame, mpls=None, eth_type=act[1], ip_dst=None, ip_src=None)
+    return replace(frame, mpls=None)
 
 
 def verify(engine, net: FakeNetwork) -> list[str]:

@@ -29,10 +29,10 @@ def tag_links(s: "Slice") -> list[LinkKey]:
 
 
 class Ledger:
-    def __init__(self, capacity: dict[LinkKey, float]):
+    def __init__(self, capacity: dict[LinkKey, float], transport: str = "vlan"):
         self.capacity = dict(capacity)
         self.residual = dict(capacity)
-        self.tags = TagSpace()
+        self.tags = TagSpace(transport)
         self.by_priority: dict[LinkKey, list[float]] = {k: [0.0] * 8 for k in capacity}
         # per link, per priority: the slices there, each with how many of its trees cross
         # the link (preemption looks at one priority at a time)
@@ -87,7 +87,7 @@ class Ledger:
         freed = Counter(k for s in freeing for k in tag_links(s))
         for key, n in need.items():
             if self.tags.free(key) + freed[key] < n:
-                raise no_tag_left(key)
+                raise no_tag_left(key, self.tags.SIZE)
 
     def drop(self, s: "Slice", which: str) -> None:
         """Give back what ``s``'s ``which`` tree holds (bandwidth and tags) and forget it."""

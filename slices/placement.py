@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from slices.errors import Rejected
-from slices.resources import no_tag_left
+from slices.resources import no_tag_left, tags_per_link
 from slices.spec import SliceSpec
 from topologies.model import NON_TRANSIT_KINDS
 
@@ -322,7 +322,7 @@ def _why_unreachable(g, spec, residual, need, no_tags, structural) -> Rejected:
             elif key in no_tags:
                 tagless.append(key)
     if not short:
-        return no_tag_left(min(tagless, key=sorted))
+        return no_tag_left(min(tagless, key=sorted), tags_per_link(g.graph.get("transport", "vlan")))
     free, u, v = min(short)
     edge = g[u][v]
     return Rejected("bandwidth", f"link {edge['a']}—{edge['b']} has {free:g} of "

@@ -3,6 +3,8 @@
 Tags are per link, not network-wide: a slice is identified on each link it crosses by a
 VLAN id from that link's own 2..4094 space, so 4,093 slices can share *a link* and the
 network as a whole carries any number (one global 12-bit space would cap it at 4,094).
+A topology with ``transport: mpls`` carries a tag as an MPLS label instead
+(:func:`slices.rules.mpls_label`): 524,278 tags per link.
 """
 from __future__ import annotations
 
@@ -12,8 +14,16 @@ from dataclasses import dataclass, field
 from netaddr import IPNetwork
 
 from slices.errors import Rejected
+from slices.rules import MPLS_TAG_MAX, MPLS_TAG_MIN
 
-TAG_MIN, TAG_MAX = 2, 4094
+TAG_MIN, TAG_MAX = 2, 4094   # VLAN ids (0 and 4095 are reserved, 1 is often a default VLAN)
+TAG_RANGES = {"vlan": (TAG_MIN, TAG_MAX), "mpls": (MPLS_TAG_MIN, MPLS_TAG_MAX)}
+
+
+def tags_per_link(transport: str) -> int:
+    """How many slices one link carries with ``transport`` (vlan or mpls)."""
+    low, high = TAG_RANGES[transport]
+    return high - low + 1
 
 
 @dataclass
@@ -102,19 +112,24 @@ class PrefixPool:
         return self._index.in_use
 
 
-def no_tag_left(link: frozenset) -> Rejected:
+def no_tag_left(link: frozenset, size: int) -> Rejected:
+    """The refusal of a link whose ``size`` tags are all taken."""
     a, b = sorted(link)
-    return Rejected("tags", f"link {a}—{b} already carries {TagSpace.SIZE} slices: no tag left")
+    return Rejected("tags", f"link {a}—{b} already carries {size} slices: no tag left")
 
 
 class TagSpace:
-    """Slice tags, one independent 2..4094 space per link. Knows which links have no tag
-    left (:attr:`full`): placement treats them like links without the bandwidth, so a
-    slice goes around a link carrying 4,093 others instead of being refused."""
+    """Slice tags, one independent space per link (2..4094 with VLANs, 2..524279 with
+    MPLS). Knows which links have no tag left (:attr:`full`): placement treats them like
+    links without the bandwidth, so a slice goes around a link carrying 4,093 (VLAN)
+    others instead of being refused."""
 
-    SIZE = TAG_MAX - TAG_MIN + 1
+    SIZE = TAG_MAX - TAG_MIN + 1   # with VLANs; an instance's is its own transport's
 
-    def __init__(self) -> None:
+    def __init__(self, transport: str = "vlan") -> None:
+        self.transport = transport
+        self.low, self.high = TAG_RANGES[transport]
+        self.SIZE = self.high - self.low + 1
         self._links: dict[frozenset, IndexAllocator] = {}
         self.full: set[frozenset] = set()     # no tag left
         self.scarce: set[frozenset] = set()   # fewer than two left (a primary and its backup)
@@ -125,10 +140,10 @@ class TagSpace:
         return self.SIZE - (alloc.in_use if alloc else 0)
 
     def allocate(self, link: frozenset) -> int:
-        alloc = self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX))
+        alloc = self._links.setdefault(link, IndexAllocator(self.low, self.high))
         tag = alloc.allocate()
         if tag is None:
-            raise no_tag_left(link)
+            raise no_tag_left(link, self.SIZE)
         self._note(link, alloc)
         return tag
 
@@ -140,13 +155,13 @@ class TagSpace:
             self.scarce.discard(link)
 
     def copy(self) -> "TagSpace":
-        other = TagSpace()
+        other = TagSpace(self.transport)
         other._links = {k: a.copy() for k, a in self._links.items()}
         other.full, other.scarce = set(self.full), set(self.scarce)
         return other
 
     def take(self, link: frozenset, tag: int) -> bool:
-        alloc = self._links.setdefault(link, IndexAllocator(TAG_MIN, TAG_MAX))
+        alloc = self._links.setdefault(link, IndexAllocator(self.low, self.high))
         if not alloc.take(tag):
             return False
         self._note(link, alloc)

@@ -2,7 +2,7 @@
 
 Only the controller turns these into OpenFlow 1.3 messages. Match fields and actions use
 OpenFlow 1.3 OXM names (``in_port``, ``vlan_vid``, ``eth_type``, ``ipv4_dst``, ``arp_tpa``,
-``eth_dst``, ``metadata``), so the translation is mechanical.
+``eth_dst``, ``metadata``, ``mpls_label``), so the translation is mechanical.
 """
 from __future__ import annotations
 
@@ -55,9 +55,35 @@ COOKIE_APP_MASK = 0xFF << 56
 COOKIE_SLICE_MASK = COOKIE_APP_MASK | 0xFFFFFFFF
 GROUP_INDEX_BITS = 8      # a group id is slice id << 8 | the endpoint's index in the slice
 MAX_GROUP_INDEX = (1 << GROUP_INDEX_BITS) - 1
+MPLS_MAX_ENDPOINTS = (MAX_GROUP_INDEX + 1) // 2   # MPLS: a group per endpoint and payload
 # OpenFlow reserves group ids from 0xffffff00 and meter ids from 0xffff0001: the largest
 # slice id keeps both its group ids and its meter id below them
 MAX_SLICE_ID = 0xFFFFFEFF >> GROUP_INDEX_BITS
+
+
+# MPLS transport (a topology's ``transport: mpls``): on a link a slice's frame carries one
+# MPLS label instead of a VLAN tag. OpenFlow's pop_mpls must name the payload's ethertype,
+# which the switch cannot see under the label, so the label says it: each per-link slice
+# tag has one label per payload (IPv4, ARP), and the 20-bit label space (16 and up; 0-15
+# are reserved) holds 524,278 tags per link (MPLS_TAG_MIN..MPLS_TAG_MAX).
+MPLS_ETH_TYPE = 0x8847
+MPLS_LABEL_BASE = 16
+MPLS_PAYLOADS = (0x0800, 0x0806)   # IPv4, ARP: what an MPLS slice carries
+MPLS_TAG_MIN = 2                   # as VLAN's: a tag is never 0
+MPLS_TAG_MAX = ((1 << 20) - 1 - MPLS_LABEL_BASE - (len(MPLS_PAYLOADS) - 1)) // len(MPLS_PAYLOADS)
+
+
+def mpls_label(tag: int, eth_type: int) -> int:
+    """The label of slice tag ``tag`` on a link for a payload of ``eth_type``."""
+    if not MPLS_TAG_MIN <= tag <= MPLS_TAG_MAX or eth_type not in MPLS_PAYLOADS:
+        raise ValueError(f"no MPLS label for tag {tag}, ethertype {eth_type:#x}")
+    return MPLS_LABEL_BASE + len(MPLS_PAYLOADS) * tag + MPLS_PAYLOADS.index(eth_type)
+
+
+def mpls_label_tag(label: int) -> tuple[int, int]:
+    """``(tag, payload ethertype)`` of a label :func:`mpls_label` made."""
+    tag, payload = divmod(label - MPLS_LABEL_BASE, len(MPLS_PAYLOADS))
+    return tag, MPLS_PAYLOADS[payload]
 
 
 def slice_cookie(slice_id: int) -> int:
@@ -77,8 +103,12 @@ def meter_slice(meter: int) -> int:
     return meter
 
 
-def group_id(slice_id: int, endpoint_index: int) -> int:
-    """The fast-failover group toward the slice's ``endpoint_index``-th endpoint."""
+def group_id(slice_id: int, endpoint_index: int, eth_type: int | None = None) -> int:
+    """The fast-failover group toward the slice's ``endpoint_index``-th endpoint; with
+    ``eth_type`` (MPLS: a bucket's label depends on the payload), the one for that
+    payload, which halves the endpoints a slice can have groups for."""
+    if eth_type is not None:
+        endpoint_index = len(MPLS_PAYLOADS) * endpoint_index + MPLS_PAYLOADS.index(eth_type)
     if not 0 <= endpoint_index <= MAX_GROUP_INDEX or not 0 < slice_id <= MAX_SLICE_ID:
         raise ValueError(f"no group id for slice {slice_id}, endpoint {endpoint_index}")
     return slice_id << GROUP_INDEX_BITS | endpoint_index
@@ -123,7 +153,8 @@ def sla_mac_slice(mac: str) -> int | None:
 Match = tuple[tuple[str, Any], ...]
 Action = tuple  # ("output", port) ("push_vlan",) ("pop_vlan",) ("set_vlan", vid) ("group", id)
                 # ("set_eth_src", mac) ("set_eth_dst", mac) ("meter", id) ("write_metadata", value)
-                # ("goto", table)
+                # ("goto", table); MPLS: ("push_mpls",) pushes a label (ethertype 0x8847),
+                # ("set_mpls_label", label) sets it, ("pop_mpls", payload ethertype) removes it
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -43,6 +43,14 @@ def test_the_scarce_variant_runs_short_of_capacity(capsys):
     assert main(["bench", "engine", "--topology", "japan-intercloud", "--capacity-scale", "0"]) == 2
 
 
+def test_the_transport_option_overrides_the_topology_s(capsys):
+    main(["bench", "engine", "--topology", "japan-intercloud", "--slices", "20", "--transport", "mpls", "--json"])
+    mpls = json.loads(capsys.readouterr().out)
+    assert mpls["topology"] == "japan-intercloud-mpls" and mpls["transport"] == "mpls" and mpls["admitted"] > 0
+    main(["bench", "engine", "--topology", "japan-intercloud", "--slices", "20", "--json"])
+    assert json.loads(capsys.readouterr().out)["transport"] == "vlan"
+
+
 def test_bench_engine_bad_input_is_a_usage_error(capsys):
     assert main(["bench", "engine", "--topology", "generated:abc"]) == 2
     assert "generated:SITES" in capsys.readouterr().err

@@ -189,8 +189,7 @@ def domain_topology(fed: Federation, domain: str) -> Topology:
     topo = fed.domain(domain).topology
     extra = {site: len(ports) for site, ports in border_ports(fed, domain).items()}
     sites = tuple(replace(s, hosts=s.hosts + extra.get(s.name, 0)) for s in topo.sites)
-    return Topology(name=topo.name, sites=sites, links=topo.links, source=topo.source,
-                    description=topo.description, mtu=topo.mtu, warnings=topo.warnings)
+    return replace(topo, sites=sites)
 
 
 def is_federation_file(path: str | Path) -> bool:

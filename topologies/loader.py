@@ -15,12 +15,12 @@ from topologies.errors import TopologyError
 from topologies.checks import check_connected
 from topologies.fabric import FabricSpec, expand, parse_fabric
 from topologies.geo import DEFAULT_ROUTE_FACTOR, fibre_delay_ms, great_circle_km
-from topologies.model import DEFAULT_HOSTS, SITE_KINDS, Link, Site, Topology
+from topologies.model import DEFAULT_HOSTS, SITE_KINDS, TRANSPORTS, Link, Site, Topology
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 MAX_HOSTS_PER_SITE = 64
 
-_TOP_KEYS = {"name", "description", "defaults", "sites", "links"}
+_TOP_KEYS = {"name", "description", "defaults", "sites", "links", "transport"}
 DEFAULT_MTU = 1500
 _DEFAULT_KEYS = {"bandwidth_mbps", "route_factor", "region", "mtu",
                  "hosts_per_cloud", "hosts_per_core", "hosts_per_edge"}
@@ -140,6 +140,9 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
     _only(doc, _TOP_KEYS, "")
     name = _text(doc.get("name", default_name), "name")
     description = str(doc.get("description", "") or "")
+    transport = doc.get("transport", "vlan")
+    if transport not in TRANSPORTS:
+        raise TopologyError(f"unknown transport {transport!r} (one of {', '.join(TRANSPORTS)})", field="transport")
     defaults = _mapping(doc.get("defaults") or {}, "defaults")
     _only(defaults, _DEFAULT_KEYS, "defaults")
     default_bw = (_number(defaults["bandwidth_mbps"], "defaults.bandwidth_mbps", low=0, low_open=True)
@@ -179,7 +182,7 @@ def from_dict(doc: Any, default_name: str = "topology", source: str = "") -> Top
         links.append(link)
     sites, links = expand(sites, links, fabrics, dpids)
     topo = Topology(name=name, sites=tuple(sites), links=tuple(links), source=source,
-                    description=description, mtu=mtu)
+                    description=description, mtu=mtu, transport=transport)
     check_connected(topo)
     return topo
 

@@ -26,6 +26,10 @@ NON_TRANSIT_KINDS: tuple[str, ...] = ("edge", "leaf")
 # one, exchanges none (they only carry traffic)
 DEFAULT_HOSTS = {"cloud": 2, "core": 0, "edge": 1}
 DelaySource = Literal["configured", "distance", "guessed"]
+# how a slice is told apart on a link: a per-link VLAN id (4,093 slices per link), or a
+# per-link MPLS label (hundreds of thousands; see slices.rules.mpls_label)
+Transport = Literal["vlan", "mpls"]
+TRANSPORTS: tuple[str, ...] = ("vlan", "mpls")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Topology:
     source: str = ""
     description: str = ""
     mtu: int = 1500
+    # out of repr: a topology without the key prints (and hashes) exactly as before it existed
+    transport: Transport = field(default="vlan", repr=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property
@@ -112,7 +118,7 @@ class Topology:
         Callers may annotate their copy freely."""
         import networkx as nx
 
-        g = nx.Graph(name=self.name)
+        g = nx.Graph(name=self.name, transport=self.transport)
         for s in self.sites:
             g.add_node(s.name, kind=s.kind, region=s.region, lat=s.lat, lon=s.lon)
         for l in self.links:

@@ -24,6 +24,9 @@ def register(sub: Subparsers) -> None:
     be.add_argument("--capacity-scale", type=float, default=1.0, metavar="F",
                     help="every link's capacity times F: below 1, capacity runs short and "
                     "slices preempt each other (the scarce variant; default: %(default)s)")
+    be.add_argument("--transport", choices=("vlan", "mpls"), default=None,
+                    help="carry slices on links with VLAN tags (4,093 per link) or MPLS labels (524,278), "
+                    "whatever the topology says (default: the topology's, vlan unless it says mpls)")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench_engine)
     bs = bench.add_parser("schedule", help="book N slices ahead over a week, then time one more booking "
@@ -125,6 +128,9 @@ def cmd_bench_engine(args: argparse.Namespace) -> int:
         topo = replace(topo, name=f"{topo.name}-capacity-x{args.capacity_scale:g}",
                        links=tuple(replace(l, bandwidth_mbps=l.bandwidth_mbps * args.capacity_scale)
                                    for l in topo.links))
+    if args.transport and args.transport != topo.transport:
+        from dataclasses import replace
+        topo = replace(topo, name=f"{topo.name}-{args.transport}", transport=args.transport)
     progress(f"placing and compiling {args.slices} slices on {topo.name} "
              f"({len(topo.sites)} sites, {len(topo.links)} links), then a tenth of them 3 times")
     report = run(topo, args.slices, seed=args.seed, endpoints_min=args.endpoints_min,
