@@ -287,6 +287,19 @@ class SimDatapath:
         for reply in self.switch.receive(bytes(msg.buf)):
             self._deliver(reply)
 
+    def send(self, buf: bytes) -> None:
+        """Messages already serialised, back to back (a push's round: one write)."""
+        offset = 0
+        while offset < len(buf):
+            _version, _type, length, _xid = _header(buf[offset:])
+            one = bytes(buf[offset:offset + length])
+            offset += length
+            self.sent.append(one)
+            if self.closed or not self.answers:
+                continue
+            for reply in self.switch.receive(one):
+                self._deliver(reply)
+
     def _deliver(self, buf: bytes) -> None:
         version, msg_type, length, xid = _header(buf)
         msg = ofproto_parser.msg(self, version, msg_type, length, xid, buf)
