@@ -26,7 +26,7 @@ from controller.model import ABSENT, REFUSED, UNCONFIRMED, Model, SwitchProblem,
 from controller.network import NetworkEvents, reconcile
 from controller.owner import CALL_TIMEOUT_S, Owner, Periodic
 from controller.pipeline import Pipeline, SwitchRefused, Timings
-from controller.schedules import Schedules, resolved
+from controller.schedules import Schedules, resolved, same_request
 from controller.settings import CoreSettings
 from controller.slice_health import SliceHealth
 from controller.states import EventKind, SliceState, SliceStatus
@@ -277,7 +277,7 @@ class SliceController:
         spec = self._parse(doc)
         existing = self._existing(spec.name)
         if existing is not None:
-            if _same_request(existing, spec):
+            if same_request(existing, spec):
                 return spec.name  # idempotent: the same request again
             raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         if spec.schedule is not None:
@@ -316,7 +316,7 @@ class SliceController:
             existing = self._existing(spec.name)
             if existing is None:
                 new.append(resolved(spec, now))
-            elif not _same_request(existing, spec):
+            elif not same_request(existing, spec):
                 raise AlreadyExists(f"slice {spec.name} exists with a different spec; use UpdateSlice")
         for spec in new:
             if not self.schedules.starts_later(spec, now):
@@ -337,6 +337,32 @@ class SliceController:
             self.schedules.rearm()
         return [s.name for s in specs]
 
+    def create_each(self, docs: list[dict]) -> list[str | Exception]:
+        """Each of ``docs`` created as by :meth:`create`, with its own outcome; the new,
+        unscheduled ones together (group commit: an engine decision each, then one push -
+        one round of rules and barriers per switch - and one store transaction). If that
+        fails (one is refused, a switch refuses the rules, the store fails), the group is
+        undone and each is created on its own: a failed one fails alone, leaving nothing."""
+        group: dict[str, SliceSpec] = {}
+        for doc in docs:
+            try:
+                spec = self._parse(doc)
+                if spec.schedule is None and self._existing(spec.name) is None and spec.name not in group:
+                    self._require_connected(spec)
+                    group[spec.name] = spec
+            except (SpecError, NotConnected):
+                pass       # created on its own below, which raises the same
+        out: dict[str, str] = {}
+        if len(group) > 1:
+            try:
+                self._check_quota(list(group.values()))
+                self.pipeline.transact(lambda: [ev for s in group.values() for ev in self.model.engine.admit(s)],
+                                       created=list(group))
+                out = {name: name for name in group}
+            except Exception as e:   # undone: each on its own
+                log.info("a group of %d creates failed (%s); each on its own now", len(group), e)
+        return [out.pop(d.get("name"), None) or _outcome(self.create, d) for d in docs]
+
     def _check_quota(self, specs: list[SliceSpec]) -> None:
         """Refuse ``specs`` if they would take a tenant past --max-slices-per-tenant."""
         if not self.settings.max_slices_per_tenant:
@@ -356,7 +382,7 @@ class SliceController:
         old = self._existing(spec.name)
         if old is None:
             raise UnknownSlice(spec.name)
-        if _same_request(old, spec):
+        if same_request(old, spec):
             return spec.name
         if spec.name not in self.model.engine.bookings:
             self._require_connected(spec)
@@ -467,12 +493,8 @@ class SliceController:
             raise NotConnected(f"the switch of {', '.join(missing)} is not connected to the controller")
 
 
-def _same_request(existing: SliceSpec, spec: SliceSpec) -> bool:
-    """Whether ``spec`` asks for what ``existing`` (as stored: its schedule resolved) is:
-    a schedule without a start, or with a duration, is compared as resolved from the
-    stored start."""
-    if existing == spec:
-        return True
-    if existing.schedule is None or spec.schedule is None or existing.schedule.start is None:
-        return False
-    return resolved(spec, existing.schedule.start, existing.schedule.start) == existing
+def _outcome(fn: Callable[[dict], str], doc: dict) -> str | Exception:
+    try:
+        return fn(doc)
+    except Exception as e:   # the caller's own error, raised to it alone
+        return e

@@ -9,6 +9,7 @@ and :func:`canonical` puts a compiled rule in that order too.
 """
 from __future__ import annotations
 
+from controller import fastwire
 from slices.rules import (MPLS_ETH_TYPE, OFPVID_PRESENT, Action, Entry, Group, Meter, Rule, group_slice,
                           meter_slice, slice_cookie)
 
@@ -100,6 +101,31 @@ def to_messages(dp, entry: Entry, op: str) -> list:
         return [parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_FF, group_id=entry.group_id,
                                    buckets=buckets)]
     raise TypeError(f"not a plan entry: {entry!r}")
+
+
+def to_bytes(dp, entry: Entry, op: str) -> list[bytes]:
+    """The messages of :func:`to_messages` as bytes, xids left 0 (the sender numbers
+    them): encoded straight from the entry (controller.fastwire), or by os-ken for
+    anything fastwire does not know."""
+    fast = fastwire.encode(entry, op)
+    if fast is not None:
+        return [fastwire.frame(fast[0], fast[1], 0)]
+    out = []
+    for msg in to_messages(dp, entry, op):
+        msg.set_xid(0)
+        msg.serialize()
+        out.append(bytes(msg.buf))
+    return out
+
+
+class _NoMessage:
+    """What ``dp.set_xid`` numbers when the message is bytes already (to_bytes)."""
+
+    def set_xid(self, xid: int) -> None:
+        pass
+
+
+NO_MESSAGE = _NoMessage()
 
 
 def _actions_back(actions) -> list[Action]:

@@ -78,6 +78,42 @@ class Owner:
         timer.start()
 
 
+class Grouped:
+    """Group commit: calls of one kind that come while the owner is busy wait together
+    and are handed to ``run`` as one group, on the owner thread, once it is free. A call
+    that finds the owner idle is run at once (a group of one); under load a group is what
+    came during the previous one. ``run`` gets the items and returns one outcome each,
+    in order: a result, or an exception to raise to that item's caller alone."""
+
+    def __init__(self, owner: Owner, run: Callable[[list], list]):
+        self._owner, self._run = owner, run
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Any, Future]] = []
+
+    def call(self, item: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
+        """``item``'s outcome, once its group has run (raises it if it is an exception)."""
+        done: Future = Future()
+        with self._lock:
+            self._waiting.append((item, done))
+            first = len(self._waiting) == 1
+        if first:        # nobody has asked the owner for this group yet
+            self._owner.post(self._flush)
+        return done.result(timeout)
+
+    def _flush(self) -> None:
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        try:
+            outcomes = self._run([item for item, _done in group])
+        except BaseException as e:
+            outcomes = [e] * len(group)
+        for (_item, done), outcome in zip(group, outcomes):
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
+
+
 class Periodic:
     """Runs ``job`` every ``interval`` seconds on a thread of its own, never two at once (a
     slow run delays the next one rather than piling them up); an error is logged and the

@@ -63,7 +63,7 @@ class Pipeline:
         the store fails: the engine must keep following reality. Switch problems then show
         in the slices' states; a store that cannot be written is logged."""
         m = self.model
-        saved = (m.engine.checkpoint(), m.plan, {n: replace(st) for n, st in m.states.items()})
+        saved = (m.engine.checkpoint(), m.plan, {n: st.copy() for n, st in m.states.items()})
         created = list(created)
         deleted = {deleted} if isinstance(deleted, str) else set(deleted)
         sent: Changes | None = None

@@ -312,3 +312,14 @@ class Schedules:
                                + engine.release(name, restore=False), deleted=name, request=False)
         if engine.waiting():
             self.pipeline.transact(lambda: engine.restore_waiting(), request=False)
+
+
+def same_request(existing: SliceSpec, spec: SliceSpec) -> bool:
+    """Whether ``spec`` asks for what ``existing`` (as stored: its schedule resolved) is:
+    a schedule without a start, or with a duration, is compared as resolved from the
+    stored start."""
+    if existing == spec:
+        return True
+    if existing.schedule is None or spec.schedule is None or existing.schedule.start is None:
+        return False
+    return resolved(spec, existing.schedule.start, existing.schedule.start) == existing

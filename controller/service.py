@@ -30,6 +30,7 @@ from controller.fedhome import FederationHome
 from controller.readmodel import ReadModel
 from controller.interceptors import _Decoding, _LeaderOnly, _Timed
 from controller.topologyapi import TopologyService
+from controller.owner import Grouped
 from controller.namespaces import full_name, own_doc, own_tenant, redacted, redacted_error, shown, visible
 from controller.policyapi import get_policy, set_policy
 from controller.statuses import DOMAIN, Expired, abort, fail
@@ -100,6 +101,8 @@ class SliceService(pb_grpc.SliceServiceServicer):
         self.watches = watches or WatchLimits()
         self.policy = policy or TenantPolicy(reads.topology)
         self.home = home   # slices across domains (controller.fedhome); None: this domain only
+        # CreateSlice calls that come while the owner is busy are created together
+        self._creates = Grouped(ctl.owner, self._create_group)
 
     def _federated(self, context, who: Identity, name: str) -> str | None:
         """The full name of the slice across domains ``who`` calls ``name``, if it is one
@@ -134,10 +137,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
         check(self.policy.limits(who.tenant), who.tenant, specs, self.reads.specs_of(who.tenant),
               self.reads.topology)
 
-    def _run(self, context, fn, root: str = "spec"):
+    def _run(self, context, fn, root: str = "spec", grouped: "Grouped | None" = None):
         """Run ``fn`` on the owner thread within the call's deadline: a request still
         waiting for its turn when the deadline passes is not started at all; one that
-        outlives it completes, and the slice's state tells how."""
+        outlives it completes, and the slice's state tells how. With ``grouped``, ``fn``
+        goes to it (group commit) instead of on its own."""
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
 
@@ -145,9 +149,11 @@ class SliceService(pb_grpc.SliceServiceServicer):
             if deadline is not None and time.monotonic() >= deadline:
                 raise Expired("the deadline passed while the request waited its turn; nothing was done")
             return fn()
+        timeout = CALL_TIMEOUT_S if remaining is None else max(0.0, min(CALL_TIMEOUT_S, remaining))
         try:
-            return self.ctl.call(within_deadline, timeout=CALL_TIMEOUT_S if remaining is None
-                                 else max(0.0, min(CALL_TIMEOUT_S, remaining)))
+            if grouped is not None:
+                return grouped.call(within_deadline, timeout)
+            return self.ctl.call(within_deadline, timeout=timeout)
         except futures.TimeoutError:
             abort(context, code_pb2.DEADLINE_EXCEEDED, "the controller did not answer within the deadline; a "
                    "request already under way completes (GetSlice or WatchSlices shows its outcome), one not "
@@ -171,11 +177,30 @@ class SliceService(pb_grpc.SliceServiceServicer):
             return self._across(context, lambda: fed_slice_message(
                 self.home.create(owned, exists, police=not who.admin), who))
 
-        def create():
+        def create():   # the doc to create, then (created) its answer
             spec = own_doc(self.reads, who, own_tenant(who, doc))   # a name of its namespace
             self._police(who, [spec])
-            return slice_message(self.reads, self.ctl.create(spec), who=who)
-        return self._run(context, create)
+            return spec, lambda name: slice_message(self.reads, name, who=who)
+        return self._run(context, create, grouped=self._creates)
+
+    def _create_group(self, calls: list) -> list:
+        """CreateSlice calls that waited together (owner thread): each one's spec checked
+        on its own, the slices created together (SliceController.create_each), each
+        one's answer or error."""
+        outcomes: list = [None] * len(calls)
+        asked = []
+        for i, call in enumerate(calls):
+            try:
+                asked.append((i, *call()))
+            except Exception as e:   # that caller's own error
+                outcomes[i] = e
+        made = self.ctl.create_each([doc for _i, doc, _answer in asked])
+        for (i, _doc, answer), name in zip(asked, made):
+            try:
+                outcomes[i] = name if isinstance(name, Exception) else answer(name)
+            except Exception as e:
+                outcomes[i] = e
+        return outcomes
 
     @staticmethod
     def _batch(context, request, field: str) -> None:

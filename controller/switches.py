@@ -13,13 +13,14 @@ waits for which reply (by switch and transaction id)."""
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from controller import ofwire
+from controller import fastwire, ofwire
 from controller.identity import SwitchAddresses
 from controller.probation import Probation
 from controller.model import ABSENT, REFUSED, UNCONFIRMED, SwitchProblem
@@ -34,6 +35,7 @@ READ_TIMEOUT_S = 10.0
 # a switch on probation gets a moment to confirm, not a timeout: a healthy one answers a
 # barrier in milliseconds (its slices come back active at once), a silent one costs this
 PROBATION_WAIT_S = 0.02
+_XID = struct.Struct("!I")   # a message's xid, at offset 4 of its header
 
 
 @dataclass
@@ -311,37 +313,45 @@ class SwitchChannels:
                 if dp is None:
                     problems[site] = SwitchProblem(ABSENT, "switch not connected")
                     continue
-                first_xid = self._send(dp, phases)
-                barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
-                pending[site] = (dp, first_xid, barrier, self._request(dp, barrier))
+                pending[site] = (dp, *self._send(dp, phases))
                 sent = True
             round_sent = time.monotonic()
-            for site, (dp, first_xid, barrier, w) in pending.items():
-                problem = self._confirmation(site, dp, first_xid, barrier, w, round_sent)
+            for site, (dp, first_xid, barrier_xid, w) in pending.items():
+                problem = self._confirmation(site, dp, first_xid, barrier_xid, w, round_sent)
                 if problem is not None:
                     problems[site] = problem
             self._timed(round_started, round_sent)
         return problems
 
-    def _send(self, dp, phases: list) -> int:
-        """Send a switch its phases of a round, a barrier between each two (the last is the
-        caller's, to wait for); the first message's xid."""
-        first_xid = None
+    def _send(self, dp, phases: list) -> tuple[int, int, _Waiter]:
+        """Send a switch its phases of a round in one write, a barrier between each two
+        and one after the last, whose reply the caller waits for: (the first message's
+        xid, the last barrier's xid, its waiter). Entries go straight to bytes
+        (controller.ofwire.to_bytes): one write per switch and round instead of a message
+        object, a serialisation and a hand-off to os-ken's sending thread per entry."""
+        parts: list[bytes] = []
         for i, items in enumerate(phases):
             if i:
-                with self._lock:
-                    barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
-                    dp.set_xid(barrier)
-                dp.send_msg(barrier)
+                parts.append(fastwire.barrier(0))
             for op, e in items:
                 if self.metrics is not None:
                     self.metrics.flow_mods.labels(op).inc()
-                for msg in ofwire.to_messages(dp, e, op):
-                    with self._lock:
-                        dp.set_xid(msg)
-                    first_xid = msg.xid if first_xid is None else first_xid
-                    dp.send_msg(msg)
-        return first_xid
+                parts += ofwire.to_bytes(dp, e, op)
+        parts.append(fastwire.barrier(0))
+        buf = bytearray(b"".join(parts))
+        w = _Waiter()
+        with self._lock:       # xids in the order sent; the waiter known before the reply can come
+            xids = [dp.set_xid(ofwire.NO_MESSAGE) for _p in parts]
+            self._waiters[(dp.id, xids[-1])] = w
+        offset = 0
+        for part, xid in zip(parts, xids):
+            _XID.pack_into(buf, offset + 4, xid)
+            offset += len(part)
+        dp.send(bytes(buf))
+        if getattr(dp, "is_active", True) is False:  # died before _release could see this waiter
+            w.lost = True
+            w.done.set()
+        return xids[0], xids[-1], w
 
     def _timed(self, started: float, sent: float) -> None:
         """One round's time sending and waiting for its barriers (controller.metrics)."""
@@ -349,7 +359,7 @@ class SwitchChannels:
             self.metrics.push_round_seconds.labels("send").observe(sent - started)
             self.metrics.push_round_seconds.labels("wait").observe(time.monotonic() - sent)
 
-    def _confirmation(self, site: str, dp, first_xid: int, barrier, w: _Waiter,
+    def _confirmation(self, site: str, dp, first_xid: int, barrier_xid: int, w: _Waiter,
                       phase_sent: float) -> SwitchProblem | None:
         """Wait for a switch's barrier of a push phase (unless it is not waited for); its
         problem, or None: it confirmed."""
@@ -360,7 +370,7 @@ class SwitchChannels:
             if not on_probation_only:
                 problem = self._hung(site)
             elif not w.done.wait(PROBATION_WAIT_S):
-                self._wait_late(dp, first_xid, barrier.xid, w, site)
+                self._wait_late(dp, first_xid, barrier_xid, w, site)
                 return self._hung(site)
             elif w.lost:
                 problem = SwitchProblem(ABSENT, "switch disconnected before confirming")
@@ -372,7 +382,7 @@ class SwitchChannels:
             self._gave_up_on(site, "disconnected in the middle of a push", connected=False)
         elif self.metrics is not None:
             self.metrics.barrier_seconds.observe(time.monotonic() - phase_sent)
-        self._forget(dp, [(barrier.xid, w)])
+        self._forget(dp, [(barrier_xid, w)])
         with self._lock:
             errors = [t for x, t in self._errors.pop(dp.id, []) if x >= first_xid]
         return SwitchProblem(REFUSED, "; ".join(sorted(set(errors)))) if errors else problem

@@ -27,6 +27,7 @@ import random
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -39,7 +40,7 @@ from slices.spec import MIN_BANDWIDTH_MBPS
 from topologies import load
 
 Progress = Callable[[str], None]
-SEQUENTIAL = "one by one"
+SEQUENTIAL, BATCHED = "one by one", "batched"
 PROBE_PAIRS = (("tokyo-dc", "osaka-dc"), ("nagoya-dc", "fukuoka-dc"), ("sapporo-dc", "sendai-dc"))
 
 
@@ -95,6 +96,20 @@ def create_one_by_one(ctl: ControllerProcess, docs: list[dict], progress: Progre
     return out
 
 
+def _concurrent(ctl: ControllerProcess, docs: list[dict], clients: int, progress: Progress) -> list[pb.Slice]:
+    """``clients`` clients at once, each creating its share of ``docs`` one CreateSlice at a
+    time (the controller creates the calls that wait together: group commit)."""
+    out: list = [None] * len(docs)
+
+    def client(k: int) -> None:
+        for i in range(k, len(docs), clients):
+            out[i] = ctl.slices.CreateSlice(pb.CreateSliceRequest(spec=doc_to_spec(docs[i])), timeout=60)
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    progress(f"  {len(docs)}/{len(docs)} created one by one by {clients} clients at once")
+    return out
+
+
 def create_batched(ctl: ControllerProcess, docs: list[dict], size: int, progress: Progress,
                    timeout: float = 120) -> list[pb.Slice]:
     """CreateSlices of up to ``size`` specs each, in order; the answers."""
@@ -127,7 +142,7 @@ def _phase(name: str, create: Callable[[], list[pb.Slice]], delete: Callable[[],
     started = time.monotonic()
     made = create()
     seconds = time.monotonic() - started
-    parts = breakdown(before, scrape(ctl.metrics_url), "CreateSlice" if name == SEQUENTIAL else "CreateSlices")
+    parts = breakdown(before, scrape(ctl.metrics_url), "CreateSlices" if name == BATCHED else "CreateSlice")
     active = sum(1 for s in made if s.state == pb.SLICE_STATE_ACTIVE)
     _took, ok, pairs = all_pairs_pass(wan, probes, timeout_s=20)
     flows = flow_count(wan)
@@ -143,9 +158,12 @@ def _phase(name: str, create: Callable[[], list[pb.Slice]], delete: Callable[[],
             "breakdown_ms": parts}
 
 
-def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, prefix: str | None = None) -> dict:
+def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, prefix: str | None = None,
+                    clients: int = 1) -> dict:
     """Create ``slices`` slices one by one, delete them, create them again in requests of
-    ``batch``; the figures of both phases and the speed-up."""
+    ``batch``; the figures of both phases and the speed-up. With ``clients`` > 1, in
+    between: the same slices created one by one by that many clients at once, deleted
+    with DeleteSlices."""
     from topologies.emulation.wan import Wan
 
     topo = load("japan-intercloud")
@@ -159,12 +177,15 @@ def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, pref
             base = flow_count(wan)
             one = _phase(SEQUENTIAL, lambda: create_one_by_one(ctl, docs, progress),
                          lambda: _delete_sequential(ctl, docs, progress), ctl, wan, docs, probes, progress)
-            many = _phase("batched", lambda: create_batched(ctl, docs, batch, progress),
+            together = _phase(f"{clients} clients", lambda: _concurrent(ctl, docs, clients, progress),
+                              lambda: _delete_batched(ctl, docs, batch, progress), ctl, wan, docs, probes,
+                              progress) if clients > 1 else None
+            many = _phase(BATCHED, lambda: create_batched(ctl, docs, batch, progress),
                           lambda: _delete_batched(ctl, docs, batch, progress), ctl, wan, docs, probes, progress)
             left = flow_count(wan)
     return {"topology": topo.name, "slices": slices, "batch": batch, "seed": seed,
             "switches": len(topo.sites), "flow_entries_empty": base, "flow_entries_after_deletes": left,
-            "sequential": one, "batched": many,
+            "sequential": one, "batched": many, "clients": clients, "concurrent": together,
             "speedup": round(one["seconds"] / many["seconds"], 1) if many["seconds"] else None,
             "delete_speedup": round(one["delete_seconds"] / many["delete_seconds"], 1)
             if many["delete_seconds"] else None}
@@ -172,24 +193,33 @@ def run_batch_bench(slices: int, batch: int, seed: int, progress: Progress, pref
 
 def format_report(r: dict) -> str:
     lines = [f"{r['slices']:,} slices on {r['topology']} ({r['switches']} switches, real Open vSwitch):"]
-    for key, label in (("sequential", "one CreateSlice each"), ("batched", f"CreateSlices of up to {r['batch']:,}")):
+    for key, label in _phases(r):
         p = r[key]
-        lines.append(f"  {label:<28} {p['seconds']:7.2f} s  {p['slices_per_s']:8,.0f} slices/s  "
+        lines.append(f"  {label:<34} {p['seconds']:7.2f} s  {p['slices_per_s']:8,.0f} slices/s  "
                      f"{p['active']:,} ACTIVE  probes {p['probe_pairs_ok']}/{p['probe_pairs']}  "
                      f"{p['flow_entries']:,} flow entries  (deleted in {p['delete_seconds']:.1f} s, "
                      f"{p['deletes_per_s']:,.0f}/s)")
     lines.append(f"  batched is {r['speedup']}x faster to create, {r['delete_speedup']}x faster to delete "
                  "(DeleteSlices)")
-    for key, label in (("sequential", "one CreateSlice"), ("batched", "one CreateSlices")):
+    for key, label in _phases(r, ("one CreateSlice", "one CreateSlice of {} clients", "one CreateSlices")):
         if r[key]["breakdown_ms"]:
             lines.append(f"  {label}, mean ms: " + ", ".join(f"{k} {v}" for k, v in r[key]["breakdown_ms"].items()))
     return "\n".join(lines)
 
 
+def _phases(r: dict, labels=("one CreateSlice each", "{} clients, one CreateSlice each",
+                              "CreateSlices of up to {}")) -> list[tuple[str, str]]:
+    """(key, label) of each phase the run had."""
+    out = [("sequential", labels[0])]
+    if r.get("concurrent"):
+        out.append(("concurrent", labels[1].format(r["clients"])))
+    return out + [("batched", labels[2].format(f"{r['batch']:,}"))]
+
+
 def healthy(r: dict) -> bool:
-    """Every slice ACTIVE and every probe pair passing in both phases, the same rules after
-    both, and none left after the deletes."""
-    phases = (r["sequential"], r["batched"])
+    """Every slice ACTIVE and every probe pair passing in every phase, the same rules after
+    each, and none left after the deletes."""
+    phases = [r[key] for key, _label in _phases(r)]
     return (all(p["active"] == r["slices"] and p["probe_pairs_ok"] == p["probe_pairs"] for p in phases)
-            and phases[0]["flow_entries"] == phases[1]["flow_entries"]
+            and len({p["flow_entries"] for p in phases}) == 1
             and r["flow_entries_after_deletes"] == r["flow_entries_empty"])

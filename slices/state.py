@@ -3,7 +3,7 @@
 its helpers (repair, preemption, restoration) change its status."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from netaddr import IPNetwork
 
@@ -45,11 +45,17 @@ class Slice:
         return self.spec.name
 
     def copy(self) -> "Slice":
-        """A copy that shares only frozen parts (spec, trees, prefix) with this one."""
-        return replace(self, addresses=dict(self.addresses), tags=dict(self.tags),
-                       backup_tags=dict(self.backup_tags), moved=dict(self.moved),
-                       standby_trees=dict(self.standby_trees),
-                       failed_at=None if self.failed_at is None else dict(self.failed_at))
+        """A copy that shares only frozen parts (spec, trees, prefix) with this one. Every
+        request checkpoints every slice (SliceEngine.checkpoint): the fields are copied
+        as they are, without ``dataclasses.replace``'s trip through ``__init__`` (a
+        quarter of its cost; at 1,000 slices that was 5 ms of each request)."""
+        other = object.__new__(Slice)
+        vars(other).update(vars(self))
+        other.addresses, other.tags, other.backup_tags = dict(self.addresses), dict(self.tags), dict(self.backup_tags)
+        other.moved, other.standby_trees = dict(self.moved), dict(self.standby_trees)
+        if self.failed_at is not None:
+            other.failed_at = dict(self.failed_at)
+        return other
 
     def record(self) -> Placement:
         order = lambda kv: sorted(kv[0])  # noqa: E731 (links by their sites)

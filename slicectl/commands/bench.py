@@ -57,6 +57,9 @@ def register(sub: Subparsers) -> None:
     bb.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     bb.add_argument("--prefix", default=None, metavar="LETTERS", help="letters in front of every node name "
                     "(see `wan up --prefix`; default: none, unless another running WAN uses those names)")
+    bb.add_argument("--clients", type=positive, default=1, help="also create the slices one CreateSlice at a "
+                    "time from this many clients at once (the controller commits the calls that wait together "
+                    "as a group), between the two phases; default: %(default)s (not)")
     bb.set_defaults(func=cmd_bench_batch)
     _register_seed(bench)
     bf = bench.add_parser("failover", help="outage of a slice under each kind of failure (cuts, a silent "
@@ -178,7 +181,7 @@ def cmd_bench_batch(args: argparse.Namespace) -> int:
     if args.slices < 4 or args.slices > 4000 or args.batch > MAX_BATCH:
         return fail(f"--slices must be 4..4,000 (a VLAN each) and --batch at most {MAX_BATCH:,}")
     sigterm_as_interrupt()
-    r = run_batch_bench(args.slices, args.batch, args.seed, progress, args.prefix)
+    r = run_batch_bench(args.slices, args.batch, args.seed, progress, args.prefix, args.clients)
     _write_json(args.json, r)
     print(format_report(r))
     return EXIT_OK if healthy(r) else EXIT_FAIL
