@@ -168,15 +168,25 @@ class NetworkEvents:
         out of it has failed, whatever its inner links said before going: its leaves'
         links have no end outside it, so a cloud gone at once would otherwise never lose
         them. Sites lost together are one transaction."""
-        engine = self.model.engine
-        lost = self._cloud_lost(site) or ([site] if self._lost_alone(site) else [])
-        lost = [x for x in lost if x not in engine.down_sites]
-        if not lost:
-            return
-        log.warning("%s lost: %s", ", ".join(lost), "switch unreachable and every link down" if len(lost) == 1
-                    else f"cloud {lost[0]} with its fabric: no switch answers, every link out of it down")
-        why = "switch unreachable and every link down"
-        self.pipeline.transact(lambda: [e for x in lost for e in engine.site_down(x, why)], request=False)
+        lost = self._losses(site)
+        if lost:
+            self.pipeline.transact(lambda: self._lose(lost), request=False)
+
+    def _losses(self, *sites: str) -> list[str]:
+        """The sites lost now, alone or with their cloud, among or around ``sites``."""
+        out: list[str] = []
+        for site in sites:
+            for x in self._cloud_lost(site) or ([site] if self._lost_alone(site) else []):
+                if x not in self.model.engine.down_sites and x not in out:
+                    out.append(x)
+        return out
+
+    def _lose(self, lost: list[str]) -> list:
+        """Each of ``lost`` down in the engine (within the caller's transaction)."""
+        if lost:
+            log.warning("%s lost: %s", ", ".join(lost), "switch unreachable and every link down" if len(lost) == 1
+                        else f"cloud {lost[0]} with its fabric: no switch answers, every link out of it down")
+        return [e for x in lost for e in self.model.engine.site_down(x, "switch unreachable and every link down")]
 
     def _lost_alone(self, site: str) -> bool:
         links = [l.key for l in self.topology.links_of(site)]
@@ -242,9 +252,9 @@ class NetworkEvents:
             return
         self.model.link_reasons[key] = reason
         self._log_down(key, a, b, reason)
-        self.pipeline.transact(lambda: engine.link_down(a, b, reason), request=False)
-        for site in (a, b):
-            self._check_lost(site)
+        # a site this link was the last of is lost in the same transaction: one push
+        self.pipeline.transact(lambda: engine.link_down(a, b, reason) + self._lose(self._losses(a, b)),
+                               request=False)
 
     def _log_down(self, key: frozenset, a: str, b: str, reason: str) -> None:
         """WARNING, unless a switch of the link has just connected (its ports settling,

@@ -33,8 +33,10 @@ def test_a_fabric_cloud_gone_at_once_is_lost_and_its_endpoints_move(tmp_path):
         # the links out of the cloud fail; its inner links are never heard of again
         out = [l for l in FABRIC.links if (l.a in OSAKA) != (l.b in OSAKA)]
         assert len(out) == 2
-        for l in out:
-            r.ctl.call(lambda l=l: r.ctl.link_verdict(l.a, l.b, False, "3 probes unanswered"))
+        r.ctl.call(lambda: r.ctl.link_verdict(out[0].a, out[0].b, False, "3 probes unanswered"))
+        pushed = len(r.wire.batches)
+        r.ctl.call(lambda: r.ctl.link_verdict(out[1].a, out[1].b, False, "3 probes unanswered"))
+        assert len(r.wire.batches) == pushed + 1                 # the last link and the cloud: one push
         assert set(OSAKA) <= r.ctl.call(lambda: set(r.ctl.engine.down_sites))
         got = r.slices.GetSlice(pb.GetSliceRequest(name="dr"))
         moved = got.endpoints[1]
