@@ -187,7 +187,8 @@ class Probers:
 
     def _sla_every(self) -> None:
         """Each interval: an echo to every switch (the control channel's share of a
-        probe's trip), a probe into every slice between every two of its endpoint sites,
+        probe's trip), a probe into every slice between every two of its endpoint sites
+        (past the monitor's budget of probes a second, the next share of them in turn),
         the slices' statuses judged; the owner hears of each verdict that changed, and of
         the links' measured delays."""
         interval, seq = self.sla.interval_s, 0
@@ -203,7 +204,8 @@ class Probers:
             targets = self._sla_targets()
             with self._lock:
                 self.sla.watch(list(targets), time.monotonic())
-            for t in targets:
+                due = self.sla.due(list(targets))
+            for t in due:
                 dp = dps.get(t.src_site)
                 if dp is None:
                     continue

@@ -18,6 +18,7 @@ PROBE_MISSES = 3                 # intervals (plus the round trip) without an an
 SLA_INTERVAL_S = 1.0             # a delay probe between every two endpoint sites of a slice this often
 SLA_WINDOW = 5                   # a pair's delay: the smallest of its last 5 probes
 SLA_HOLD_S = 3.0                 # over (or within) the bound this long before the verdict changes
+SLA_MAX_PROBES_PER_S = 500.0     # at most this many delay probes a second: past it, each pair in turn
 DHCP_LEASE_S = 3600              # the lease the controller gives hosts at endpoints without an address
 STATS_INTERVAL_S = 5.0           # every slice's counters read this often for its current rates (0: never)
 MAX_WATCHES = 1000               # open watch streams allowed in total

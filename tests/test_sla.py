@@ -36,7 +36,7 @@ class Clock:
         end = self.t + seconds
         while self.t < end - 1e-9:
             self.m.watch(self.targets, self.t)
-            for t in self.targets:
+            for t in self.m.due(self.targets):
                 self.seq += 1
                 self.m.sent(t, self.seq, self.t)
                 if delay_ms is not None:
@@ -109,6 +109,26 @@ def test_a_slice_whose_probes_vanish_is_violated_as_lost_even_without_a_bound():
     assert [s for _t, s in turned] == [VIOLATED]
     status = m.evaluate(clock.t, 0, targets)[0]["s"]
     assert status.lost and "no probe answered" in status.reason
+
+
+def test_past_the_probe_budget_each_round_probes_the_next_share_and_silence_waits_for_it():
+    targets = targets_of(engine_with(sites=("tokyo-dc", "osaka-dc", "fukuoka-dc")).record("s"))
+    assert len(targets) == 6
+    m = SlaMonitor(interval_s=0.5, window=2, hold_s=1.0, max_probes_per_s=4)   # 2 a round
+    rounds = []
+    for _ in range(6):
+        rounds.append(m.due(targets))
+    assert all(len(r) == 2 for r in rounds) and m.rounds == 3
+    assert {t.pair for r in rounds[:3] for t in r} == {t.pair for t in targets}   # all in 3 rounds
+    clock = Clock(m, targets)
+    # each pair answered once every 3 rounds: within bound, never taken for silent
+    assert clock.run(12) == [(0.5, MEASURING), (1.5, WITHIN)]
+    turned = clock.run(12, delay_ms=None)
+    status = m.evaluate(clock.t, 0, targets)[0]["s"]
+    assert [s for _t, s in turned] == [VIOLATED] and status.lost
+    assert "for 4 s" in status.reason       # hold 1 s + window 2 x every 1.5 s
+    with pytest.raises(ValueError):
+        SlaMonitor(max_probes_per_s=0)
 
 
 def test_measuring_until_every_pair_answered_and_a_new_tree_starts_afresh():

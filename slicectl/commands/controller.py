@@ -7,7 +7,7 @@ import argparse
 from proto.defaults import (DEFAULT_AUDIT_INTERVAL_S, DEFAULT_FEDERATION, DEFAULT_GRPC, DEFAULT_METRICS,
                             DEFAULT_OPENFLOW, DEFAULT_STORE, DHCP_LEASE_S, FEDERATION_HOLD_S, MAX_SLICES_PER_TENANT,
                             MAX_WATCHES, MAX_WATCHES_PER_CLIENT, PROBE_INTERVAL_S, PROBE_MISSES, SLA_HOLD_S,
-                            SLA_INTERVAL_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S, SWITCH_ADDRESS_GRACE_S)
+                            SLA_INTERVAL_S, SLA_MAX_PROBES_PER_S, SLA_TOLERANCE_MS, SLA_WINDOW, STATS_INTERVAL_S, SWITCH_ADDRESS_GRACE_S)
 from slicectl.commands.common import Subparsers, fail
 
 
@@ -115,6 +115,9 @@ def _add_monitoring_options(ctl: argparse.ArgumentParser) -> None:
     ctl.add_argument("--sla-tolerance-ms", type=float, default=SLA_TOLERANCE_MS, metavar="MS",
                      help="measured delay may exceed the bound by this much before it counts (e.g. "
                      "an emulation's own forwarding time; default: %(default)g)")
+    ctl.add_argument("--sla-max-probes", type=float, default=SLA_MAX_PROBES_PER_S, metavar="PER_SECOND",
+                     help="send at most this many delay probes a second; with more pairs than that, "
+                     "each round probes the next share of them (default: %(default)g)")
     ctl.add_argument("--stats-interval", type=float, default=STATS_INTERVAL_S, metavar="SECONDS",
                      help="read every slice's counters this often for its current throughput "
                      "(slicectl get); 0: never (default: %(default)g)")
@@ -166,6 +169,8 @@ def _check(args: argparse.Namespace) -> None:
                          f"{args.probe_interval_ms:g} and {args.probe_misses}")
     if args.sla_interval < 0 or args.sla_hold < 0 or args.sla_window < 1 or args.sla_tolerance_ms < 0:
         raise ValueError("--sla-interval, --sla-hold and --sla-tolerance-ms must be >= 0, --sla-window >= 1")
+    if not args.sla_max_probes > 0:
+        raise ValueError(f"--sla-max-probes must be > 0 probes a second, got {args.sla_max_probes:g}")
     if args.max_slices_per_tenant < 0:
         raise ValueError("--max-slices-per-tenant must be >= 0 (0: no quota)")
     if args.max_watches < 1 or args.max_watches_per_client < 1:
@@ -190,7 +195,8 @@ def cmd_controller(args: argparse.Namespace) -> int:
                                           "misses": args.probe_misses}
     sla = None if not args.sla_interval else {
         "interval_s": args.sla_interval, "hold_s": args.sla_hold, "window": args.sla_window,
-        "tolerance_ms": args.sla_tolerance_ms, "reroute": not args.no_reroute}
+        "tolerance_ms": args.sla_tolerance_ms, "max_probes_per_s": args.sla_max_probes,
+        "reroute": not args.no_reroute}
     security = {"tls_cert": args.tls_cert, "tls_key": args.tls_key, "client_ca": args.client_ca,
                 "tokens": args.tokens, "admins": tuple(args.admin), "insecure": args.insecure}
     openflow_tls = ({"cert": args.openflow_cert, "key": args.openflow_key, "ca": args.openflow_ca}
