@@ -25,7 +25,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import ofwire
-from slices.rules import Entry
+from slices.rules import Entry, Group, Meter
 
 
 @dataclass
@@ -335,3 +335,18 @@ class _Parsing:
 
 
 SimDatapath.PARSING = _Parsing()
+
+
+def round_trip(entry: Entry) -> Entry:
+    """``entry`` as the controller reads it back after the way to a switch and back:
+    to_messages -> bytes -> os-ken's parser -> the controller's readers."""
+    dp = SimDatapath(SimSwitch("x", 1))
+    (msg,) = ofwire.to_messages(dp, entry, "add")
+    dp.set_xid(msg)
+    msg.serialize()
+    back = parse(bytes(msg.buf))
+    if isinstance(entry, Meter):
+        return ofwire.meter_from_config(entry.switch, back[1])
+    if isinstance(entry, Group):
+        return ofwire.group_from_desc(entry.switch, back[1])
+    return ofwire.flow_from_stats(entry.switch, back)

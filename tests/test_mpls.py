@@ -12,10 +12,10 @@ from slices.engine import SliceEngine
 from slices.errors import Rejected
 from slices.fakenet import Delivery, FakeNetwork, Frame, verify
 from slices.resources import TAG_MAX, TagSpace, tags_per_link
-from slices.rules import (MPLS_ETH_TYPE, MPLS_PAYLOADS, MPLS_TAG_MAX, Group, Meter, Rule, mpls_label,
+from slices.rules import (MPLS_ETH_TYPE, MPLS_PAYLOADS, MPLS_TAG_MAX, Group, Rule, mpls_label,
                           mpls_label_tag)
 from slices.spec import parse_spec
-from tests.ofswitch import SimDatapath, SimSwitch, parse
+from tests.ofswitch import round_trip
 from topologies import load
 from topologies.errors import TopologyError
 from topologies.loader import parse_yaml
@@ -194,20 +194,10 @@ def test_a_slice_on_mpls_has_at_most_128_endpoints():
 def test_every_mpls_entry_survives_the_round_trip_through_bytes():
     """to_messages -> bytes -> os-ken's parser -> the controller's readers == the plan."""
     e = engine_with(JAPAN, MEDICAL, BUSINESS, RETAIL)
-    dp = SimDatapath(SimSwitch("x", 1))
     kinds = set()
     for entries in compile_plan(e).values():
         for entry in entries:
-            (msg,) = ofwire.to_messages(dp, entry, "add")
-            dp.set_xid(msg)
-            msg.serialize()
-            back = parse(bytes(msg.buf))
-            if isinstance(entry, Meter):
-                got = ofwire.meter_from_config(entry.switch, back[1])
-            elif isinstance(entry, Group):
-                got = ofwire.group_from_desc(entry.switch, back[1])
-            else:
-                got = ofwire.flow_from_stats(entry.switch, back)
+            got = round_trip(entry)
             assert got == ofwire.canonical_entry(entry), entry
             kinds.update(a[0] for a in getattr(got, "actions", ()))
     assert {"push_mpls", "pop_mpls", "set_mpls_label"} <= kinds

@@ -28,9 +28,8 @@ from slices import compiler
 from slices.compiler import compile_plan, diff
 from slices.audit import audit
 from slices.fakenet import FakeNetwork, verify
-from slices.rules import Group, Meter
 from slices.spec import parse_spec
-from tests.ofswitch import SimDatapath, SimSwitch, parse
+from tests.ofswitch import SimDatapath, SimSwitch, round_trip
 from topologies import load
 from topologies.ports import PortMap
 
@@ -116,21 +115,10 @@ def test_every_entry_survives_the_round_trip_through_bytes():
     engine = SliceEngine(JAPAN)
     for d in (MEDICAL, RETAIL, spec("tagged", [("nagoya-dc", 1), ("sapporo-dc", 1)], 5)):
         engine.admit(parse_spec(d, JAPAN))
-    dp = SimDatapath(SimSwitch("x", 1))
     kinds = set()
     for entries in compile_plan(engine).values():
         for e in entries:
-            (msg,) = ofwire.to_messages(dp, e, "add")
-            dp.set_xid(msg)
-            msg.serialize()
-            back = parse(bytes(msg.buf))
-            if isinstance(e, Meter):
-                got = ofwire.meter_from_config(e.switch, back[1])
-            elif isinstance(e, Group):
-                got = ofwire.group_from_desc(e.switch, back[1])
-            else:
-                got = ofwire.flow_from_stats(e.switch, back)
-            assert got == ofwire.canonical_entry(e), e
+            assert round_trip(e) == ofwire.canonical_entry(e), e
             kinds.add(type(e).__name__)
     assert kinds == {"Rule", "Meter", "Group"}
 
