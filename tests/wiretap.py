@@ -31,6 +31,8 @@ class Wiretap:
                 conn.close()
                 continue
             upstream.settimeout(None)
+            for s in (conn, upstream):   # no Nagle: a relay must not hold small frames for an ACK
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for a, b in ((conn, upstream), (upstream, conn)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
