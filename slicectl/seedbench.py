@@ -36,7 +36,6 @@ Settings, and why (the same as `bench batch` where it has them):
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
 import statistics
@@ -54,7 +53,8 @@ from proto.convert import doc_to_spec
 from proto.defaults import MAX_BATCH
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
 from slicectl.batchbench import create_batched, create_one_by_one, flows_per_switch
-from slicectl.failover import STREAM_INTERVAL_S, Stream, host_at
+from slicectl.client import every_slice
+from slicectl.failover import STREAM_INTERVAL_S, Stream, host_at, outage_of
 from slicectl.launcher import ControllerProcess
 from slicectl.report import percentile, render_table
 from slicectl.seedload import (APPS_PER_CLOUD, LOST_CLOUD, TOPOLOGY, Load, expected_rehomes, lost_sites,
@@ -125,17 +125,6 @@ def spread(values: dict[str, int], base: dict[str, int] | None = None) -> dict:
     return {"max": max(v), "median": statistics.median(v), "total": sum(v)}
 
 
-def list_all(ctl: ControllerProcess) -> list[pb.Slice]:
-    """Every slice, page by page (a page holds at most 1,000)."""
-    out, token = [], ""
-    while True:
-        page = ctl.slices.ListSlices(pb.ListSlicesRequest(page_size=1000, page_token=token), timeout=120)
-        out += page.slices
-        token = page.next_page_token
-        if not token:
-            return out
-
-
 # -- the phases -------------------------------------------------------------------------------
 
 def create_load(ctl: ControllerProcess, docs: list[dict], one_by_one: int, batch: int, progress: Progress) -> dict:
@@ -186,7 +175,7 @@ def time_to_connectivity(ctl: ControllerProcess, wan, probes: list[dict], progre
 def rehomed(ctl: ControllerProcess, expected: dict[str, int]) -> int:
     """How many of the ``expected`` slices are ACTIVE with that many endpoints at their standbys."""
     n = 0
-    for s in list_all(ctl):
+    for s in every_slice(lambda request: ctl.slices.ListSlices(request, timeout=120), page_size=1000):
         name = s.spec.name.rpartition("/")[2]   # the tenant's namespace, if shown, left out
         if name in expected and s.state == pb.SLICE_STATE_ACTIVE \
                 and sum(1 for e in s.endpoints if e.location == "standby") >= expected[name]:
@@ -254,12 +243,7 @@ def _stream_outage(stream: Stream) -> tuple[float, int, int]:
     stream.proc.wait(timeout=30)
     text = stream.record.read_text()
     sent = int(m.group(1)) if (m := re.search(r"(\d+) packets transmitted", text)) else stream.count
-    got = {int(n) for n in re.findall(r"icmp_seq=(\d+)", text)}
-    longest = run = 0
-    for seq in range(1, sent + 1):
-        run = 0 if seq in got else run + 1
-        longest = max(longest, run)
-    return round(longest * STREAM_INTERVAL_S, 3), sum(1 for s in range(1, sent + 1) if s not in got), sent
+    return outage_of(text, sent)
 
 
 def lost_cloud(ctl: ControllerProcess, wan, load_: Load, work: Path, progress: Progress) -> dict:
@@ -319,7 +303,7 @@ def _counts(ctl: ControllerProcess, wan, base: dict[str, int], slices: int, prog
     """Flow entries and meters in the switches, entries per slice, the memory."""
     flows, meters = flows_per_switch(wan), meters_per_switch(wan)
     states: dict[str, int] = {}
-    for s in list_all(ctl):
+    for s in every_slice(lambda request: ctl.slices.ListSlices(request, timeout=120), page_size=1000):
         name = pb.SliceState.Name(s.state).removeprefix("SLICE_STATE_").lower()
         states[name] = states.get(name, 0) + 1
     out = {"flow_entries_per_switch": spread(flows), "flow_entries_empty_wan": sum(base.values()),
