@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import grpc
 import yaml
@@ -291,6 +291,19 @@ def call(server: str, method: str, request, kind=pb_grpc.SliceServiceStub):
         return getattr(stub(server, kind), method)(request, timeout=TIMEOUT_S)
     except grpc.RpcError as e:
         raise explain(e, server) from None
+
+
+def every_slice(list_slices: Callable[[pb.ListSlicesRequest], pb.ListSlicesResponse], page_size: int = 500,
+                **fields: Any) -> list[pb.Slice]:
+    """Every slice ListSlices answers, page by page; ``list_slices(request)`` makes the
+    call (a stub's method with its timeout, or :func:`call`), ``fields`` filter it."""
+    out, token = [], ""
+    while True:
+        page = list_slices(pb.ListSlicesRequest(page_size=page_size, page_token=token, **fields))
+        out += page.slices
+        token = page.next_page_token
+        if not token:
+            return out
 
 
 def watch(server: str, name: str = "") -> Iterable[pb.SliceEvent]:

@@ -44,6 +44,7 @@ import grpc
 from proto.convert import STATE_NAMES
 from proto.defaults import VERIFY_PARALLEL, VERIFY_RTT_TOLERANCE_MS
 from proto.intercloud.slicing.v1 import slicing_pb2 as pb
+from slicectl.client import every_slice
 from slicectl.progress import Progress
 from slicectl.targets import TTC_TARGET_S, against
 # the inventory, the host side and the output are in these two modules; their names are
@@ -347,12 +348,6 @@ def _run(what: str, jobs: list[Callable[[], list[Check]]], parallel: int, say: S
 def _slices(stub: pb_grpc.SliceServiceStub, names: list[str]) -> list[pb.Slice]:
     if names:
         return [stub.GetSlice(pb.GetSliceRequest(name=n), timeout=30) for n in names]
-    out, token = [], ""
-    while True:
-        page = stub.ListSlices(pb.ListSlicesRequest(page_size=500, page_token=token), timeout=30)
-        out += page.slices
-        token = page.next_page_token
-        if not token:
-            return out
+    return every_slice(lambda request: stub.ListSlices(request, timeout=30))
 
 

@@ -152,21 +152,13 @@ def cmd_get(args: argparse.Namespace) -> int | None:
 def cmd_list(args: argparse.Namespace) -> int | None:
     """Every slice (of a tenant, in a state), page by page."""
     from proto.convert import STATES
-    from proto.intercloud.slicing.v1 import slicing_pb2 as pb
     from slicectl import client
     from slices.schedule import parse_time
     at = getattr(args, "at", "")
     if at and parse_time(at)[0] is None:
         return fail(f"--at: {parse_time(at)[1]}")
-    slices, token = [], ""
-    while True:
-        page = client.call(server(args), "ListSlices", pb.ListSlicesRequest(
-            page_size=500, page_token=token, tenant=args.tenant, state=STATES.get(args.state, 0),
-            at=at))
-        slices += page.slices
-        token = page.next_page_token
-        if not token:
-            break
+    slices = client.every_slice(lambda request: client.call(server(args), "ListSlices", request),
+                                tenant=args.tenant, state=STATES.get(args.state, 0), at=at)
     show_slices(slices, args.output, empty="no slices")
 
 
